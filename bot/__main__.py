@@ -1,0 +1,161 @@
+"""Command line: `python -m bot [run]`, `orgs import|export`, `invite`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.core import Core
+from bot.services.orgs import ROLES, NotFound
+
+log = logging.getLogger("bot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch Telegram bot")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (long polling); the default")
+
+    orgs = sub.add_parser("orgs", help="import or export the org tree (YAML)")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
+    imp = orgs_sub.add_parser("import", help="check a YAML file and, if it has no problem, load it")
+    imp.add_argument("file", type=Path)
+    exp = orgs_sub.add_parser("export", help="print the tree and people in the import format")
+    exp.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
+    inv = sub.add_parser("invite", help="make, list or revoke join links")
+    inv.add_argument("org_code", nargs="?", help="the org the link joins")
+    inv.add_argument("--role", choices=ROLES, help="the role the link gives")
+    inv.add_argument("--qr", type=Path, metavar="FILE.png", help="also write a printable QR code of the link")
+    inv.add_argument("--revoke-old", action="store_true", help="revoke the org's earlier links for this role")
+    inv.add_argument("--revoke", metavar="PAYLOAD", help="revoke the link with this payload")
+    inv.add_argument("--list", action="store_true", help="list links (of ORG_CODE if given)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        if args.command in (None, "run"):
+            return run(settings)
+        if args.command == "orgs":
+            return asyncio.run(orgs_command(settings, args))
+        if args.command == "invite":
+            if not (args.revoke or args.list) and not (args.org_code and args.role):
+                parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")
+            return asyncio.run(invite_command(settings, args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(settings: Settings) -> int:
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    app = build_application(settings)
+    log.info("starting long polling against %s", settings.api_url)
+    # bootstrap_retries=-1: with no network at start-up, keep retrying (with backoff) instead of exiting.
+    app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES)
+    return 0
+
+
+async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services import orgfile
+
+    core = Core.build(settings)
+    await core.open()
+    try:
+        if args.orgs_command == "export":
+            text = await orgfile.export(core.orgs)
+            if args.out:
+                args.out.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+            return 0
+        try:
+            text = args.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 2
+        known = {r["code"] for r in await core.db.fetchall("SELECT code FROM orgs")}
+        try:
+            plan = orgfile.parse(text, known)
+        except orgfile.OrgFileError as exc:
+            for problem in exc.problems:
+                print(f"{args.file}: {problem}", file=sys.stderr)
+            print(f"{len(exc.problems)} problem(s); nothing was changed.", file=sys.stderr)
+            return 1
+        async with core.db.transaction() as tx:
+            report = await orgfile.apply(core.orgs, tx, plan, source_note=str(args.file))
+        print(f"orgs: {report.orgs_added} added, {report.orgs_changed} changed; people: {report.people_added} added;"
+              f" roles: {report.roles_granted} granted, {report.roles_revoked} revoked")
+        if report.orgs_not_in_file:
+            print("kept (in the database but not in the file): " + ", ".join(report.orgs_not_in_file))
+        return 0
+    finally:
+        await core.close()
+
+
+async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
+    core = Core.build(settings)
+    await core.open()
+    try:
+        if args.revoke:
+            try:
+                invite = await core.invites.revoke(args.revoke)
+            except NotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(f"revoked: {invite.payload} ({invite.org.code}, {invite.role})")
+            return 0
+        if args.list:
+            for invite in await core.invites.list(args.org_code):
+                state = "revoked" if invite.revoked else "active"
+                print(f"{invite.payload}\t{invite.org.code}\t{invite.role}\t{state}")
+            return 0
+        username = await core.bot_username() or await _fetch_username(settings)
+        try:
+            invite = await core.invites.create(args.org_code, args.role, revoke_old=args.revoke_old)
+        except NotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        link = f"https://t.me/{username}?start={invite.payload}"
+        print(link)
+        print(invite.payload)
+        if args.qr:
+            write_qr(link, args.qr)
+            print(f"QR code written to {args.qr}")
+        return 0
+    finally:
+        await core.close()
+
+
+async def _fetch_username(settings: Settings) -> str:
+    """The bot's username from Telegram, when the bot has never run against this database."""
+    from telegram import Bot
+
+    if settings.token is None:
+        raise SettingsError("BOT_TOKEN: missing; it is needed to learn the bot's username (or run the bot once)")
+    async with Bot(settings.require_token(), base_url=settings.api_url) as bot:
+        return bot.username
+
+
+def write_qr(link: str, path: Path) -> None:
+    """A QR code large enough to print on A4 and scan from a metre away."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=12, border=4)
+    code.add_data(link)
+    code.make(fit=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code.make_image(fill_color="black", back_color="white").save(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The Application factory: production and the tests build the bot here, the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor
+
+from bot.clock import Clock
+from bot.config import SUPPORTED_LOCALES, Settings
+from bot.core import Core
+from schedules import delivery
+from schedules.delivery import Limits
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "channel_post"]
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Different chats are handled concurrently; one chat's updates stay in order (flows need it)."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int | None, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Any) -> None:
+        chat = getattr(update, "effective_chat", None)
+        key = chat.id if chat is not None else None
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and key in self._locks and self._locks[key] is lock:
+                del self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+def build_application(settings: Settings, clock: Clock | None = None,
+                      delivery_limits: Limits | None = None) -> Application:  # type: ignore[type-arg]
+    """Build the bot: settings → Core (database, services) → handlers → delivery and jobs."""
+    from handlers import register_all
+
+    core = Core.build(settings, clock)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .base_url(settings.api_url)
+        .base_file_url(settings.file_url)
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .post_shutdown(_post_shutdown)
+    )
+    if settings.proxy:
+        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
+    app = builder.build()
+    app.bot_data["core"] = core
+    app.bot_data["delivery_limits"] = delivery_limits or Limits()
+    register_all(app, core.t)
+    return app
+
+
+async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    core: Core = app.bot_data["core"]
+    await core.open()
+    await core.remember_bot_username(app.bot.username)
+    worker = delivery.DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["delivery_limits"])
+    worker.start()
+    app.bot_data["delivery"] = worker
+    app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))
+
+
+async def _post_stop(app: Application) -> None:  # type: ignore[type-arg]
+    task = app.bot_data.pop("commands_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    worker = app.bot_data.pop("delivery", None)
+    if worker is not None:
+        await worker.stop()
+
+
+async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    await app.bot_data["core"].close()
+
+
+async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """setMyCommands for each language (and the default), retried with backoff if the network is down."""
+    from handlers import all_commands
+
+    core: Core = app.bot_data["core"]
+    public = [cmd for cmd in all_commands() if cmd.audience is None]
+    delay = 1.0
+    while True:
+        try:
+            for locale in SUPPORTED_LOCALES:
+                commands = [BotCommand(cmd.name, core.t(locale, f"command.{cmd.name}")) for cmd in public]
+                await app.bot.set_my_commands(commands, language_code=TELEGRAM_LANGUAGE[locale])
+                if locale == core.settings.locale:
+                    await app.bot.set_my_commands(commands)
+            return
+        except TelegramError as exc:
+            log.warning("could not register bot commands (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 300)
+
+
+async def start_application(app: Application, poll_timeout: int = 10) -> None:  # type: ignore[type-arg]
+    """What `run_polling` does before it idles; the tests and benchmarks start the bot this way."""
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=poll_timeout, drop_pending_updates=False,
+                                    allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+
+
+async def stop_application(app: Application) -> None:  # type: ignore[type-arg]
+    """What `run_polling` does on SIGTERM."""
+    assert app.updater is not None
+    if app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+        if app.post_stop:
+            await app.post_stop(app)
+    await app.shutdown()
+    if app.post_shutdown:
+        await app.post_shutdown(app)

@@ -1,0 +1,141 @@
+"""The outbox: every message to someone other than the person acting is a row written in the
+same transaction as the change that caused it; schedules/delivery.py sends the rows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.clock import Clock, to_db
+from bot.database import Database, Tx
+
+PENDING, SENT, FAILED, BLOCKED, CANCELLED = "pending", "sent", "failed", "blocked", "cancelled"
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: callback data (an action and an id, never a right) or a URL."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        if self.url:
+            return {"text": self.text, "url": self.url}
+        assert self.data is not None and len(self.data.encode()) <= 64, "callback data over 64 bytes"
+        return {"text": self.text, "callback_data": self.data}
+
+
+def inline_keyboard(rows: Sequence[Sequence[Button]]) -> dict[str, Any]:
+    return {"inline_keyboard": [[b.to_dict() for b in row] for row in rows]}
+
+
+class Outbox:
+    """Writes outbox rows; wakes the delivery worker once the transaction commits."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._wake: asyncio.Event | None = None
+
+    def wake_event(self) -> asyncio.Event:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        return self._wake
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def send_text(
+        self,
+        tx: Tx,
+        *,
+        key: str,
+        chat_id: int,
+        text: str,
+        buttons: Sequence[Sequence[Button]] | None = None,
+        not_before: datetime | None = None,
+        replace: bool = False,
+    ) -> bool:
+        """Queue a text message. Returns False when `key` was queued before (never sent twice)."""
+        payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if buttons:
+            payload["reply_markup"] = inline_keyboard(buttons)
+        return await self.enqueue(
+            tx, key=key, chat_id=chat_id, method="sendMessage", payload=payload,
+            not_before=not_before, replace=replace,
+        )
+
+    async def send_document(
+        self,
+        tx: Tx,
+        *,
+        key: str,
+        chat_id: int,
+        filename: str,
+        content: bytes,
+        caption: str | None = None,
+        not_before: datetime | None = None,
+    ) -> bool:
+        payload: dict[str, Any] = {
+            "chat_id": chat_id,
+            "document": {"filename": filename, "b64": base64.b64encode(content).decode()},
+        }
+        if caption:
+            payload["caption"] = caption
+        return await self.enqueue(
+            tx, key=key, chat_id=chat_id, method="sendDocument", payload=payload, not_before=not_before
+        )
+
+    async def enqueue(
+        self,
+        tx: Tx,
+        *,
+        key: str,
+        chat_id: int,
+        method: str,
+        payload: dict[str, Any],
+        not_before: datetime | None = None,
+        replace: bool = False,
+    ) -> bool:
+        """Insert a row. With `replace`, a row with this key that is still pending is rewritten
+        (a moved reminder); a row already sent is left alone either way."""
+        now = self.clock.now()
+        blocked = await tx.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (chat_id,))
+        status = BLOCKED if blocked else PENDING
+        params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
+                  to_db(not_before or now), status, to_db(now))
+        sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO ")
+        if replace:
+            sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
+                    " not_before = excluded.not_before, status = excluded.status, attempts = 0,"
+                    " last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
+        else:
+            sql += "NOTHING"
+        cur = await tx.execute(sql, params)
+        tx.after_commit(self.wake)
+        return cur.rowcount > 0
+
+    async def cancel(self, tx: Tx, *, key_prefix: str) -> int:
+        """Cancel pending rows whose key starts with `key_prefix` (a cancelled meeting's reminders)."""
+        cur = await tx.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedup_key LIKE ? ESCAPE '\\'",
+            (_like_prefix(key_prefix),),
+        )
+        return cur.rowcount
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return {row[0]: row[1] for row in rows}
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -1,0 +1,312 @@
+"""The org tree, who holds which role where, and who may do what there."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from bot.clock import Clock, to_db
+from bot.database import Database, Tx
+from bot.i18n import Translator
+from bot.outbox import Outbox
+from bot.services.people import PeopleService
+
+
+class Role(enum.StrEnum):
+    resident = "resident"
+    member = "member"
+    secretary = "secretary"
+    organizer = "organizer"
+
+
+class OrgKind(enum.StrEnum):
+    county = "county"
+    township = "township"
+    village_branch = "village_branch"
+    community = "community"
+    grid_branch = "grid_branch"
+    party_group = "party_group"
+    other = "other"
+
+
+ROLES = tuple(r.value for r in Role)
+ORG_KINDS = tuple(k.value for k in OrgKind)
+APPOINTABLE = (Role.secretary.value, Role.organizer.value)
+
+
+@dataclass(frozen=True)
+class Org:
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_id: int | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    org: Org
+    role: str
+
+
+@dataclass(frozen=True)
+class TreeLine:
+    depth: int
+    org: Org
+    counts: dict[str, int]
+
+
+class NotAllowed(Exception):
+    """The person has no right to do this; nothing was changed."""
+
+
+class NotFound(Exception):
+    """An org, person or record named by the caller does not exist."""
+
+
+_ORG_COLUMNS = "o.id, o.code, o.name, o.kind, o.parent_id"
+
+
+def _org(row: object) -> Org:
+    return Org(id=row["id"], code=row["code"], name=row["name"], kind=row["kind"], parent_id=row["parent_id"])  # type: ignore[index]
+
+
+class OrgService:
+    def __init__(self, db: Database, clock: Clock, people: PeopleService, outbox: Outbox, t: Translator,
+                 admins: Collection[int]) -> None:
+        self.db = db
+        self.clock = clock
+        self.people = people
+        self.outbox = outbox
+        self.t = t
+        self.admins = frozenset(admins)
+
+    # --- reading the tree -------------------------------------------------------------------
+    async def by_code(self, code: str) -> Org | None:
+        row = await self.db.fetchone(f"SELECT {_ORG_COLUMNS} FROM orgs o WHERE o.code = ?", (code,))
+        return _org(row) if row else None
+
+    async def get(self, org_id: int) -> Org | None:
+        row = await self.db.fetchone(f"SELECT {_ORG_COLUMNS} FROM orgs o WHERE o.id = ?", (org_id,))
+        return _org(row) if row else None
+
+    async def ancestors(self, org_id: int, tx: Tx | None = None) -> list[Org]:
+        """The org itself first, then its parent, up to the root."""
+        sql = (
+            "WITH RECURSIVE up(id, n) AS (SELECT ?, 0 UNION ALL"
+            " SELECT o.parent_id, up.n + 1 FROM orgs o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
+            f" SELECT {_ORG_COLUMNS} FROM up JOIN orgs o ON o.id = up.id ORDER BY up.n"
+        )
+        rows = await (tx.fetchall(sql, (org_id,)) if tx else self.db.fetchall(sql, (org_id,)))
+        return [_org(r) for r in rows]
+
+    async def subtree(self, org_id: int) -> list[tuple[int, Org]]:
+        """(depth, org) in display order: each org followed by its children."""
+        rows = await self.db.fetchall(
+            "WITH RECURSIVE down(id, depth, path) AS ("
+            " SELECT id, 0, printf('%08d', position) || printf('%010d', id) FROM orgs WHERE id = ?"
+            " UNION ALL SELECT o.id, down.depth + 1, down.path || '/' || printf('%08d', o.position)"
+            " || printf('%010d', o.id) FROM orgs o JOIN down ON o.parent_id = down.id)"
+            f" SELECT down.depth, {_ORG_COLUMNS} FROM down JOIN orgs o ON o.id = down.id ORDER BY down.path",
+            (org_id,),
+        )
+        return [(r["depth"], _org(r)) for r in rows]
+
+    async def roots(self) -> list[Org]:
+        rows = await self.db.fetchall(
+            f"SELECT {_ORG_COLUMNS} FROM orgs o WHERE o.parent_id IS NULL ORDER BY o.position, o.id"
+        )
+        return [_org(r) for r in rows]
+
+    async def grants(self, person_id: int) -> list[Grant]:
+        rows = await self.db.fetchall(
+            f"SELECT r.role, {_ORG_COLUMNS} FROM roles r JOIN orgs o ON o.id = r.org_id"
+            " WHERE r.person_id = ? ORDER BY o.id, r.role",
+            (person_id,),
+        )
+        return [Grant(org=_org(r), role=r["role"]) for r in rows]
+
+    async def role_names(self, person_id: int) -> set[str]:
+        """The kinds of role a person holds anywhere, plus 'admin' (what /help and the menu show)."""
+        rows = await self.db.fetchall("SELECT DISTINCT role FROM roles WHERE person_id = ?", (person_id,))
+        names = {r["role"] for r in rows}
+        if self.is_admin(person_id):
+            names.add("admin")
+        return names
+
+    def is_admin(self, person_id: int) -> bool:
+        return person_id in self.admins
+
+    # --- rights -----------------------------------------------------------------------------
+    async def has_role_at_or_above(self, person_id: int, org_id: int, roles: Collection[str],
+                                   tx: Tx | None = None) -> bool:
+        """True if the person holds one of `roles` in the org or an org above it."""
+        marks = ",".join("?" * len(roles))
+        sql = (
+            "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL"
+            " SELECT o.parent_id FROM orgs o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
+            f" SELECT 1 FROM roles WHERE person_id = ? AND role IN ({marks}) AND org_id IN (SELECT id FROM up) LIMIT 1"
+        )
+        params = (org_id, person_id, *roles)
+        row = await (tx.fetchone(sql, params) if tx else self.db.fetchone(sql, params))
+        return row is not None
+
+    async def can_manage(self, person_id: int, org_id: int, tx: Tx | None = None) -> bool:
+        """Admins, and organizers of the org or any org above it, manage it (appoint, invite)."""
+        return self.is_admin(person_id) or await self.has_role_at_or_above(
+            person_id, org_id, [Role.organizer], tx
+        )
+
+    async def can_approve(self, person_id: int, org_id: int, tx: Tx | None = None) -> bool:
+        """Who may approve a join request: the org's secretary, an organizer at or above it, an admin."""
+        if await self.can_manage(person_id, org_id, tx):
+            return True
+        sql = "SELECT 1 FROM roles WHERE person_id = ? AND org_id = ? AND role = 'secretary'"
+        row = await (tx.fetchone(sql, (person_id, org_id)) if tx else self.db.fetchone(sql, (person_id, org_id)))
+        return row is not None
+
+    async def approvers(self, org_id: int, tx: Tx) -> list[int]:
+        """The org's secretaries and the organizers of the nearest org at or above it that has any;
+        the admins when there is nobody."""
+        ids = [r[0] for r in await tx.fetchall(
+            "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id", (org_id,))]
+        for org in await self.ancestors(org_id, tx):
+            organizers = [r[0] for r in await tx.fetchall(
+                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' ORDER BY person_id", (org.id,))]
+            if organizers:
+                ids.extend(organizers)
+                break
+        if not ids:
+            ids = sorted(self.admins)
+        return list(dict.fromkeys(ids))
+
+    async def scope_roots(self, person_id: int) -> list[Org]:
+        """The orgs whose subtrees /org shows: all roots for admins, else where the person leads."""
+        if self.is_admin(person_id):
+            return await self.roots()
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT {_ORG_COLUMNS} FROM roles r JOIN orgs o ON o.id = r.org_id"
+            " WHERE r.person_id = ? AND r.role IN ('secretary', 'organizer') ORDER BY o.id",
+            (person_id,),
+        )
+        orgs = [_org(r) for r in rows]
+        ids = {o.id for o in orgs}
+        # Leave out an org already inside another one shown.
+        kept = []
+        for org in orgs:
+            above = await self.ancestors(org.id)
+            if not any(a.id in ids for a in above[1:]):
+                kept.append(org)
+        return kept
+
+    async def tree_view(self, person_id: int) -> list[TreeLine]:
+        roots = await self.scope_roots(person_id)
+        if not roots:
+            raise NotAllowed("no org to show")
+        lines: list[TreeLine] = []
+        for root in roots:
+            for depth, org in await self.subtree(root.id):
+                rows = await self.db.fetchall(
+                    "SELECT role, COUNT(*) FROM roles WHERE org_id = ? GROUP BY role", (org.id,))
+                lines.append(TreeLine(depth=depth, org=org, counts={r[0]: r[1] for r in rows}))
+        return lines
+
+    async def manageable_orgs(self, person_id: int) -> list[tuple[int, Org]]:
+        """Orgs where the person may appoint: every org under their organizer roles (all for admins)."""
+        if self.is_admin(person_id):
+            roots = await self.roots()
+        else:
+            rows = await self.db.fetchall(
+                f"SELECT {_ORG_COLUMNS} FROM roles r JOIN orgs o ON o.id = r.org_id"
+                " WHERE r.person_id = ? AND r.role = 'organizer' ORDER BY o.id",
+                (person_id,),
+            )
+            roots = [_org(r) for r in rows]
+        seen: set[int] = set()
+        out: list[tuple[int, Org]] = []
+        for root in roots:
+            for depth, org in await self.subtree(root.id):
+                if org.id not in seen:
+                    seen.add(org.id)
+                    out.append((depth, org))
+        return out
+
+    async def people_in(self, org_id: int) -> list[tuple[int, str, list[str]]]:
+        rows = await self.db.fetchall(
+            "SELECT p.telegram_id, p.name, p.username, group_concat(r.role) AS roles FROM roles r"
+            " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id = ?"
+            " GROUP BY p.telegram_id ORDER BY p.name, p.telegram_id",
+            (org_id,),
+        )
+        return [(r["telegram_id"], r["name"] or (r["username"] or str(r["telegram_id"])),
+                 sorted(r["roles"].split(","))) for r in rows]
+
+    # --- changing roles ---------------------------------------------------------------------
+    async def grant(self, tx: Tx, *, person_id: int, org_id: int, role: str, actor_id: int | None,
+                    source: str, note: str | None = None) -> int:
+        """Give a role, recorded in the audit trail; returns the audit id, 0 when it was held already."""
+        now = to_db(self.clock.now())
+        await self.people.ensure(tx, person_id)
+        cur = await tx.execute(
+            "INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (person_id, org_id, role, now),
+        )
+        if not cur.rowcount:
+            return 0
+        return await self._audit(tx, "grant", person_id, org_id, role, actor_id, source, note)
+
+    async def revoke(self, tx: Tx, *, person_id: int, org_id: int, role: str, actor_id: int | None,
+                     source: str, note: str | None = None) -> int:
+        """Take a role away, recorded in the audit trail; returns the audit id, 0 when not held."""
+        cur = await tx.execute(
+            "DELETE FROM roles WHERE person_id = ? AND org_id = ? AND role = ?", (person_id, org_id, role))
+        if not cur.rowcount:
+            return 0
+        return await self._audit(tx, "revoke", person_id, org_id, role, actor_id, source, note)
+
+    async def _audit(self, tx: Tx, action: str, person_id: int, org_id: int, role: str, actor_id: int | None,
+                     source: str, note: str | None) -> int:
+        return await tx.insert(
+            "INSERT INTO role_audit (at, actor_id, source, action, person_id, org_id, role, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (to_db(self.clock.now()), actor_id, source, action, person_id, org_id, role, note),
+        )
+
+    async def audit_trail(self, org_id: int | None = None, person_id: int | None = None) -> list[dict[str, object]]:
+        where, params = [], []
+        if org_id is not None:
+            where.append("org_id = ?")
+            params.append(org_id)
+        if person_id is not None:
+            where.append("person_id = ?")
+            params.append(person_id)
+        sql = "SELECT * FROM role_audit" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [dict(r) for r in await self.db.fetchall(sql, params)]
+
+    async def appoint(self, actor_id: int, person_id: int, org_id: int, role: str, remove: bool = False) -> bool:
+        """An organizer (at or above the org) or an admin appoints or removes a secretary/organizer.
+        The person concerned is told through the outbox. Returns False when nothing changed."""
+        if role not in APPOINTABLE:
+            raise ValueError(f"role {role!r} cannot be appointed")
+        async with self.db.transaction() as tx:
+            if not await self.can_manage(actor_id, org_id, tx):
+                raise NotAllowed("appoint")
+            org_row = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (org_id,))
+            if org_row is None:
+                raise NotFound("org")
+            if remove:
+                changed = await self.revoke(tx, person_id=person_id, org_id=org_id, role=role,
+                                            actor_id=actor_id, source="chat")
+            else:
+                if await tx.fetchval("SELECT 1 FROM people WHERE telegram_id = ?", (person_id,)) is None:
+                    raise NotFound("person")
+                changed = await self.grant(tx, person_id=person_id, org_id=org_id, role=role,
+                                           actor_id=actor_id, source="chat")
+            if changed and person_id != actor_id:
+                lang = await self.people.language(person_id, tx)
+                key = "appoint.removed_notice" if remove else "appoint.granted_notice"
+                text = self.t(lang, key, org=org_row["name"], role=self.t(lang, f"role.{role}"))
+                await self.outbox.send_text(
+                    tx, key=f"role-audit:{changed}", chat_id=person_id, text=text)
+            return bool(changed)

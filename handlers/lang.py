@@ -1,0 +1,45 @@
+"""/lang: choose 中文 or English; the choice is remembered."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.config import SUPPORTED_LOCALES
+from bot.outbox import Button
+from handlers.common import Command, core, keyboard, lang_of, split_data
+from handlers.start import main_menu
+
+
+async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Offer the two languages as buttons."""
+    c = core(context)
+    lang = await lang_of(update, context)
+    buttons = [[Button(c.t(code, "lang.name"), f"lang:{code}") for code in SUPPORTED_LOCALES]]
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(c.t(lang, "lang.choose"), reply_markup=keyboard(buttons))
+
+
+async def lang_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Store the language and show the menu in it."""
+    c = core(context)
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    fields = split_data(query.data, "lang", 1)
+    if fields is None or fields[0] not in SUPPORTED_LOCALES:
+        await query.answer(c.t(await lang_of(update, context), "error.stale_button"), show_alert=True)
+        return
+    await c.people.set_language(update.effective_user.id, fields[0])
+    await query.answer()
+    await query.edit_message_text(c.t(fields[0], "lang.set"))
+    assert update.effective_chat is not None
+    await context.bot.send_message(
+        update.effective_chat.id, c.t(fields[0], "lang.menu_updated"), reply_markup=await main_menu(update, context)
+    )
+
+
+COMMANDS = [Command("lang", lang_command, menu_key="menu.lang")]
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=r"^lang:"))

@@ -1,0 +1,73 @@
+"""/me (my orgs and roles) and /org (the tree below a secretary, organizer or admin)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes
+
+from bot.services.orgs import ROLES, NotAllowed
+from handlers.common import LEADERS, Command, core, lang_of, reply
+
+MAX_TEXT = 4000
+
+
+async def me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the person's orgs and roles."""
+    c = core(context)
+    user = update.effective_user
+    assert user is not None and update.effective_message is not None
+    lang = await lang_of(update, context)
+    person = await c.people.get(user.id)
+    lines = [c.t(lang, "me.title", name=person.name if person else user.full_name, id=user.id)]
+    grants = await c.orgs.grants(user.id)
+    by_org: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    for grant in grants:
+        by_org.setdefault(grant.org.id, []).append(c.t(lang, f"role.{grant.role}"))
+        names[grant.org.id] = grant.org.name
+    for org_id, roles in by_org.items():
+        lines.append(c.t(lang, "me.line", org=names[org_id], roles="、".join(roles) if lang == "zh_CN"
+                         else ", ".join(roles)))
+    if c.orgs.is_admin(user.id):
+        lines.append(c.t(lang, "me.admin"))
+    if not grants and not c.orgs.is_admin(user.id):
+        lines.append(c.t(lang, "start.no_roles"))
+    lines.append(c.t(lang, "me.language", language=c.t(lang, "lang.name")))
+    await update.effective_message.reply_text("\n".join(lines))
+
+
+async def org_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the org tree below the person with people counts per role."""
+    c = core(context)
+    user = update.effective_user
+    assert user is not None and update.effective_message is not None
+    lang = await lang_of(update, context)
+    try:
+        lines = await c.orgs.tree_view(user.id)
+    except NotAllowed:
+        await reply(update, context, "error.not_allowed")
+        return
+    out = [c.t(lang, "org.title")]
+    for line in lines:
+        counts = " ".join(
+            f"{c.t(lang, f'role.{role}')}{line.counts[role]}" for role in ROLES if line.counts.get(role)
+        ) or c.t(lang, "org.nobody")
+        out.append(f"{'　' * line.depth}• {line.org.name} ({line.org.code}) — {counts}")
+    # Telegram's 4096-character limit: send a long tree in several messages.
+    chunk: list[str] = []
+    for text in out:
+        if sum(len(x) + 1 for x in chunk) + len(text) > MAX_TEXT:
+            await update.effective_message.reply_text("\n".join(chunk))
+            chunk = []
+        chunk.append(text)
+    await update.effective_message.reply_text("\n".join(chunk))
+
+
+COMMANDS = [
+    Command("me", me_command, menu_key="menu.me"),
+    Command("org", org_command, audience=LEADERS, menu_key="menu.org"),
+]
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """Nothing beyond the commands."""

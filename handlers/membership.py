@@ -1,0 +1,48 @@
+"""Approve or reject join requests (the buttons sent to secretaries and organizers)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.services.invites import APPROVE, REJECT, DecisionOutcome
+from bot.services.orgs import NotAllowed
+from handlers.common import answer_callback, as_int, core, lang_of, split_data
+
+
+async def decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Approve/reject a join request; the right is checked by the service, not by the button."""
+    c = core(context)
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    fields = split_data(query.data, "jr", 2)
+    request_id = as_int(fields[1]) if fields else None
+    if fields is None or fields[0] not in (APPROVE, REJECT) or request_id is None:
+        await answer_callback(update, context, "error.stale_button", alert=True)
+        return
+    try:
+        result = await c.invites.decide(update.effective_user.id, request_id, approve=fields[0] == APPROVE)
+    except NotAllowed:
+        await answer_callback(update, context, "error.not_allowed", alert=True)
+        return
+    lang = await lang_of(update, context)
+    if result.outcome is DecisionOutcome.not_found:
+        await answer_callback(update, context, "error.stale_button", alert=True)
+        return
+    values = {"name": result.person_name, "org": result.org.name if result.org else "",
+              "role": c.t(lang, f"role.{result.role}")}
+    if result.outcome is DecisionOutcome.already:
+        await answer_callback(update, context, f"join.already_{result.status}", alert=True,
+                              by=result.by or "?", **values)
+        text = c.t(lang, f"join.already_{result.status}", by=result.by or "?", **values)
+    else:
+        await query.answer()
+        text = c.t(lang, f"join.you_{result.outcome.value}", **values)
+    await query.edit_message_text(text)
+
+
+COMMANDS: list = []
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(CallbackQueryHandler(decide, pattern=r"^jr:"))

@@ -1,0 +1,1 @@
+"""Periodic and background work on the Application's event loop (JobQueue and the delivery worker)."""

@@ -1,0 +1,304 @@
+"""Drains the outbox through the Bot API under Telegram's limits.
+
+A dedicated task rather than a JobQueue interval job: pacing 30 messages a second needs a loop
+that sleeps to the next send slot, which an interval job cannot do without wasting slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiosqlite
+from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+
+from bot.clock import Clock, from_db, to_db
+from bot.database import Database
+from bot.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 60  # about two seconds of sending: keeps a newly due reminder from waiting long
+MAX_BACKOFF = 600.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's limits; we pace slightly below them so jitter never tips us over."""
+
+    per_second: float = 30.0
+    chat_interval: float = 1.0
+    group_per_minute: int = 20
+    margin: float = 0.985
+    chat_margin: float = 1.1
+
+
+class Throttle:
+    """Global pacing plus per-chat spacing; all times are time.monotonic()."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.interval = 1.0 / (limits.per_second * limits.margin)
+        self.next_slot = 0.0
+        self.global_pause_until = 0.0
+        self.chat_ready: dict[int, float] = {}
+        self.group_sends: dict[int, deque[float]] = {}
+
+    def ready_at(self, chat_id: int) -> float:
+        ready = self.chat_ready.get(chat_id, 0.0)
+        sends = self.group_sends.get(chat_id)
+        if sends and len(sends) >= self.limits.group_per_minute:
+            ready = max(ready, sends[-self.limits.group_per_minute] + 60.0 + 0.5)
+        return ready
+
+    def busy_chats(self, now: float) -> list[int]:
+        """Chats that may not be sent to right now (to leave them out of the next query)."""
+        for chat_id in [c for c, t in self.chat_ready.items() if t <= now]:
+            del self.chat_ready[chat_id]
+        busy = set(self.chat_ready)
+        for chat_id, sends in list(self.group_sends.items()):
+            while sends and sends[0] < now - 61.0:
+                sends.popleft()
+            if not sends:
+                del self.group_sends[chat_id]
+            elif self.ready_at(chat_id) > now:
+                busy.add(chat_id)
+        return sorted(busy)
+
+    def take_slot(self, now: float) -> float:
+        slot = max(now, self.next_slot, self.global_pause_until)
+        self.next_slot = slot + self.interval
+        return slot
+
+    def note_send(self, chat_id: int, at: float) -> None:
+        if chat_id < 0:
+            self.group_sends.setdefault(chat_id, deque()).append(at)
+        else:
+            self.chat_ready[chat_id] = at + self.limits.chat_interval * self.limits.chat_margin
+
+    def pause_chat(self, chat_id: int, seconds: float, now: float) -> None:
+        self.chat_ready[chat_id] = max(self.chat_ready.get(chat_id, 0.0), now + seconds)
+
+    def pause_all(self, seconds: float, now: float) -> None:
+        self.global_pause_until = max(self.global_pause_until, now + seconds)
+
+
+class DeliveryWorker:
+    """Sends due outbox rows, records each outcome, and never sends a row twice unless the
+    process died while that row was in flight."""
+
+    def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, limits: Limits | None = None,
+                 concurrency: int = 64) -> None:
+        self.bot = bot
+        self.db = db
+        self.outbox = outbox
+        self.clock = clock
+        self.throttle = Throttle(limits or Limits())
+        self._in_flight: set[int] = set()
+        self._chat_in_flight: dict[int, int] = {}  # one message at a time per chat keeps their order
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._runner: asyncio.Task[None] | None = None
+        self.sent_count = 0
+
+    def start(self) -> None:
+        self.clock.on_change(self.outbox.wake)
+        self._runner = asyncio.create_task(self._run(), name="outbox-delivery")
+
+    async def stop(self) -> None:
+        """Stop taking rows, let the in-flight ones finish so their outcome is recorded."""
+        self._stopping = True
+        self.outbox.wake()
+        if self._runner is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=15)
+
+    async def _run(self) -> None:
+        wake = self.outbox.wake_event()
+        while not self._stopping:
+            try:
+                dispatched, wait = await self._dispatch_due()
+            except (aiosqlite.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
+                log.exception("outbox: could not read due rows")
+                dispatched, wait = 0, 1.0
+            if dispatched == 0 and not self._stopping:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=wait)
+
+    async def _dispatch_due(self) -> tuple[int, float]:
+        """Start sending what is due now. Returns (rows started, seconds to wait if none)."""
+        now_mono = time.monotonic()
+        busy = self.throttle.busy_chats(now_mono)
+        exclude = json.dumps(sorted(set(busy) | self._in_flight_chats))
+        rows = await self.db.fetchall(
+            "SELECT id, chat_id, method, payload, attempts FROM outbox"
+            " WHERE status = 'pending' AND not_before <= ?"
+            " AND chat_id NOT IN (SELECT value FROM json_each(?))"
+            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
+            " ORDER BY not_before, id LIMIT ?",
+            (to_db(self.clock.now()), exclude, BATCH),
+        )
+        started = 0
+        for row in rows:
+            if self._stopping:
+                break
+            if row["id"] in self._in_flight:
+                continue
+            chat_id = row["chat_id"]
+            now_mono = time.monotonic()
+            if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._in_flight_chats:
+                continue
+            slot = self.throttle.take_slot(now_mono)
+            if slot > now_mono:
+                await asyncio.sleep(slot - now_mono)
+            if self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 arrived meanwhile
+                continue
+            self.throttle.note_send(chat_id, slot)
+            await self._slots.acquire()
+            self._in_flight.add(row["id"])
+            self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
+            task = asyncio.create_task(self._deliver(dict(row)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        if started:
+            return started, 0.0
+        return 0, await self._seconds_to_next_due()
+
+    @property
+    def _in_flight_chats(self) -> set[int]:
+        return {chat for chat, n in self._chat_in_flight.items() if n > 0}
+
+    async def _seconds_to_next_due(self) -> float:
+        nxt = await self.db.fetchval(
+            "SELECT MIN(not_before) FROM outbox WHERE status = 'pending'"
+            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
+        )
+        if nxt is None:
+            return 5.0
+        seconds = (from_db(nxt) - self.clock.now()).total_seconds()
+        # A row due now but held back by a throttled chat: look again shortly.
+        return min(max(seconds, 0.05), 5.0)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        chat_id = row["chat_id"]
+        try:
+            message = await self._call(row["method"], json.loads(row["payload"]))
+            message_id = message.message_id if isinstance(message, Message) else None
+            await self._mark(row["id"], status="sent", message_id=message_id)
+            self.sent_count += 1
+        except RetryAfter as exc:
+            seconds = _seconds(exc.retry_after)
+            now = time.monotonic()
+            # Our own books say this chat was within its limit, so the flood is bot-wide.
+            self.throttle.pause_chat(chat_id, seconds, now)
+            self.throttle.pause_all(seconds, now)
+            log.warning("outbox: 429 for chat %s, pausing %.1fs", chat_id, seconds)
+            await self._retry_later(row, seconds, f"429 retry after {seconds}", count_attempt=False)
+        except Forbidden as exc:
+            log.info("outbox: chat %s blocked the bot (%s)", chat_id, exc.message)
+            await self._mark_blocked(row["id"], chat_id, exc.message)
+        except ChatMigrated as exc:
+            await self._migrate(row, exc.new_chat_id)
+        except BadRequest as exc:
+            if "message is not modified" in exc.message:
+                await self._mark(row["id"], status="sent")
+            else:
+                log.warning("outbox: row %s rejected: %s", row["id"], exc.message)
+                await self._mark(row["id"], status="failed", error=exc.message)
+        except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: try again later
+            delay = min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
+            log.warning("outbox: row %s failed (%s), retrying in %.0fs", row["id"], exc, delay)
+            await self._retry_later(row, delay, str(exc))
+        except Exception as exc:
+            log.exception("outbox: row %s could not be sent", row["id"])
+            await self._retry_later(row, MAX_BACKOFF, repr(exc))
+        finally:
+            self._in_flight.discard(row["id"])
+            self._chat_in_flight[chat_id] -= 1
+            if self._chat_in_flight[chat_id] <= 0:
+                del self._chat_in_flight[chat_id]
+            self._slots.release()
+            self.outbox.wake()
+
+    async def _call(self, method: str, payload: dict[str, Any]) -> Any:
+        kwargs = dict(payload)
+        if "reply_markup" in kwargs:
+            kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(kwargs["reply_markup"], self.bot)
+        for field in ("document", "photo"):
+            value = kwargs.get(field)
+            if isinstance(value, dict):
+                kwargs[field] = InputFile(base64.b64decode(value["b64"]), filename=value["filename"])
+        sender = getattr(self.bot, _snake(method), None)
+        if sender is None:
+            raise BadRequest(f"unknown method {method}")
+        return await sender(**kwargs)
+
+    async def _mark(self, row_id: int, *, status: str, message_id: int | None = None,
+                    error: str | None = None) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET status = ?, sent_at = ?, message_id = COALESCE(?, message_id),"
+                " last_error = ?, attempts = attempts + 1 WHERE id = ?",
+                (status, to_db(self.clock.now()) if status == "sent" else None, message_id, error, row_id),
+            )
+
+    async def _retry_later(self, row: dict[str, Any], seconds: float, error: str,
+                           count_attempt: bool = True) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET not_before = ?, attempts = attempts + ?, last_error = ? WHERE id = ?",
+                (to_db(self.clock.now() + timedelta(seconds=seconds)), 1 if count_attempt else 0, error,
+                 row["id"]),
+            )
+
+    async def _mark_blocked(self, row_id: int, chat_id: int, error: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE outbox SET status = 'blocked', last_error = ? WHERE id = ?", (error, row_id))
+            await tx.execute(
+                "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
+                (error, chat_id),
+            )
+            await tx.execute(
+                "UPDATE people SET blocked_bot = 1, updated_at = ? WHERE telegram_id = ?",
+                (to_db(self.clock.now()), chat_id),
+            )
+
+    async def _migrate(self, row: dict[str, Any], new_chat_id: int) -> None:
+        payload = json.loads(row["payload"])
+        payload["chat_id"] = new_chat_id
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET chat_id = ?, payload = ? WHERE id = ?",
+                (new_chat_id, json.dumps(payload, ensure_ascii=False), row["id"]),
+            )
+
+
+def _seconds(retry_after: int | float | timedelta) -> float:
+    if isinstance(retry_after, timedelta):
+        return max(retry_after.total_seconds(), 0.5)
+    return max(float(retry_after), 0.5)
+
+
+def _snake(method: str) -> str:
+    out = []
+    for ch in method:
+        if ch.isupper():
+            out.append("_" + ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
