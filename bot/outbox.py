@@ -127,8 +127,9 @@ class Outbox:
     async def cancel(self, tx: Tx, *, key_prefix: str) -> int:
         """Cancel pending rows whose key starts with `key_prefix` (a cancelled meeting's reminders)."""
         cur = await tx.execute(
-            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedup_key LIKE ? ESCAPE '\\'",
-            (_like_prefix(key_prefix),),
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'"
+            " AND substr(dedup_key, 1, length(?)) = ?",
+            (key_prefix, key_prefix),
         )
         return cur.rowcount
 
@@ -136,6 +137,3 @@ class Outbox:
         rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return {row[0]: row[1] for row in rows}
 
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

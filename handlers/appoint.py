@@ -122,7 +122,8 @@ async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             org = await c.orgs.get(org_id)
             if org is None or not await c.orgs.can_approve(user.id, org_id):
                 raise NotAllowed("invite")
-            rows = [[Button(c.t(lang, f"role.{role}"), f"iv:r:{org_id}:{CODE_OF_ROLE[role]}")] for role in ROLES]
+            roles = [r for r in ROLES if await c.orgs.can_approve(user.id, org_id, r)]
+            rows = [[Button(c.t(lang, f"role.{role}"), f"iv:r:{org_id}:{CODE_OF_ROLE[role]}")] for role in roles]
             await query.answer()
             await query.edit_message_text(c.t(lang, "invite.pick_role", org=org.name), reply_markup=keyboard(rows))
             return

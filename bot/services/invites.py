@@ -80,7 +80,7 @@ class InviteService:
         if org is None:
             raise NotFound(f"no org with code {org_code!r}")
         async with self.db.transaction() as tx:
-            if created_by is not None and not await self.orgs.can_approve(created_by, org.id, tx):
+            if created_by is not None and not await self.orgs.can_approve(created_by, org.id, role, tx):
                 raise NotAllowed("invite")
             now = to_db(self.clock.now())
             if revoke_old:
@@ -155,7 +155,7 @@ class InviteService:
 
     async def _ask_approvers(self, tx: Tx, request_id: int, person_id: int, org: Org, role: str) -> None:
         name = await self.orgs.people.display_name(person_id, tx)
-        for approver in await self.orgs.approvers(org.id, tx):
+        for approver in await self.orgs.approvers(org.id, role, tx, exclude=person_id):
             lang = await self.orgs.people.language(approver, tx)
             await self.outbox.send_text(
                 tx,
@@ -175,7 +175,7 @@ class InviteService:
                 return Decision(DecisionOutcome.not_found)
             org = await self.orgs.get(row["org_id"])
             assert org is not None
-            if not await self.orgs.can_approve(actor_id, org.id, tx):
+            if actor_id == row["person_id"] or not await self.orgs.can_approve(actor_id, org.id, row["role"], tx):
                 raise NotAllowed("approve")
             person_name = await self.orgs.people.display_name(row["person_id"], tx)
             if row["status"] != "pending":

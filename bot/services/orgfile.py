@@ -14,6 +14,7 @@ from bot.services.orgs import ORG_KINDS, ROLES, OrgService
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_NAME = 100
+MAX_PERSON_NAME = 200  # Telegram full names reach 129 characters
 ORG_KEYS = {"code", "name", "kind", "children"}
 PERSON_KEYS = {"telegram_id", "name", "roles"}
 
@@ -144,8 +145,8 @@ def parse(text: str, known_codes: set[str] | frozenset[str] = frozenset()) -> Or
             ok = False
         else:
             seen_ids[tid] = f"{here}.telegram_id"
-        if not isinstance(name, str) or len(name) > MAX_NAME:
-            problems.append(f"{here}.name: expected text of at most {MAX_NAME} characters")
+        if not isinstance(name, str) or len(name) > MAX_PERSON_NAME:
+            problems.append(f"{here}.name: expected text of at most {MAX_PERSON_NAME} characters")
             ok = False
         parsed: list[tuple[str, str]] = []
         if not isinstance(roles, list):
@@ -240,7 +241,7 @@ async def export(orgs: OrgService) -> str:
 
     people_rows = await db.fetchall(
         "SELECT p.telegram_id, p.name, r.role, o.code FROM people p JOIN roles r ON r.person_id = p.telegram_id"
-        " JOIN orgs o ON o.id = r.org_id ORDER BY p.telegram_id, o.id, r.role")
+        " JOIN orgs o ON o.id = r.org_id ORDER BY p.telegram_id, o.code, r.role")
     people: dict[int, dict[str, Any]] = {}
     for row in people_rows:
         entry = people.setdefault(row["telegram_id"], {"telegram_id": row["telegram_id"], "name": row["name"],

@@ -158,27 +158,36 @@ class OrgService:
             person_id, org_id, [Role.organizer], tx
         )
 
-    async def can_approve(self, person_id: int, org_id: int, tx: Tx | None = None) -> bool:
-        """Who may approve a join request: the org's secretary, an organizer at or above it, an admin."""
+    async def can_approve(self, person_id: int, org_id: int, role: str = "member", tx: Tx | None = None) -> bool:
+        """Who may let someone into an org with `role` (or issue such a link): the org's secretary for
+        residents, members and fellow secretaries; only an organizer at or above it, or an admin,
+        for organizers (a secretary must not be able to raise anyone, themselves included, above them)."""
         if await self.can_manage(person_id, org_id, tx):
             return True
+        if role == Role.organizer:
+            return False
         sql = "SELECT 1 FROM roles WHERE person_id = ? AND org_id = ? AND role = 'secretary'"
         row = await (tx.fetchone(sql, (person_id, org_id)) if tx else self.db.fetchone(sql, (person_id, org_id)))
         return row is not None
 
-    async def approvers(self, org_id: int, tx: Tx) -> list[int]:
-        """The org's secretaries and the organizers of the nearest org at or above it that has any;
-        the admins when there is nobody."""
-        ids = [r[0] for r in await tx.fetchall(
-            "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id", (org_id,))]
+    async def approvers(self, org_id: int, role: str, tx: Tx, exclude: int | None = None) -> list[int]:
+        """Who is asked to approve a request for `role`: the org's secretaries (not for organizer
+        requests) and the organizers of the nearest org at or above it that has any; the admins when
+        there is nobody. The requester is never asked about their own request."""
+        ids: list[int] = []
+        if role != Role.organizer:
+            ids = [r[0] for r in await tx.fetchall(
+                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id", (org_id,))]
         for org in await self.ancestors(org_id, tx):
             organizers = [r[0] for r in await tx.fetchall(
-                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' ORDER BY person_id", (org.id,))]
+                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' AND person_id IS NOT ?"
+                " ORDER BY person_id", (org.id, exclude))]
             if organizers:
                 ids.extend(organizers)
                 break
+        ids = [i for i in ids if i != exclude]
         if not ids:
-            ids = sorted(self.admins)
+            ids = sorted(a for a in self.admins if a != exclude)
         return list(dict.fromkeys(ids))
 
     async def scope_roots(self, person_id: int) -> list[Org]:

@@ -1,0 +1,100 @@
+"""Fixtures for end-to-end tests: the fake Bot API server and the real Application built by
+the production factory, talking to it over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bot.app import build_application, start_application, stop_application  # noqa: E402
+from bot.clock import SettableClock  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.core import Core  # noqa: E402
+from fakebotapi import TOKEN, FakeBotApi, Limits  # noqa: E402
+
+ADMIN_ID = 9001
+START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
+
+SAMPLE_ORGS = """
+orgs:
+  - code: danfeng
+    name: 中共丹凤县委
+    kind: county
+    children:
+      - code: longjuzhai
+        name: 龙驹寨街道党工委
+        kind: township
+        children:
+          - {code: sanyi, name: 三义村党支部, kind: village_branch}
+          - {code: erlang, name: 二郎村党支部, kind: village_branch}
+people:
+  - {telegram_id: 1001, name: 王建国, roles: [secretary@sanyi, member@sanyi]}
+  - {telegram_id: 1002, name: 李明, roles: [organizer@longjuzhai]}
+  - {telegram_id: 1003, name: 赵强, roles: [secretary@erlang]}
+"""
+
+
+class BotRunner:
+    """Starts, stops and restarts the production Application against the fake server."""
+
+    def __init__(self, fake: FakeBotApi, database: Path, clock: SettableClock) -> None:
+        self.fake = fake
+        self.clock = clock
+        self.settings = Settings(
+            token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url, database=database,
+            admins=frozenset({ADMIN_ID}),
+        )
+        self.app = None
+
+    @property
+    def core(self) -> Core:
+        assert self.app is not None, "bot not started"
+        return self.app.bot_data["core"]
+
+    async def start(self) -> None:
+        self.app = build_application(self.settings, self.clock)
+        await start_application(self.app, poll_timeout=1)
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await stop_application(self.app)
+            self.app = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def load_orgs(self, text: str = SAMPLE_ORGS) -> None:
+        from bot.services import orgfile
+
+        plan = orgfile.parse(text)
+        async with self.core.db.transaction() as tx:
+            await orgfile.apply(self.core.orgs, tx, plan, "test")
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(START)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    server = FakeBotApi(limits=Limits())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(fake: FakeBotApi, tmp_path: Path, clock: SettableClock) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(fake, tmp_path / "bot.sqlite3", clock)
+    await runner.start()
+    await runner.load_orgs()
+    yield runner
+    await runner.stop()
