@@ -990,7 +990,15 @@ class FakeChat:
 
 
 class FakeBotApi:
-    """Fake Bot API HTTP server; see module docstring."""
+    """Fake Bot API HTTP server on 127.0.0.1 (see module docstring).
+
+    Args:
+        limits: flood limits for SEND_METHODS; ``None`` disables enforcement. Rate windows use the
+            time a call is processed (after any ``slow()`` delay).
+        bot_id, username, first_name: identity returned by getMe and used as ``from`` of bot messages.
+        auto_chats: accept any non-zero integer chat_id (private if > 0, group if < 0) instead of
+            answering 400 "chat not found" for chats not created with ``user()``/``group()``.
+    """
 
     TOKEN = TOKEN
 
@@ -1418,6 +1426,11 @@ class FakeBotApi:
         hist = self._history.get(chat_id)
         if hist:
             self._cursor[chat_id] = hist[-1].message_id
+
+    def answers(self, cb_id: str | JSONDict) -> JSONDict | None:
+        """Params of the answerCallbackQuery for a callback id / update, or None if unanswered."""
+        key = cb_id if isinstance(cb_id, str) else cb_id["callback_query"]["id"]
+        return self.callback_answers.get(key)
 
     async def wait_callback_answer(self, update: JSONDict | str, timeout: float = 5.0) -> JSONDict:
         """Wait for answerCallbackQuery of the callback ``update`` (or id); returns its params."""
