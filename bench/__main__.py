@@ -14,10 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fakebotapi import TOKEN, FakeBotApi, Limits  # noqa: E402
+
 from bot.app import build_application, start_application, stop_application  # noqa: E402
 from bot.clock import Clock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from fakebotapi import TOKEN, FakeBotApi, Limits  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FIRST_CHAT = 5_000_000
@@ -25,7 +26,7 @@ FIRST_CHAT = 5_000_000
 
 async def delivery_run(n: int, storm_at: float | None, limit: int) -> str:
     """Queue n messages to n chats, start the real Application, wait until the fake saw them all."""
-    fake = FakeBotApi(limits=Limits(global_per_second=limit))
+    fake = FakeBotApi(limits=Limits(global_per_second=limit), auto_chats=True)
     await fake.start()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url,

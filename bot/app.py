@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.core import Core
 from schedules import delivery
-from schedules.delivery import Limits
+from schedules.delivery import DirectSendRecorder, Limits, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,14 @@ def build_application(settings: Settings, clock: Clock | None = None,
     from handlers import register_all
 
     core = Core.build(settings, clock)
+    throttle = Throttle(delivery_limits or Limits())
     builder = (
         ApplicationBuilder()
         .token(settings.require_token())
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .concurrent_updates(PerChatUpdateProcessor())
+        .rate_limiter(DirectSendRecorder(throttle))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -68,7 +70,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
         builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
     app = builder.build()
     app.bot_data["core"] = core
-    app.bot_data["delivery_limits"] = delivery_limits or Limits()
+    app.bot_data["throttle"] = throttle
     register_all(app, core.t)
     return app
 
@@ -77,7 +79,7 @@ async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     core: Core = app.bot_data["core"]
     await core.open()
     await core.remember_bot_username(app.bot.username)
-    worker = delivery.DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["delivery_limits"])
+    worker = delivery.DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"])
     worker.start()
     app.bot_data["delivery"] = worker
     app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))

@@ -13,13 +13,16 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import aiosqlite
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
+from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.ext import BaseRateLimiter
 
 from bot.clock import Clock, from_db, to_db
 from bot.database import Database
@@ -51,6 +54,7 @@ class Throttle:
         self.next_slot = 0.0
         self.global_pause_until = 0.0
         self.chat_ready: dict[int, float] = {}
+        self.last_send: dict[int, float] = {}
         self.group_sends: dict[int, deque[float]] = {}
 
     def ready_at(self, chat_id: int) -> float:
@@ -64,6 +68,8 @@ class Throttle:
         """Chats that may not be sent to right now (to leave them out of the next query)."""
         for chat_id in [c for c, t in self.chat_ready.items() if t <= now]:
             del self.chat_ready[chat_id]
+        for chat_id in [c for c, t in self.last_send.items() if t < now - 60.0]:
+            del self.last_send[chat_id]
         busy = set(self.chat_ready)
         for chat_id, sends in list(self.group_sends.items()):
             while sends and sends[0] < now - 61.0:
@@ -80,6 +86,7 @@ class Throttle:
         return slot
 
     def note_send(self, chat_id: int, at: float) -> None:
+        self.last_send[chat_id] = at
         if chat_id < 0:
             self.group_sends.setdefault(chat_id, deque()).append(at)
         else:
@@ -91,20 +98,72 @@ class Throttle:
     def pause_all(self, seconds: float, now: float) -> None:
         self.global_pause_until = max(self.global_pause_until, now + seconds)
 
+    def note_direct(self, chat_id: int, now: float) -> None:
+        """A reply sent outside the outbox still counts against the chat's and the bot's limits."""
+        self.note_send(chat_id, now)
+        if self.next_slot < now + 1.0:  # replies delay the outbox by at most a second's worth
+            self.next_slot = max(self.next_slot, now) + self.interval
+
+
+OUTBOX_SEND = "outbox"  # rate_limit_args of the worker's own calls, which it has paced already
+
+
+class DirectSendRecorder(BaseRateLimiter[str]):
+    """Direct replies to the person acting: waits (briefly) for the chat's interval, and tells the
+    throttle, so that neither a reply nor the outbox's next message to that chat meets a 429."""
+
+    MAX_WAIT = 2.0
+    MAX_RETRY_WAIT = 5.0
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+    async def process_request(self, callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+                              args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+                              rate_limit_args: str | None) -> bool | JSONDict | list[JSONDict]:
+        chat_id = data.get("chat_id")
+        if rate_limit_args != OUTBOX_SEND and endpoint.startswith(("send", "copy", "forward")) \
+                and isinstance(chat_id, int):
+            wait = self.throttle.ready_at(chat_id) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(min(wait, self.MAX_WAIT))
+            self.throttle.note_direct(chat_id, time.monotonic())
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                # One short wait and a second try, as a person would; a long flood wait is an error.
+                seconds = _seconds(exc.retry_after)
+                if seconds > self.MAX_RETRY_WAIT:
+                    raise
+                self.throttle.pause_chat(chat_id, seconds, time.monotonic())
+                await asyncio.sleep(seconds)
+                self.throttle.note_direct(chat_id, time.monotonic())
+        return await callback(*args, **kwargs)
+
 
 class DeliveryWorker:
     """Sends due outbox rows, records each outcome, and never sends a row twice unless the
     process died while that row was in flight."""
 
-    def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, limits: Limits | None = None,
+    def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
                  concurrency: int = 64) -> None:
         self.bot = bot
         self.db = db
         self.outbox = outbox
         self.clock = clock
-        self.throttle = Throttle(limits or Limits())
+        self.throttle = throttle
         self._in_flight: set[int] = set()
         self._chat_in_flight: dict[int, int] = {}  # one message at a time per chat keeps their order
+        # Backoff lives in memory (monotonic time): the rows stay due in the database, so a
+        # restart simply tries them again, and a test's frozen clock cannot strand a retry.
+        self._held: dict[int, float] = {}
+        self._failures_in_a_row = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -138,49 +197,52 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=wait)
 
+    def _excluded_chats(self, now: float) -> list[int]:
+        return sorted(set(self.throttle.busy_chats(now)) | set(self._chat_in_flight))
+
+    def _held_rows(self, now: float) -> list[int]:
+        for row_id in [r for r, until in self._held.items() if until <= now]:
+            del self._held[row_id]
+        return sorted(set(self._held) | self._in_flight)
+
     async def _dispatch_due(self) -> tuple[int, float]:
         """Start sending what is due now. Returns (rows started, seconds to wait if none)."""
         now_mono = time.monotonic()
-        busy = self.throttle.busy_chats(now_mono)
-        exclude = json.dumps(sorted(set(busy) | self._in_flight_chats))
         rows = await self.db.fetchall(
             "SELECT id, chat_id, method, payload, attempts FROM outbox"
             " WHERE status = 'pending' AND not_before <= ?"
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
+            " AND id NOT IN (SELECT value FROM json_each(?))"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
             " ORDER BY not_before, id LIMIT ?",
-            (to_db(self.clock.now()), exclude, BATCH),
+            (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
+             json.dumps(self._held_rows(now_mono)), BATCH),
         )
         started = 0
         for row in rows:
             if self._stopping:
                 break
-            if row["id"] in self._in_flight:
-                continue
             chat_id = row["chat_id"]
             now_mono = time.monotonic()
-            if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._in_flight_chats:
+            if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._chat_in_flight:
                 continue
             slot = self.throttle.take_slot(now_mono)
             if slot > now_mono:
                 await asyncio.sleep(slot - now_mono)
-            if self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 arrived meanwhile
+            if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
                 continue
-            self.throttle.note_send(chat_id, slot)
+            previous = self.throttle.last_send.get(chat_id)
+            self.throttle.note_send(chat_id, time.monotonic())
             await self._slots.acquire()
             self._in_flight.add(row["id"])
             self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
-            task = asyncio.create_task(self._deliver(dict(row)))
+            task = asyncio.create_task(self._deliver(dict(row), previous))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
         if started:
             return started, 0.0
         return 0, await self._seconds_to_next_due()
-
-    @property
-    def _in_flight_chats(self) -> set[int]:
-        return {chat for chat, n in self._chat_in_flight.items() if n > 0}
 
     async def _seconds_to_next_due(self) -> float:
         nxt = await self.db.fetchval(
@@ -190,42 +252,51 @@ class DeliveryWorker:
         if nxt is None:
             return 5.0
         seconds = (from_db(nxt) - self.clock.now()).total_seconds()
-        # A row due now but held back by a throttled chat: look again shortly.
+        # A row due now but held back by a throttled chat or a backoff: look again shortly.
         return min(max(seconds, 0.05), 5.0)
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
+    async def _deliver(self, row: dict[str, Any], previous_send: float | None) -> None:
         chat_id = row["chat_id"]
         try:
             message = await self._call(row["method"], json.loads(row["payload"]))
             message_id = message.message_id if isinstance(message, Message) else None
             await self._mark(row["id"], status="sent", message_id=message_id)
+            self._failures_in_a_row = 0
             self.sent_count += 1
         except RetryAfter as exc:
             seconds = _seconds(exc.retry_after)
             now = time.monotonic()
-            # Our own books say this chat was within its limit, so the flood is bot-wide.
             self.throttle.pause_chat(chat_id, seconds, now)
-            self.throttle.pause_all(seconds, now)
-            log.warning("outbox: 429 for chat %s, pausing %.1fs", chat_id, seconds)
-            await self._retry_later(row, seconds, f"429 retry after {seconds}", count_attempt=False)
+            spaced = previous_send is None or now - previous_send >= self.throttle.limits.chat_interval
+            if spaced:
+                # By our books this chat was within its limit, so the flood limit is bot-wide.
+                self.throttle.pause_all(seconds, now)
+            log.warning("outbox: 429 for chat %s, pausing %s for %.1fs", chat_id,
+                        "everything" if spaced else "that chat", seconds)
+            await self._note_failure(row["id"], f"429 retry after {seconds:g}s")
         except Forbidden as exc:
             log.info("outbox: chat %s blocked the bot (%s)", chat_id, exc.message)
             await self._mark_blocked(row["id"], chat_id, exc.message)
         except ChatMigrated as exc:
             await self._migrate(row, exc.new_chat_id)
         except BadRequest as exc:
-            if "message is not modified" in exc.message:
+            if "message is not modified" in exc.message.lower():
                 await self._mark(row["id"], status="sent")
             else:
                 log.warning("outbox: row %s rejected: %s", row["id"], exc.message)
                 await self._mark(row["id"], status="failed", error=exc.message)
-        except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: try again later
-            delay = min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
-            log.warning("outbox: row %s failed (%s), retrying in %.0fs", row["id"], exc, delay)
-            await self._retry_later(row, delay, str(exc))
+        except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: back off, then retry
+            self._failures_in_a_row += 1
+            now = time.monotonic()
+            self._held[row["id"]] = now + min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
+            # Telegram (or the way to it) is in trouble: slow everything down, not just this row.
+            self.throttle.pause_all(min(60.0, 0.25 * 2 ** min(self._failures_in_a_row, 8)), now)
+            log.warning("outbox: row %s failed (%s), will retry", row["id"], exc)
+            await self._note_failure(row["id"], str(exc) or type(exc).__name__)
         except Exception as exc:
             log.exception("outbox: row %s could not be sent", row["id"])
-            await self._retry_later(row, MAX_BACKOFF, repr(exc))
+            self._held[row["id"]] = time.monotonic() + MAX_BACKOFF
+            await self._note_failure(row["id"], repr(exc))
         finally:
             self._in_flight.discard(row["id"])
             self._chat_in_flight[chat_id] -= 1
@@ -245,7 +316,7 @@ class DeliveryWorker:
         sender = getattr(self.bot, _snake(method), None)
         if sender is None:
             raise BadRequest(f"unknown method {method}")
-        return await sender(**kwargs)
+        return await sender(**kwargs, rate_limit_args=OUTBOX_SEND)
 
     async def _mark(self, row_id: int, *, status: str, message_id: int | None = None,
                     error: str | None = None) -> None:
@@ -256,14 +327,10 @@ class DeliveryWorker:
                 (status, to_db(self.clock.now()) if status == "sent" else None, message_id, error, row_id),
             )
 
-    async def _retry_later(self, row: dict[str, Any], seconds: float, error: str,
-                           count_attempt: bool = True) -> None:
+    async def _note_failure(self, row_id: int, error: str) -> None:
         async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET not_before = ?, attempts = attempts + ?, last_error = ? WHERE id = ?",
-                (to_db(self.clock.now() + timedelta(seconds=seconds)), 1 if count_attempt else 0, error,
-                 row["id"]),
-            )
+            await tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                             (error, row_id))
 
     async def _mark_blocked(self, row_id: int, chat_id: int, error: str) -> None:
         async with self.db.transaction() as tx:
@@ -294,11 +361,4 @@ def _seconds(retry_after: int | float | timedelta) -> float:
 
 
 def _snake(method: str) -> str:
-    out = []
-    for ch in method:
-        if ch.isupper():
-            out.append("_" + ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)
-
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in method)
