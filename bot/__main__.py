@@ -57,11 +57,35 @@ def main(argv: list[str] | None = None) -> int:
 def run(settings: Settings) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
 
+    from telegram.error import InvalidToken
+
     app = build_application(settings)
     log.info("starting long polling against %s", settings.api_url)
-    # bootstrap_retries=-1: with no network at start-up, keep retrying (with backoff) instead of exiting.
-    app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES)
+    _log_network_retries()
+    try:
+        # bootstrap_retries=-1: with no network at start-up, keep retrying instead of exiting.
+        app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        raise SettingsError("BOT_TOKEN: rejected by Telegram (check the token from @BotFather)") from None
     return 0
+
+
+def _log_network_retries() -> None:
+    """PTB retries a lost connection (waiting up to 30 s between tries) but logs it at DEBUG only;
+    show those lines as warnings so an operator sees the bot is waiting for the network."""
+
+    def filter_ptb_debug(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO or not record.name.startswith("telegram"):
+            return True
+        message = record.getMessage()
+        if "Network Retry Loop" in message and "Retrying" in message:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        return False
+
+    logging.getLogger("telegram.ext").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(filter_ptb_debug)
 
 
 async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:

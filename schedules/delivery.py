@@ -339,10 +339,13 @@ class DeliveryWorker:
                 "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
                 (error, chat_id),
             )
-            await tx.execute(
-                "UPDATE people SET blocked_bot = 1, updated_at = ? WHERE telegram_id = ?",
-                (to_db(self.clock.now()), chat_id),
-            )
+            if chat_id > 0:  # a person (a group that removed the bot has no people row)
+                now = to_db(self.clock.now())
+                await tx.execute(
+                    "INSERT INTO people (telegram_id, blocked_bot, created_at, updated_at) VALUES (?, 1, ?, ?)"
+                    " ON CONFLICT(telegram_id) DO UPDATE SET blocked_bot = 1, updated_at = excluded.updated_at",
+                    (chat_id, now, now),
+                )
 
     async def _migrate(self, row: dict[str, Any], new_chat_id: int) -> None:
         payload = json.loads(row["payload"])

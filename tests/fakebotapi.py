@@ -1065,8 +1065,8 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> FakeBotApi:
-        """Bind a free port on 127.0.0.1 and start serving."""
+    async def start(self, port: int = 0) -> FakeBotApi:
+        """Bind `port` (a free one by default) on 127.0.0.1 and start serving."""
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
@@ -1074,7 +1074,7 @@ class FakeBotApi:
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         self._port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock)
         await site.start()
