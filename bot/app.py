@@ -14,7 +14,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.core import Core
-from schedules import delivery
+import schedules
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,7 @@ async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     core: Core = app.bot_data["core"]
     await core.open()
     await core.remember_bot_username(app.bot.username)
-    worker = delivery.DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"])
-    worker.start()
-    app.bot_data["delivery"] = worker
+    await schedules.start_all(app)
     app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))
 
 
@@ -91,9 +89,7 @@ async def _post_stop(app: Application) -> None:  # type: ignore[type-arg]
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    worker = app.bot_data.pop("delivery", None)
-    if worker is not None:
-        await worker.stop()
+    await schedules.stop_all(app)
 
 
 async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]

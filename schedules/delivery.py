@@ -22,7 +22,7 @@ import aiosqlite
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
-from telegram.ext import BaseRateLimiter
+from telegram.ext import Application, BaseRateLimiter
 
 from bot.clock import Clock, from_db, to_db
 from bot.database import Database
@@ -365,3 +365,17 @@ def _seconds(retry_after: int | float | timedelta) -> float:
 
 def _snake(method: str) -> str:
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in method)
+
+
+async def start(app: Application) -> None:  # type: ignore[type-arg]
+    """Start draining the outbox with the throttle the Application's direct replies also report to."""
+    core = app.bot_data["core"]
+    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"])
+    worker.start()
+    app.bot_data["delivery"] = worker
+
+
+async def stop(app: Application) -> None:  # type: ignore[type-arg]
+    worker = app.bot_data.pop("delivery", None)
+    if worker is not None:
+        await worker.stop()

@@ -292,7 +292,7 @@ async def test_org_tree_per_role(bot: BotRunner, fake: FakeBotApi) -> None:
     for uid in (SECRETARY, ORGANIZER, ADMIN_ID, resident.id):
         fake.user(uid).send("/org")
     title = "组织架构（括号内为代码）："
-    assert (await fake.wait_message(SECRETARY)).text == f"{title}\n• 三义村党支部 (sanyi) — 党员1 书记1"
+    assert (await fake.wait_message(SECRETARY)).text == f"{title}\n• 三义村党支部 (sanyi) — 居民1 党员1 书记1"
     assert (await fake.wait_message(ORGANIZER)).text == "\n".join([
         title,
         "• 龙驹寨街道党工委 (longjuzhai) — 组织委员1",
