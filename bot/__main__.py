@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(settings: Settings) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
-
     from telegram.error import InvalidToken
+
+    from bot.app import ALLOWED_UPDATES, build_application
 
     app = build_application(settings)
     log.info("starting long polling against %s", settings.api_url)

@@ -11,16 +11,17 @@ from telegram import BotCommand
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor
 
+import schedules
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.core import Core
-import schedules
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "channel_post"]
+# Edited messages are not asked for: an edit must not re-run a command or a flow step.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):

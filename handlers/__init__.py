@@ -31,14 +31,16 @@ def all_commands() -> list[Command]:
 
 
 def register_all(app: Application, t: Translator) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
+    # New messages only: an edited message must not re-run a command or a flow step.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     # Before anything else: who is talking, then refuse over-long input.
     app.add_handler(TypeHandler(Update, system.remember_person), group=-2)
     app.add_handler(MessageHandler(private & (filters.TEXT | filters.CAPTION), system.guard_input), group=-1)
     app.add_handler(ChatMemberHandler(system.chat_member, ChatMemberHandler.MY_CHAT_MEMBER), group=-1)
 
     for cmd in all_commands():
-        app.add_handler(CommandHandler(cmd.name, cmd.callback, filters=private if cmd.private_only else None))
+        app.add_handler(CommandHandler(cmd.name, cmd.callback,
+                                       filters=private if cmd.private_only else filters.UpdateType.MESSAGE))
     for feature in FEATURES:
         register = getattr(feature, "register", None)
         if register is not None:

@@ -19,7 +19,8 @@ async def me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     lang = await lang_of(update, context)
     person = await c.people.get(user.id)
     lines = [c.t(lang, "me.title", name=person.name if person else user.full_name, id=user.id)]
-    grants = await c.orgs.grants(user.id)
+    rank = {"organizer": 0, "secretary": 1, "member": 2, "resident": 3}
+    grants = sorted(await c.orgs.grants(user.id), key=lambda g: (g.org.id, rank.get(g.role, 9)))
     by_org: dict[int, list[str]] = {}
     names: dict[int, str] = {}
     for grant in grants:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from telegram import ChatMember, ChatMemberUpdated, Update
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers.common import Callback, Command, core, lang_of, reply
@@ -21,7 +22,11 @@ async def remember_person(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Keep the person's name and Telegram language current (no write when nothing changed)."""
     user = update.effective_user
     if user is not None and not user.is_bot:
-        await core(context).people.touch(user.id, user.full_name, user.username, user.language_code)
+        # Someone writing to us or pressing a button has evidently not blocked the bot.
+        interacting = update.effective_chat is not None and update.effective_chat.type == "private" and (
+            update.message is not None or update.callback_query is not None)
+        await core(context).people.touch(user.id, user.full_name, user.username, user.language_code,
+                                         interacting=interacting)
 
 
 async def guard_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -75,7 +80,7 @@ async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command no feature knows."""
     message = update.effective_message
-    command = (message.text or "").split()[0] if message else ""
+    command = (message.text or "").split()[0].split("@")[0] if message else ""
     await reply(update, context, "fallback.unknown_command", command=command)
 
 
@@ -95,13 +100,20 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
     try:
         lang = await lang_of(update, context)
         text = core(context).t(lang, "error.internal")
-        if update.callback_query is not None:
+    except Exception:  # the database itself may be what failed
+        text = core(context).t(None, "error.internal")
+    private = update.effective_chat is not None and update.effective_chat.type == "private"
+    if update.callback_query is not None:
+        try:
             await update.callback_query.answer(text, show_alert=True)
-        elif update.effective_message is not None and update.effective_chat is not None \
-                and update.effective_chat.type == "private":
-            await update.effective_message.reply_text(text)
-    except Exception:  # the network may be what failed; the log already has the cause
-        log.warning("could not tell the user about the error", exc_info=True)
+            return
+        except TelegramError:  # the press was answered already (the failure came after): say it in the chat
+            pass
+    if private and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(update.effective_chat.id, text)
+        except TelegramError:  # the network may be what failed; the log already has the cause
+            log.warning("could not tell the user about the error", exc_info=True)
 
 
 COMMANDS = [Command("cancel", cancel_command)]

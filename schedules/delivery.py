@@ -27,6 +27,7 @@ from telegram.ext import Application, BaseRateLimiter
 from bot.clock import Clock, from_db, to_db
 from bot.database import Database
 from bot.outbox import Outbox
+from bot.services.people import PeopleService
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,40 @@ MAX_BACKOFF = 600.0
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's limits; we pace slightly below them so jitter never tips us over."""
+    """Telegram's limits, and how far inside them we stay."""
 
     per_second: float = 30.0
     chat_interval: float = 1.0
     group_per_minute: int = 20
-    margin: float = 0.985
+    margin: float = 0.985  # pace at 98.5 % of per_second
     chat_margin: float = 1.1
+    window_slack: float = 0.005
+
+
+class Send:
+    """One message on its way: when we let it go and when its answer came back."""
+
+    __slots__ = ("done", "started")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.done: float | None = None
 
 
 class Throttle:
-    """Global pacing plus per-chat spacing; all times are time.monotonic()."""
+    """Global pacing, a sliding window and per-chat spacing; all times are time.monotonic().
+
+    Pacing alone is not enough: a request delayed on its way and the next one on time can reach
+    Telegram in the same second. So a new send also waits until the send `per_second` places
+    back has been answered for a full second: Telegram received that one before its answer came,
+    so no second at Telegram ever holds more than `per_second` of ours."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.interval = 1.0 / (limits.per_second * limits.margin)
         self.next_slot = 0.0
         self.global_pause_until = 0.0
+        self.window: deque[Send] = deque(maxlen=max(1, int(limits.per_second)))
         self.chat_ready: dict[int, float] = {}
         self.last_send: dict[int, float] = {}
         self.group_sends: dict[int, deque[float]] = {}
@@ -80,29 +98,35 @@ class Throttle:
                 busy.add(chat_id)
         return sorted(busy)
 
-    def take_slot(self, now: float) -> float:
-        slot = max(now, self.next_slot, self.global_pause_until)
-        self.next_slot = slot + self.interval
-        return slot
+    def wait_time(self, now: float) -> float:
+        """Seconds until the next send may start (0 if now)."""
+        start = max(self.next_slot, self.global_pause_until)
+        if len(self.window) == self.window.maxlen:
+            oldest = self.window[0]
+            # Still unanswered: we cannot know when Telegram got it; look again very soon.
+            start = max(start, now + 0.002 if oldest.done is None else oldest.done + 1.0 + self.limits.window_slack)
+        return max(0.0, start - now)
 
-    def note_send(self, chat_id: int, at: float) -> None:
-        self.last_send[chat_id] = at
+    def claim(self, chat_id: int, now: float, direct: bool = False) -> Send:
+        """Record a send starting now; the caller sets `.done` when its answer arrives."""
+        send = Send(now)
+        self.window.append(send)
+        if not direct:
+            self.next_slot = max(self.next_slot, now) + self.interval
+        elif self.next_slot < now + 1.0:  # replies delay the outbox by at most a second's worth
+            self.next_slot = max(self.next_slot, now) + self.interval
+        self.last_send[chat_id] = now
         if chat_id < 0:
-            self.group_sends.setdefault(chat_id, deque()).append(at)
+            self.group_sends.setdefault(chat_id, deque()).append(now)
         else:
-            self.chat_ready[chat_id] = at + self.limits.chat_interval * self.limits.chat_margin
+            self.chat_ready[chat_id] = now + self.limits.chat_interval * self.limits.chat_margin
+        return send
 
     def pause_chat(self, chat_id: int, seconds: float, now: float) -> None:
         self.chat_ready[chat_id] = max(self.chat_ready.get(chat_id, 0.0), now + seconds)
 
     def pause_all(self, seconds: float, now: float) -> None:
         self.global_pause_until = max(self.global_pause_until, now + seconds)
-
-    def note_direct(self, chat_id: int, now: float) -> None:
-        """A reply sent outside the outbox still counts against the chat's and the bot's limits."""
-        self.note_send(chat_id, now)
-        if self.next_slot < now + 1.0:  # replies delay the outbox by at most a second's worth
-            self.next_slot = max(self.next_slot, now) + self.interval
 
 
 OUTBOX_SEND = "outbox"  # rate_limit_args of the worker's own calls, which it has paced already
@@ -128,23 +152,27 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                               args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
                               rate_limit_args: str | None) -> bool | JSONDict | list[JSONDict]:
         chat_id = data.get("chat_id")
-        if rate_limit_args != OUTBOX_SEND and endpoint.startswith(("send", "copy", "forward")) \
-                and isinstance(chat_id, int):
-            wait = self.throttle.ready_at(chat_id) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(min(wait, self.MAX_WAIT))
-            self.throttle.note_direct(chat_id, time.monotonic())
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                # One short wait and a second try, as a person would; a long flood wait is an error.
-                seconds = _seconds(exc.retry_after)
-                if seconds > self.MAX_RETRY_WAIT:
-                    raise
-                self.throttle.pause_chat(chat_id, seconds, time.monotonic())
-                await asyncio.sleep(seconds)
-                self.throttle.note_direct(chat_id, time.monotonic())
-        return await callback(*args, **kwargs)
+        if rate_limit_args == OUTBOX_SEND or not endpoint.startswith(("send", "copy", "forward")) \
+                or not isinstance(chat_id, int):
+            return await callback(*args, **kwargs)
+        wait = self.throttle.ready_at(chat_id) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, self.MAX_WAIT))
+        send = self.throttle.claim(chat_id, time.monotonic(), direct=True)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            # One short wait and a second try, as a person would; a long flood wait is an error.
+            seconds = _seconds(exc.retry_after)
+            if seconds > self.MAX_RETRY_WAIT:
+                raise
+            self.throttle.pause_chat(chat_id, seconds, time.monotonic())
+            await asyncio.sleep(seconds)
+            send.done = time.monotonic()
+            send = self.throttle.claim(chat_id, time.monotonic(), direct=True)
+            return await callback(*args, **kwargs)
+        finally:
+            send.done = time.monotonic()
 
 
 class DeliveryWorker:
@@ -152,8 +180,9 @@ class DeliveryWorker:
     process died while that row was in flight."""
 
     def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
-                 concurrency: int = 64) -> None:
+                 people: PeopleService, concurrency: int = 64) -> None:
         self.bot = bot
+        self.people = people
         self.db = db
         self.outbox = outbox
         self.clock = clock
@@ -226,17 +255,16 @@ class DeliveryWorker:
             now_mono = time.monotonic()
             if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._chat_in_flight:
                 continue
-            slot = self.throttle.take_slot(now_mono)
-            if slot > now_mono:
-                await asyncio.sleep(slot - now_mono)
+            while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
             if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
                 continue
             previous = self.throttle.last_send.get(chat_id)
-            self.throttle.note_send(chat_id, time.monotonic())
+            send = self.throttle.claim(chat_id, time.monotonic())
             await self._slots.acquire()
             self._in_flight.add(row["id"])
             self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
-            task = asyncio.create_task(self._deliver(dict(row), previous))
+            task = asyncio.create_task(self._deliver(dict(row), previous, send))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
@@ -255,10 +283,13 @@ class DeliveryWorker:
         # A row due now but held back by a throttled chat or a backoff: look again shortly.
         return min(max(seconds, 0.05), 5.0)
 
-    async def _deliver(self, row: dict[str, Any], previous_send: float | None) -> None:
+    async def _deliver(self, row: dict[str, Any], previous_send: float | None, send: Send) -> None:
         chat_id = row["chat_id"]
         try:
-            message = await self._call(row["method"], json.loads(row["payload"]))
+            try:
+                message = await self._call(row["method"], json.loads(row["payload"]))
+            finally:
+                send.done = time.monotonic()
             message_id = message.message_id if isinstance(message, Message) else None
             await self._mark(row["id"], status="sent", message_id=message_id)
             self._failures_in_a_row = 0
@@ -333,6 +364,7 @@ class DeliveryWorker:
                              (error, row_id))
 
     async def _mark_blocked(self, row_id: int, chat_id: int, error: str) -> None:
+        self.people.forget(chat_id)
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE outbox SET status = 'blocked', last_error = ? WHERE id = ?", (error, row_id))
             await tx.execute(
@@ -370,7 +402,7 @@ def _snake(method: str) -> str:
 async def start(app: Application) -> None:  # type: ignore[type-arg]
     """Start draining the outbox with the throttle the Application's direct replies also report to."""
     core = app.bot_data["core"]
-    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"])
+    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"], core.people)
     worker.start()
     app.bot_data["delivery"] = worker
 

@@ -12,12 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakebotapi import TOKEN, FakeBotApi, Limits
-
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
+from fakebotapi import TOKEN, FakeBotApi, Limits
 
 ADMIN_ID = 9001
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai

@@ -24,7 +24,6 @@ Behaviour worth knowing:
 * Unknown chats are rejected with 400 "chat not found" unless ``auto_chats=True``.
 """
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import zxingcpp
-from conftest import SAMPLE_ORGS
 from PIL import Image
 
 from bot.config import Settings
 from bot.core import Core
 from bot.services.invites import JoinOutcome
+from conftest import SAMPLE_ORGS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -12,12 +13,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import BotRunner
-from fakebotapi import TOKEN, FakeBotApi
-
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
+from conftest import BotRunner
+from fakebotapi import TOKEN, FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ async def test_limits_are_respected_without_429(bot: BotRunner, fake: FakeBotApi
     assert fake.stats.rate_limited == 0
     to_one = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == one]
     assert [c.params["text"] for c in to_one] == ["n 0", "n 1", "n 2", "n 3"]  # in order
-    gaps = [b.at - a.at for a, b in zip(to_one, to_one[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(to_one)]
     assert min(gaps) >= 1.0
     sends = sorted(c.at for c in fake.calls_to("sendMessage"))
     assert all(sends[i + 30] - sends[i] >= 1.0 for i in range(len(sends) - 30))

@@ -23,7 +23,7 @@ DEFAULT = CATALOGS["zh_CN"]
 
 KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 # Dotted string literals in the code that are not message keys.
-NOT_KEYS = {"bot.migrations"}  # importlib.resources package name in bot/database.py
+NOT_KEYS = {"bot.migrations", "telegram.ext"}  # a package name, a logger name
 
 DECIDED = [o.value for o in DecisionOutcome if o.value in ("approved", "rejected")]
 # What an f-string key's placeholder can be, by the text around it ("{}" marks the placeholder).

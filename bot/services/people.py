@@ -27,8 +27,10 @@ class PeopleService:
         # What we last wrote per person, so that an ordinary update costs no write.
         self._seen: dict[int, tuple[str, str | None, str | None]] = {}
 
-    async def touch(self, telegram_id: int, name: str, username: str | None, language_code: str | None) -> None:
-        """Record (or refresh) a person who just sent us an update."""
+    async def touch(self, telegram_id: int, name: str, username: str | None, language_code: str | None,
+                    interacting: bool = False) -> None:
+        """Record (or refresh) a person who just sent us an update; one who is `interacting` (a
+        message or a button in their chat with us) has not blocked the bot, whatever we noted."""
         seen = (name, username, language_code)
         if self._seen.get(telegram_id) == seen:
             return
@@ -40,10 +42,18 @@ class PeopleService:
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(telegram_id) DO UPDATE SET"
                 " name = CASE WHEN people.name = '' THEN excluded.name ELSE people.name END,"
                 " username = excluded.username, tg_language_code = excluded.tg_language_code,"
+                " blocked_bot = CASE WHEN ? THEN 0 ELSE people.blocked_bot END,"
                 " updated_at = excluded.updated_at",
-                (telegram_id, name, username, language_code, now, now),
+                (telegram_id, name, username, language_code, now, now, interacting),
             )
-        self._seen[telegram_id] = seen
+            blocked = await tx.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (telegram_id,))
+        # Only remember a person whose flag is clear, so a blocked one is looked at again next time.
+        if not blocked:
+            self._seen[telegram_id] = seen
+
+    def forget(self, telegram_id: int) -> None:
+        """Drop the cached copy (the blocked flag changed behind our back)."""
+        self._seen.pop(telegram_id, None)
 
     async def ensure(self, tx: Tx, telegram_id: int, name: str = "") -> None:
         now = to_db(self.clock.now())
@@ -91,6 +101,7 @@ class PeopleService:
 
     async def set_blocked(self, telegram_id: int, blocked: bool) -> None:
         """Kept current by my_chat_member updates and by 403 answers; data is kept either way."""
+        self.forget(telegram_id)
         async with self.db.transaction() as tx:
             await self.ensure(tx, telegram_id)
             await tx.execute(
