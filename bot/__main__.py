@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("--revoke", metavar="PAYLOAD", help="revoke the link with this payload")
     inv.add_argument("--list", action="store_true", help="list links (of ORG_CODE if given)")
 
+    cal = sub.add_parser("calendar", help="China's working-day calendar: show a year, load an official list")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
+    cal_show = cal_sub.add_parser("show", help="holidays and make-up working days of a year, and their source")
+    cal_show.add_argument("year", type=int)
+    cal_load = cal_sub.add_parser("load", help="load a year's official list: {year, holidays: [...], workdays: [...]}")
+    cal_load.add_argument("file", type=Path)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -44,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(settings)
         if args.command == "orgs":
             return asyncio.run(orgs_command(settings, args))
+        if args.command == "calendar":
+            return asyncio.run(calendar_command(settings, args))
         if args.command == "invite":
             if not (args.revoke or args.list) and not (args.org_code and args.role):
                 parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")
@@ -120,6 +129,40 @@ async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
               f" roles: {report.roles_granted} granted, {report.roles_revoked} revoked")
         if report.orgs_not_in_file:
             print("kept (in the database but not in the file): " + ", ".join(report.orgs_not_in_file))
+        return 0
+    finally:
+        await core.close()
+
+
+async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    from bot.services.workdays import CalendarFileError
+
+    core = Core.build(settings)
+    await core.open()
+    try:
+        if args.calendar_command == "load":
+            try:
+                year, holidays, workdays = await core.calendar.load_file(args.file.read_text(encoding="utf-8"))
+            except OSError as exc:
+                print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+                return 2
+            except CalendarFileError as exc:
+                for problem in exc.problems:
+                    print(f"{args.file}: {problem}", file=sys.stderr)
+                print("nothing was loaded.", file=sys.stderr)
+                return 1
+            print(f"{year}: {holidays} holidays and {workdays} make-up working days loaded")
+            return 0
+        year = args.year
+        print(f"{year}: source {core.calendar.source(year)}")
+        day = date(year, 1, 1)
+        while day.year == year:
+            working, weekday = core.calendar.is_working_day(day), day.weekday() < 5
+            if working != weekday:
+                print(f"{day.isoformat()} {'workday' if working else 'holiday'}")
+            day += timedelta(days=1)
         return 0
     finally:
         await core.close()

@@ -15,12 +15,14 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` whenever the time jumps (only a settable clock jumps)."""
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` whenever the time jumps (only a settable clock jumps); returns the
+        function that stops it (a restarted Application must not leave listeners behind)."""
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def _changed(self) -> None:
-        for listener in self._listeners:
+        for listener in list(self._listeners):
             listener()
 
 

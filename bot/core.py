@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -14,6 +15,9 @@ from bot.services.flows import FlowStore
 from bot.services.invites import InviteService
 from bot.services.orgs import OrgService
 from bot.services.people import PeopleService
+from bot.services.workdays import WorkCalendar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Core:
     orgs: OrgService
     invites: InviteService
     flows: FlowStore
+    calendar: WorkCalendar
     # Feature services (tickets, meetings, ...) register themselves here by name.
     features: dict[str, Any] = field(default_factory=dict)
 
@@ -40,10 +45,17 @@ class Core:
         orgs = OrgService(db, clock, people, outbox, t, settings.admins)
         invites = InviteService(db, clock, orgs, outbox, t)
         return cls(settings=settings, db=db, clock=clock, t=t, outbox=outbox, people=people, orgs=orgs,
-                   invites=invites, flows=FlowStore(db, clock))
+                   invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db))
+
+    def service(self, name: str, factory: Callable[[Core], T]) -> T:
+        """A feature's service (tickets, meetings, ...), built once on first use."""
+        if name not in self.features:
+            self.features[name] = factory(self)
+        return self.features[name]  # type: ignore[no-any-return]
 
     async def open(self) -> None:
         await self.db.connect()
+        await self.calendar.refresh()
 
     async def close(self) -> None:
         await self.db.close()

@@ -197,15 +197,17 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] = lambda: None
         self.sent_count = 0
 
     def start(self) -> None:
-        self.clock.on_change(self.outbox.wake)
+        self._unsubscribe = self.clock.on_change(self.outbox.wake)
         self._runner = asyncio.create_task(self._run(), name="outbox-delivery")
 
     async def stop(self) -> None:
         """Stop taking rows, let the in-flight ones finish so their outcome is recorded."""
         self._stopping = True
+        self._unsubscribe()
         self.outbox.wake()
         if self._runner is not None:
             with contextlib.suppress(asyncio.CancelledError):
