@@ -4,6 +4,7 @@ for anything no feature understood, and the error handler."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import ChatMember, ChatMemberUpdated, Update
 from telegram.error import TelegramError
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 MAX_INPUT = 4096  # Telegram's own limit for one message's text
 # Multi-step flows register here: flow name -> handler of the person's next message.
 FLOW_HANDLERS: dict[str, Callback] = {}
+# Features may claim a private message that is in no flow (e.g. a problem typed straight in);
+# each returns True when it took the message.
+UNSOLICITED: list[Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]] = []
 
 
 async def remember_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -73,6 +77,9 @@ async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if state is not None and state.flow in FLOW_HANDLERS:
         await FLOW_HANDLERS[state.flow](update, context)
         return
+    for claim in UNSOLICITED:
+        if await claim(update, context):
+            return
     key = "fallback.text" if message.text else "fallback.unsupported"
     await reply(update, context, key)
 

@@ -8,27 +8,22 @@ settable clock jumps, every tick runs once at once, so tests never wait for real
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from telegram.ext import Application
 
-from telegram.ext import Application, ContextTypes
+from schedules import delivery, tickets
+from schedules.jobs import every, run_all, run_all_soon, run_tick
 
-from schedules import delivery
-
-log = logging.getLogger(__name__)
-
-Tick = Callable[[Application], Awaitable[None]]  # type: ignore[type-arg]
+__all__ = ["SCHEDULES", "every", "run_all", "run_tick", "start_all", "stop_all"]
 
 # Order: started in this order, stopped in reverse. Features add their module here.
-SCHEDULES = [delivery]
+SCHEDULES = [delivery, tickets]
 
 
 async def start_all(app: Application) -> None:  # type: ignore[type-arg]
     app.bot_data.setdefault("ticks", {})
     for module in SCHEDULES:
         await module.start(app)
-    app.bot_data["clock_listener"] = app.bot_data["core"].clock.on_change(lambda: _run_all_soon(app))
+    app.bot_data["clock_listener"] = app.bot_data["core"].clock.on_change(lambda: run_all_soon(app))
 
 
 async def stop_all(app: Application) -> None:  # type: ignore[type-arg]
@@ -42,34 +37,3 @@ async def stop_all(app: Application) -> None:  # type: ignore[type-arg]
             job.schedule_removal()
 
 
-def every(app: Application, name: str, seconds: float, tick: Tick) -> None:  # type: ignore[type-arg]
-    """Run `tick(app)` every `seconds` on PTB's JobQueue (first run right after start-up)."""
-    assert app.job_queue is not None, "python-telegram-bot[job-queue] is required"
-    lock = asyncio.Lock()
-
-    async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await run_tick(app, name)
-
-    app.bot_data.setdefault("ticks", {})[name] = (tick, lock)
-    app.job_queue.run_repeating(run, interval=seconds, first=1.0, name=name)
-
-
-async def run_tick(app: Application, name: str) -> None:  # type: ignore[type-arg]
-    """Run one periodic job now (never two copies of the same job at once)."""
-    tick, lock = app.bot_data["ticks"][name]
-    async with lock:
-        try:
-            await tick(app)
-        except Exception:
-            log.exception("periodic job %s failed; it will run again", name)
-
-
-async def run_all(app: Application) -> None:  # type: ignore[type-arg]
-    """Run every periodic job once, in registration order (tests call this after moving the clock)."""
-    for name in list(app.bot_data.get("ticks", {})):
-        await run_tick(app, name)
-
-
-def _run_all_soon(app: Application) -> None:  # type: ignore[type-arg]
-    if app.bot_data.get("ticks"):
-        app.create_task(run_all(app))

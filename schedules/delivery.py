@@ -129,6 +129,10 @@ class Throttle:
         self.global_pause_until = max(self.global_pause_until, now + seconds)
 
 
+class NotYetSent(Exception):
+    """An edit whose original message has not been sent yet; tried again shortly."""
+
+
 OUTBOX_SEND = "outbox"  # rate_limit_args of the worker's own calls, which it has paced already
 
 
@@ -307,6 +311,9 @@ class DeliveryWorker:
             log.warning("outbox: 429 for chat %s, pausing %s for %.1fs", chat_id,
                         "everything" if spaced else "that chat", seconds)
             await self._note_failure(row["id"], f"429 retry after {seconds:g}s")
+        except NotYetSent as exc:
+            self._held[row["id"]] = time.monotonic() + 1.0
+            await self._note_failure(row["id"], f"waiting for {exc} to be sent")
         except Forbidden as exc:
             log.info("outbox: chat %s blocked the bot (%s)", chat_id, exc.message)
             await self._mark_blocked(row["id"], chat_id, exc.message)
@@ -340,6 +347,14 @@ class DeliveryWorker:
 
     async def _call(self, method: str, payload: dict[str, Any]) -> Any:
         kwargs = dict(payload)
+        source = kwargs.pop("message_id_from", None)
+        if source is not None:
+            # An edit of a message we sent through the outbox: its id is known once it was sent.
+            message_id = await self.db.fetchval(
+                "SELECT message_id FROM outbox WHERE dedup_key = ? AND status = 'sent'", (source,))
+            if message_id is None:
+                raise NotYetSent(source)
+            kwargs["message_id"] = message_id
         if "reply_markup" in kwargs:
             kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(kwargs["reply_markup"], self.bot)
         for field in ("document", "photo"):

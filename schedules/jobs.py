@@ -1,0 +1,46 @@
+"""Periodic jobs on PTB's JobQueue; see schedules/__init__.py for the rules a tick follows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram.ext import Application, ContextTypes
+
+log = logging.getLogger(__name__)
+
+Tick = Callable[[Application], Awaitable[None]]  # type: ignore[type-arg]
+
+
+def every(app: Application, name: str, seconds: float, tick: Tick) -> None:  # type: ignore[type-arg]
+    """Run `tick(app)` every `seconds` on PTB's JobQueue (first run right after start-up)."""
+    assert app.job_queue is not None, "python-telegram-bot[job-queue] is required"
+    lock = asyncio.Lock()
+
+    async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await run_tick(app, name)
+
+    app.bot_data.setdefault("ticks", {})[name] = (tick, lock)
+    app.job_queue.run_repeating(run, interval=seconds, first=1.0, name=name)
+
+
+async def run_tick(app: Application, name: str) -> None:  # type: ignore[type-arg]
+    """Run one periodic job now (never two copies of the same job at once)."""
+    tick, lock = app.bot_data["ticks"][name]
+    async with lock:
+        try:
+            await tick(app)
+        except Exception:
+            log.exception("periodic job %s failed; it will run again", name)
+
+
+async def run_all(app: Application) -> None:  # type: ignore[type-arg]
+    """Run every periodic job once, in registration order (tests call this after moving the clock)."""
+    for name in list(app.bot_data.get("ticks", {})):
+        await run_tick(app, name)
+
+
+def run_all_soon(app: Application) -> None:  # type: ignore[type-arg]
+    if app.bot_data.get("ticks"):
+        app.create_task(run_all(app))
