@@ -15,6 +15,8 @@ from bot.core import Core
 from bot.i18n import Translator, language_for, load_catalog, placeholders
 from bot.services.invites import DecisionOutcome, JoinOutcome
 from bot.services.orgs import ROLES
+from bot.services.tickets import DEFAULT_CATEGORIES, RATINGS
+from bot.services.tickets import Status as TicketStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for d in ("bot", "handlers", "schedules") for p in (ROOT / d).rglob("*.py"))
@@ -25,6 +27,7 @@ KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 # Dotted string literals in the code that are not message keys.
 NOT_KEYS = {"bot.migrations", "telegram.ext"}  # a package name, a logger name
 
+
 DECIDED = [o.value for o in DecisionOutcome if o.value in ("approved", "rejected")]
 # What an f-string key's placeholder can be, by the text around it ("{}" marks the placeholder).
 EXPANSIONS: dict[str, list[str]] = {
@@ -33,6 +36,21 @@ EXPANSIONS: dict[str, list[str]] = {
     "join.{}_notice": DECIDED,
     "join.already_{}": DECIDED,
     "join.you_{}": DECIDED,
+    "ticket.status.{}": [s.value for s in TicketStatus],
+    "ticket.category.{}": list(DEFAULT_CATEGORIES),
+    "ticket.rating.{}": list(RATINGS),
+    "ticket.reason.{}": ["0", "1", "2"],
+    "ticket.view.{}": ["resident", "handler"],
+    "ticket.action.{}": ["accepted", "answered", "declined"],
+    "ticket.escalated_{}": ["accept", "answer"],
+    "ticket.overdue_{}": ["accept", "answer"],
+    "ticket.remind_{}": ["accept", "answer"],
+    "ticket.button.{}": ["accept", "reply", "ask", "transfer", "decline", "resolve", "history"],
+    "ticket.to_resident.{}": ["accepted", "answered", "need_info", "transferred", "declined"],
+    "ticket.to_handler.{}": ["new", "info_added", "transferred", "withdrawn", "reopened", "rated_good", "rated_ok"],
+    "ticket.event.{}": ["submitted", "accepted", "asked_info", "info_added", "answered", "resolved", "transferred",
+                        "declined", "withdrawn", "rated_good", "rated_ok", "rated_bad", "closed_unrated",
+                        "escalated", "blocked_submitter", "unblocked_submitter"],
 }
 
 
