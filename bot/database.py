@@ -126,14 +126,15 @@ class Database:
             callback()
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        assert self._reader is not None, "database not connected"
-        async with self._reader.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         assert self._reader is not None, "database not connected"
-        async with self._reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # Execute, fetch and close in one call on the reader's thread: a statement left open
+        # between awaits (another coroutine's half-read cursor) would hold the connection's read
+        # snapshot, and later reads would not see what has been committed since.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

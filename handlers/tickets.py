@@ -100,8 +100,11 @@ async def take_unsolicited(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return False
     try:
         await service(context).check_can_submit(user.id)
-    except Refused:
-        return False
+    except Refused as refused:
+        if refused.key == "ticket.refused.no_org":
+            return False  # not someone who reports problems: the general fallback answers
+        await reply(update, context, refused.key, **refused.values)
+        return True
     await submit_content(update, context)
     return True
 

@@ -1014,6 +1014,9 @@ class FakeBotApi:
         self.username = username
         self.first_name = first_name
         self.auto_chats = auto_chats
+        # For benchmarks: when the bot received each update, and callbacks told of every finished call.
+        self.delivered_at: dict[int, float] = {}
+        self.observers: list[Callable[[Call], None]] = []
 
         self.calls: list[Call] = []
         self.stats = Stats()
@@ -1666,6 +1669,8 @@ class FakeBotApi:
             self._ok_by_method[call.method] += 1
         if call.method != "getUpdates":
             self._last_activity = time.monotonic()
+        for observer in self.observers:
+            observer(call)
         self._notify()
         return self._response(status, payload)
 
@@ -1966,6 +1971,9 @@ class FakeBotApi:
                 raise ApiError(409, _CONFLICT)
             updates = self._pending(limit)
             if updates or self._closing:
+                now = time.monotonic()
+                for update in updates:
+                    self.delivered_at.setdefault(update["update_id"], now)
                 return updates
             remaining = deadline - time.monotonic()
             if remaining <= 0:

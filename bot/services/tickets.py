@@ -150,7 +150,7 @@ class Inbox:
     mine: int
 
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
 _ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
 
@@ -379,7 +379,8 @@ class TicketService:
             if ticket.status != "need_info":
                 return await self._already(tx, ticket)
             status = "accepted" if ticket.accepted_at else "new"
-            await self._set(tx, ticket, status=status)
+            due = ticket.answer_due if ticket.accepted_at else ticket.accept_due
+            await self._set(tx, ticket, status=status, next_escalation_at=max(due, self.clock.now()))
             await self._add_items(tx, ticket.id, "resident", person_id, items)
             await self._event(tx, ticket.id, person_id, "info_added")
             await self._notify_handlers(tx, await self.get(ticket.id, tx), "info_added", items=items)
@@ -482,7 +483,9 @@ class TicketService:
             ticket = await self._acting(tx, actor_id, ticket_id)
             if ticket.status not in ("new", "accepted", "reopened"):
                 return await self._already(tx, ticket)
-            await self._set(tx, ticket, status="need_info", accepted_at=ticket.accepted_at or self.clock.now())
+            # While the resident is asked for more, the secretary's clock does not run out on them.
+            await self._set(tx, ticket, status="need_info", accepted_at=ticket.accepted_at or self.clock.now(),
+                            next_escalation_at=None)
             await self._event(tx, ticket.id, actor_id, "asked_info", question)
             await self._tell_resident(tx, ticket, "need_info", actor_id=actor_id, note=question)
         return Done("ticket.done.asked_info", {"id": ticket_id})
@@ -686,16 +689,21 @@ class TicketService:
             ticket = await self.get(ticket_id, tx)
             while ticket.is_open and ticket.next_escalation_at is not None and ticket.next_escalation_at <= now:
                 chain = await self.orgs.ancestors(ticket.handler_org_id, tx)
-                level = min(ticket.escalation + 1, len(chain))  # past the top, the admins hear of it
+                level = min(ticket.escalation + 1, len(chain))  # one past the top: the admins hear of it
+                if level == ticket.escalation:  # nobody higher to tell: stop counting
+                    await self._set(tx, ticket, next_escalation_at=None)
+                    break
                 step = "accept" if ticket.status == "new" else "answer"
                 accept_days, answer_days = await self._days(ticket.handler_org_id, tx)
                 days = accept_days if step == "accept" else answer_days
-                following = self.core.calendar.deadline(ticket.next_escalation_at, days, self.tz)
+                # The deadline is 24:00 of its last day; the next period starts on that day.
+                following = self.core.calendar.deadline(ticket.next_escalation_at - timedelta(microseconds=1),
+                                                        days, self.tz)
                 await self._set(tx, ticket, escalation=level, next_escalation_at=following)
                 await self._event(tx, ticket.id, None, "escalated", f"{step}:{level}")
+                ticket = await self.get(ticket.id, tx)
                 target = chain[level] if level < len(chain) else None
                 await self._tell_escalation(tx, ticket, target, level, step)
-                ticket = await self.get(ticket.id, tx)
                 changes += 1
         return changes
 
@@ -825,7 +833,11 @@ class TicketService:
         row = await tx.fetchone(
             "SELECT actor_id, action FROM ticket_events WHERE ticket_id = ? AND action NOT IN"
             " ('escalated', 'blocked_submitter', 'unblocked_submitter') ORDER BY id DESC LIMIT 1", (ticket.id,))
-        by = await self.people.display_name(row["actor_id"], tx) if row and row["actor_id"] else "—"
+        by = "—"
+        if row and row["actor_id"]:
+            hidden = ticket.anonymous and row["actor_id"] == ticket.resident_id
+            by = self.t(await self.people.language(row["actor_id"], tx), "ticket.anonymous") if hidden \
+                else await self.people.display_name(row["actor_id"], tx)
         # `status` is a code: the handler shows it in the reader's language.
         return Done("ticket.done.already", {"id": ticket.id, "by": by, "status": ticket.status}, changed=False)
 
