@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 import schedules
 from bot.services.tickets import Item, Ticket, TicketService, tickets
 from conftest import BotRunner
