@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from telegram import Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.app import build_application, start_application, stop_application
+from bot.app import CONCURRENT_UPDATES, CONNECTION_POOL, build_application, start_application, stop_application
 from bot.clock import Clock, to_db
 from bot.config import Settings
 from fakebotapi import TOKEN, Call, FakeBotApi, FakeUser
@@ -67,7 +69,8 @@ async def closed_loop(fake: FakeBotApi, answers: Answers, users: list[FakeUser],
     return time.monotonic() - started, latencies
 
 
-async def open_loop(fake: FakeBotApi, answers: Answers, users: list[FakeUser], rate: float) -> list[float]:
+async def open_loop(fake: FakeBotApi, answers: Answers, users: list[FakeUser], rate: float,
+                    flow: Callable[..., Awaitable[None]]) -> list[float]:
     """New submissions arrive at `rate` per second whatever the bot does."""
     latencies: list[float] = []
     tasks = []
@@ -76,16 +79,62 @@ async def open_loop(fake: FakeBotApi, answers: Answers, users: list[FakeUser], r
         delay = started + n / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(submission(fake, answers, user, n, latencies)))
+        tasks.append(asyncio.create_task(flow(fake, answers, user, n, latencies)))
     await asyncio.gather(*tasks)
     return latencies
 
 
-async def echo_baseline(k: int) -> float:
-    """A bare PTB bot answering each text on the same fake server: updates per second."""
+# The fake server and the people it plays run in a second process, so that the bot's process has
+# a core of its own, as it would in production; the two talk HTTP over 127.0.0.1.
+
+def _driver_process(conn: Connection, flow_name: str, k: int, rate: float, seconds: float) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    asyncio.run(_driver(conn, flow_name, k, rate, seconds))
+
+
+async def _driver(conn: Connection, flow_name: str, k: int, rate: float, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
     fake = FakeBotApi(limits=None, auto_chats=True)
     await fake.start()
-    app = ApplicationBuilder().token(TOKEN).base_url(fake.base_url).concurrent_updates(256).build()
+    conn.send((fake.base_url, fake.base_file_url))
+    await loop.run_in_executor(None, conn.recv)  # the bot is polling
+    answers = Answers(fake)
+    flow = submission if flow_name == "wall" else echo_round
+    users = [fake.user(FIRST_RESIDENT + n) for n in range(k + int(rate * seconds))]
+    elapsed, _ = await closed_loop(fake, answers, users[:k], flow)
+    latencies = await open_loop(fake, answers, users[k:], rate, flow) if flow_name == "wall" else []
+    conn.send((elapsed, latencies))
+    await loop.run_in_executor(None, conn.recv)  # the bot has stopped
+    await fake.stop()
+
+
+class Driver:
+    """The second process: start it, learn the fake server's URLs, run, collect the figures."""
+
+    def __init__(self, flow_name: str, k: int, rate: float = 0.0, seconds: float = 0.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_driver_process, args=(child, flow_name, k, rate, seconds))
+        self.process.start()
+        self.base_url, self.file_url = self.conn.recv()
+
+    async def run(self) -> tuple[float, list[float]]:
+        self.conn.send("go")
+        return await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+
+    def finish(self) -> None:
+        self.conn.send("done")
+        self.process.join(30)
+
+
+async def echo_baseline(k: int) -> float:
+    """A bare PTB bot answering each text on the same kind of fake server: updates per second."""
+    driver = Driver("echo", k)
+    # Configured as the bot itself is (bot/app.py), so the comparison is of the handlers' work.
+    app = (ApplicationBuilder().token(TOKEN).base_url(driver.base_url).connection_pool_size(CONNECTION_POOL)
+           .concurrent_updates(CONCURRENT_UPDATES).build())
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
@@ -96,23 +145,20 @@ async def echo_baseline(k: int) -> float:
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0.0, timeout=1)
     await app.start()
-    answers = Answers(fake)
-    users = [fake.user(FIRST_RESIDENT + n) for n in range(k)]
-    elapsed, _ = await closed_loop(fake, answers, users, echo_round)
+    elapsed, _ = await driver.run()
     await app.updater.stop()
     await app.stop()
     await app.shutdown()
-    await fake.stop()
+    driver.finish()
     return 3 * k / elapsed
 
 
 async def wall_run(k: int, rate: float, seconds: float) -> tuple[float, float, float, float]:
     """(updates/s, submissions/s) closed-loop, then p50/p99 in ms with `rate` submissions/s arriving."""
-    fake = FakeBotApi(limits=None, auto_chats=True)
-    await fake.start()
     latency_users = int(rate * seconds)
+    driver = Driver("wall", k, rate, seconds)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url,
+        settings = Settings(token=TOKEN, api_url=driver.base_url, file_url=driver.file_url,
                             database=Path(tmp) / "bench.sqlite3", _env_file=None)  # type: ignore[call-arg]
         app = build_application(settings, Clock())
         core = app.bot_data["core"]
@@ -120,13 +166,10 @@ async def wall_run(k: int, rate: float, seconds: float) -> tuple[float, float, f
         await _residents(core, k + latency_users)
         await core.close()
         await start_application(app, poll_timeout=1)
-        answers = Answers(fake)
-        users = [fake.user(FIRST_RESIDENT + n) for n in range(k + latency_users)]
-        elapsed, _ = await closed_loop(fake, answers, users[:k], submission)
-        latencies = await open_loop(fake, answers, users[k:], rate)
+        elapsed, latencies = await driver.run()
         submitted = await core.db.fetchval("SELECT COUNT(*) FROM tickets")
         await stop_application(app)
-    await fake.stop()
+    driver.finish()
     if submitted != k + latency_users:
         raise RuntimeError(f"only {submitted} of {k + latency_users} submissions were stored")
     ms = sorted(x * 1000 for x in latencies)

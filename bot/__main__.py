@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     cal_load = cal_sub.add_parser("load", help="load a year's official list: {year, holidays: [...], workdays: [...]}")
     cal_load.add_argument("file", type=Path)
 
+    led = sub.add_parser("ledger", help="write an org's meeting ledger (台账) as an Excel workbook")
+    led.add_argument("org_code")
+    led.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
+    led.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
+    led.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -53,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(orgs_command(settings, args))
         if args.command == "calendar":
             return asyncio.run(calendar_command(settings, args))
+        if args.command == "ledger":
+            from bot.services.ledger import cli as ledger_cli
+
+            return asyncio.run(ledger_cli(settings, args))
         if args.command == "invite":
             if not (args.revoke or args.list) and not (args.org_code and args.role):
                 parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")

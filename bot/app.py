@@ -15,11 +15,16 @@ import schedules
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.core import Core
+from bot.http import AiohttpRequest
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_LANGUAGE = {"zh_CN": "zh", "en": "en"}
+# A small pool and as many updates in flight: with hundreds of requests at once an HTTP client
+# spends its time on bookkeeping (PTB's default pool is 256).
+CONNECTION_POOL = 16
+CONCURRENT_UPDATES = 16
 # Edited messages are not asked for: an edit must not re-run a command or a flow step.
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
 
@@ -27,7 +32,7 @@ ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Different chats are handled concurrently; one chat's updates stay in order (flows need it)."""
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
+    def __init__(self, max_concurrent_updates: int = CONCURRENT_UPDATES) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
 
@@ -62,13 +67,13 @@ def build_application(settings: Settings, clock: Clock | None = None,
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .concurrent_updates(PerChatUpdateProcessor())
+        .request(AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy))
+        .get_updates_request(AiohttpRequest(1, proxy=settings.proxy))
         .rate_limiter(DirectSendRecorder(throttle))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
-    if settings.proxy:
-        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
     app = builder.build()
     app.bot_data["core"] = core
     app.bot_data["throttle"] = throttle

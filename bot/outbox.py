@@ -14,8 +14,6 @@ from typing import Any
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 
-PENDING, SENT, FAILED, BLOCKED, CANCELLED = "pending", "sent", "failed", "blocked", "cancelled"
-
 
 @dataclass(frozen=True)
 class Button:
@@ -108,12 +106,13 @@ class Outbox:
         """Insert a row. With `replace`, a row with this key that is still pending is rewritten
         (a moved reminder); a row already sent is left alone either way."""
         now = self.clock.now()
-        blocked = await tx.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (chat_id,))
-        status = BLOCKED if blocked else PENDING
+        # A person who blocked the bot: the row is kept, as 'blocked', and never sent.
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
-                  to_db(not_before or now), status, to_db(now))
+                  to_db(not_before or now), chat_id, to_db(now))
         sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO ")
+               " SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM people WHERE telegram_id = ?"
+               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ? WHERE true"
+               " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
                     " not_before = excluded.not_before, status = excluded.status, attempts = 0,"

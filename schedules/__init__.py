@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from schedules import delivery, tickets
+from schedules import delivery, meetings, tickets
 from schedules.jobs import every, run_all, run_all_soon, run_tick
 
 __all__ = ["SCHEDULES", "every", "run_all", "run_tick", "start_all", "stop_all"]
 
 # Order: started in this order, stopped in reverse. Features add their module here.
-SCHEDULES = [delivery, tickets]
+SCHEDULES = [meetings, delivery, tickets]
 
 
 async def start_all(app: Application) -> None:  # type: ignore[type-arg]

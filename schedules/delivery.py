@@ -184,7 +184,7 @@ class DeliveryWorker:
     process died while that row was in flight."""
 
     def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
-                 people: PeopleService, concurrency: int = 64) -> None:
+                 people: PeopleService, concurrency: int = 8) -> None:
         self.bot = bot
         self.people = people
         self.db = db

@@ -363,9 +363,12 @@ async def test_organizer_appoints_and_removes_a_secretary(bot: BotRunner, fake: 
     ]
     assert fake.texts(appointee.id) == ["您已被任命为「三义村党支部」书记。发送 /help 查看可用功能。",
                                         "您在「三义村党支部」的书记职务已被撤销。"]
-    statuses = [r[0] for r in await bot.core.db.fetchall(
-        "SELECT status FROM outbox WHERE chat_id = ? ORDER BY id", (appointee.id,))]
-    assert statuses == ["sent", "sent"]
+
+    async def both_sent() -> bool:  # the fake sees a send just before we record it
+        rows = await bot.core.db.fetchall("SELECT status FROM outbox WHERE chat_id = ? ORDER BY id", (appointee.id,))
+        return [r[0] for r in rows] == ["sent", "sent"]
+
+    await eventually(both_sent, "both notices recorded as sent")
 
 
 async def test_secretary_cannot_appoint_nor_replay_the_organizers_buttons(bot: BotRunner, fake: FakeBotApi) -> None:

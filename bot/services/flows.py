@@ -29,17 +29,15 @@ class FlowStore:
         return FlowState(row["flow"], row["step"], json.loads(row["data"])) if row else None
 
     async def set(self, person_id: int, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO flows (person_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(person_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
-                " data = excluded.data, updated_at = excluded.updated_at",
-                (person_id, flow, step, json.dumps(data or {}, ensure_ascii=False), to_db(self.clock.now())),
-            )
+        await self.db.write(
+            "INSERT INTO flows (person_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(person_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+            " data = excluded.data, updated_at = excluded.updated_at",
+            (person_id, flow, step, json.dumps(data or {}, ensure_ascii=False), to_db(self.clock.now())),
+        )
 
     async def clear(self, person_id: int) -> FlowState | None:
         state = await self.get(person_id)
         if state is not None:
-            async with self.db.transaction() as tx:
-                await tx.execute("DELETE FROM flows WHERE person_id = ?", (person_id,))
+            await self.db.write("DELETE FROM flows WHERE person_id = ?", (person_id,))
         return state

@@ -35,18 +35,17 @@ class PeopleService:
         if self._seen.get(telegram_id) == seen:
             return
         now = to_db(self.clock.now())
-        async with self.db.transaction() as tx:
-            # A name set by an org file wins over the Telegram display name.
-            await tx.execute(
-                "INSERT INTO people (telegram_id, name, username, tg_language_code, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(telegram_id) DO UPDATE SET"
-                " name = CASE WHEN people.name = '' THEN excluded.name ELSE people.name END,"
-                " username = excluded.username, tg_language_code = excluded.tg_language_code,"
-                " blocked_bot = CASE WHEN ? THEN 0 ELSE people.blocked_bot END,"
-                " updated_at = excluded.updated_at",
-                (telegram_id, name, username, language_code, now, now, interacting),
-            )
-            blocked = await tx.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (telegram_id,))
+        # A name set by an org file wins over the Telegram display name.
+        await self.db.write(
+            "INSERT INTO people (telegram_id, name, username, tg_language_code, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(telegram_id) DO UPDATE SET"
+            " name = CASE WHEN people.name = '' THEN excluded.name ELSE people.name END,"
+            " username = excluded.username, tg_language_code = excluded.tg_language_code,"
+            " blocked_bot = CASE WHEN ? THEN 0 ELSE people.blocked_bot END,"
+            " updated_at = excluded.updated_at",
+            (telegram_id, name, username, language_code, now, now, interacting),
+        )
+        blocked = await self.db.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (telegram_id,))
         # Only remember a person whose flag is clear, so a blocked one is looked at again next time.
         if not blocked:
             self._seen[telegram_id] = seen

@@ -221,8 +221,9 @@ class TicketService:
                     " ON CONFLICT(org_id, category) DO UPDATE SET person_id = excluded.person_id",
                     (org.id, category, person_id))
 
-    async def _days(self, org_id: int, tx: Tx) -> tuple[int, int]:
-        row = await tx.fetchone("SELECT accept_days, answer_days FROM ticket_settings WHERE org_id = ?", (org_id,))
+    async def _days(self, org_id: int, tx: Tx | None = None) -> tuple[int, int]:
+        sql = "SELECT accept_days, answer_days FROM ticket_settings WHERE org_id = ?"
+        row = await (tx or self.db).fetchone(sql, (org_id,))
         accept = row["accept_days"] if row and row["accept_days"] else DEFAULT_ACCEPT_DAYS
         answer = row["answer_days"] if row and row["answer_days"] else DEFAULT_ANSWER_DAYS
         return accept, answer
@@ -270,18 +271,18 @@ class TicketService:
     async def can_view(self, person_id: int, ticket: Ticket) -> bool:
         return person_id == ticket.resident_id or await self.can_act(person_id, ticket)
 
-    async def handlers_of(self, ticket: Ticket, tx: Tx) -> list[int]:
+    async def handlers_of(self, ticket: Ticket, tx: Tx | None = None) -> list[int]:
         """Who is told about a ticket: its assignee, else the handling org's secretaries, else the
         nearest organizers above, else the admins."""
         if ticket.assignee_id is not None:
             return [ticket.assignee_id]
-        ids = [r[0] for r in await tx.fetchall(
+        ids = [r[0] for r in await (tx or self.db).fetchall(
             "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id",
             (ticket.handler_org_id,))]
         if ids:
             return ids
         for org in await self.orgs.ancestors(ticket.handler_org_id, tx):
-            ids = [r[0] for r in await tx.fetchall(
+            ids = [r[0] for r in await (tx or self.db).fetchall(
                 "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' ORDER BY person_id", (org.id,))]
             if ids:
                 return ids
@@ -316,6 +317,21 @@ class TicketService:
         summary = "\n".join(i.text for i in items if i.text).strip()  # texts, captions, places
         key = content_key(summary)
         now = self.clock.now()
+        # Everything that can be read before taking the write lock is read here: under load the
+        # lock, not the CPU, is what submissions wait for.
+        handler_org, assignee = await self._route(org, category)
+        accept_days, answer_days = await self._days(handler_org.id)
+        accept_due = self.core.calendar.deadline(now, accept_days, self.tz)
+        answer_due = self.core.calendar.deadline(now, answer_days, self.tz)
+        ticket = Ticket(
+            id=0, org_id=org.id, handler_org_id=handler_org.id, assignee_id=assignee, resident_id=person_id,
+            category=category, public_ok=public_ok, anonymous=anonymous, status="new", summary=summary,
+            escalation=0, accept_due=accept_due, answer_due=answer_due, next_escalation_at=accept_due,
+            answer_text=None, rating=None, created_at=now, accepted_at=None, answered_at=None, closed_at=None,
+            wall_posts=0)
+        recipients = await self.handlers_of(ticket)
+        languages = {person: await self.people.language(person) for person in recipients}
+        who = None if anonymous else f"{await self.people.display_name(person_id)} (ID {person_id})"
         async with self.db.transaction() as tx:
             if key:
                 earlier = await tx.fetchval(
@@ -323,30 +339,30 @@ class TicketService:
                     (person_id, key, to_db(now - timedelta(days=1))))
                 if earlier:
                     raise Refused("ticket.refused.duplicate", id=earlier)
-            handler_org, assignee = await self._route(org, category, tx)
-            accept_days, answer_days = await self._days(handler_org.id, tx)
-            accept_due = self.core.calendar.deadline(now, accept_days, self.tz)
-            answer_due = self.core.calendar.deadline(now, answer_days, self.tz)
-            ticket_id = await tx.insert(
+            ticket.id = await tx.insert(
                 "INSERT INTO tickets (org_id, handler_org_id, assignee_id, resident_id, category, public_ok,"
                 " anonymous, status, summary, content_key, accept_due, answer_due, next_escalation_at, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)",
                 (org.id, handler_org.id, assignee, person_id, category, int(public_ok), int(anonymous), summary,
                  key, to_db(accept_due), to_db(answer_due), to_db(accept_due), to_db(now)))
-            await self._add_items(tx, ticket_id, "resident", person_id, items)
-            await self._event(tx, ticket_id, person_id, "submitted")
-            ticket = await self.get(ticket_id, tx)
-            await self._notify_handlers(tx, ticket, "new", items=items)
-            await self._schedule_reminder(tx, ticket, "accept")
+            await self._add_items(tx, ticket.id, "resident", person_id, items)
+            stamp = await self._event(tx, ticket.id, person_id, "submitted")
+            for person, lang in languages.items():
+                text = self.t(lang, "ticket.to_handler.new", id=ticket.id, note="") + "\n\n" + self._card_text(
+                    lang, ticket, org.name, who)
+                await self.outbox.send_text(tx, key=f"tk:{ticket.id}:{stamp}:{person}", chat_id=person, text=text,
+                                            buttons=self.handler_buttons(lang, ticket.id))
+                await self._relay(tx, ticket.id, stamp, person, items)
+            await self._schedule_reminder(tx, ticket, "accept", languages)
         return ticket
 
-    async def _route(self, org: Org, category: str, tx: Tx) -> tuple[Org, int | None]:
-        assignee = await tx.fetchval(
+    async def _route(self, org: Org, category: str) -> tuple[Org, int | None]:
+        assignee = await self.db.fetchval(
             "SELECT person_id FROM category_assignees WHERE org_id = ? AND category = ?", (org.id, category))
         if assignee is not None:
             return org, assignee
-        for candidate in await self.orgs.ancestors(org.id, tx):
-            if await tx.fetchval("SELECT 1 FROM roles WHERE org_id = ? AND role = 'secretary'", (candidate.id,)):
+        for candidate in await self.orgs.ancestors(org.id):
+            if await self.db.fetchval("SELECT 1 FROM roles WHERE org_id = ? AND role = 'secretary'", (candidate.id,)):
                 return candidate, None
         return org, None
 
@@ -727,15 +743,17 @@ class TicketService:
                 tx, key=f"tk-late:{ticket.id}:{level}:{step}:{person}", chat_id=person,
                 text=self.t(lang, f"ticket.overdue_{step}", id=ticket.id, level=level))
 
-    async def _schedule_reminder(self, tx: Tx, ticket: Ticket, step: str) -> None:
+    async def _schedule_reminder(self, tx: Tx, ticket: Ticket, step: str,
+                                 languages: dict[int, str] | None = None) -> None:
         """A reminder at 09:00 local on the last working day before the deadline."""
         due = ticket.accept_due if step == "accept" else ticket.answer_due
         last_day = (due - timedelta(minutes=1)).astimezone(self.tz).date()
         when = datetime.combine(last_day, time(REMIND_HOUR), tzinfo=self.tz)
         if when <= self.clock.now():
             return
-        for person in await self.handlers_of(ticket, tx):
-            lang = await self.people.language(person, tx)
+        if languages is None:
+            languages = {p: await self.people.language(p, tx) for p in await self.handlers_of(ticket, tx)}
+        for person, lang in languages.items():
             await self.outbox.send_text(
                 tx, key=f"tk-remind:{ticket.id}:{step}:{person}:{to_db(due)}", chat_id=person, not_before=when,
                 text=self.t(lang, f"ticket.remind_{step}", id=ticket.id, due=format_day(due, lang, self.tz, end=True)),
@@ -754,13 +772,16 @@ class TicketService:
 
     async def _card(self, tx: Tx, ticket: Ticket, lang: str) -> str:
         org = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
-        if ticket.anonymous:
-            who = self.t(lang, "ticket.anonymous")
-        else:
-            who = f"{await self.people.display_name(ticket.resident_id, tx)} (ID {ticket.resident_id})"
-        card = self.t(lang, "ticket.card", id=ticket.id, org=org["name"] if org else "",
+        who = None if ticket.anonymous else \
+            f"{await self.people.display_name(ticket.resident_id, tx)} (ID {ticket.resident_id})"
+        return self._card_text(lang, ticket, org["name"] if org else "", who)
+
+    def _card_text(self, lang: str, ticket: Ticket, org_name: str, who: str | None) -> str:
+        """What a secretary sees of a ticket; `who` is None for an anonymous one."""
+        card = self.t(lang, "ticket.card", id=ticket.id, org=org_name,
                       category=self.category_name(lang, ticket.category),
-                      summary=ticket.summary or self.t(lang, "ticket.no_text"), who=who,
+                      summary=ticket.summary or self.t(lang, "ticket.no_text"),
+                      who=who or self.t(lang, "ticket.anonymous"),
                       accept_due=format_day(ticket.accept_due, lang, self.tz, end=True),
                       answer_due=format_day(ticket.answer_due, lang, self.tz, end=True),
                       status=self.t(lang, f"ticket.status.{ticket.status}"))
@@ -846,9 +867,10 @@ class TicketService:
         values = [to_db(v) if isinstance(v, datetime) else v for v in changes.values()]
         await tx.execute(f"UPDATE tickets SET {columns} WHERE id = ?", (*values, ticket.id))
 
-    async def _event(self, tx: Tx, ticket_id: int, actor_id: int | None, action: str, note: str | None = None) -> None:
-        await tx.execute("INSERT INTO ticket_events (ticket_id, at, actor_id, action, note) VALUES (?, ?, ?, ?, ?)",
-                         (ticket_id, to_db(self.clock.now()), actor_id, action, note))
+    async def _event(self, tx: Tx, ticket_id: int, actor_id: int | None, action: str, note: str | None = None) -> int:
+        return await tx.insert(
+            "INSERT INTO ticket_events (ticket_id, at, actor_id, action, note) VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, to_db(self.clock.now()), actor_id, action, note))
 
     async def _add_items(self, tx: Tx, ticket_id: int, side: str, author: int, items: list[Item]) -> None:
         now = to_db(self.clock.now())

@@ -1,0 +1,159 @@
+"""How meetings read in chat: dates and times in plain words, the meeting card, and the buttons
+under it. Texts come from locales/*/meetings.yaml; keys are written out in full (never built
+with f-strings) so that the catalog test can see every one of them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.i18n import Translator
+from bot.outbox import Button
+
+KIND_KEYS = {
+    "general_meeting": "meeting.kind.general_meeting",
+    "committee_meeting": "meeting.kind.committee_meeting",
+    "group_meeting": "meeting.kind.group_meeting",
+    "party_lecture": "meeting.kind.party_lecture",
+    "theme_day": "meeting.kind.theme_day",
+    "life_meeting": "meeting.kind.life_meeting",
+    "monthly": "meeting.kind.monthly",
+    "other": "meeting.kind.other",
+    "secretary_lecture": "meeting.kind.secretary_lecture",
+}
+WEEKDAY_KEYS = ("meeting.weekday.mon", "meeting.weekday.tue", "meeting.weekday.wed", "meeting.weekday.thu",
+                "meeting.weekday.fri", "meeting.weekday.sat", "meeting.weekday.sun")
+PERIOD_LABEL_KEYS = {"month": "meeting.period.month", "quarter": "meeting.period.quarter",
+                     "year": "meeting.period.year"}
+THIS_PERIOD_KEYS = {"month": "meeting.period.this_month", "quarter": "meeting.period.this_quarter",
+                    "year": "meeting.period.this_year"}
+QUOTA_SETTING_KEYS = {"month": "meeting.settings.period_month", "quarter": "meeting.settings.period_quarter",
+                      "year": "meeting.settings.period_year", "none": "meeting.settings.period_none"}
+STATUS_KEYS = {"scheduled": "meeting.status.scheduled", "cancelled": "meeting.status.cancelled",
+               "held": "meeting.status.held", "unclosed": "meeting.status.unclosed"}
+
+
+class MeetingText:
+    """Renders meeting texts in a person's language and the bot's time zone."""
+
+    def __init__(self, t: Translator, tz: ZoneInfo) -> None:
+        self.t = t
+        self.tz = tz
+
+    # --- dates and times ----------------------------------------------------------------------
+    def kind(self, lang: str, kind: str) -> str:
+        return self.t(lang, KIND_KEYS.get(kind, "meeting.kind.other"))
+
+    def weekday(self, lang: str, day: date) -> str:
+        return self.t(lang, WEEKDAY_KEYS[day.weekday()])
+
+    def day(self, lang: str, day: date, with_year: bool = False) -> str:
+        if with_year:
+            return self.t(lang, "meeting.fmt.date_year", year=day.year, month=day.month, day=day.day,
+                          weekday=self.weekday(lang, day))
+        return self.t(lang, "meeting.fmt.date", month=day.month, day=day.day, weekday=self.weekday(lang, day))
+
+    def short_day(self, lang: str, day: date) -> str:
+        return self.t(lang, "meeting.fmt.day_short", month=day.month, day=day.day)
+
+    def clock(self, lang: str, moment: datetime) -> str:
+        """下午3:00 / 3:00 pm."""
+        local = moment.astimezone(self.tz)
+        hour = local.hour
+        if hour < 5:
+            key = "meeting.ampm.dawn"
+        elif hour < 8:
+            key = "meeting.ampm.morning"
+        elif hour < 12:
+            key = "meeting.ampm.forenoon"
+        elif hour < 13:
+            key = "meeting.ampm.noon"
+        elif hour < 18:
+            key = "meeting.ampm.afternoon"
+        else:
+            key = "meeting.ampm.evening"
+        twelve = hour if hour <= 12 else hour - 12
+        if lang == "en" and twelve == 0:
+            twelve = 12
+        return self.t(lang, "meeting.fmt.time", ampm=self.t(lang, key), hour=twelve, minute=f"{local.minute:02d}")
+
+    def when(self, lang: str, moment: datetime, now: datetime | None = None) -> str:
+        local = moment.astimezone(self.tz)
+        with_year = now is not None and local.year != now.astimezone(self.tz).year
+        return self.t(lang, "meeting.fmt.when", date=self.day(lang, local.date(), with_year),
+                      time=self.clock(lang, moment))
+
+    def span(self, lang: str, start: datetime, end: datetime, now: datetime | None = None) -> str:
+        """The date and both times when the meeting ends the same day, else two full moments."""
+        if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
+            return self.t(lang, "meeting.fmt.span_days", start=self.when(lang, start, now),
+                          end=self.when(lang, end, now))
+        local = start.astimezone(self.tz)
+        with_year = now is not None and local.year != now.astimezone(self.tz).year
+        return self.t(lang, "meeting.fmt.span", date=self.day(lang, local.date(), with_year),
+                      start=self.clock(lang, start), end=self.clock(lang, end))
+
+    def day_word(self, lang: str, day: date, today: date) -> str:
+        """今天 / 明天 / 后天 / 12月5日（星期六）."""
+        delta = (day - today).days
+        if delta == 0:
+            return self.t(lang, "meeting.day.today")
+        if delta == 1:
+            return self.t(lang, "meeting.day.tomorrow")
+        if delta == 2:
+            return self.t(lang, "meeting.day.after_tomorrow")
+        return self.day(lang, day)
+
+    def offset(self, lang: str, minutes: int) -> str:
+        if minutes % 1440 == 0:
+            return self.t(lang, "meeting.offset.days", n=minutes // 1440)
+        if minutes % 60 == 0:
+            return self.t(lang, "meeting.offset.hours", n=minutes // 60)
+        return self.t(lang, "meeting.offset.minutes", n=minutes)
+
+    def period_label(self, lang: str, period: str, start: date) -> str:
+        return self.t(lang, PERIOD_LABEL_KEYS[period], year=start.year, month=start.month,
+                      quarter=(start.month - 1) // 3 + 1)
+
+    def rule(self, lang: str, rule_kind: str, day: int | None, nth: int | None, weekday: int | None,
+             at: str) -> str:
+        if rule_kind == "monthday":
+            return self.t(lang, "meeting.new.rule_monthday", day=day, time=at)
+        name = self.t(lang, WEEKDAY_KEYS[weekday or 0])
+        if (nth or 1) >= 5:
+            return self.t(lang, "meeting.new.rule_last_weekday", weekday=name, time=at)
+        return self.t(lang, "meeting.new.rule_weekday", nth=nth, weekday=name, time=at)
+
+    # --- the card -------------------------------------------------------------------------------
+    def card_lines(self, lang: str, *, org: str, kind: str, starts_at: datetime, ends_at: datetime,
+                   place: str, topic: str, lecturer: str | None, now: datetime | None = None) -> list[str]:
+        lines = [
+            self.t(lang, "meeting.card.org", org=org),
+            self.t(lang, "meeting.card.kind", kind=self.kind(lang, kind)),
+            self.t(lang, "meeting.card.when", when=self.span(lang, starts_at, ends_at, now)),
+            self.t(lang, "meeting.card.place", place=place),
+            self.t(lang, "meeting.card.topic", topic=topic),
+        ]
+        if lecturer:
+            lines.append(self.t(lang, "meeting.card.lecturer", lecturer=lecturer))
+        return lines
+
+    def answer_line(self, lang: str, answer: str | None, reason: str | None) -> str:
+        if answer == "attend":
+            return self.t(lang, "meeting.card.answer_attend")
+        if answer == "leave":
+            return self.t(lang, "meeting.card.answer_leave", reason=reason or "")
+        return self.t(lang, "meeting.card.answer_none")
+
+    # --- buttons --------------------------------------------------------------------------------
+    def reply_buttons(self, lang: str, meeting_id: int, checkin: bool = False) -> list[list[Button]]:
+        rows = [[Button(self.t(lang, "meeting.button.attend"), f"mt:a:{meeting_id}"),
+                 Button(self.t(lang, "meeting.button.leave"), f"mt:l:{meeting_id}")]]
+        if checkin:
+            rows.insert(0, [Button(self.t(lang, "meeting.button.checkin"), f"mt:ci:{meeting_id}")])
+        rows.append([Button(self.t(lang, "meeting.button.calendar"), f"mt:i:{meeting_id}")])
+        return rows
+
+
+def local_today(now: datetime, tz: ZoneInfo) -> date:
+    return now.astimezone(tz).date()
