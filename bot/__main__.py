@@ -35,6 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("--revoke", metavar="PAYLOAD", help="revoke the link with this payload")
     inv.add_argument("--list", action="store_true", help="list links (of ORG_CODE if given)")
 
+    tk = sub.add_parser("tickets", help="problem-wall settings of an org: deadlines, categories, who answers")
+    tk_sub = tk.add_subparsers(dest="tickets_command", required=True)
+    tk_set = tk_sub.add_parser("settings", help="working days to accept and to answer; the category list")
+    tk_set.add_argument("org_code")
+    tk_set.add_argument("--accept-days", type=int)
+    tk_set.add_argument("--answer-days", type=int)
+    tk_set.add_argument("--categories", help="comma-separated names, e.g. 基础设施,环境卫生,其他")
+    tk_assign = tk_sub.add_parser("assign", help="route one category of an org to one person (or 'none')")
+    tk_assign.add_argument("org_code")
+    tk_assign.add_argument("category", help="a category name, or its code (infrastructure, sanitation, ...)")
+    tk_assign.add_argument("person", help="a Telegram id, or 'none' to go back to the secretary")
+
     cal = sub.add_parser("calendar", help="China's working-day calendar: show a year, load an official list")
     cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
     cal_show = cal_sub.add_parser("show", help="holidays and make-up working days of a year, and their source")
@@ -57,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(settings)
         if args.command == "orgs":
             return asyncio.run(orgs_command(settings, args))
+        if args.command == "tickets":
+            return asyncio.run(tickets_command(settings, args))
         if args.command == "calendar":
             return asyncio.run(calendar_command(settings, args))
         if args.command == "ledger":
@@ -140,6 +154,29 @@ async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
         if report.orgs_not_in_file:
             print("kept (in the database but not in the file): " + ", ".join(report.orgs_not_in_file))
         return 0
+    finally:
+        await core.close()
+
+
+async def tickets_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services.tickets import tickets
+
+    core = Core.build(settings)
+    await core.open()
+    try:
+        service = tickets(core)
+        if args.tickets_command == "settings":
+            categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+            await service.configure(args.org_code, accept_days=args.accept_days, answer_days=args.answer_days,
+                                    categories=categories)
+        else:
+            person = None if args.person.lower() == "none" else int(args.person)
+            await service.assign_category(args.org_code, args.category, person)
+        print("saved")
+        return 0
+    except (NotFound, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         await core.close()
 

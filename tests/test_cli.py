@@ -104,3 +104,33 @@ def test_invite_without_known_username_or_token(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: BOT_TOKEN: missing")
     assert "Traceback" not in result.stderr
+
+
+def test_ticket_settings_and_category_assignee(tmp_path: Path) -> None:
+    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    run_cli(tmp_path, "orgs", "import", "orgs.yaml")
+    ok = run_cli(tmp_path, "tickets", "settings", "sanyi", "--accept-days", "2", "--answer-days", "7",
+                 "--categories", "道路,用水,其他")
+    assert ok.returncode == 0, ok.stderr
+    assert run_cli(tmp_path, "tickets", "assign", "sanyi", "用水", "1001").returncode == 0
+    bad = run_cli(tmp_path, "tickets", "settings", "sanyi", "--accept-days", "0")
+    assert bad.returncode == 1 and "between 1 and 60" in bad.stderr
+    assert run_cli(tmp_path, "tickets", "settings", "nowhere").returncode == 1
+
+    async def read() -> tuple[list[str], tuple[object, ...], int]:
+        from bot.services.tickets import tickets
+
+        core = core_for(tmp_path)
+        await core.open()
+        try:
+            org = await core.orgs.by_code("sanyi")
+            assert org is not None
+            row = await core.db.fetchone("SELECT accept_days, answer_days FROM ticket_settings WHERE org_id = ?",
+                                         (org.id,))
+            person = await core.db.fetchval(
+                "SELECT person_id FROM category_assignees WHERE org_id = ? AND category = '用水'", (org.id,))
+            return await tickets(core).categories(org.id), tuple(row), person
+        finally:
+            await core.close()
+
+    assert asyncio.run(read()) == (["道路", "用水", "其他"], (2, 7), 1001)
