@@ -76,7 +76,8 @@ class AiohttpRequest(BaseRequest):
         data: aiohttp.FormData | dict[str, str] | None = None
         if request_data is not None:
             if files:
-                form = aiohttp.FormData()
+                # Unquoted UTF-8 names, as PTB's httpx layer sends them: 台账.xlsx must arrive as 台账.xlsx.
+                form = aiohttp.FormData(quote_fields=False)
                 for name, value in request_data.json_parameters.items():
                     form.add_field(name, value)
                 for name, (filename, content, mime) in files.items():

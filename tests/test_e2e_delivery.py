@@ -234,3 +234,19 @@ async def test_network_down_at_start_up_is_retried(tmp_path: Path) -> None:
     assert code == 0
     assert "Network Retry Loop" in stderr and "Retrying" in stderr  # the operator sees it waiting
     assert "Traceback" not in stderr
+
+
+async def test_network_lost_while_running_is_retried(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The Bot API goes away for a while (polling and a queued notice both fail), then comes back."""
+    user = fake.user(39500, first_name="老周")
+    user.send("/start")
+    await fake.wait_message(user.id, contains="老周，您好")
+    port = fake.port
+    await fake.stop()
+    await queue(bot.core, [user.id], prefix="during-outage")
+    await asyncio.sleep(1.5)  # polling and delivery both meet a refused connection meanwhile
+    await fake.start(port=port)
+    await fake.wait_message(user.id, contains="during-outage 0", timeout=30)
+    user.send("/me")
+    assert "老周" in (await fake.wait_message(user.id, timeout=30)).text
+    assert await bot.core.db.fetchval("SELECT attempts FROM outbox WHERE dedup_key = 'during-outage:0'") >= 2
