@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import Settings, SettingsError, load_settings
@@ -87,6 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """The services on the bot's database, for one command-line call."""
+    core = Core.build(settings)
+    await core.open()
+    try:
+        yield core
+    finally:
+        await core.close()
+
+
 def run(settings: Settings) -> int:
     from telegram.error import InvalidToken
 
@@ -124,9 +137,7 @@ def _log_network_retries() -> None:
 async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.services import orgfile
 
-    core = Core.build(settings)
-    await core.open()
-    try:
+    async with open_core(settings) as core:
         if args.orgs_command == "export":
             text = await orgfile.export(core.orgs)
             if args.out:
@@ -154,31 +165,26 @@ async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
         if report.orgs_not_in_file:
             print("kept (in the database but not in the file): " + ", ".join(report.orgs_not_in_file))
         return 0
-    finally:
-        await core.close()
 
 
 async def tickets_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.services.tickets import tickets
 
-    core = Core.build(settings)
-    await core.open()
-    try:
+    async with open_core(settings) as core:
         service = tickets(core)
-        if args.tickets_command == "settings":
-            categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-            await service.configure(args.org_code, accept_days=args.accept_days, answer_days=args.answer_days,
-                                    categories=categories)
-        else:
-            person = None if args.person.lower() == "none" else int(args.person)
-            await service.assign_category(args.org_code, args.category, person)
+        try:
+            if args.tickets_command == "settings":
+                categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+                await service.configure(args.org_code, accept_days=args.accept_days, answer_days=args.answer_days,
+                                        categories=categories)
+            else:
+                person = None if args.person.lower() == "none" else int(args.person)
+                await service.assign_category(args.org_code, args.category, person)
+        except (NotFound, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print("saved")
         return 0
-    except (NotFound, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await core.close()
 
 
 async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -186,9 +192,7 @@ async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.services.workdays import CalendarFileError
 
-    core = Core.build(settings)
-    await core.open()
-    try:
+    async with open_core(settings) as core:
         if args.calendar_command == "load":
             try:
                 year, holidays, workdays = await core.calendar.load_file(args.file.read_text(encoding="utf-8"))
@@ -211,14 +215,10 @@ async def calendar_command(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{day.isoformat()} {'workday' if working else 'holiday'}")
             day += timedelta(days=1)
         return 0
-    finally:
-        await core.close()
 
 
 async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
-    core = Core.build(settings)
-    await core.open()
-    try:
+    async with open_core(settings) as core:
         if args.revoke:
             try:
                 invite = await core.invites.revoke(args.revoke)
@@ -245,8 +245,6 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
             write_qr(link, args.qr)
             print(f"QR code written to {args.qr}")
         return 0
-    finally:
-        await core.close()
 
 
 async def _fetch_username(settings: Settings) -> str:

@@ -292,11 +292,10 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     c = core(context)
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    ticket_id = as_int(fields[0]) if fields else None
-    if ticket_id is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    parsed = await _ticket_button(update, context)
+    if parsed is None:
         return
+    ticket_id, fields = parsed
     if fields[1:] != ["y"]:
         lang = await lang_of(update, context)
         await query.answer()
@@ -372,11 +371,10 @@ async def add_info_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     c = core(context)
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    ticket_id = as_int(fields[0]) if fields else None
-    if ticket_id is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    parsed = await _ticket_button(update, context)
+    if parsed is None:
         return
+    ticket_id, fields = parsed
     if fields[1:] == ["send"]:
         state = await c.flows.get(user.id)
         if state is None or state.flow != INFO or state.data.get("ticket") != ticket_id:
@@ -722,6 +720,17 @@ async def bindwall_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 # --- shared ---------------------------------------------------------------------------------------
+
+async def _ticket_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[int, list[str]] | None:
+    """`xx:<ticket id>[:more]` → (ticket id, [id, more...]); a malformed button is answered as stale."""
+    assert update.callback_query is not None
+    fields = (update.callback_query.data or "").split(":")[1:]
+    ticket_id = as_int(fields[0]) if fields else None
+    if ticket_id is None:
+        await answer_callback(update, context, "error.stale_button", alert=True)
+        return None
+    return ticket_id, fields
+
 
 async def _ticket_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket_id: int) -> Ticket | None:
     try:
