@@ -22,10 +22,12 @@ from bot.services.meetings import (
     KINDS,
     OFFSET_CHOICES,
     QUOTA_KINDS,
+    Attendee,
     Draft,
     Meeting,
     MeetingService,
     Refused,
+    Roster,
     SeriesSpec,
 )
 from bot.services.orgs import NotAllowed, NotFound
@@ -179,6 +181,7 @@ async def newmeeting_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 def kind_step(c: Core, svc: MeetingService, lang: str) -> tuple[str, list[list[Button]]]:
+    """Step 1: one button per kind of meeting."""
     buttons = [Button(svc.text.kind(lang, kind), f"mt:k:{i}") for i, kind in enumerate(KINDS)]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
     rows.append([Button(c.t(lang, "meeting.new.abort"), "mt:q")])
@@ -187,6 +190,7 @@ def kind_step(c: Core, svc: MeetingService, lang: str) -> tuple[str, list[list[B
 
 async def org_step(c: Core, svc: MeetingService, lang: str, person_id: int,
                    data: dict[str, Any]) -> tuple[str, list[list[Button]]]:
+    """The orgs the person may schedule for (party groups only, for a party-group meeting)."""
     orgs = await svc.schedulable_orgs(person_id)
     if data["kind"] == "group_meeting" and any(o.kind == "party_group" for _, o in orgs):
         orgs = [(d, o) for d, o in orgs if o.kind == "party_group"]
@@ -199,6 +203,7 @@ async def org_step(c: Core, svc: MeetingService, lang: str, person_id: int,
 
 
 def date_step(c: Core, svc: MeetingService, lang: str, title: str) -> tuple[str, list[list[Button]]]:
+    """The next two weeks as buttons (typing a date works too)."""
     today = local_today(c.clock.now(), svc.tz)
     buttons = []
     for i in range(PICKER_DAYS):
@@ -213,6 +218,7 @@ def date_step(c: Core, svc: MeetingService, lang: str, title: str) -> tuple[str,
 
 
 def time_step(c: Core, svc: MeetingService, lang: str, day: date) -> tuple[str, list[list[Button]]]:
+    """Whole hours 07:00–21:00 (only those still ahead, today) as buttons."""
     now_local = c.clock.now().astimezone(svc.tz)
     hours = [h for h in PICKER_HOURS if day > now_local.date() or h > now_local.hour]
     buttons = [Button(f"{h:02d}:00", f"mt:h:{h:02d}00") for h in hours]
@@ -223,6 +229,7 @@ def time_step(c: Core, svc: MeetingService, lang: str, day: date) -> tuple[str, 
 
 async def place_step(c: Core, svc: MeetingService, lang: str, org_id: int,
                      data: dict[str, Any]) -> tuple[str, list[list[Button]]]:
+    """Ask for the place, offering the org's last few places as buttons."""
     data["places"] = await svc.recent_places(org_id)
     rows = [[Button(place[:40], f"mt:p:{i}")] for i, place in enumerate(data["places"])]
     rows.append([Button(c.t(lang, "meeting.new.abort"), "mt:q")])
@@ -240,6 +247,7 @@ def lecturer_step(c: Core, lang: str) -> tuple[str, list[list[Button]]]:
 
 
 def draft_of(svc: MeetingService, data: dict[str, Any]) -> Draft:
+    """The flow's data as a Draft (local date and times in the bot's time zone)."""
     day = date.fromisoformat(data["day"])
     starts = datetime.combine(day, time.fromisoformat(data["start"]), tzinfo=svc.tz)
     ends = datetime.combine(day, time.fromisoformat(data["end"]), tzinfo=svc.tz) if data.get("end") \
@@ -264,6 +272,7 @@ def repeat_text(c: Core, svc: MeetingService, lang: str, data: dict[str, Any]) -
 
 async def confirm_step(c: Core, svc: MeetingService, lang: str, person_id: int,
                        data: dict[str, Any]) -> tuple[str, list[list[Button]]]:
+    """The summary to check, how many are invited, and the last buttons (send, add people, repeat)."""
     draft = draft_of(svc, data)
     org = await c.orgs.get(draft.org_id)
     count = await svc.preview_count(person_id, draft)
@@ -284,6 +293,7 @@ async def confirm_step(c: Core, svc: MeetingService, lang: str, person_id: int,
 
 
 def repeat_step(c: Core, svc: MeetingService, lang: str, data: dict[str, Any]) -> tuple[str, list[list[Button]]]:
+    """Monthly by day or by weekday, what a holiday does, and how many days ahead to announce."""
     day = date.fromisoformat(data["day"])
     chosen = data["repeat"]
     rows = []
@@ -485,6 +495,7 @@ async def flow_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action
 
 async def choose_org(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], org_id: int,
                      edit: bool) -> None:
+    """The org is chosen: ask an organizer whether it goes to every org below, else on to the date."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -509,6 +520,7 @@ async def choose_org(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
 
 async def take_place(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], place: str,
                      edit: bool) -> None:
+    """A typed or tapped place: on to the topic (new) or the reason (edit)."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -525,6 +537,7 @@ async def take_place(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
 
 
 async def create_from_flow(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+    """Confirmed: schedule the meeting (or the monthly series) and show its card."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -558,6 +571,7 @@ async def create_from_flow(update: Update, context: ContextTypes.DEFAULT_TYPE, d
 
 async def apply_edit(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any],
                      reason: str | None) -> None:
+    """Apply the edit collected by the flow; everyone invited is told by the service."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -579,6 +593,7 @@ async def apply_edit(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
 
 
 async def apply_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], reason: str) -> None:
+    """Cancel the meeting with the reason picked or typed."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -663,7 +678,9 @@ async def flow_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             return
         if step == "lecturer":
             data["lecturer"] = svc.check_lecturer(text)
-            data["lecturer_id"] = None
+            # A lecturer the bot knows by that name is recorded (it counts for "the secretary lectured").
+            found, _ = await svc.resolve_people([data["lecturer"]])
+            data["lecturer_id"] = next(iter(found)) if len(found) == 1 else None
             await c.flows.set(user.id, FLOW, "confirm", data)
             await say(update, context, *await confirm_step(c, svc, lang, user.id, data))
             return
@@ -814,11 +831,12 @@ async def member_button(update: Update, context: ContextTypes.DEFAULT_TYPE, acti
 
 # --- secretaries and organizers: roster, nudge, marks, edit, cancel, minutes ---------------------
 
-def roster_text(c: Core, svc: MeetingService, lang: str, roster: Any) -> str:
+def roster_text(c: Core, svc: MeetingService, lang: str, roster: Roster) -> str:
+    """Who answered what, who is on leave and why, who came (names cut at 60 per line)."""
     meeting = roster.meeting
     sep = "、" if lang == "zh_CN" else ", "
 
-    def names(people: list[Any], with_reason: bool = False) -> str:
+    def names(people: list[Attendee], with_reason: bool = False) -> str:
         if not people:
             return c.t(lang, "meeting.roster.none")
         shown = [f"{a.name}（{a.leave_reason}）" if with_reason and lang == "zh_CN" else
@@ -844,6 +862,7 @@ def roster_text(c: Core, svc: MeetingService, lang: str, roster: Any) -> str:
 
 
 async def manager_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, fields: list[str]) -> None:
+    """Roster, nudge, attendance marks, edit, cancel, add people, minutes, close, stop a series."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -968,6 +987,7 @@ async def manager_button(update: Update, context: ContextTypes.DEFAULT_TYPE, act
 
 async def settings_view(c: Core, svc: MeetingService, lang: str, person_id: int,
                         org_id: int) -> tuple[str, list[list[Button]]]:
+    """An org's reminder times (toggles) and, for organizers, its required frequencies (cycle on tap)."""
     org = await c.orgs.get(org_id)
     if org is None:
         raise NotFound("org")
@@ -1020,6 +1040,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, edit: bool) -> None:
+    """Render the settings screen (or say why not)."""
     c = core(context)
     user = update.effective_user
     assert user is not None
@@ -1040,6 +1061,7 @@ async def committee_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def show_committee(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, edit: bool) -> None:
+    """The committee list with one button per person (tap to change their place on it)."""
     c = core(context)
     svc = service(context)
     user = update.effective_user
@@ -1105,6 +1127,7 @@ async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def send_ledger(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, first: date,
                       last: date) -> None:
+    """Build the workbook (the service checks the right) and send it to the person who asked."""
     c = core(context)
     svc = service(context)
     user = update.effective_user

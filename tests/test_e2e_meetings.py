@@ -473,6 +473,9 @@ async def test_quota_reminders_at_a_quarters_end(bot: BotRunner, fake: FakeBotAp
     erlang = await fake.wait_message(ERLANG_SECRETARY, contains="📋 会议任务提醒（二郎村党支部）")
     assert "• 本季度还没有召开支部党员大会" in erlang.text
     assert "请在12月31日（星期四）前召开" in erlang.text
+    # Its button starts scheduling right away.
+    fake.user(ERLANG_SECRETARY).press(erlang, "🗓 安排会议")
+    await fake.wait_message(ERLANG_SECRETARY, contains="请选择会议类型")
 
     # At the quarter's end the organizer above is told what was missed, once.
     await settle(clock, fake, local(2027, 1, 1, 9, 0))
@@ -541,3 +544,67 @@ async def test_english_speakers_get_english_notices(bot: BotRunner, fake: FakeBo
     assert "Time: Sat 5/12, 3:00 pm–5:00 pm" in notice.text
     assert notice.button_texts == ["✅ Attend", "📝 Leave", "📆 Add to calendar"]
 
+
+
+# --------------------------------------------------------------------------- settings, committee, people
+
+async def test_settings_committee_and_adding_people(bot: BotRunner, fake: FakeBotApi) -> None:
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    organizer = fake.user(ORGANIZER, first_name="李明")
+    zhang = await add_member(bot, fake, 2901, "张三")
+    sanyi = await bot.core.orgs.by_code("sanyi")
+    assert sanyi is not None
+
+    # The secretary turns on a reminder 30 minutes before; frequencies are the organizers' to change.
+    secretary.send("/meetingsettings")
+    screen = await fake.wait_message(SECRETARY, contains="⚙️「三义村党支部」的会议设置")
+    assert "会前提醒：1天、2小时" in screen.text and "• 支部党员大会：每季度至少1次" in screen.text
+    assert not [b for b in screen.button_texts if b.startswith("支部党员大会")]
+    secretary.press(screen, "30分钟")
+    await edited(fake, screen, "会前提醒：1天、2小时、30分钟")
+    for data in (f"mt:so:{sanyi.id}:60", f"mt:sq:{sanyi.id}:0", f"mt:sd:{sanyi.id}", f"mt:cm:{sanyi.id}:2901"):
+        assert await alert_text(fake, zhang.press_data(1, data)) == "您没有权限进行这项操作。"
+    assert await service(bot).reminder_offsets(sanyi.id) == [1440, 120, 30]
+
+    organizer.send("/meetingsettings")
+    pick = await fake.wait_message(ORGANIZER, contains="设置哪个组织的会议")
+    organizer.press(pick, "· 三义村党支部")
+    screen = await edited(fake, pick, "会议设置")
+    organizer.press(screen, "支部党员大会：每季度至少1次")
+    await edited(fake, screen, "• 支部党员大会：每年至少1次")
+
+    # The committee: 张三 becomes a committee member and is invited to committee meetings.
+    secretary.send("/committee")
+    committee = await fake.wait_message(SECRETARY, contains="支部委员会")
+    assert committee.button_texts == ["王建国：书记", "张三：—"]
+    secretary.press(committee, "张三：—")
+    await fake.wait_for(lambda: fake.message(SECRETARY, committee.message_id).button_texts  # type: ignore[union-attr]
+                        == ["王建国：书记", "张三：委员"])
+    await schedule(bot, local(2026, 12, 3, 15, 0), kind="committee_meeting", topic="研究发展党员")
+    notice = await fake.wait_message(2901, contains="📢 会议通知")
+    assert "会议：支部委员会会议" in notice.text
+
+    # The organizer adds people by id, @username or name while scheduling.
+    organizer.send("/newmeeting")
+    step = await fake.wait_message(ORGANIZER, contains="请选择会议类型")
+    organizer.press(step, "其他会议")
+    step = await edited(fake, step, "请选择组织")
+    organizer.press(step, "· 二郎村党支部")
+    step = await edited(fake, step, "请选择开会日期")
+    organizer.press(step, "mt:d:20261204")
+    step = await edited(fake, step, "几点开会")
+    organizer.press(step, "10:00")
+    await edited(fake, step, "请输入开会地点")
+    organizer.send("村委会")
+    await fake.wait_message(ORGANIZER, contains="请输入会议议题")
+    organizer.send("修路协调会")
+    confirm = await fake.wait_message(ORGANIZER, contains="应到 1 人")
+    organizer.press(confirm, "➕ 添加参会人员")
+    await edited(fake, confirm, "请输入要添加的人")
+    organizer.send("张三，@nobody 不存在的人")
+    confirm = await fake.wait_message(ORGANIZER, contains="应到 2 人")
+    assert "已添加：张三" in confirm.text and "没找到：@nobody、不存在的人" in confirm.text
+    organizer.press(confirm, "✅ 确认，发通知")
+    await edited(fake, confirm, "正在通知 2 人")
+    notice = await fake.wait_message(2901, contains="修路协调会")
+    assert "组织：二郎村党支部" in notice.text

@@ -76,7 +76,10 @@ def svc_of(core: Core) -> MeetingService:
     return core.service("meetings", MeetingService)
 
 
-async def draft(core: Core, start: datetime = local(2026, 12, 5, 15, 0), *, kind: str = "general_meeting",
+DEFAULT_START = local(2026, 12, 5, 15, 0)
+
+
+async def draft(core: Core, start: datetime = DEFAULT_START, *, kind: str = "general_meeting",
                 org: str = "sanyi", below: bool = False, **extra: Any) -> Draft:
     values: dict[str, Any] = {"place": "村委会", "topic": "学习党章"} | extra
     return Draft(kind=kind, org_id=await org_id(core, org), include_below=below, starts_at=start,
@@ -199,7 +202,8 @@ async def test_notice_and_reminders_are_outbox_rows(tree: Core) -> None:
     notices = {r["chat_id"]: r for r in await outbox_rows(tree) if r["dedup_key"].startswith(f"mt:{mid}:n:")}
     assert set(notices) == {MEMBER, VILLAGE_ORG}
     payload = notices[MEMBER]["payload"]
-    assert payload["text"].startswith("📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（星期六）下午3:00")
+    assert payload["text"].startswith(
+        "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（星期六）下午3:00")
     assert [b["callback_data"] for row in payload["reply_markup"]["inline_keyboard"] for b in row] == [
         f"mt:a:{mid}", f"mt:l:{mid}", f"mt:i:{mid}"]
     assert await pending(tree, f"mt:{mid}:r") == {
@@ -218,7 +222,8 @@ async def test_answers_until_the_start(tree: Core, clock: SettableClock) -> None
     assert await pending(tree, f"mt:{mid}:r1:{MEMBER}:") == {}
     await svc.answer(MEMBER, mid, "attend")
     assert len(await pending(tree, f"mt:{mid}:r1:{MEMBER}:")) == 2
-    assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ?", (f"mt:{mid}:r1:{MEMBER}:%",)) == 2
+    assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ?",
+                                  (f"mt:{mid}:r1:{MEMBER}:%",)) == 2  # the same rows, revived
     # A reason is needed, and not too long.
     with pytest.raises(Refused, match="empty"):
         await svc.answer(MEMBER, mid, "leave", " ")
@@ -574,8 +579,8 @@ async def test_the_ledger_workbook(tree: Core, clock: SettableClock) -> None:
     await svc.answer(VILLAGE_ORG, held, "leave", "外出务工")
     called_off = (await svc.create(SECRETARY, await draft(tree, local(2026, 12, 6, 9, 0), topic="取消的会"))).meeting.id
     await svc.cancel(SECRETARY, called_off, "天气原因")
-    from_above = (await svc.create(TOWN_ORG, await draft(tree, local(2026, 12, 5, 9, 0), kind="monthly",
-                                                         org="longjuzhai", below=True, topic="月例会"))).meeting.id
+    (await svc.create(TOWN_ORG, await draft(tree, local(2026, 12, 5, 9, 0), kind="monthly",
+                                              org="longjuzhai", below=True, topic="月例会")))
     clock.set(local(2026, 12, 5, 15, 10))
     await svc.check_in(MEMBER, held)
     await svc.add_minutes(SECRETARY, held, "text", "一、学习全会精神。\n二、讨论冬季防火。")
