@@ -125,10 +125,12 @@ class Outbox:
 
     async def cancel(self, tx: Tx, *, key_prefix: str) -> int:
         """Cancel pending rows whose key starts with `key_prefix` (a cancelled meeting's reminders)."""
+        if not key_prefix:
+            raise ValueError("an empty prefix would cancel everything")
         cur = await tx.execute(
-            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending'"
-            " AND substr(dedup_key, 1, length(?)) = ?",
-            (key_prefix, key_prefix),
+            # A range on the key uses its unique index (and compares case-sensitively, unlike LIKE).
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedup_key >= ? AND dedup_key < ?",
+            (key_prefix, key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)),
         )
         return cur.rowcount
 
