@@ -77,4 +77,4 @@ def test_direct_replies_push_the_outbox_back_by_at_most_a_second() -> None:
 def test_pacing_gaps_are_even() -> None:
     throttle = Throttle(Limits(per_second=30))
     starts = send_all(throttle, 20, latency=0.0)
-    assert {round(b - a, 6) for a, b in itertools.pairwise(starts)} == {round(1 / (30 * 0.985), 6)}
+    assert {round(b - a, 6) for a, b in itertools.pairwise(starts)} == {round(1 / (30 * 0.995), 6)}
