@@ -103,16 +103,20 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
 def run(settings: Settings) -> int:
     from telegram.error import InvalidToken
 
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.app import ALLOWED_UPDATES, build_application, close_requests
 
     app = build_application(settings)
     log.info("starting long polling against %s", settings.api_url)
     _log_network_retries()
     try:
         # bootstrap_retries=-1: with no network at start-up, keep retrying instead of exiting.
-        app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES)
+        app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES, close_loop=False)
     except InvalidToken:
         raise SettingsError("BOT_TOKEN: rejected by Telegram (check the token from @BotFather)") from None
+    finally:
+        loop = asyncio.get_event_loop()
+        loop.run_until_complete(close_requests(app))
+        loop.close()
     return 0
 
 

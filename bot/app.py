@@ -61,14 +61,15 @@ def build_application(settings: Settings, clock: Clock | None = None,
 
     core = Core.build(settings, clock)
     throttle = Throttle(delivery_limits or Limits())
+    requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy), AiohttpRequest(1, proxy=settings.proxy))
     builder = (
         ApplicationBuilder()
         .token(settings.require_token())
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .concurrent_updates(PerChatUpdateProcessor())
-        .request(AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy))
-        .get_updates_request(AiohttpRequest(1, proxy=settings.proxy))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .rate_limiter(DirectSendRecorder(throttle))
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -77,6 +78,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
     app = builder.build()
     app.bot_data["core"] = core
     app.bot_data["throttle"] = throttle
+    app.bot_data["requests"] = requests  # closed by `close_requests` even if start-up never finished
     register_all(app, core.t)
     return app
 
@@ -121,6 +123,12 @@ async def _register_commands(app: Application) -> None:  # type: ignore[type-arg
             log.warning("could not register bot commands (%s); retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 300)
+
+
+async def close_requests(app: Application) -> None:  # type: ignore[type-arg]
+    """Close the HTTP sessions; PTB skips its shutdown when stopped before start-up completed."""
+    for request in app.bot_data.get("requests", ()):
+        await request.shutdown()
 
 
 async def start_application(app: Application, poll_timeout: int = 10) -> None:  # type: ignore[type-arg]
