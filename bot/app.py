@@ -34,17 +34,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = CONCURRENT_UPDATES) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int | None, asyncio.Lock] = {}
+        # chat id -> (its lock, how many of its updates hold or wait for it); dropped at zero.
+        self._locks: dict[int | None, tuple[asyncio.Lock, list[int]]] = {}
 
     async def do_process_update(self, update: object, coroutine: Any) -> None:
         chat = getattr(update, "effective_chat", None)
         key = chat.id if chat is not None else None
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
                 await coroutine
         finally:
-            if not lock.locked() and key in self._locks and self._locks[key] is lock:
+            users[0] -= 1
+            if users[0] == 0:
                 del self._locks[key]
 
     async def initialize(self) -> None:
