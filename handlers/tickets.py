@@ -321,14 +321,7 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if rating != "bad":
         await _run(update, context, lambda svc: svc.rate(user.id, ticket_id, rating))
         return
-    ticket = await _ticket_or_answer(update, context, ticket_id)
-    if ticket is None:
-        return
-    if ticket.resident_id != user.id:
-        await answer_callback(update, context, "error.not_allowed", alert=True)
-        return
-    if ticket.status != "answered":
-        await answer_callback(update, context, "ticket.submit.stale", alert=True)
+    if await _own_ticket_in(update, context, ticket_id, "answered") is None:
         return
     lang = await lang_of(update, context)
     await c.flows.set(user.id, RATE_REASON, "reason", {"ticket": ticket_id})
@@ -383,14 +376,7 @@ async def add_info_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         items = [Item.from_dict(i) for i in state.data["items"]]
         await _run(update, context, lambda svc: svc.add_info(user.id, ticket_id, items), clear_flow=True)
         return
-    ticket = await _ticket_or_answer(update, context, ticket_id)
-    if ticket is None:
-        return
-    if ticket.resident_id != user.id:
-        await answer_callback(update, context, "error.not_allowed", alert=True)
-        return
-    if ticket.status != "need_info":
-        await answer_callback(update, context, "ticket.submit.stale", alert=True)
+    if await _own_ticket_in(update, context, ticket_id, "need_info") is None:
         return
     await c.flows.set(user.id, INFO, "content", {"ticket": ticket_id, "items": []})
     await query.answer()
@@ -730,6 +716,22 @@ async def _ticket_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await answer_callback(update, context, "error.stale_button", alert=True)
         return None
     return ticket_id, fields
+
+
+async def _own_ticket_in(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket_id: int,
+                         status: str) -> Ticket | None:
+    """The person's own ticket in `status`, else None (and the button is answered)."""
+    assert update.effective_user is not None
+    ticket = await _ticket_or_answer(update, context, ticket_id)
+    if ticket is None:
+        return None
+    if ticket.resident_id != update.effective_user.id:
+        await answer_callback(update, context, "error.not_allowed", alert=True)
+        return None
+    if ticket.status != status:
+        await answer_callback(update, context, "ticket.submit.stale", alert=True)
+        return None
+    return ticket
 
 
 async def _ticket_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket_id: int) -> Ticket | None:

@@ -98,7 +98,7 @@ class OrgService:
             " SELECT o.parent_id, up.n + 1 FROM orgs o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
             f" SELECT {_ORG_COLUMNS} FROM up JOIN orgs o ON o.id = up.id ORDER BY up.n"
         )
-        rows = await (tx.fetchall(sql, (org_id,)) if tx else self.db.fetchall(sql, (org_id,)))
+        rows = await (tx or self.db).fetchall(sql, (org_id,))
         return [_org(r) for r in rows]
 
     async def subtree(self, org_id: int) -> list[tuple[int, Org]]:
@@ -149,7 +149,7 @@ class OrgService:
             f" SELECT 1 FROM roles WHERE person_id = ? AND role IN ({marks}) AND org_id IN (SELECT id FROM up) LIMIT 1"
         )
         params = (org_id, person_id, *roles)
-        row = await (tx.fetchone(sql, params) if tx else self.db.fetchone(sql, params))
+        row = await (tx or self.db).fetchone(sql, params)
         return row is not None
 
     async def can_manage(self, person_id: int, org_id: int, tx: Tx | None = None) -> bool:
@@ -167,7 +167,7 @@ class OrgService:
         if role == Role.organizer:
             return False
         sql = "SELECT 1 FROM roles WHERE person_id = ? AND org_id = ? AND role = 'secretary'"
-        row = await (tx.fetchone(sql, (person_id, org_id)) if tx else self.db.fetchone(sql, (person_id, org_id)))
+        row = await (tx or self.db).fetchone(sql, (person_id, org_id))
         return row is not None
 
     async def approvers(self, org_id: int, role: str, tx: Tx, exclude: int | None = None) -> list[int]:

@@ -76,14 +76,14 @@ class PeopleService:
 
     async def language(self, telegram_id: int, tx: Tx | None = None) -> str:
         sql = "SELECT language, tg_language_code FROM people WHERE telegram_id = ?"
-        row = await (tx.fetchone(sql, (telegram_id,)) if tx else self.db.fetchone(sql, (telegram_id,)))
+        row = await (tx or self.db).fetchone(sql, (telegram_id,))
         if row is None:
             return self.default_locale
         return language_for(row["language"], row["tg_language_code"], self.default_locale)
 
     async def display_name(self, telegram_id: int, tx: Tx | None = None) -> str:
         sql = "SELECT name, username FROM people WHERE telegram_id = ?"
-        row = await (tx.fetchone(sql, (telegram_id,)) if tx else self.db.fetchone(sql, (telegram_id,)))
+        row = await (tx or self.db).fetchone(sql, (telegram_id,))
         if row is None:
             return str(telegram_id)
         return row["name"] or (f"@{row['username']}" if row["username"] else str(telegram_id))

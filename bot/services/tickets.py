@@ -237,7 +237,7 @@ class TicketService:
 
     async def get(self, ticket_id: int, tx: Tx | None = None) -> Ticket:
         sql = "SELECT * FROM tickets WHERE id = ?"
-        row = await (tx.fetchone(sql, (ticket_id,)) if tx else self.db.fetchone(sql, (ticket_id,)))
+        row = await (tx or self.db).fetchone(sql, (ticket_id,))
         if row is None:
             raise NotFound("ticket")
         return Ticket.from_row(row)
@@ -247,8 +247,8 @@ class TicketService:
             "SELECT at, actor_id, action, note FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [Event(from_db(r["at"]), r["actor_id"], r["action"], r["note"]) for r in rows]
 
-    async def items(self, ticket_id: int) -> list[tuple[str, Item]]:
-        rows = await self.db.fetchall(
+    async def items(self, ticket_id: int, tx: Tx | None = None) -> list[tuple[str, Item]]:
+        rows = await (tx or self.db).fetchall(
             "SELECT side, kind, text, chat_id, message_id FROM ticket_items WHERE ticket_id = ? ORDER BY id",
             (ticket_id,))
         return [(r["side"], Item(r["kind"], r["text"], r["chat_id"], r["message_id"])) for r in rows]
@@ -265,7 +265,7 @@ class TicketService:
         marks = ",".join("?" * len(levels))
         sql = f"SELECT 1 FROM roles WHERE person_id = ? AND role = 'secretary' AND org_id IN ({marks}) LIMIT 1"
         params = (person_id, *[o.id for o in levels])
-        row = await (tx.fetchone(sql, params) if tx else self.db.fetchone(sql, params))
+        row = await (tx or self.db).fetchone(sql, params)
         return row is not None
 
     async def can_view(self, person_id: int, ticket: Ticket) -> bool:
@@ -379,9 +379,9 @@ class TicketService:
             if not ticket.is_open:
                 return await self._already(tx, ticket)
             await self._set(tx, ticket, status="withdrawn", closed_at=self.clock.now(), next_escalation_at=None)
-            await self._event(tx, ticket.id, person_id, "withdrawn")
+            stamp = await self._event(tx, ticket.id, person_id, "withdrawn")
             await self._cancel_reminders(tx, ticket.id)
-            await self._notify_handlers(tx, ticket, "withdrawn")
+            await self._notify_handlers(tx, ticket, "withdrawn", stamp=stamp)
         return Done("ticket.done.withdrawn", {"id": ticket_id})
 
     async def add_info(self, person_id: int, ticket_id: int, items: list[Item]) -> Done:
@@ -398,8 +398,8 @@ class TicketService:
             due = ticket.answer_due if ticket.accepted_at else ticket.accept_due
             await self._set(tx, ticket, status=status, next_escalation_at=max(due, self.clock.now()))
             await self._add_items(tx, ticket.id, "resident", person_id, items)
-            await self._event(tx, ticket.id, person_id, "info_added")
-            await self._notify_handlers(tx, await self.get(ticket.id, tx), "info_added", items=items)
+            stamp = await self._event(tx, ticket.id, person_id, "info_added")
+            await self._notify_handlers(tx, await self.get(ticket.id, tx), "info_added", items=items, stamp=stamp)
         return Done("ticket.done.info_added", {"id": ticket_id})
 
     async def rate(self, person_id: int, ticket_id: int, rating: str, reason: str | None = None) -> Done:
@@ -419,18 +419,18 @@ class TicketService:
                 return await self._already(tx, ticket)
             await tx.execute("UPDATE tickets SET rating = ?, rating_reason = ? WHERE id = ?",
                              (rating, reason, ticket.id))
-            await self._event(tx, ticket.id, person_id, f"rated_{rating}", reason)
+            stamp = await self._event(tx, ticket.id, person_id, f"rated_{rating}", reason)
             if rating == "bad":
                 # The clock is not restarted: the original answer deadline still counts.
                 await self._set(tx, ticket, status="reopened", answered_at=None,
                                 next_escalation_at=max(ticket.answer_due, now))
                 await tx.execute("UPDATE tickets SET reopen_count = reopen_count + 1 WHERE id = ?", (ticket.id,))
                 ticket = await self.get(ticket.id, tx)
-                await self._notify_handlers(tx, ticket, "reopened", note=reason)
+                await self._notify_handlers(tx, ticket, "reopened", note=reason, stamp=stamp)
                 await self._post_to_wall(tx, ticket)
                 return Done("ticket.done.reopened", {"id": ticket_id})
             await self._set(tx, ticket, status="closed", closed_at=now)
-            await self._notify_handlers(tx, ticket, f"rated_{rating}")
+            await self._notify_handlers(tx, ticket, f"rated_{rating}", stamp=stamp)
         return Done("ticket.done.rated", {"id": ticket_id})
 
     # --- secretaries --------------------------------------------------------------------------
@@ -458,12 +458,12 @@ class TicketService:
             now = self.clock.now()
             await self._set(tx, ticket, status="accepted", accepted_at=now,
                             next_escalation_at=max(ticket.answer_due, now))
-            await self._event(tx, ticket.id, actor_id, "accepted")
+            stamp = await self._event(tx, ticket.id, actor_id, "accepted")
             await self._cancel_reminders(tx, ticket.id)
             ticket = await self.get(ticket.id, tx)
             await self._schedule_reminder(tx, ticket, "answer")
-            await self._tell_resident(tx, ticket, "accepted", actor_id=actor_id)
-            await self._tell_co_handlers(tx, ticket, actor_id, "accepted")
+            await self._tell_resident(tx, ticket, "accepted", actor_id=actor_id, stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor_id, "accepted", stamp=stamp)
         return Done("ticket.done.accepted", {"id": ticket_id})
 
     async def answer(self, actor_id: int, ticket_id: int, items: list[Item], final: bool = False) -> Done:
@@ -481,11 +481,11 @@ class TicketService:
             await tx.execute("UPDATE tickets SET answer_text = ?, rating = NULL WHERE id = ?",
                              (text or None, ticket.id))
             await self._add_items(tx, ticket.id, "handler", actor_id, items)
-            await self._event(tx, ticket.id, actor_id, "resolved" if final else "answered", text[:200] or None)
+            stamp = await self._event(tx, ticket.id, actor_id, "resolved" if final else "answered", text[:200] or None)
             await self._cancel_reminders(tx, ticket.id)
             ticket = await self.get(ticket.id, tx)
-            await self._tell_resident(tx, ticket, "answered", actor_id=actor_id, items=items, final=final)
-            await self._tell_co_handlers(tx, ticket, actor_id, "answered")
+            await self._tell_resident(tx, ticket, "answered", actor_id=actor_id, items=items, final=final, stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor_id, "answered", stamp=stamp)
             await self._post_to_wall(tx, ticket)
         return Done("ticket.done.answered", {"id": ticket_id})
 
@@ -502,8 +502,8 @@ class TicketService:
             # While the resident is asked for more, the secretary's clock does not run out on them.
             await self._set(tx, ticket, status="need_info", accepted_at=ticket.accepted_at or self.clock.now(),
                             next_escalation_at=None)
-            await self._event(tx, ticket.id, actor_id, "asked_info", question)
-            await self._tell_resident(tx, ticket, "need_info", actor_id=actor_id, note=question)
+            stamp = await self._event(tx, ticket.id, actor_id, "asked_info", question)
+            await self._tell_resident(tx, ticket, "need_info", actor_id=actor_id, note=question, stamp=stamp)
         return Done("ticket.done.asked_info", {"id": ticket_id})
 
     async def transfer_targets(self, actor_id: int, ticket_id: int) -> tuple[list[Org], list[tuple[int, str]]]:
@@ -551,13 +551,13 @@ class TicketService:
                     raise NotFound("person")
                 await self._set(tx, ticket, assignee_id=to_person, escalation=0)
                 target_name = await self.people.display_name(to_person, tx)  # type: ignore[arg-type]
-            await self._event(tx, ticket.id, actor_id, "transferred", f"{target_name}: {reason}")
+            stamp = await self._event(tx, ticket.id, actor_id, "transferred", f"{target_name}: {reason}")
             await self._cancel_reminders(tx, ticket.id)
             ticket = await self.get(ticket.id, tx)
-            items = [item for side, item in await self._items_tx(tx, ticket.id) if side == "resident"]
-            await self._notify_handlers(tx, ticket, "transferred", items=items, note=reason)
+            items = [item for side, item in await self.items(ticket.id, tx) if side == "resident"]
+            await self._notify_handlers(tx, ticket, "transferred", items=items, note=reason, stamp=stamp)
             await self._schedule_reminder(tx, ticket, "accept" if ticket.status == "new" else "answer")
-            await self._tell_resident(tx, ticket, "transferred", actor_id=actor_id, note=target_name)
+            await self._tell_resident(tx, ticket, "transferred", actor_id=actor_id, note=target_name, stamp=stamp)
         return Done("ticket.done.transferred", {"id": ticket_id, "target": target_name})
 
     async def decline(self, actor_id: int, ticket_id: int, reason: str) -> Done:
@@ -572,10 +572,10 @@ class TicketService:
             if not ticket.is_open:
                 return await self._already(tx, ticket)
             await self._set(tx, ticket, status="declined", closed_at=self.clock.now(), next_escalation_at=None)
-            await self._event(tx, ticket.id, actor_id, "declined", reason)
+            stamp = await self._event(tx, ticket.id, actor_id, "declined", reason)
             await self._cancel_reminders(tx, ticket.id)
-            await self._tell_resident(tx, ticket, "declined", actor_id=actor_id, note=reason)
-            await self._tell_co_handlers(tx, ticket, actor_id, "declined")
+            await self._tell_resident(tx, ticket, "declined", actor_id=actor_id, note=reason, stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor_id, "declined", stamp=stamp)
         return Done("ticket.done.declined", {"id": ticket_id})
 
     async def block_submitter(self, actor_id: int, ticket_id: int) -> Done:
@@ -790,8 +790,8 @@ class TicketService:
         return card
 
     async def _notify_handlers(self, tx: Tx, ticket: Ticket, what: str, items: list[Item] | None = None,
-                               note: str | None = None) -> None:
-        stamp = await tx.fetchval("SELECT MAX(id) FROM ticket_events WHERE ticket_id = ?", (ticket.id,))
+                               note: str | None = None, *, stamp: int) -> None:
+        """`stamp`: the id of the event being told, which keeps each notice's outbox key unique."""
         for person in await self.handlers_of(ticket, tx):
             lang = await self.people.language(person, tx)
             head = self.t(lang, f"ticket.to_handler.{what}", id=ticket.id, note=note or "")
@@ -801,9 +801,8 @@ class TicketService:
                                         buttons=buttons)
             await self._relay(tx, ticket.id, stamp, person, items or [])
 
-    async def _tell_co_handlers(self, tx: Tx, ticket: Ticket, actor_id: int, what: str) -> None:
+    async def _tell_co_handlers(self, tx: Tx, ticket: Ticket, actor_id: int, what: str, *, stamp: int) -> None:
         """The other people who got this ticket learn it was handled (and by whom)."""
-        stamp = await tx.fetchval("SELECT MAX(id) FROM ticket_events WHERE ticket_id = ?", (ticket.id,))
         by = await self.people.display_name(actor_id, tx)
         for person in await self.handlers_of(ticket, tx):
             if person == actor_id:
@@ -815,8 +814,8 @@ class TicketService:
                             action=self.t(lang, f"ticket.action.{what}")))
 
     async def _tell_resident(self, tx: Tx, ticket: Ticket, what: str, *, actor_id: int,
-                             items: list[Item] | None = None, note: str | None = None, final: bool = False) -> None:
-        stamp = await tx.fetchval("SELECT MAX(id) FROM ticket_events WHERE ticket_id = ?", (ticket.id,))
+                             items: list[Item] | None = None, note: str | None = None, final: bool = False,
+                             stamp: int) -> None:
         lang = await self.people.language(ticket.resident_id, tx)
         org = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.handler_org_id,))
         values = {"id": ticket.id, "note": note or "", "org": org["name"] if org else "",
@@ -878,12 +877,6 @@ class TicketService:
             "INSERT INTO ticket_items (ticket_id, side, author_id, kind, text, chat_id, message_id, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(ticket_id, side, author, i.kind, i.text, i.chat_id, i.message_id, now) for i in items])
-
-    async def _items_tx(self, tx: Tx, ticket_id: int) -> list[tuple[str, Item]]:
-        rows = await tx.fetchall(
-            "SELECT side, kind, text, chat_id, message_id FROM ticket_items WHERE ticket_id = ? ORDER BY id",
-            (ticket_id,))
-        return [(r["side"], Item(r["kind"], r["text"], r["chat_id"], r["message_id"])) for r in rows]
 
 
 def tickets(core: Core) -> TicketService:
