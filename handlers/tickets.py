@@ -435,7 +435,7 @@ async def handler_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await send_view(update, context, ticket, as_handler=True)
         return
     if not ticket.is_open and not (action in "rz" and ticket.status == "answered"):
-        done = await _already(svc, ticket)
+        done = await svc.handled_by(ticket)
         await say(update, context, done)
         return
     lang = await lang_of(update, context)
@@ -740,11 +740,6 @@ async def _ticket_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     except NotFound:
         await answer_callback(update, context, "error.stale_button", alert=True)
         return None
-
-
-async def _already(svc: TicketService, ticket: Ticket) -> Done:
-    async with svc.db.transaction() as tx:
-        return await svc._already(tx, ticket)
 
 
 async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Any, clear_flow: bool = False) -> None:

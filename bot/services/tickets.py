@@ -848,9 +848,13 @@ class TicketService:
             raise NotAllowed("ticket")
         return ticket
 
-    async def _already(self, tx: Tx, ticket: Ticket) -> Done:
+    async def handled_by(self, ticket: Ticket) -> Done:
+        """Who handled a ticket last, and what state it is in (for a button pressed too late)."""
+        return await self._already(None, ticket)
+
+    async def _already(self, tx: Tx | None, ticket: Ticket) -> Done:
         """Someone handled it before: say who, and what state it is in."""
-        row = await tx.fetchone(
+        row = await (tx or self.db).fetchone(
             "SELECT actor_id, action FROM ticket_events WHERE ticket_id = ? AND action NOT IN"
             " ('escalated', 'blocked_submitter', 'unblocked_submitter') ORDER BY id DESC LIMIT 1", (ticket.id,))
         by = "—"
