@@ -24,7 +24,7 @@ async def delivery_run(n: int, storm_at: float | None, limit: int) -> str:
         settings = Settings(token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url,
                             database=Path(tmp) / "bench.sqlite3")
         app = build_application(settings, Clock())
-        core = app.bot_data["core"]
+        core = app.core
         await core.open()
         async with core.db.transaction() as tx:
             for i in range(n):

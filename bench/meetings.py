@@ -31,7 +31,7 @@ from bot.app import build_application, start_application, stop_application
 from bot.clock import Clock, from_db
 from bot.config import Settings
 from bot.services import orgfile
-from bot.services.meetings import Draft, MeetingService
+from bot.services.meetings import Draft
 from fakebotapi import TOKEN, FakeBotApi, Limits
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ async def meetings_run(m: int, limit: int) -> str:
         settings = Settings(token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url,
                             database=Path(tmp) / "bench.sqlite3", timezone=zone)
         app = build_application(settings, Clock())
-        core = app.bot_data["core"]
+        core = app.core
         await core.open()
         plan = orgfile.parse(org_file(m))
         async with core.db.transaction() as tx:
@@ -130,7 +130,7 @@ async def meetings_run(m: int, limit: int) -> str:
             rate = len(set(notices(BIG_TOPIC)) & members) / elapsed if finished else 0.0
 
             # Reminders on a real clock: branch meetings whose 2-hour reminder falls due shortly.
-            service = core.service("meetings", MeetingService)
+            service = core.meetings
             wall, mono = datetime.now(UTC), time.monotonic()
             small: list[tuple[int, str]] = []
             for i in range(SMALL_MEETINGS):

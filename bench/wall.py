@@ -161,7 +161,7 @@ async def wall_run(k: int, rate: float, seconds: float) -> tuple[float, float, f
         settings = Settings(token=TOKEN, api_url=driver.base_url, file_url=driver.file_url,
                             database=Path(tmp) / "bench.sqlite3", _env_file=None)  # type: ignore[call-arg]
         app = build_application(settings, Clock())
-        core = app.bot_data["core"]
+        core = app.core
         await core.open()
         await _residents(core, k + latency_users)
         await core.close()

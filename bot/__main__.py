@@ -172,10 +172,9 @@ async def orgs_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def tickets_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.services.tickets import tickets
 
     async with open_core(settings) as core:
-        service = tickets(core)
+        service = core.tickets
         try:
             if args.tickets_command == "settings":
                 categories = [c.strip() for c in args.categories.split(",")] if args.categories else None

@@ -9,11 +9,12 @@ from typing import Any
 
 from telegram import BotCommand
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor
+from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
 import schedules
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
+from bot.context import BotApplication, BotContext
 from bot.core import Core
 from bot.http import AiohttpRequest
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
@@ -58,7 +59,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 
 def build_application(settings: Settings, clock: Clock | None = None,
-                      delivery_limits: Limits | None = None) -> Application:  # type: ignore[type-arg]
+                      delivery_limits: Limits | None = None) -> BotApplication:
     """Build the bot: settings → Core (database, services) → handlers → delivery and jobs."""
     from handlers import register_all
 
@@ -77,24 +78,24 @@ def build_application(settings: Settings, clock: Clock | None = None,
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
+        .context_types(ContextTypes(context=BotContext))
+        .application_class(BotApplication, kwargs={"core": core, "throttle": throttle, "requests": requests})
     )
     app = builder.build()
-    app.bot_data["core"] = core
-    app.bot_data["throttle"] = throttle
-    app.bot_data["requests"] = requests  # closed by `close_requests` even if start-up never finished
+    assert isinstance(app, BotApplication)
     register_all(app, core.t)
     return app
 
 
-async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
-    core: Core = app.bot_data["core"]
+async def _post_init(app: BotApplication) -> None:
+    core = app.core
     await core.open()
     await core.remember_bot_username(app.bot.username)
     await schedules.start_all(app)
     app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))
 
 
-async def _post_stop(app: Application) -> None:  # type: ignore[type-arg]
+async def _post_stop(app: BotApplication) -> None:
     task = app.bot_data.pop("commands_task", None)
     if task is not None:
         task.cancel()
@@ -103,15 +104,15 @@ async def _post_stop(app: Application) -> None:  # type: ignore[type-arg]
     await schedules.stop_all(app)
 
 
-async def _post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-    await app.bot_data["core"].close()
+async def _post_shutdown(app: BotApplication) -> None:
+    await app.core.close()
 
 
-async def _register_commands(app: Application) -> None:  # type: ignore[type-arg]
+async def _register_commands(app: BotApplication) -> None:
     """setMyCommands for each language (and the default), retried with backoff if the network is down."""
     from handlers import all_commands
 
-    core: Core = app.bot_data["core"]
+    core = app.core
     public = [cmd for cmd in all_commands() if cmd.audience is None]
     delay = 1.0
     while True:
@@ -128,13 +129,13 @@ async def _register_commands(app: Application) -> None:  # type: ignore[type-arg
             delay = min(delay * 2, 300)
 
 
-async def close_requests(app: Application) -> None:  # type: ignore[type-arg]
+async def close_requests(app: BotApplication) -> None:
     """Close the HTTP sessions; PTB skips its shutdown when stopped before start-up completed."""
-    for request in app.bot_data.get("requests", ()):
+    for request in app.requests:
         await request.shutdown()
 
 
-async def start_application(app: Application, poll_timeout: int = 10) -> None:  # type: ignore[type-arg]
+async def start_application(app: BotApplication, poll_timeout: int = 10) -> None:
     """What `run_polling` does before it idles; the tests and benchmarks start the bot this way."""
     await app.initialize()
     if app.post_init:
@@ -145,7 +146,7 @@ async def start_application(app: Application, poll_timeout: int = 10) -> None:  
     await app.start()
 
 
-async def stop_application(app: Application) -> None:  # type: ignore[type-arg]
+async def stop_application(app: BotApplication) -> None:
     """What `run_polling` does on SIGTERM."""
     assert app.updater is not None
     if app.updater.running:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
+from bot.limits import check_payload
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Outbox:
         buttons: Sequence[Sequence[Button]] | None = None,
         not_before: datetime | None = None,
         replace: bool = False,
+        purpose: str | None = None,
+        subject_id: int | None = None,
     ) -> bool:
         """Queue a text message. Returns False when `key` was queued before (never sent twice)."""
         payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
@@ -68,7 +71,7 @@ class Outbox:
             payload["reply_markup"] = inline_keyboard(buttons)
         return await self.enqueue(
             tx, key=key, chat_id=chat_id, method="sendMessage", payload=payload,
-            not_before=not_before, replace=replace,
+            not_before=not_before, replace=replace, purpose=purpose, subject_id=subject_id,
         )
 
     async def send_document(
@@ -81,6 +84,8 @@ class Outbox:
         content: bytes,
         caption: str | None = None,
         not_before: datetime | None = None,
+        purpose: str | None = None,
+        subject_id: int | None = None,
     ) -> bool:
         payload: dict[str, Any] = {
             "chat_id": chat_id,
@@ -89,7 +94,8 @@ class Outbox:
         if caption:
             payload["caption"] = caption
         return await self.enqueue(
-            tx, key=key, chat_id=chat_id, method="sendDocument", payload=payload, not_before=not_before
+            tx, key=key, chat_id=chat_id, method="sendDocument", payload=payload, not_before=not_before,
+            purpose=purpose, subject_id=subject_id,
         )
 
     async def enqueue(
@@ -102,19 +108,29 @@ class Outbox:
         payload: dict[str, Any],
         not_before: datetime | None = None,
         replace: bool = False,
+        purpose: str | None = None,
+        subject_id: int | None = None,
     ) -> bool:
         """Insert a row. With `replace`, a row with this key that is still pending is rewritten
-        (a moved reminder); a row already sent is left alone either way."""
+        (a moved reminder); a row already sent is left alone either way. A message Telegram would
+        refuse for its size raises OverLimit here, inside the caller's transaction.
+
+        `purpose` (e.g. 'meeting.notice') and `subject_id` (the meeting's id) say what the row is
+        for; the recipient is the chat when it is a person's (positive id)."""
+        check_payload(method, payload)
         now = self.clock.now()
+        recipient = chat_id if chat_id > 0 else None
         # A person who blocked the bot: the row is kept, as 'blocked', and never sent.
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
-                  to_db(not_before or now), chat_id, to_db(now))
-        sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at)"
+                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id)
+        sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at,"
+               " recipient, purpose, subject_id)"
                " SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM people WHERE telegram_id = ?"
-               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ? WHERE true"
+               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ?, ?, ?, ? WHERE true"
                " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
+                    " recipient = excluded.recipient, purpose = excluded.purpose, subject_id = excluded.subject_id,"
                     " not_before = excluded.not_before, status = excluded.status, attempts = 0,"
                     " last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
         else:

@@ -4,29 +4,30 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
+from bot.context import BotContext
 from bot.outbox import Button
 from bot.services.orgs import APPOINTABLE, ROLES, NotAllowed, NotFound
-from handlers.common import LEADERS, MANAGERS, Command, answer_callback, as_int, core, keyboard, lang_of, split_data
+from handlers.common import LEADERS, MANAGERS, Command, answer_callback, as_int, keyboard, lang_of, split_data
 
 MAX_BUTTONS = 40
 ROLE_CODES = {"s": "secretary", "o": "organizer", "m": "member", "r": "resident"}
 CODE_OF_ROLE = {v: k for k, v in ROLE_CODES.items()}
 
 
-async def appoint_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def appoint_command(update: Update, context: BotContext) -> None:
     """Step 1: pick an org the person manages."""
     await _pick_org(update, context, "ap", "appoint.pick_org")
 
 
-async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def invite_command(update: Update, context: BotContext) -> None:
     """Step 1 of a chat invite: pick an org the person leads."""
     await _pick_org(update, context, "iv", "invite.pick_org")
 
 
-async def _pick_org(update: Update, context: ContextTypes.DEFAULT_TYPE, prefix: str, title: str) -> None:
-    c = core(context)
+async def _pick_org(update: Update, context: BotContext, prefix: str, title: str) -> None:
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
@@ -44,9 +45,9 @@ async def _pick_org(update: Update, context: ContextTypes.DEFAULT_TYPE, prefix: 
     await update.effective_message.reply_text(text, reply_markup=keyboard(rows))
 
 
-async def appoint_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def appoint_button(update: Update, context: BotContext) -> None:
     """Steps 2 and 3 and the action itself; every step re-checks the right in the service."""
-    c = core(context)
+    c = context.core
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None
@@ -108,9 +109,9 @@ async def appoint_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await answer_callback(update, context, "error.stale_button", alert=True)
 
 
-async def invite_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def invite_button(update: Update, context: BotContext) -> None:
     """Pick the role, then show the link (the service checks the right to invite)."""
-    c = core(context)
+    c = context.core
     query = update.callback_query
     user = update.effective_user
     assert query is not None and user is not None

@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import ContextTypes
 
-from bot.core import Core
+from bot.context import BotContext
 from bot.outbox import Button
 
-Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Callback = Callable[[Update, BotContext], Awaitable[None]]
 EVERYONE = None
 LEADERS = frozenset({"secretary", "organizer", "admin"})
 MANAGERS = frozenset({"organizer", "admin"})
@@ -31,13 +30,9 @@ class Command:
         return self.audience is None or bool(self.audience & roles)
 
 
-def core(context: ContextTypes.DEFAULT_TYPE) -> Core:
-    return context.application.bot_data["core"]
-
-
-async def lang_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+async def lang_of(update: Update, context: BotContext) -> str:
     user = update.effective_user
-    c = core(context)
+    c = context.core
     if user is None:
         return c.settings.locale
     return await c.people.language(user.id)
@@ -49,22 +44,22 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup:
     )
 
 
-async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, /,
+async def reply(update: Update, context: BotContext, key: str, /,
                 reply_markup: object | None = None, **values: object) -> Message | None:
     """Answer the person who acted, in their language (sent directly: they are the actor)."""
     lang = await lang_of(update, context)
-    text = core(context).t(lang, key, **values)
+    text = context.core.t(lang, key, **values)
     if update.effective_message is None:
         return None
     return await update.effective_message.reply_text(text, reply_markup=reply_markup)  # type: ignore[arg-type]
 
 
-async def answer_callback(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, /,
+async def answer_callback(update: Update, context: BotContext, key: str, /,
                           alert: bool = False, **values: object) -> None:
     query = update.callback_query
     assert query is not None
     lang = await lang_of(update, context)
-    await query.answer(core(context).t(lang, key, **values), show_alert=alert)
+    await query.answer(context.core.t(lang, key, **values), show_alert=alert)
 
 
 def split_data(data: str | None, prefix: str, parts: int) -> list[str] | None:

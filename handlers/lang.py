@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
 from bot.config import SUPPORTED_LOCALES
+from bot.context import BotContext
 from bot.outbox import Button
-from handlers.common import Command, core, keyboard, lang_of, split_data
+from handlers.common import Command, keyboard, lang_of, split_data
 from handlers.start import main_menu
 
 
-async def lang_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def lang_command(update: Update, context: BotContext) -> None:
     """Offer the two languages as buttons."""
-    c = core(context)
+    c = context.core
     lang = await lang_of(update, context)
     buttons = [[Button(c.t(code, "lang.name"), f"lang:{code}") for code in SUPPORTED_LOCALES]]
     assert update.effective_message is not None
     await update.effective_message.reply_text(c.t(lang, "lang.choose"), reply_markup=keyboard(buttons))
 
 
-async def lang_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def lang_chosen(update: Update, context: BotContext) -> None:
     """Store the language and show the menu in it."""
-    c = core(context)
+    c = context.core
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     fields = split_data(query.data, "lang", 1)

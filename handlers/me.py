@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application
 
+from bot.context import BotContext
 from bot.services.orgs import ROLES, NotAllowed
-from handlers.common import LEADERS, Command, core, lang_of, reply
+from handlers.common import LEADERS, Command, lang_of, reply
 
 MAX_TEXT = 4000
 
 
-async def me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def me_command(update: Update, context: BotContext) -> None:
     """Show the person's orgs and roles."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
@@ -37,9 +38,9 @@ async def me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.effective_message.reply_text("\n".join(lines))
 
 
-async def org_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def org_command(update: Update, context: BotContext) -> None:
     """Show the org tree below the person with people counts per role."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)

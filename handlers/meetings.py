@@ -10,8 +10,9 @@ from typing import Any
 
 from telegram import InputFile, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
+from bot.context import BotContext
 from bot.core import Core
 from bot.outbox import Button
 from bot.services.flows import FlowState
@@ -32,7 +33,7 @@ from bot.services.meetings import (
 )
 from bot.services.orgs import NotAllowed, NotFound
 from handlers import system
-from handlers.common import LEADERS, Command, answer_callback, as_int, core, keyboard, lang_of, reply
+from handlers.common import LEADERS, Command, answer_callback, as_int, keyboard, lang_of, reply
 
 FLOW = "meeting"
 MEMBERS = frozenset({"member", "secretary", "organizer", "admin"})
@@ -48,8 +49,8 @@ CANCEL_REASONS = ("meeting.cancel.reason_conflict", "meeting.cancel.reason_weath
 ANSWER_MARK = "👉 "  # the line under a notice that shows the person's answer; replaced on each change
 
 
-def service(context: ContextTypes.DEFAULT_TYPE) -> MeetingService:
-    return core(context).service("meetings", MeetingService)
+def service(context: BotContext) -> MeetingService:
+    return context.core.meetings
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def refused_text(c: Core, svc: MeetingService, lang: str, exc: Refused) -> str:
     return c.t(lang, exc.key, **values)
 
 
-async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, rows: list[list[Button]] | None = None,
+async def say(update: Update, context: BotContext, text: str, rows: list[list[Button]] | None = None,
               edit: bool = False) -> None:
     """Edit the message whose button was pressed (edit=True), else send a new message."""
     markup = keyboard(rows) if rows else None
@@ -78,15 +79,15 @@ async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, row
     await update.effective_message.reply_text(text, reply_markup=markup)
 
 
-async def alert(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+async def alert(update: Update, context: BotContext, text: str) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer(text[:200], show_alert=True)
 
 
-async def refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, exc: Exception) -> None:
+async def refuse(update: Update, context: BotContext, exc: Exception) -> None:
     """A clear answer for anything the service refused; nothing was changed."""
-    c = core(context)
+    c = context.core
     lang = await lang_of(update, context)
     if isinstance(exc, Refused):
         text = refused_text(c, service(context), lang, exc)
@@ -167,9 +168,9 @@ def manage_buttons(c: Core, lang: str, meeting: Meeting, now: datetime, series: 
 
 # --- /newmeeting: the scheduling flow -----------------------------------------------------------
 
-async def newmeeting_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def newmeeting_command(update: Update, context: BotContext) -> None:
     """Step 1 of scheduling a meeting: pick its kind."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None
     lang = await lang_of(update, context)
@@ -310,10 +311,10 @@ def repeat_step(c: Core, svc: MeetingService, lang: str, data: dict[str, Any]) -
     return c.t(lang, "meeting.new.repeat_pick") + "\n" + repeat_text(c, svc, lang, data), rows
 
 
-async def after_time_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, state: FlowState,
+async def after_time_chosen(update: Update, context: BotContext, state: FlowState,
                             data: dict[str, Any], edit: bool) -> None:
     """Date and time are known: on to the place (new) or the reason (edit)."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -335,9 +336,9 @@ def check_moment(svc: MeetingService, data: dict[str, Any]) -> None:
     svc.check_start(draft.starts_at, draft.ends_at)
 
 
-async def flow_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, fields: list[str]) -> None:
+async def flow_button(update: Update, context: BotContext, action: str, fields: list[str]) -> None:
     """A button of the scheduling (or edit/cancel) flow; stale unless it belongs to the current step."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     query = update.callback_query
@@ -493,10 +494,10 @@ async def flow_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action
     await answer_callback(update, context, "error.stale_button", alert=True)
 
 
-async def choose_org(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], org_id: int,
+async def choose_org(update: Update, context: BotContext, data: dict[str, Any], org_id: int,
                      edit: bool) -> None:
     """The org is chosen: ask an organizer whether it goes to every org below, else on to the date."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -518,10 +519,10 @@ async def choose_org(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
     await say(update, context, *date_step(c, svc, lang, c.t(lang, "meeting.new.pick_date")), edit=edit)
 
 
-async def take_place(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], place: str,
+async def take_place(update: Update, context: BotContext, data: dict[str, Any], place: str,
                      edit: bool) -> None:
     """A typed or tapped place: on to the topic (new) or the reason (edit)."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -536,9 +537,9 @@ async def take_place(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
     await say(update, context, *topic_step(c, lang, data["kind"]), edit=edit)
 
 
-async def create_from_flow(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+async def create_from_flow(update: Update, context: BotContext, data: dict[str, Any]) -> None:
     """Confirmed: schedule the meeting (or the monthly series) and show its card."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -569,10 +570,10 @@ async def create_from_flow(update: Update, context: ContextTypes.DEFAULT_TYPE, d
     await say(update, context, head + "\n\n" + text, rows, edit=True)
 
 
-async def apply_edit(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any],
+async def apply_edit(update: Update, context: BotContext, data: dict[str, Any],
                      reason: str | None) -> None:
     """Apply the edit collected by the flow; everyone invited is told by the service."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -592,9 +593,9 @@ async def apply_edit(update: Update, context: ContextTypes.DEFAULT_TYPE, data: d
               edit=update.callback_query is not None)
 
 
-async def apply_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], reason: str) -> None:
+async def apply_cancel(update: Update, context: BotContext, data: dict[str, Any], reason: str) -> None:
     """Cancel the meeting with the reason picked or typed."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -607,9 +608,9 @@ async def apply_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, data:
 
 # --- typed answers to the flow ------------------------------------------------------------------
 
-async def flow_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def flow_message(update: Update, context: BotContext) -> None:
     """The person's next message in a meeting flow: a typed date, place, topic, reason, names, or minutes."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     message = update.effective_message
@@ -707,9 +708,9 @@ async def flow_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await reply(update, context, "meeting.new.use_buttons")
 
 
-async def people_message(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], text: str) -> None:
+async def people_message(update: Update, context: BotContext, data: dict[str, Any], text: str) -> None:
     """Names, @usernames or Telegram ids to invite, typed in the flow."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -733,9 +734,9 @@ async def people_message(update: Update, context: ContextTypes.DEFAULT_TYPE, dat
     await say(update, context, head + "\n\n" + body, rows)
 
 
-async def minutes_message(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+async def minutes_message(update: Update, context: BotContext, data: dict[str, Any]) -> None:
     """Text, a photo or a document becomes part of the meeting's minutes."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     message = update.effective_message
@@ -759,7 +760,7 @@ async def minutes_message(update: Update, context: ContextTypes.DEFAULT_TYPE, da
 
 # --- members: answers, leave, calendar, check-in ------------------------------------------------
 
-async def show_answer_under(update: Update, context: ContextTypes.DEFAULT_TYPE, line: str) -> None:
+async def show_answer_under(update: Update, context: BotContext, line: str) -> None:
     """Put the person's answer under the notice they pressed (replacing an earlier answer line)."""
     query = update.callback_query
     if query is None or query.message is None or not getattr(query.message, "text", None):
@@ -773,9 +774,9 @@ async def show_answer_under(update: Update, context: ContextTypes.DEFAULT_TYPE, 
             raise
 
 
-async def member_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, fields: list[str]) -> None:
+async def member_button(update: Update, context: BotContext, action: str, fields: list[str]) -> None:
     """Attend, leave (with a reason picked or typed), the calendar file, check-in, the card."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     query = update.callback_query
@@ -861,9 +862,9 @@ def roster_text(c: Core, svc: MeetingService, lang: str, roster: Roster) -> str:
     return "\n".join(lines)[:4000]
 
 
-async def manager_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, fields: list[str]) -> None:
+async def manager_button(update: Update, context: BotContext, action: str, fields: list[str]) -> None:
     """Roster, nudge, attendance marks, edit, cancel, add people, minutes, close, stop a series."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     query = update.callback_query
@@ -1015,9 +1016,9 @@ async def settings_view(c: Core, svc: MeetingService, lang: str, person_id: int,
     return text, rows
 
 
-async def pick_org(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, title_key: str) -> int | None:
+async def pick_org(update: Update, context: BotContext, action: str, title_key: str) -> int | None:
     """The orgs the person leads as buttons `mt:<action>:<org>`; returns the org at once when there is one."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None
     lang = await lang_of(update, context)
@@ -1032,16 +1033,16 @@ async def pick_org(update: Update, context: ContextTypes.DEFAULT_TYPE, action: s
     return None
 
 
-async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def settings_command(update: Update, context: BotContext) -> None:
     """Reminder times and required meeting frequencies of an org."""
     org_id = await pick_org(update, context, "sg", "meeting.settings.pick_org")
     if org_id is not None:
         await show_settings(update, context, org_id, edit=False)
 
 
-async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, edit: bool) -> None:
+async def show_settings(update: Update, context: BotContext, org_id: int, edit: bool) -> None:
     """Render the settings screen (or say why not)."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None
     lang = await lang_of(update, context)
@@ -1053,16 +1054,16 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, org_
     await say(update, context, text, rows, edit=edit)
 
 
-async def committee_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def committee_command(update: Update, context: BotContext) -> None:
     """Who is on a branch committee (invited to 支部委员会会议)."""
     org_id = await pick_org(update, context, "cg", "meeting.committee.pick_org")
     if org_id is not None:
         await show_committee(update, context, org_id, edit=False)
 
 
-async def show_committee(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, edit: bool) -> None:
+async def show_committee(update: Update, context: BotContext, org_id: int, edit: bool) -> None:
     """The committee list with one button per person (tap to change their place on it)."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -1082,9 +1083,9 @@ async def show_committee(update: Update, context: ContextTypes.DEFAULT_TYPE, org
     await say(update, context, c.t(lang, "meeting.committee.title", org=org.name), rows, edit=edit)
 
 
-async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ledger_command(update: Update, context: BotContext) -> None:
     """The org's meeting ledger as an Excel file: /ledger [ORG_CODE] [period]."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -1125,10 +1126,10 @@ async def ledger_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await send_ledger(update, context, org_id, first, last)
 
 
-async def send_ledger(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, first: date,
+async def send_ledger(update: Update, context: BotContext, org_id: int, first: date,
                       last: date) -> None:
     """Build the workbook (the service checks the right) and send it to the person who asked."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None and update.effective_message is not None
@@ -1145,7 +1146,7 @@ async def send_ledger(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id
                     last=last.isoformat()))
 
 
-async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, fields: list[str]) -> None:
+async def settings_button(update: Update, context: BotContext, action: str, fields: list[str]) -> None:
     """Settings, committee and ledger buttons (every change is checked by the service)."""
     svc = service(context)
     user = update.effective_user
@@ -1197,9 +1198,9 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ac
 
 # --- /meetings and /checkin -------------------------------------------------------------------------
 
-async def meetings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def meetings_command(update: Update, context: BotContext) -> None:
     """The person's upcoming meetings and answers (and, for leaders, the meetings they run)."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -1233,9 +1234,9 @@ async def meetings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await say(update, context, "\n".join(lines)[:4000], rows[:MAX_BUTTONS])
 
 
-async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def checkin_command(update: Update, context: BotContext) -> None:
     """签到 for the meeting happening now (a choice when there are several)."""
-    c = core(context)
+    c = context.core
     svc = service(context)
     user = update.effective_user
     assert user is not None
@@ -1266,7 +1267,7 @@ MANAGER_ACTIONS = frozenset({"r", "vb", "u", "mk", "mp", "e", "ef", "x", "ap", "
 SETTINGS_ACTIONS = frozenset({"sg", "so", "sq", "sd", "cg", "cm", "lg"})
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     """Every `mt:` button; a forged, stale or foreign one changes nothing and says why."""
     query = update.callback_query
     assert query is not None

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
+from bot.context import BotContext
 from bot.services.invites import APPROVE, REJECT, DecisionOutcome
 from bot.services.orgs import NotAllowed
-from handlers.common import answer_callback, as_int, core, lang_of, split_data
+from handlers.common import answer_callback, as_int, lang_of, split_data
 
 
-async def decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def decide(update: Update, context: BotContext) -> None:
     """Approve/reject a join request; the right is checked by the service, not by the button."""
-    c = core(context)
+    c = context.core
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     fields = split_data(query.data, "jr", 2)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application
 
+from bot.context import BotContext
 from bot.services.invites import PAYLOAD_PREFIX, JoinOutcome
-from handlers.common import Command, core, lang_of
+from handlers.common import Command, lang_of
 
 
-async def main_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> ReplyKeyboardMarkup:
+async def main_menu(update: Update, context: BotContext) -> ReplyKeyboardMarkup:
     """The reply keyboard: the menu buttons this person's roles allow, two to a row."""
     from handlers import all_commands  # the registry lists every feature's commands
 
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None
     lang = await c.people.language(user.id)
@@ -23,9 +24,9 @@ async def main_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Reply
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     """Greet the person; with a join payload, join the org or ask for approval."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     message = update.effective_message
     if user is None or message is None:
@@ -49,11 +50,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text(text, reply_markup=await main_menu(update, context))
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """List the commands this person's roles allow."""
     from handlers import all_commands
 
-    c = core(context)
+    c = context.core
     user = update.effective_user
     message = update.effective_message
     if user is None or message is None:

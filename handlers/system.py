@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 
 from telegram import ChatMember, ChatMemberUpdated, Update
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Callback, Command, core, lang_of, reply
+from bot.context import BotContext
+from handlers.common import Callback, Command, lang_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +20,21 @@ MAX_INPUT = 4096  # Telegram's own limit for one message's text
 FLOW_HANDLERS: dict[str, Callback] = {}
 # Features may claim a private message that is in no flow (e.g. a problem typed straight in);
 # each returns True when it took the message.
-UNSOLICITED: list[Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]] = []
+UNSOLICITED: list[Callable[[Update, BotContext], Awaitable[bool]]] = []
 
 
-async def remember_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def remember_person(update: Update, context: BotContext) -> None:
     """Keep the person's name and Telegram language current (no write when nothing changed)."""
     user = update.effective_user
     if user is not None and not user.is_bot:
         # Someone writing to us or pressing a button has evidently not blocked the bot.
         interacting = update.effective_chat is not None and update.effective_chat.type == "private" and (
             update.message is not None or update.callback_query is not None)
-        await core(context).people.touch(user.id, user.full_name, user.username, user.language_code,
+        await context.core.people.touch(user.id, user.full_name, user.username, user.language_code,
                                          interacting=interacting)
 
 
-async def guard_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guard_input(update: Update, context: BotContext) -> None:
     """Refuse text longer than Telegram allows before any feature sees it."""
     message = update.effective_message
     text = (message.text or message.caption or "") if message else ""
@@ -42,38 +43,38 @@ async def guard_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         raise ApplicationHandlerStop
 
 
-async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel_command(update: Update, context: BotContext) -> None:
     """Leave any multi-step flow."""
     from handlers.start import main_menu
 
     user = update.effective_user
     assert user is not None and update.effective_message is not None
-    state = await core(context).flows.clear(user.id)
-    c = core(context)
+    state = await context.core.flows.clear(user.id)
+    c = context.core
     lang = await lang_of(update, context)
     await update.effective_message.reply_text(
         c.t(lang, "cancel.done" if state else "cancel.nothing"), reply_markup=await main_menu(update, context)
     )
 
 
-async def chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def chat_member(update: Update, context: BotContext) -> None:
     """A private chat's my_chat_member update says whether the person blocked or unblocked us."""
     change: ChatMemberUpdated | None = update.my_chat_member
     if change is None or change.chat.type != "private":
         return
     status = change.new_chat_member.status
     blocked = status in (ChatMember.BANNED, ChatMember.LEFT)
-    await core(context).people.set_blocked(change.chat.id, blocked)
+    await context.core.people.set_blocked(change.chat.id, blocked)
     log.info("person %s %s the bot", change.chat.id, "blocked" if blocked else "unblocked")
 
 
-async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def private_message(update: Update, context: BotContext) -> None:
     """Hand the message to the person's open flow, or explain what the bot understands."""
     user = update.effective_user
     message = update.effective_message
     if user is None or message is None:
         return
-    state = await core(context).flows.get(user.id)
+    state = await context.core.flows.get(user.id)
     if state is not None and state.flow in FLOW_HANDLERS:
         await FLOW_HANDLERS[state.flow](update, context)
         return
@@ -84,31 +85,31 @@ async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(update, context, key)
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: BotContext) -> None:
     """A command no feature knows."""
     message = update.effective_message
     command = (message.text or "").split()[0].split("@")[0] if message else ""
     await reply(update, context, "fallback.unknown_command", command=command)
 
 
-async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stale_button(update: Update, context: BotContext) -> None:
     """A button whose data no feature recognises (forged or from an old version)."""
     query = update.callback_query
     assert query is not None
     lang = await lang_of(update, context)
-    await query.answer(core(context).t(lang, "error.stale_button"), show_alert=True)
+    await query.answer(context.core.t(lang, "error.stale_button"), show_alert=True)
 
 
-async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def error_handler(update: object, context: BotContext) -> None:
     """Log the error and tell the user something went wrong, in their language."""
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update):
         return
     try:
         lang = await lang_of(update, context)
-        text = core(context).t(lang, "error.internal")
+        text = context.core.t(lang, "error.internal")
     except Exception:  # the database itself may be what failed
-        text = core(context).t(None, "error.internal")
+        text = context.core.t(None, "error.internal")
     private = update.effective_chat is not None and update.effective_chat.type == "private"
     if update.callback_query is not None:
         try:

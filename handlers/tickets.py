@@ -9,14 +9,15 @@ from typing import Any
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
+from bot.context import BotContext
 from bot.i18n import format_day, format_time
 from bot.outbox import Button
 from bot.services.orgs import NotAllowed, NotFound
-from bot.services.tickets import MAX_ITEMS, RATINGS, Done, Item, Refused, Ticket, TicketService, tickets
+from bot.services.tickets import MAX_ITEMS, RATINGS, Done, Item, Refused, Ticket, TicketService
 from handlers import system
-from handlers.common import LEADERS, Command, answer_callback, as_int, core, keyboard, lang_of, reply
+from handlers.common import LEADERS, Command, answer_callback, as_int, keyboard, lang_of, reply
 
 SUBMIT = "submit"
 REPLY, ASK, TRANSFER, DECLINE, INFO, RATE_REASON = (
@@ -24,8 +25,8 @@ REPLY, ASK, TRANSFER, DECLINE, INFO, RATE_REASON = (
 PRESET_REASONS = 3
 
 
-def service(context: ContextTypes.DEFAULT_TYPE) -> TicketService:
-    return tickets(core(context))
+def service(context: BotContext) -> TicketService:
+    return context.core.tickets
 
 
 def item_of(message: Message) -> Item | None:
@@ -41,9 +42,9 @@ def item_of(message: Message) -> Item | None:
     return None
 
 
-async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, done: Done | Refused) -> None:
+async def say(update: Update, context: BotContext, done: Done | Refused) -> None:
     """Tell the actor the outcome of a service call."""
-    c = core(context)
+    c = context.core
     lang = await lang_of(update, context)
     values = dict(done.values)
     if "status" in values:
@@ -57,7 +58,7 @@ async def say(update: Update, context: ContextTypes.DEFAULT_TYPE, done: Done | R
 
 # --- submitting ---------------------------------------------------------------------------------
 
-async def submit_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def submit_command(update: Update, context: BotContext) -> None:
     """Start describing a problem."""
     user = update.effective_user
     assert user is not None
@@ -66,7 +67,7 @@ async def submit_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     except Refused as refused:
         await reply(update, context, refused.key, **refused.values)
         return
-    await core(context).flows.set(user.id, SUBMIT, "content", _new_draft())
+    await context.core.flows.set(user.id, SUBMIT, "content", _new_draft())
     await reply(update, context, "ticket.submit.describe")
 
 
@@ -74,9 +75,9 @@ def _new_draft() -> dict[str, Any]:
     return {"draft": secrets.token_hex(3), "items": [], "category": None, "public": True, "anonymous": False}
 
 
-async def submit_content(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def submit_content(update: Update, context: BotContext) -> None:
     """Collect one more piece of the problem, then offer the categories (or the confirmation)."""
-    c = core(context)
+    c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     state = await c.flows.get(user.id)
@@ -93,7 +94,7 @@ async def submit_content(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await _show_draft(update, context, data, edit=False)
 
 
-async def take_unsolicited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def take_unsolicited(update: Update, context: BotContext) -> bool:
     """A problem typed (or photographed) straight into the chat starts a submission."""
     user, message = update.effective_user, update.effective_message
     if user is None or message is None or item_of(message) is None:
@@ -109,9 +110,9 @@ async def take_unsolicited(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     return True
 
 
-async def _show_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any], edit: bool) -> None:
+async def _show_draft(update: Update, context: BotContext, data: dict[str, Any], edit: bool) -> None:
     """Categories until one is chosen; then the summary with the two privacy switches and 提交."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None
     lang = await lang_of(update, context)
@@ -144,9 +145,9 @@ async def _show_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, data: 
         await update.effective_message.reply_text(text, reply_markup=markup)
 
 
-async def submit_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def submit_button(update: Update, context: BotContext) -> None:
     """Category, the privacy switches, confirm and cancel of the person's open draft."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -200,9 +201,9 @@ async def submit_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 # --- residents' own tickets ---------------------------------------------------------------------
 
-async def my_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def my_command(update: Update, context: BotContext) -> None:
     """The person's tickets with status and age."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
@@ -218,7 +219,7 @@ async def my_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.effective_message.reply_text(c.t(lang, "ticket.my.title"), reply_markup=keyboard(rows))
 
 
-async def view_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def view_button(update: Update, context: BotContext) -> None:
     """Open one ticket: content, history and what this person may do with it."""
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
@@ -236,8 +237,8 @@ async def view_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await send_view(update, context, ticket, as_handler=user.id != ticket.resident_id)
 
 
-async def send_view(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket: Ticket, as_handler: bool) -> None:
-    c = core(context)
+async def send_view(update: Update, context: BotContext, ticket: Ticket, as_handler: bool) -> None:
+    c = context.core
     lang = await lang_of(update, context)
     svc = service(context)
     lines = [c.t(lang, "ticket.view.head", id=ticket.id, category=svc.category_name(lang, ticket.category),
@@ -287,9 +288,9 @@ async def send_view(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket: 
             pass
 
 
-async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def withdraw_button(update: Update, context: BotContext) -> None:
     """Withdraw one's own ticket (asks once more first)."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     parsed = await _ticket_button(update, context)
@@ -307,9 +308,9 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await _run(update, context, lambda svc: svc.withdraw(user.id, ticket_id))
 
 
-async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def rating_button(update: Update, context: BotContext) -> None:
     """满意 / 基本满意 close; 不满意 asks for a reason (picked or typed)."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -331,9 +332,9 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await update.effective_message.reply_text(c.t(lang, "ticket.rate_reason"), reply_markup=keyboard(rows))
 
 
-async def preset_reason_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def preset_reason_button(update: Update, context: BotContext) -> None:
     """A reason picked with one tap."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -346,9 +347,9 @@ async def preset_reason_button(update: Update, context: ContextTypes.DEFAULT_TYP
     await _run(update, context, lambda svc: svc.rate(user.id, ticket_id, "bad", reason))
 
 
-async def rate_reason_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def rate_reason_message(update: Update, context: BotContext) -> None:
     """A typed reason for 不满意."""
-    c = core(context)
+    c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     state = await c.flows.get(user.id)
@@ -359,9 +360,9 @@ async def rate_reason_message(update: Update, context: ContextTypes.DEFAULT_TYPE
                clear_flow=True)
 
 
-async def add_info_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def add_info_button(update: Update, context: BotContext) -> None:
     """Start (or send) the resident's answer to a request for more information."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     parsed = await _ticket_button(update, context)
@@ -385,9 +386,9 @@ async def add_info_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 # --- secretaries ----------------------------------------------------------------------------------
 
-async def inbox_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def inbox_command(update: Update, context: BotContext) -> None:
     """Open tickets for the orgs this person answers for: new, overdue, mine."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
@@ -406,9 +407,9 @@ async def inbox_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await update.effective_message.reply_text(text, reply_markup=keyboard(rows) if rows else None)
 
 
-async def handler_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def handler_button(update: Update, context: BotContext) -> None:
     """The secretary's buttons on a ticket: accept, reply, ask, transfer, decline, resolve, history, block."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -461,9 +462,9 @@ async def handler_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                                                   reply_markup=keyboard(rows) if rows else None)
 
 
-async def transfer_target_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def transfer_target_button(update: Update, context: BotContext) -> None:
     """The transfer target was picked: ask for the reason."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -483,9 +484,9 @@ async def transfer_target_button(update: Update, context: ContextTypes.DEFAULT_T
     await reply(update, context, "ticket.transfer_reason", id=ticket_id)
 
 
-async def reply_send_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reply_send_button(update: Update, context: BotContext) -> None:
     """Send the reply typed so far."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     state = await c.flows.get(user.id)
@@ -502,18 +503,18 @@ async def reply_send_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                clear_flow=True)
 
 
-async def flow_cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def flow_cancel_button(update: Update, context: BotContext) -> None:
     """Leave the reply being typed."""
     user = update.effective_user
     assert user is not None and update.callback_query is not None
-    await core(context).flows.clear(user.id)
+    await context.core.flows.clear(user.id)
     await update.callback_query.answer()
     await reply(update, context, "cancel.done")
 
 
-async def collect_items(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def collect_items(update: Update, context: BotContext) -> None:
     """Messages typed into a reply (secretary) or an answer to 补充信息 (resident)."""
-    c = core(context)
+    c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     state = await c.flows.get(user.id)
@@ -537,9 +538,9 @@ async def collect_items(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                                 Button(c.t(lang, "ticket.button.cancel"), "tx")]]))
 
 
-async def reason_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reason_message(update: Update, context: BotContext) -> None:
     """The typed question (补充信息), transfer reason or decline reason."""
-    c = core(context)
+    c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     state = await c.flows.get(user.id)
@@ -559,9 +560,9 @@ async def reason_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             clear_flow=True)
 
 
-async def blocked_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def blocked_command(update: Update, context: BotContext) -> None:
     """People stopped from submitting, with a button to lift each block."""
-    c = core(context)
+    c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
@@ -575,7 +576,7 @@ async def blocked_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.effective_message.reply_text(c.t(lang, "ticket.blocked.title"), reply_markup=keyboard(rows))
 
 
-async def unblock_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unblock_button(update: Update, context: BotContext) -> None:
     """Lift a block."""
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
@@ -588,7 +589,7 @@ async def unblock_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 # --- the echo wall --------------------------------------------------------------------------------
 
-async def wall_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def wall_command(update: Update, context: BotContext) -> None:
     """The echo wall of the person's org, newest first."""
     user = update.effective_user
     assert user is not None
@@ -599,7 +600,7 @@ async def wall_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _send_wall_page(update, context, org.id, 0)
 
 
-async def wall_page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def wall_page_button(update: Update, context: BotContext) -> None:
     """Another page of the wall."""
     query = update.callback_query
     assert query is not None
@@ -612,9 +613,9 @@ async def wall_page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await _send_wall_page(update, context, org_id, page, edit=True)
 
 
-async def _send_wall_page(update: Update, context: ContextTypes.DEFAULT_TYPE, org_id: int, page: int,
+async def _send_wall_page(update: Update, context: BotContext, org_id: int, page: int,
                           edit: bool = False) -> None:
-    c = core(context)
+    c = context.core
     lang = await lang_of(update, context)
     svc = service(context)
     org = await c.orgs.get(org_id)
@@ -637,9 +638,9 @@ async def _send_wall_page(update: Update, context: ContextTypes.DEFAULT_TYPE, or
         await update.effective_message.reply_text(text[:4096], reply_markup=markup)
 
 
-async def bindwall_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def bindwall_command(update: Update, context: BotContext) -> None:
     """Bind this group (or, from a private chat, `/bindwall @channel`) as an org's echo wall."""
-    c = core(context)
+    c = context.core
     user, chat = update.effective_user, update.effective_chat
     assert chat is not None
     if user is None:  # a channel post has no author we could check
@@ -675,9 +676,9 @@ async def bindwall_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                                               reply_markup=keyboard(rows))
 
 
-async def bindwall_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def bindwall_button(update: Update, context: BotContext) -> None:
     """Bind the picked org's wall to the chat (the right is checked again in the service)."""
-    c = core(context)
+    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     fields = (query.data or "").split(":")[1:]
@@ -707,7 +708,7 @@ async def bindwall_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 # --- shared ---------------------------------------------------------------------------------------
 
-async def _ticket_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[int, list[str]] | None:
+async def _ticket_button(update: Update, context: BotContext) -> tuple[int, list[str]] | None:
     """`xx:<ticket id>[:more]` → (ticket id, [id, more...]); a malformed button is answered as stale."""
     assert update.callback_query is not None
     fields = (update.callback_query.data or "").split(":")[1:]
@@ -718,7 +719,7 @@ async def _ticket_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     return ticket_id, fields
 
 
-async def _own_ticket_in(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket_id: int,
+async def _own_ticket_in(update: Update, context: BotContext, ticket_id: int,
                          status: str) -> Ticket | None:
     """The person's own ticket in `status`, else None (and the button is answered)."""
     assert update.effective_user is not None
@@ -734,7 +735,7 @@ async def _own_ticket_in(update: Update, context: ContextTypes.DEFAULT_TYPE, tic
     return ticket
 
 
-async def _ticket_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, ticket_id: int) -> Ticket | None:
+async def _ticket_or_answer(update: Update, context: BotContext, ticket_id: int) -> Ticket | None:
     try:
         return await service(context).get(ticket_id)
     except NotFound:
@@ -742,7 +743,7 @@ async def _ticket_or_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         return None
 
 
-async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Any, clear_flow: bool = False) -> None:
+async def _run(update: Update, context: BotContext, action: Any, clear_flow: bool = False) -> None:
     """Call a service action and tell the actor how it went; rights failures change nothing."""
     user = update.effective_user
     assert user is not None
@@ -754,7 +755,7 @@ async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Any, 
         else:
             await reply(update, context, "error.not_allowed")
         if clear_flow:
-            await core(context).flows.clear(user.id)
+            await context.core.flows.clear(user.id)
         return
     except NotFound:
         if update.callback_query is not None:
@@ -766,7 +767,7 @@ async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, action: Any, 
         await say(update, context, refused)
         return
     if clear_flow:
-        await core(context).flows.clear(user.id)
+        await context.core.flows.clear(user.id)
     await say(update, context, done)
 
 

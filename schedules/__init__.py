@@ -8,8 +8,7 @@ settable clock jumps, every tick runs once at once, so tests never wait for real
 
 from __future__ import annotations
 
-from telegram.ext import Application
-
+from bot.context import BotApplication
 from schedules import delivery, meetings, tickets
 from schedules.jobs import every, run_all, run_all_soon, run_tick
 
@@ -19,14 +18,14 @@ __all__ = ["SCHEDULES", "every", "run_all", "run_tick", "start_all", "stop_all"]
 SCHEDULES = [meetings, delivery, tickets]
 
 
-async def start_all(app: Application) -> None:  # type: ignore[type-arg]
+async def start_all(app: BotApplication) -> None:
     app.bot_data.setdefault("ticks", {})
     for module in SCHEDULES:
         await module.start(app)
-    app.bot_data["clock_listener"] = app.bot_data["core"].clock.on_change(lambda: run_all_soon(app))
+    app.bot_data["clock_listener"] = app.core.clock.on_change(lambda: run_all_soon(app))
 
 
-async def stop_all(app: Application) -> None:  # type: ignore[type-arg]
+async def stop_all(app: BotApplication) -> None:
     unsubscribe = app.bot_data.pop("clock_listener", None)
     if unsubscribe is not None:
         unsubscribe()

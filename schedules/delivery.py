@@ -22,9 +22,10 @@ import aiosqlite
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, BaseRateLimiter
+from telegram.ext import BaseRateLimiter
 
 from bot.clock import Clock, from_db, to_db
+from bot.context import BotApplication
 from bot.database import Database
 from bot.outbox import Outbox
 from bot.services.people import PeopleService
@@ -416,15 +417,15 @@ def _snake(method: str) -> str:
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in method)
 
 
-async def start(app: Application) -> None:  # type: ignore[type-arg]
+async def start(app: BotApplication) -> None:
     """Start draining the outbox with the throttle the Application's direct replies also report to."""
-    core = app.bot_data["core"]
-    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.bot_data["throttle"], core.people)
+    core = app.core
+    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people)
     worker.start()
     app.bot_data["delivery"] = worker
 
 
-async def stop(app: Application) -> None:  # type: ignore[type-arg]
+async def stop(app: BotApplication) -> None:
     worker = app.bot_data.pop("delivery", None)
     if worker is not None:
         await worker.stop()

@@ -6,14 +6,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram.ext import Application, ContextTypes
+from telegram.ext import ContextTypes
+
+from bot.context import BotApplication
 
 log = logging.getLogger(__name__)
 
-Tick = Callable[[Application], Awaitable[None]]  # type: ignore[type-arg]
+Tick = Callable[[BotApplication], Awaitable[None]]
 
 
-def every(app: Application, name: str, seconds: float, tick: Tick) -> None:  # type: ignore[type-arg]
+def every(app: BotApplication, name: str, seconds: float, tick: Tick) -> None:
     """Run `tick(app)` every `seconds` on PTB's JobQueue (first run right after start-up)."""
     assert app.job_queue is not None, "python-telegram-bot[job-queue] is required"
     lock = asyncio.Lock()
@@ -25,7 +27,7 @@ def every(app: Application, name: str, seconds: float, tick: Tick) -> None:  # t
     app.job_queue.run_repeating(run, interval=seconds, first=1.0, name=name)
 
 
-async def run_tick(app: Application, name: str) -> None:  # type: ignore[type-arg]
+async def run_tick(app: BotApplication, name: str) -> None:
     """Run one periodic job now (never two copies of the same job at once)."""
     tick, lock = app.bot_data["ticks"][name]
     async with lock:
@@ -35,12 +37,12 @@ async def run_tick(app: Application, name: str) -> None:  # type: ignore[type-ar
             log.exception("periodic job %s failed; it will run again", name)
 
 
-async def run_all(app: Application) -> None:  # type: ignore[type-arg]
+async def run_all(app: BotApplication) -> None:
     """Run every periodic job once, in registration order (tests call this after moving the clock)."""
     for name in list(app.bot_data.get("ticks", {})):
         await run_tick(app, name)
 
 
-def run_all_soon(app: Application) -> None:  # type: ignore[type-arg]
+def run_all_soon(app: BotApplication) -> None:
     if app.bot_data.get("ticks"):
         app.create_task(run_all(app))

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram.ext import Application
-
-from bot.services.meetings import MeetingService
+from bot.context import BotApplication
 from schedules.jobs import every
 
 log = logging.getLogger(__name__)
@@ -19,19 +17,19 @@ log = logging.getLogger(__name__)
 INTERVAL = 60.0  # seconds; every step is idempotent, so a short interval only costs a few reads
 
 
-async def tick(app: Application) -> None:  # type: ignore[type-arg]
+async def tick(app: BotApplication) -> None:
     """One pass (reads now from the Core's clock; catches up after downtime)."""
-    report = await app.bot_data["core"].service("meetings", MeetingService).tick()
+    report = await app.core.meetings.tick()
     if report.created or report.minutes_reminders or report.quota_messages:
         log.info("meetings: %s created, %s minutes reminders, %s quota messages", report.created,
                  report.minutes_reminders, report.quota_messages)
 
 
-async def start(app: Application) -> None:  # type: ignore[type-arg]
-    core = app.bot_data["core"]
-    await core.service("meetings", MeetingService).expire_reminders(core.clock.now())
+async def start(app: BotApplication) -> None:
+    core = app.core
+    await core.meetings.expire_reminders(core.clock.now())
     every(app, "meetings", INTERVAL, tick)
 
 
-async def stop(app: Application) -> None:  # type: ignore[type-arg]
+async def stop(app: BotApplication) -> None:
     """Nothing to stop: the JobQueue job is removed with the others."""

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram.ext import Application
-
-from bot.services.tickets import tickets
+from bot.context import BotApplication
 from schedules.jobs import every
 
 log = logging.getLogger(__name__)
@@ -16,15 +14,15 @@ log = logging.getLogger(__name__)
 INTERVAL = 60.0
 
 
-async def tick(app: Application) -> None:  # type: ignore[type-arg]
-    changes = await tickets(app.bot_data["core"]).tick()
+async def tick(app: BotApplication) -> None:
+    changes = await app.core.tickets.tick()
     if changes:
         log.info("tickets: %s deadline change(s)", changes)
 
 
-async def start(app: Application) -> None:  # type: ignore[type-arg]
+async def start(app: BotApplication) -> None:
     every(app, "tickets", INTERVAL, tick)
 
 
-async def stop(app: Application) -> None:  # type: ignore[type-arg]
+async def stop(app: BotApplication) -> None:
     """The JobQueue stops with the Application."""

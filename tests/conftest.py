@@ -55,7 +55,7 @@ class BotRunner:
     @property
     def core(self) -> Core:
         assert self.app is not None, "bot not started"
-        return self.app.bot_data["core"]
+        return self.app.core
 
     async def start(self) -> None:
         self.app = build_application(self.settings, self.clock)

@@ -118,7 +118,6 @@ def test_ticket_settings_and_category_assignee(tmp_path: Path) -> None:
     assert run_cli(tmp_path, "tickets", "settings", "nowhere").returncode == 1
 
     async def read() -> tuple[list[str], tuple[object, ...], int]:
-        from bot.services.tickets import tickets
 
         core = core_for(tmp_path)
         await core.open()
@@ -129,7 +128,7 @@ def test_ticket_settings_and_category_assignee(tmp_path: Path) -> None:
                                          (org.id,))
             person = await core.db.fetchval(
                 "SELECT person_id FROM category_assignees WHERE org_id = ? AND category = '用水'", (org.id,))
-            return await tickets(core).categories(org.id), tuple(row), person
+            return await core.tickets.categories(org.id), tuple(row), person
         finally:
             await core.close()
 

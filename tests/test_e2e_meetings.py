@@ -31,7 +31,7 @@ def local(*args: int) -> datetime:
 
 
 def service(bot: BotRunner) -> MeetingService:
-    return bot.core.service("meetings", MeetingService)
+    return bot.core.meetings
 
 
 async def add_member(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str, org: str = "sanyi") -> FakeUser:

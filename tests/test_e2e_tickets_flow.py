@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import schedules
-from bot.services.tickets import Item, Ticket, TicketService, tickets
+from bot.services.tickets import Item, Ticket, TicketService
 from conftest import BotRunner
 from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
@@ -34,7 +34,7 @@ DESCRIBE = "请说说遇到了什么问题"
 # --------------------------------------------------------------------------- helpers
 
 def svc(bot: BotRunner) -> TicketService:
-    return tickets(bot.core)
+    return bot.core.tickets
 
 
 async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str) -> FakeUser:

@@ -73,7 +73,7 @@ def local(*args: int) -> datetime:
 
 
 def svc_of(core: Core) -> MeetingService:
-    return core.service("meetings", MeetingService)
+    return core.meetings
 
 
 DEFAULT_START = local(2026, 12, 5, 15, 0)

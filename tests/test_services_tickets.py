@@ -40,7 +40,6 @@ from bot.services.tickets import (
     Ticket,
     TicketService,
     mask_private,
-    tickets,
 )
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -102,7 +101,7 @@ async def world_fixture(core: Core) -> Core:
 
 
 def svc(core: Core) -> TicketService:
-    return tickets(core)
+    return core.tickets
 
 
 def text(value: str) -> list[Item]:

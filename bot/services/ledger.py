@@ -229,7 +229,7 @@ async def cli(settings: Settings, args: argparse.Namespace) -> int:
         if org is None:
             print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
             return 1
-        service = core.service("meetings", _service_factory())
+        service = core.meetings
         _, content = await service.ledger(None, org.id, first, last, settings.locale)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(content)
@@ -242,8 +242,3 @@ async def cli(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await core.close()
 
-
-def _service_factory() -> type[MeetingService]:
-    from bot.services.meetings import MeetingService
-
-    return MeetingService

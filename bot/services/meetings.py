@@ -23,11 +23,12 @@ import logging
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.clock import from_db, to_db
 from bot.database import Database, Tx
 from bot.i18n import language_for
+from bot.infra import Infra
 from bot.outbox import Button
 from bot.services.meeting_text import MeetingText, local_today
 from bot.services.meeting_time import (
@@ -43,9 +44,6 @@ from bot.services.meeting_time import (
     previous_boundary,
 )
 from bot.services.orgs import NotAllowed, NotFound, Org
-
-if TYPE_CHECKING:
-    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +216,7 @@ def org_group(kind: str) -> str | None:
 
 
 class MeetingService:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Infra) -> None:
         self.core = core
         self.db: Database = core.db
         self.clock = core.clock

@@ -15,9 +15,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.clock import from_db, to_db
-from bot.core import Core
 from bot.database import Tx
 from bot.i18n import format_day
+from bot.infra import Infra
 from bot.outbox import Button
 from bot.services.orgs import NotAllowed, NotFound, Org
 
@@ -167,7 +167,7 @@ def content_key(summary: str) -> str:
 
 
 class TicketService:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Infra) -> None:
         self.core = core
         self.db = core.db
         self.clock = core.clock
@@ -882,7 +882,3 @@ class TicketService:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(ticket_id, side, author, i.kind, i.text, i.chat_id, i.message_id, now) for i in items])
 
-
-def tickets(core: Core) -> TicketService:
-    """The Core's one TicketService."""
-    return core.service("tickets", TicketService)

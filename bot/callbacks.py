@@ -1,0 +1,167 @@
+"""Every kind of callback data, declared once: its prefix, its typed fields, how it is encoded and
+parsed. Services build buttons with `KIND.encode(...)`; handlers register with `KIND.pattern` and
+read `KIND.parse(query.data)`. Data carries an action and ids, never a right: whatever it says is
+checked again by the service.
+
+A kind's fields are a NamedTuple: `int`, `str` and `StrEnum` fields are supported, and trailing
+fields with a default may be left out of the data (e.g. `tw:12` and `tw:12:y`)."""
+
+from __future__ import annotations
+
+import re
+import typing
+from enum import StrEnum
+from typing import Any, Generic, NamedTuple, TypeVar
+
+MAX_BYTES = 64  # Telegram's limit on callback data
+SEP = ":"
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+class Kind(Generic[T]):
+    """One kind of button: `prefix:field1:field2…`."""
+
+    def __init__(self, prefix: str, fields: type[T]) -> None:
+        if SEP in prefix or not prefix:
+            raise ValueError(f"bad prefix {prefix!r}")
+        self.prefix = prefix
+        self.fields = fields
+        hints = typing.get_type_hints(fields)
+        self.names: tuple[str, ...] = fields._fields  # type: ignore[attr-defined]
+        self.types = [hints[name] for name in self.names]
+        defaults: dict[str, Any] = fields._field_defaults  # type: ignore[attr-defined]
+        self.required = sum(1 for name in self.names if name not in defaults)
+        self.pattern = f"^{re.escape(prefix)}(?:{SEP}|$)"
+        KINDS.append(self)
+
+    def encode(self, value: T) -> str:
+        """The data for a button; raises ValueError past 64 bytes or for a field that cannot be sent."""
+        parts = [self.prefix]
+        defaults: dict[str, Any] = self.fields._field_defaults  # type: ignore[attr-defined]
+        values = list(value)
+        # Trailing fields still at their default are left out.
+        while len(values) > self.required and self.names[len(values) - 1] in defaults \
+                and values[-1] == defaults[self.names[len(values) - 1]]:
+            values.pop()
+        for name, field_type, field in zip(self.names, self.types, values, strict=False):
+            parts.append(_encode_field(name, field_type, field))
+        data = SEP.join(parts)
+        if len(data.encode()) > MAX_BYTES:
+            raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
+        return data
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        """`KIND(12, "a")` is `KIND.encode(Fields(12, "a"))`."""
+        return self.encode(self.fields(*args, **kwargs))
+
+    def parse(self, data: str | None) -> T | None:
+        """The fields, or None for data of another kind, a wrong count or a wrong type (forged or stale)."""
+        if not data:
+            return None
+        head, *raw = data.split(SEP)
+        if head != self.prefix or not self.required <= len(raw) <= len(self.names):
+            return None
+        values: list[Any] = []
+        for field_type, text in zip(self.types, raw, strict=False):
+            try:
+                values.append(_parse_field(field_type, text))
+            except ValueError:
+                return None
+        return self.fields(*values)
+
+    def __repr__(self) -> str:
+        return f"Kind({self.prefix!r}, {self.fields.__name__})"
+
+
+KINDS: list[Kind[Any]] = []
+
+
+def _encode_field(name: str, field_type: Any, value: Any) -> str:
+    if field_type is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an int, not {value!r}")
+        return str(value)
+    if isinstance(field_type, type) and issubclass(field_type, StrEnum):
+        return str(field_type(value).value)
+    text = str(value)
+    if SEP in text or not text:
+        raise ValueError(f"{name} cannot be sent as callback data: {text!r}")
+    return text
+
+
+def _parse_field(field_type: Any, text: str) -> Any:
+    if field_type is int:
+        if not re.fullmatch(r"-?[0-9]{1,19}", text):
+            raise ValueError(text)
+        return int(text)
+    if isinstance(field_type, type) and issubclass(field_type, StrEnum):
+        return field_type(text)
+    if not text:
+        raise ValueError(text)
+    return text
+
+
+# --- core: language, join requests, appointments, invitations ---------------------------------------
+
+class Lang(NamedTuple):
+    code: str
+
+
+LANG = Kind("lang", Lang)
+
+
+class Decision(StrEnum):
+    APPROVE = "a"
+    REJECT = "r"
+
+
+class JoinDecision(NamedTuple):
+    decision: Decision
+    request_id: int
+
+
+JOIN_DECISION = Kind("jr", JoinDecision)
+
+
+class AppointOrg(NamedTuple):
+    org_id: int
+
+
+class AppointPerson(NamedTuple):
+    org_id: int
+    person_id: int
+
+
+class AppointAction(StrEnum):
+    GRANT = "g"
+    REMOVE = "r"
+
+
+class AppointChange(NamedTuple):
+    action: AppointAction
+    org_id: int
+    person_id: int
+    role: str  # a role code from handlers.appoint.ROLE_CODES
+
+
+APPOINT_ORG = Kind("apo", AppointOrg)
+APPOINT_PERSON = Kind("app", AppointPerson)
+APPOINT_CHANGE = Kind("apc", AppointChange)
+
+
+class InviteOrg(NamedTuple):
+    org_id: int
+
+
+class InviteRole(NamedTuple):
+    org_id: int
+    role: str  # a role code
+
+
+INVITE_ORG = Kind("ivo", InviteOrg)
+INVITE_ROLE = Kind("ivr", InviteRole)
+
+# --- tickets (problem wall) -------------------------------------------------------------------------
+
+# --- meetings (三会一课) ------------------------------------------------------------------------------

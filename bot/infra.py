@@ -1,0 +1,60 @@
+"""The infrastructure every feature service is built on (database, clock, texts, outbox, people,
+orgs): built once per Application, before the feature services (bot/core.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.database import Database
+from bot.i18n import Translator
+from bot.outbox import Outbox
+from bot.services.flows import FlowStore
+from bot.services.invites import InviteService
+from bot.services.orgs import OrgService
+from bot.services.people import PeopleService
+from bot.services.workdays import WorkCalendar
+
+
+@dataclass
+class Infra:
+    settings: Settings
+    db: Database
+    clock: Clock
+    t: Translator
+    outbox: Outbox
+    people: PeopleService
+    orgs: OrgService
+    invites: InviteService
+    flows: FlowStore
+    calendar: WorkCalendar
+
+    @classmethod
+    def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
+        """The infrastructure's fields, built in dependency order."""
+        clock = clock or Clock()
+        db = Database(settings.database)
+        t = Translator(settings.locale)
+        outbox = Outbox(db, clock)
+        people = PeopleService(db, clock, settings.locale)
+        orgs = OrgService(db, clock, people, outbox, t, settings.admins)
+        invites = InviteService(db, clock, orgs, outbox, t)
+        return dict(settings=settings, db=db, clock=clock, t=t, outbox=outbox, people=people, orgs=orgs,
+                    invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db))
+
+    async def open(self) -> None:
+        await self.db.connect()
+        await self.calendar.refresh()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def bot_username(self) -> str | None:
+        return await self.db.fetchval("SELECT value FROM meta WHERE key = 'bot_username'")
+
+    async def remember_bot_username(self, username: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('bot_username', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (username,))
