@@ -3,8 +3,10 @@ parsed. Services build buttons with `KIND.encode(...)`; handlers register with `
 read `KIND.parse(query.data)`. Data carries an action and ids, never a right: whatever it says is
 checked again by the service.
 
-A kind's fields are a NamedTuple: `int`, `str` and `StrEnum` fields are supported, and trailing
-fields with a default may be left out of the data (e.g. `tw:12` and `tw:12:y`)."""
+A prefix may have several parts (`ap:o`); each kind's pattern matches its whole shape, so kinds
+that share a first part never catch each other's data. A kind's fields are a NamedTuple of `int`
+and `StrEnum` fields (`str` works, but a test asks for ids and enums, whose size is known);
+trailing fields with a default may be left out of the data (e.g. `tw:12` and `tw:12:y`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import re
 import typing
 from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
+
+from bot.config import SUPPORTED_LOCALES
 
 MAX_BYTES = 64  # Telegram's limit on callback data
 SEP = ":"
@@ -23,7 +27,7 @@ class Kind(Generic[T]):
     """One kind of button: `prefix:field1:field2…`."""
 
     def __init__(self, prefix: str, fields: type[T]) -> None:
-        if SEP in prefix or not prefix:
+        if not prefix or any(not part for part in prefix.split(SEP)):
             raise ValueError(f"bad prefix {prefix!r}")
         self.prefix = prefix
         self.fields = fields
@@ -32,7 +36,14 @@ class Kind(Generic[T]):
         self.types = [hints[name] for name in self.names]
         defaults: dict[str, Any] = fields._field_defaults  # type: ignore[attr-defined]
         self.required = sum(1 for name in self.names if name not in defaults)
-        self.pattern = f"^{re.escape(prefix)}(?:{SEP}|$)"
+        # The whole shape, so that kinds sharing a prefix ("ap:o:1" and "ap:g:1:2:s") never overlap.
+        shape = re.escape(prefix)
+        for i, field_type in enumerate(self.types):
+            part = f"{re.escape(SEP)}{_field_regex(field_type)}"
+            shape += part if i < self.required else f"(?:{part}"
+        shape += ")" * (len(self.types) - self.required)
+        self.pattern = f"^{shape}$"
+        self._regex = re.compile(self.pattern)
         KINDS.append(self)
 
     def encode(self, value: T) -> str:
@@ -57,11 +68,9 @@ class Kind(Generic[T]):
 
     def parse(self, data: str | None) -> T | None:
         """The fields, or None for data of another kind, a wrong count or a wrong type (forged or stale)."""
-        if not data:
+        if not data or not self._regex.match(data):
             return None
-        head, *raw = data.split(SEP)
-        if head != self.prefix or not self.required <= len(raw) <= len(self.names):
-            return None
+        raw = data[len(self.prefix) + 1:].split(SEP) if len(data) > len(self.prefix) else []
         values: list[Any] = []
         for field_type, text in zip(self.types, raw, strict=False):
             try:
@@ -75,6 +84,14 @@ class Kind(Generic[T]):
 
 
 KINDS: list[Kind[Any]] = []
+
+
+def _field_regex(field_type: Any) -> str:
+    if field_type is int:
+        return r"-?[0-9]{1,19}"
+    if isinstance(field_type, type) and issubclass(field_type, StrEnum):
+        return "(?:" + "|".join(re.escape(member.value) for member in field_type) + ")"
+    return f"[^{SEP}]+"
 
 
 def _encode_field(name: str, field_type: Any, value: Any) -> str:
@@ -104,20 +121,23 @@ def _parse_field(field_type: Any, text: str) -> Any:
 
 # --- core: language, join requests, appointments, invitations ---------------------------------------
 
+LangCode = StrEnum("LangCode", {code.upper(): code for code in SUPPORTED_LOCALES})  # type: ignore[misc]
+
+
 class Lang(NamedTuple):
-    code: str
+    code: LangCode  # type: ignore[valid-type]
 
 
 LANG = Kind("lang", Lang)
 
 
-class Decision(StrEnum):
+class Verdict(StrEnum):
     APPROVE = "a"
     REJECT = "r"
 
 
 class JoinDecision(NamedTuple):
-    decision: Decision
+    verdict: Verdict
     request_id: int
 
 
@@ -138,16 +158,33 @@ class AppointAction(StrEnum):
     REMOVE = "r"
 
 
+class RoleCode(StrEnum):
+    """A role in one letter (callback data is short)."""
+
+    SECRETARY = "s"
+    ORGANIZER = "o"
+    MEMBER = "m"
+    RESIDENT = "r"
+
+    @property
+    def role(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, role: str) -> RoleCode:
+        return cls[role.upper()]
+
+
 class AppointChange(NamedTuple):
     action: AppointAction
     org_id: int
     person_id: int
-    role: str  # a role code from handlers.appoint.ROLE_CODES
+    role: RoleCode
 
 
-APPOINT_ORG = Kind("apo", AppointOrg)
-APPOINT_PERSON = Kind("app", AppointPerson)
-APPOINT_CHANGE = Kind("apc", AppointChange)
+APPOINT_ORG = Kind("ap:o", AppointOrg)
+APPOINT_PERSON = Kind("ap:p", AppointPerson)
+APPOINT_CHANGE = Kind("ap", AppointChange)
 
 
 class InviteOrg(NamedTuple):
@@ -156,11 +193,11 @@ class InviteOrg(NamedTuple):
 
 class InviteRole(NamedTuple):
     org_id: int
-    role: str  # a role code
+    role: RoleCode
 
 
-INVITE_ORG = Kind("ivo", InviteOrg)
-INVITE_ROLE = Kind("ivr", InviteRole)
+INVITE_ORG = Kind("iv:o", InviteOrg)
+INVITE_ROLE = Kind("iv:r", InviteRole)
 
 # --- tickets (problem wall) -------------------------------------------------------------------------
 

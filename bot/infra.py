@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.config import Settings
 from bot.database import Database
+from bot.formatting import Formatter
 from bot.i18n import Translator
 from bot.outbox import Outbox
 from bot.services.flows import FlowStore
@@ -23,6 +24,7 @@ class Infra:
     db: Database
     clock: Clock
     t: Translator
+    formatter: Formatter
     outbox: Outbox
     people: PeopleService
     orgs: OrgService
@@ -40,7 +42,8 @@ class Infra:
         people = PeopleService(db, clock, settings.locale)
         orgs = OrgService(db, clock, people, outbox, t, settings.admins)
         invites = InviteService(db, clock, orgs, outbox, t)
-        return dict(settings=settings, db=db, clock=clock, t=t, outbox=outbox, people=people, orgs=orgs,
+        return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
+                    people=people, orgs=orgs,
                     invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db))
 
     async def open(self) -> None:

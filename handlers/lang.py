@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.callbacks import LANG
 from bot.config import SUPPORTED_LOCALES
 from bot.context import BotContext
 from bot.outbox import Button
-from handlers.common import Command, keyboard, lang_of, split_data
+from handlers.common import Command, keyboard, lang_of
 from handlers.start import main_menu
 
 
@@ -16,7 +17,7 @@ async def lang_command(update: Update, context: BotContext) -> None:
     """Offer the two languages as buttons."""
     c = context.core
     lang = await lang_of(update, context)
-    buttons = [[Button(c.t(code, "lang.name"), f"lang:{code}") for code in SUPPORTED_LOCALES]]
+    buttons = [[Button(c.t(code, "lang.name"), LANG(code)) for code in SUPPORTED_LOCALES]]
     assert update.effective_message is not None
     await update.effective_message.reply_text(c.t(lang, "lang.choose"), reply_markup=keyboard(buttons))
 
@@ -26,16 +27,17 @@ async def lang_chosen(update: Update, context: BotContext) -> None:
     c = context.core
     query = update.callback_query
     assert query is not None and update.effective_user is not None
-    fields = split_data(query.data, "lang", 1)
-    if fields is None or fields[0] not in SUPPORTED_LOCALES:
+    data = LANG.parse(query.data)
+    if data is None:
         await query.answer(c.t(await lang_of(update, context), "error.stale_button"), show_alert=True)
         return
-    await c.people.set_language(update.effective_user.id, fields[0])
+    chosen = str(data.code)
+    await c.people.set_language(update.effective_user.id, chosen)
     await query.answer()
-    await query.edit_message_text(c.t(fields[0], "lang.set"))
+    await query.edit_message_text(c.t(chosen, "lang.set"))
     assert update.effective_chat is not None
     await context.bot.send_message(
-        update.effective_chat.id, c.t(fields[0], "lang.menu_updated"), reply_markup=await main_menu(update, context)
+        update.effective_chat.id, c.t(chosen, "lang.menu_updated"), reply_markup=await main_menu(update, context)
     )
 
 
@@ -43,4 +45,4 @@ COMMANDS = [Command("lang", lang_command, menu_key="menu.lang")]
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=r"^lang:"))
+    app.add_handler(CallbackQueryHandler(lang_chosen, pattern=LANG.pattern))

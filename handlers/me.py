@@ -28,8 +28,7 @@ async def me_command(update: Update, context: BotContext) -> None:
         by_org.setdefault(grant.org.id, []).append(c.t(lang, f"role.{grant.role}"))
         names[grant.org.id] = grant.org.name
     for org_id, roles in by_org.items():
-        lines.append(c.t(lang, "me.line", org=names[org_id], roles="、".join(roles) if lang == "zh_CN"
-                         else ", ".join(roles)))
+        lines.append(c.t(lang, "me.line", org=names[org_id], roles=c.formatter.join(lang, roles)))
     if c.orgs.is_admin(user.id):
         lines.append(c.t(lang, "me.admin"))
     if not grants and not c.orgs.is_admin(user.id):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.callbacks import JOIN_DECISION, Verdict
 from bot.context import BotContext
-from bot.services.invites import APPROVE, REJECT, DecisionOutcome
+from bot.services.invites import DecisionOutcome
 from bot.services.orgs import NotAllowed
-from handlers.common import answer_callback, as_int, lang_of, split_data
+from handlers.common import answer_callback, lang_of
 
 
 async def decide(update: Update, context: BotContext) -> None:
@@ -16,13 +17,13 @@ async def decide(update: Update, context: BotContext) -> None:
     c = context.core
     query = update.callback_query
     assert query is not None and update.effective_user is not None
-    fields = split_data(query.data, "jr", 2)
-    request_id = as_int(fields[1]) if fields else None
-    if fields is None or fields[0] not in (APPROVE, REJECT) or request_id is None:
+    data = JOIN_DECISION.parse(query.data)
+    if data is None:
         await answer_callback(update, context, "error.stale_button", alert=True)
         return
     try:
-        result = await c.invites.decide(update.effective_user.id, request_id, approve=fields[0] == APPROVE)
+        result = await c.invites.decide(update.effective_user.id, data.request_id,
+                                        approve=data.verdict is Verdict.APPROVE)
     except NotAllowed:
         await answer_callback(update, context, "error.not_allowed", alert=True)
         return
@@ -46,4 +47,4 @@ COMMANDS: list = []
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(CallbackQueryHandler(decide, pattern=r"^jr:"))
+    app.add_handler(CallbackQueryHandler(decide, pattern=JOIN_DECISION.pattern))

@@ -328,7 +328,7 @@ async def test_organizer_appoints_and_removes_a_secretary(bot: BotRunner, fake: 
     assert menu.button_texts == ["龙驹寨街道党工委", "· 三义村党支部", "· 二郎村党支部"]
     organizer.press(menu, "· 三义村党支部")
     people = await fake.wait_text(ORGANIZER, "「三义村党支部」的人员，请选择：")
-    assert people.button_texts == ["小李 (党员)", "王建国 (党员、书记)"]
+    assert people.button_texts == ["小李 (党员)", "王建国 (党员和书记)"]
     organizer.press(people, "小李 (党员)")
     actions = await fake.wait_text(ORGANIZER, "小李（「三义村党支部」）：")
     assert actions.button_texts == ["设为书记", "设为组织委员"]
@@ -346,8 +346,8 @@ async def test_organizer_appoints_and_removes_a_secretary(bot: BotRunner, fake: 
     menu = await ask(fake, organizer, "/appoint", contains="请选择组织")
     organizer.press(menu, "· 三义村党支部")
     people = await fake.wait_text(ORGANIZER, "「三义村党支部」的人员，请选择：")
-    assert people.button_texts == ["小李 (党员、书记)", "王建国 (党员、书记)"]
-    organizer.press(people, "小李 (党员、书记)")
+    assert people.button_texts == ["小李 (党员和书记)", "王建国 (党员和书记)"]
+    organizer.press(people, "小李 (党员和书记)")
     actions = await fake.wait_text(ORGANIZER, "小李（「三义村党支部」）：")
     assert actions.button_texts == ["撤销书记", "设为组织委员"]
     organizer.press(actions, "撤销书记")

@@ -21,8 +21,9 @@ from service_fixtures import (
     tree_fixture,  # noqa: F401  (the `tree` fixture: service_fixtures.TREE loaded)
 )
 
+from bot.callbacks import JOIN_DECISION, Verdict
 from bot.core import Core
-from bot.services.invites import PAYLOAD_PREFIX, DecisionOutcome, JoinOutcome, callback_data
+from bot.services.invites import PAYLOAD_PREFIX, DecisionOutcome, JoinOutcome
 from bot.services.orgs import NotAllowed, NotFound
 
 NEWCOMER = 1001
@@ -156,7 +157,7 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
             {"text": "❌ Reject", "callback_data": f"jr:r:{rid}"},
         ]]},
     }
-    assert (callback_data(rid, "a"), callback_data(rid, "r")) == (f"jr:a:{rid}", f"jr:r:{rid}")
+    assert (JOIN_DECISION(Verdict.APPROVE, rid), JOIN_DECISION(Verdict.REJECT, rid)) == (f"jr:a:{rid}", f"jr:r:{rid}")
 
 
 async def test_organizer_request_is_not_put_to_the_org_secretary(tree: Core) -> None:

@@ -6,6 +6,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 
+from bot.callbacks import JOIN_DECISION, Verdict
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 from bot.i18n import Translator
@@ -13,11 +14,6 @@ from bot.outbox import Button, Outbox
 from bot.services.orgs import ROLES, NotAllowed, NotFound, Org, OrgService, Role
 
 PAYLOAD_PREFIX = "j-"  # deep-link payloads of other kinds can use other prefixes
-APPROVE, REJECT = "a", "r"
-
-
-def callback_data(request_id: int, decision: str) -> str:
-    return f"jr:{decision}:{request_id}"
 
 
 @dataclass(frozen=True)
@@ -163,8 +159,8 @@ class InviteService:
                 chat_id=approver,
                 text=self.t(lang, "join.approval_request", name=name, person_id=person_id, org=org.name,
                             role=self.t(lang, f"role.{role}")),
-                buttons=[[Button(self.t(lang, "join.approve"), callback_data(request_id, APPROVE)),
-                          Button(self.t(lang, "join.reject"), callback_data(request_id, REJECT))]],
+                buttons=[[Button(self.t(lang, "join.approve"), JOIN_DECISION(Verdict.APPROVE, request_id)),
+                          Button(self.t(lang, "join.reject"), JOIN_DECISION(Verdict.REJECT, request_id))]],
             )
 
     async def decide(self, actor_id: int, request_id: int, approve: bool) -> Decision:
