@@ -42,6 +42,14 @@ class JoinResult:
     role: str | None = None
 
 
+class RequestStatus(enum.StrEnum):
+    """A join request's state (join_requests.status)."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
 class DecisionOutcome(enum.StrEnum):
     approved = "approved"
     rejected = "rejected"
@@ -139,8 +147,8 @@ class InviteService:
                                       source="invite", note=payload)
                 return JoinResult(JoinOutcome.moved if moved else JoinOutcome.joined, org, role)
             pending = await tx.fetchval(
-                "SELECT id FROM join_requests WHERE person_id = ? AND org_id = ? AND role = ? AND status = 'pending'",
-                (person_id, org.id, role))
+                "SELECT id FROM join_requests WHERE person_id = ? AND org_id = ? AND role = ? AND status = ?",
+                (person_id, org.id, role, RequestStatus.pending))
             if pending:
                 return JoinResult(JoinOutcome.pending, org, role)
             request_id = await tx.insert(
@@ -156,7 +164,7 @@ class InviteService:
             await self.outbox.send_text(
                 tx,
                 key=f"join-request:{request_id}:{approver}",
-                chat_id=approver,
+                chat_id=approver, purpose="join.request", subject_id=request_id,
                 text=self.t(lang, "join.approval_request", name=name, person_id=person_id, org=org.name,
                             role=self.t(lang, f"role.{role}")),
                 buttons=[[Button(self.t(lang, "join.approve"), JOIN_DECISION(Verdict.APPROVE, request_id)),
@@ -174,10 +182,10 @@ class InviteService:
             if actor_id == row["person_id"] or not await self.orgs.can_approve(actor_id, org.id, row["role"], tx):
                 raise NotAllowed("approve")
             person_name = await self.orgs.people.display_name(row["person_id"], tx)
-            if row["status"] != "pending":
+            if row["status"] != RequestStatus.pending:
                 by = await self.orgs.people.display_name(row["decided_by"], tx) if row["decided_by"] else None
                 return Decision(DecisionOutcome.already, org, row["role"], person_name, by, row["status"])
-            status = "approved" if approve else "rejected"
+            status = RequestStatus.approved if approve else RequestStatus.rejected
             await tx.execute(
                 "UPDATE join_requests SET status = ?, decided_at = ?, decided_by = ? WHERE id = ?",
                 (status, to_db(self.clock.now()), actor_id, request_id))
@@ -186,6 +194,7 @@ class InviteService:
                                       actor_id=actor_id, source="invite", note=f"join request {request_id}")
             lang = await self.orgs.people.language(row["person_id"], tx)
             await self.outbox.send_text(
-                tx, key=f"join-decision:{request_id}", chat_id=row["person_id"],
+                tx, key=f"join-decision:{request_id}", chat_id=row["person_id"], purpose="join.decision",
+                subject_id=request_id,
                 text=self.t(lang, f"join.{status}_notice", org=org.name, role=self.t(lang, f"role.{row['role']}")))
         return Decision(DecisionOutcome(status), org, row["role"], person_name)
