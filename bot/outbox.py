@@ -9,11 +9,25 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 from bot.limits import check_payload
+
+
+class Priority(IntEnum):
+    """Which due rows the delivery worker sends first: smaller first, then by due time."""
+
+    URGENT = 10  # someone is waiting for it: an answer, a ticket notice, a reminder due now
+    NORMAL = 50  # the default for a new message
+    BULK = 80  # one notice to many people (a whole branch): it may wait behind the rest
+    EDIT = 90  # an edit of an earlier message: the new messages go first (the default for edits)
+
+
+def default_priority(method: str) -> Priority:
+    return Priority.EDIT if method.startswith("edit") else Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,32 @@ class Button:
 
 def inline_keyboard(rows: Sequence[Sequence[Button]]) -> dict[str, Any]:
     return {"inline_keyboard": [[b.to_dict() for b in row] for row in rows]}
+
+
+@dataclass(frozen=True)
+class KindStatus:
+    """How many rows of one kind are in each state. `in_flight`: tried and not yet settled (a 429,
+    a 5xx or a lost network: retried); `due`: due now, not tried yet; `later`: not due yet."""
+
+    kind: str
+    due: int
+    in_flight: int
+    later: int
+    sent: int
+    failed: int
+    blocked: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    key: str
+    chat_id: int
+    method: str
+    purpose: str | None
+    subject_id: int | None
+    attempts: int
+    error: str | None
 
 
 class Outbox:
@@ -66,6 +106,7 @@ class Outbox:
         replace: bool = False,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         """Queue a text message. Returns False when `key` was queued before (never sent twice)."""
         payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
@@ -73,7 +114,7 @@ class Outbox:
             payload["reply_markup"] = inline_keyboard(buttons)
         return await self.enqueue(
             tx, key=key, chat_id=chat_id, method="sendMessage", payload=payload,
-            not_before=not_before, replace=replace, purpose=purpose, subject_id=subject_id,
+            not_before=not_before, replace=replace, purpose=purpose, subject_id=subject_id, priority=priority,
         )
 
     async def send_document(
@@ -88,6 +129,7 @@ class Outbox:
         not_before: datetime | None = None,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         payload: dict[str, Any] = {
             "chat_id": chat_id,
@@ -97,7 +139,7 @@ class Outbox:
             payload["caption"] = caption
         return await self.enqueue(
             tx, key=key, chat_id=chat_id, method="sendDocument", payload=payload, not_before=not_before,
-            purpose=purpose, subject_id=subject_id,
+            purpose=purpose, subject_id=subject_id, priority=priority,
         )
 
     async def enqueue(
@@ -112,29 +154,32 @@ class Outbox:
         replace: bool = False,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         """Insert a row. With `replace`, a row with this key that is still pending is rewritten
         (a moved reminder); a row already sent is left alone either way. A message Telegram would
         refuse for its size raises OverLimit here, inside the caller's transaction.
 
         `purpose` (e.g. 'meeting.notice') and `subject_id` (the meeting's id) say what the row is
-        for; the recipient is the chat when it is a person's (positive id)."""
+        for; the recipient is the chat when it is a person's (positive id). `priority` (Priority;
+        by default NORMAL, EDIT for edits) orders the rows that are due together."""
         check_payload(method, payload)
         now = self.clock.now()
         recipient = chat_id if chat_id > 0 else None
+        priority = default_priority(method) if priority is None else int(priority)
         # A person who blocked the bot: the row is kept, as 'blocked', and never sent.
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
-                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id)
+                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id, priority)
         sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at,"
-               " recipient, purpose, subject_id)"
+               " recipient, purpose, subject_id, priority)"
                " SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM people WHERE telegram_id = ?"
-               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ?, ?, ?, ? WHERE true"
+               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ?, ?, ?, ?, ? WHERE true"
                " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
                     " recipient = excluded.recipient, purpose = excluded.purpose, subject_id = excluded.subject_id,"
-                    " not_before = excluded.not_before, status = excluded.status, attempts = 0,"
-                    " last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
+                    " priority = excluded.priority, not_before = excluded.not_before, status = excluded.status,"
+                    " attempts = 0, last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
         else:
             sql += "NOTHING"
         cur = await tx.execute(sql, params)
@@ -151,6 +196,27 @@ class Outbox:
             (key_prefix, key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)),
         )
         return cur.rowcount
+
+    async def status(self) -> list[KindStatus]:
+        """Rows by kind (purpose; for rows without one, the key's first part, as `mt:*`) and state,
+        for `python -m bot outbox status`."""
+        rows = await self.db.fetchall(
+            "SELECT COALESCE(purpose, substr(dedup_key, 1, instr(dedup_key || ':', ':') - 1) || ':*') AS kind,"
+            " SUM(status = 'pending' AND attempts = 0 AND not_before <= ?),"
+            " SUM(status = 'pending' AND attempts > 0),"
+            " SUM(status = 'pending' AND attempts = 0 AND not_before > ?),"
+            " SUM(status = 'sent'), SUM(status = 'failed'), SUM(status = 'blocked'), SUM(status = 'cancelled')"
+            " FROM outbox GROUP BY kind ORDER BY kind",
+            (to_db(self.clock.now()),) * 2,
+        )
+        return [KindStatus(row[0], *(int(n or 0) for n in row[1:])) for row in rows]
+
+    async def failures(self, limit: int = 20) -> list[FailedRow]:
+        """The latest rows that ended as failed, for an operator to look into."""
+        rows = await self.db.fetchall(
+            "SELECT dedup_key, chat_id, method, purpose, subject_id, attempts, last_error FROM outbox"
+            " WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,))
+        return [FailedRow(*row) for row in rows]
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
