@@ -167,13 +167,16 @@ class Outbox:
         now = self.clock.now()
         recipient = chat_id if chat_id > 0 else None
         priority = default_priority(method) if priority is None else int(priority)
-        # A person who blocked the bot: the row is kept, as 'blocked', and never sent.
+        # A person who blocked the bot, or a group that removed it: the row is kept, as 'blocked',
+        # and never sent.
+        blocked = ("SELECT 1 FROM people WHERE telegram_id = ? AND blocked_bot = 1" if chat_id > 0
+                   else "SELECT 1 FROM blocked_chats WHERE chat_id = ?")
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
                   to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id, priority)
         sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at,"
                " recipient, purpose, subject_id, priority)"
-               " SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM people WHERE telegram_id = ?"
-               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ?, ?, ?, ?, ? WHERE true"
+               f" SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS ({blocked}) THEN 'blocked' ELSE 'pending' END,"
+               " ?, ?, ?, ?, ? WHERE true"
                " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
@@ -196,6 +199,29 @@ class Outbox:
             (key_prefix, key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)),
         )
         return cur.rowcount
+
+    async def set_chat_blocked(self, chat_id: int, blocked: bool, reason: str = "removed the bot") -> None:
+        """A group or channel removed the bot (or added it back), as a my_chat_member update says."""
+        async with self.db.transaction() as tx:
+            await self.mark_chat_blocked(tx, chat_id, blocked, reason)
+
+    async def mark_chat_blocked(self, tx: Tx, chat_id: int, blocked: bool, reason: str = "removed the bot") -> None:
+        """Remember a group or channel that removed the bot: its pending rows and every later one
+        are stored 'blocked', not sent for one more 403 each. Added back, new rows go out again."""
+        if chat_id > 0:
+            raise ValueError("a person's block is kept in people (PeopleService.set_blocked)")
+        if not blocked:
+            await tx.execute("DELETE FROM blocked_chats WHERE chat_id = ?", (chat_id,))
+            return
+        await tx.execute(
+            "INSERT INTO blocked_chats (chat_id, since, reason) VALUES (?, ?, ?) ON CONFLICT(chat_id) DO NOTHING",
+            (chat_id, to_db(self.clock.now()), reason))
+        await tx.execute(
+            "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
+            (reason, chat_id))
+
+    async def chat_blocked(self, chat_id: int) -> bool:
+        return await self.db.fetchval("SELECT 1 FROM blocked_chats WHERE chat_id = ?", (chat_id,)) is not None
 
     async def status(self) -> list[KindStatus]:
         """Rows by kind (purpose; for rows without one, the key's first part, as `mt:*`) and state,

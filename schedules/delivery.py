@@ -426,13 +426,15 @@ class DeliveryWorker:
                 "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
                 (error, chat_id),
             )
-            if chat_id > 0:  # a person (a group that removed the bot has no people row)
+            if chat_id > 0:  # a person
                 now = to_db(self.clock.now())
                 await tx.execute(
                     "INSERT INTO people (telegram_id, blocked_bot, created_at, updated_at) VALUES (?, 1, ?, ?)"
                     " ON CONFLICT(telegram_id) DO UPDATE SET blocked_bot = 1, updated_at = excluded.updated_at",
                     (chat_id, now, now),
                 )
+            else:  # a group or channel that removed the bot: remembered until it adds the bot back
+                await self.outbox.mark_chat_blocked(tx, chat_id, True, error)
 
     async def _migrate(self, row: dict[str, Any], new_chat_id: int) -> None:
         payload = json.loads(row["payload"])
