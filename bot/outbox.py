@@ -166,7 +166,8 @@ class Outbox:
         check_payload(method, payload)
         now = self.clock.now()
         recipient = chat_id if chat_id > 0 else None
-        priority = default_priority(method) if priority is None else int(priority)
+        # Only the named priorities: the delivery worker looks each of them up in turn.
+        priority = int(default_priority(method) if priority is None else Priority(priority))
         # A person who blocked the bot, or a group that removed it: the row is kept, as 'blocked',
         # and never sent.
         blocked = ("SELECT 1 FROM people WHERE telegram_id = ? AND blocked_bot = 1" if chat_id > 0

@@ -27,12 +27,15 @@ from telegram.ext import BaseRateLimiter
 from bot.clock import Clock, from_db, to_db
 from bot.context import BotApplication
 from bot.database import Database
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Priority
 from bot.services.people import PeopleService
 
 log = logging.getLogger(__name__)
 
 BATCH = 60  # about two seconds of sending: keeps a newly due reminder from waiting long
+# Each priority is looked up in the outbox_pick index in turn, already in (priority, not_before, id)
+# order: no sort of a large backlog on every pass.
+_PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
 MAX_BACKOFF = 600.0
 
 
@@ -268,7 +271,7 @@ class DeliveryWorker:
         now_mono = time.monotonic()
         rows = await self.db.fetchall(
             "SELECT id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id FROM outbox"
-            " WHERE status = 'pending' AND not_before <= ?"
+            f" WHERE status = 'pending' AND priority IN ({_PRIORITIES}) AND not_before <= ?"
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from service_fixtures import (
     START,
     clock_fixture,  # noqa: F401  (the `clock` fixture, used by `core`)
@@ -82,3 +83,10 @@ async def test_an_answer_overtakes_a_bulk_notice_already_queued(bot: BotRunner, 
     # The worker takes due rows in batches of about two seconds of sending: the answer goes first
     # in the next batch, ahead of the 40 bulk notices still waiting, not after all of them.
     assert order.index("新的问题") <= 60
+
+
+async def test_only_the_named_priorities_are_accepted(core: Core) -> None:
+    with pytest.raises(ValueError, match="37"):
+        async with core.db.transaction() as tx:
+            await core.outbox.send_text(tx, key="odd", chat_id=5, text="x", priority=37)
+    assert await priorities(core) == {}
