@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     led.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
     led.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
 
+    add_outbox_parser(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(tickets_command(settings, args))
         if args.command == "calendar":
             return asyncio.run(calendar_command(settings, args))
+        if args.command == "outbox":
+            return asyncio.run(outbox_command(settings, args))
         if args.command == "ledger":
             from bot.services.ledger import cli as ledger_cli
 
@@ -248,6 +252,40 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
             write_qr(link, args.qr)
             print(f"QR code written to {args.qr}")
         return 0
+
+
+def add_outbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    out = sub.add_parser("outbox", help="what the bot has queued to send, and what failed")
+    out_sub = out.add_subparsers(dest="outbox_command", required=True)
+    status = out_sub.add_parser(
+        "status", help="messages by kind: due, in flight, later, sent, failed, blocked, cancelled",
+        description="Counts of outbox messages by kind (purpose, or the key's first part as 'mt:*') and state."
+        " due: due now, not tried yet; in flight: tried and being retried (429, 5xx, network);"
+        " later: not due yet; failed: refused for good (also logged at ERROR when it happened).")
+    status.add_argument("--failures", type=int, default=20, metavar="N",
+                        help="also list the latest N failed messages (default 20; 0 for none)")
+
+
+OUTBOX_COLUMNS = ("due", "in flight", "later", "sent", "failed", "blocked", "cancelled")
+
+
+async def outbox_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`outbox status`: a table of counts, then the latest failures with their keys and errors."""
+    async with open_core(settings) as core:
+        kinds = await core.outbox.status()
+        failures = await core.outbox.failures(args.failures) if args.failures > 0 else []
+    table = [(k.kind, k.due, k.in_flight, k.later, k.sent, k.failed, k.blocked, k.cancelled) for k in kinds]
+    table.append(("total", *(sum(row[i] for row in table) for i in range(1, len(OUTBOX_COLUMNS) + 1))))
+    width = max(len("kind"), *(len(row[0]) for row in table))
+    print(f"{'kind':<{width}}  " + "  ".join(f"{c:>9}" for c in OUTBOX_COLUMNS))
+    for kind, *counts in table:
+        print(f"{kind:<{width}}  " + "  ".join(f"{n:>9}" for n in counts))
+    if failures:
+        print(f"\nlatest failed ({len(failures)}):")
+        for f in failures:
+            about = f"{f.purpose or '-'} {f.subject_id if f.subject_id is not None else '-'}"
+            print(f"{f.key}\tchat {f.chat_id}\t{f.method}\t{about}\tafter {f.attempts} tries\t{f.error or ''}")
+    return 0
 
 
 async def _fetch_username(settings: Settings) -> str:

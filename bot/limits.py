@@ -48,7 +48,8 @@ def split(text: str, limit: int = MAX_TEXT) -> list[str]:
     rest = text
     while telegram_length(rest) > limit:
         piece = clip(rest, limit, marker="")
-        parts.append(piece)
+        if piece:  # a run of spaces at the start clips to nothing: no empty message
+            parts.append(piece)
         rest = rest[len(piece):].lstrip()
     if rest or not parts:
         parts.append(rest)

@@ -9,11 +9,25 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 from bot.limits import check_payload
+
+
+class Priority(IntEnum):
+    """Which due rows the delivery worker sends first: smaller first, then by due time."""
+
+    URGENT = 10  # someone is waiting for it: an answer, a ticket notice, a reminder due now
+    NORMAL = 50  # the default for a new message
+    BULK = 80  # one notice to many people (a whole branch): it may wait behind the rest
+    EDIT = 90  # an edit of an earlier message: the new messages go first (the default for edits)
+
+
+def default_priority(method: str) -> Priority:
+    return Priority.EDIT if method.startswith("edit") else Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -27,12 +41,40 @@ class Button:
     def to_dict(self) -> dict[str, str]:
         if self.url:
             return {"text": self.text, "url": self.url}
-        assert self.data is not None and len(self.data.encode()) <= 64, "callback data over 64 bytes"
+        if self.data is None:
+            raise ValueError(f"button {self.text!r} has neither callback data nor a URL")
+        # Its length is checked with the rest of the message (bot/limits.py), as OverLimit.
         return {"text": self.text, "callback_data": self.data}
 
 
 def inline_keyboard(rows: Sequence[Sequence[Button]]) -> dict[str, Any]:
     return {"inline_keyboard": [[b.to_dict() for b in row] for row in rows]}
+
+
+@dataclass(frozen=True)
+class KindStatus:
+    """How many rows of one kind are in each state. `in_flight`: tried and not yet settled (a 429,
+    a 5xx or a lost network: retried); `due`: due now, not tried yet; `later`: not due yet."""
+
+    kind: str
+    due: int
+    in_flight: int
+    later: int
+    sent: int
+    failed: int
+    blocked: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    key: str
+    chat_id: int
+    method: str
+    purpose: str | None
+    subject_id: int | None
+    attempts: int
+    error: str | None
 
 
 class Outbox:
@@ -64,6 +106,7 @@ class Outbox:
         replace: bool = False,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         """Queue a text message. Returns False when `key` was queued before (never sent twice)."""
         payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
@@ -71,7 +114,7 @@ class Outbox:
             payload["reply_markup"] = inline_keyboard(buttons)
         return await self.enqueue(
             tx, key=key, chat_id=chat_id, method="sendMessage", payload=payload,
-            not_before=not_before, replace=replace, purpose=purpose, subject_id=subject_id,
+            not_before=not_before, replace=replace, purpose=purpose, subject_id=subject_id, priority=priority,
         )
 
     async def send_document(
@@ -86,6 +129,7 @@ class Outbox:
         not_before: datetime | None = None,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         payload: dict[str, Any] = {
             "chat_id": chat_id,
@@ -95,7 +139,7 @@ class Outbox:
             payload["caption"] = caption
         return await self.enqueue(
             tx, key=key, chat_id=chat_id, method="sendDocument", payload=payload, not_before=not_before,
-            purpose=purpose, subject_id=subject_id,
+            purpose=purpose, subject_id=subject_id, priority=priority,
         )
 
     async def enqueue(
@@ -110,29 +154,36 @@ class Outbox:
         replace: bool = False,
         purpose: str | None = None,
         subject_id: int | None = None,
+        priority: int | None = None,
     ) -> bool:
         """Insert a row. With `replace`, a row with this key that is still pending is rewritten
         (a moved reminder); a row already sent is left alone either way. A message Telegram would
         refuse for its size raises OverLimit here, inside the caller's transaction.
 
         `purpose` (e.g. 'meeting.notice') and `subject_id` (the meeting's id) say what the row is
-        for; the recipient is the chat when it is a person's (positive id)."""
+        for; the recipient is the chat when it is a person's (positive id). `priority` (Priority;
+        by default NORMAL, EDIT for edits) orders the rows that are due together."""
         check_payload(method, payload)
         now = self.clock.now()
         recipient = chat_id if chat_id > 0 else None
-        # A person who blocked the bot: the row is kept, as 'blocked', and never sent.
+        # Only the named priorities: the delivery worker looks each of them up in turn.
+        priority = int(default_priority(method) if priority is None else Priority(priority))
+        # A person who blocked the bot, or a group that removed it: the row is kept, as 'blocked',
+        # and never sent.
+        blocked = ("SELECT 1 FROM people WHERE telegram_id = ? AND blocked_bot = 1" if chat_id > 0
+                   else "SELECT 1 FROM blocked_chats WHERE chat_id = ?")
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
-                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id)
+                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id, priority)
         sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at,"
-               " recipient, purpose, subject_id)"
-               " SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM people WHERE telegram_id = ?"
-               " AND blocked_bot = 1) THEN 'blocked' ELSE 'pending' END, ?, ?, ?, ? WHERE true"
+               " recipient, purpose, subject_id, priority)"
+               f" SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS ({blocked}) THEN 'blocked' ELSE 'pending' END,"
+               " ?, ?, ?, ?, ? WHERE true"
                " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
                     " recipient = excluded.recipient, purpose = excluded.purpose, subject_id = excluded.subject_id,"
-                    " not_before = excluded.not_before, status = excluded.status, attempts = 0,"
-                    " last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
+                    " priority = excluded.priority, not_before = excluded.not_before, status = excluded.status,"
+                    " attempts = 0, last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
         else:
             sql += "NOTHING"
         cur = await tx.execute(sql, params)
@@ -149,6 +200,50 @@ class Outbox:
             (key_prefix, key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)),
         )
         return cur.rowcount
+
+    async def set_chat_blocked(self, chat_id: int, blocked: bool, reason: str = "removed the bot") -> None:
+        """A group or channel removed the bot (or added it back), as a my_chat_member update says."""
+        async with self.db.transaction() as tx:
+            await self.mark_chat_blocked(tx, chat_id, blocked, reason)
+
+    async def mark_chat_blocked(self, tx: Tx, chat_id: int, blocked: bool, reason: str = "removed the bot") -> None:
+        """Remember a group or channel that removed the bot: its pending rows and every later one
+        are stored 'blocked', not sent for one more 403 each. Added back, new rows go out again."""
+        if chat_id > 0:
+            raise ValueError("a person's block is kept in people (PeopleService.set_blocked)")
+        if not blocked:
+            await tx.execute("DELETE FROM blocked_chats WHERE chat_id = ?", (chat_id,))
+            return
+        await tx.execute(
+            "INSERT INTO blocked_chats (chat_id, since, reason) VALUES (?, ?, ?) ON CONFLICT(chat_id) DO NOTHING",
+            (chat_id, to_db(self.clock.now()), reason))
+        await tx.execute(
+            "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
+            (reason, chat_id))
+
+    async def chat_blocked(self, chat_id: int) -> bool:
+        return await self.db.fetchval("SELECT 1 FROM blocked_chats WHERE chat_id = ?", (chat_id,)) is not None
+
+    async def status(self) -> list[KindStatus]:
+        """Rows by kind (purpose; for rows without one, the key's first part, as `mt:*`) and state,
+        for `python -m bot outbox status`."""
+        rows = await self.db.fetchall(
+            "SELECT COALESCE(purpose, substr(dedup_key, 1, instr(dedup_key || ':', ':') - 1) || ':*') AS kind,"
+            " SUM(status = 'pending' AND attempts = 0 AND not_before <= ?),"
+            " SUM(status = 'pending' AND attempts > 0),"
+            " SUM(status = 'pending' AND attempts = 0 AND not_before > ?),"
+            " SUM(status = 'sent'), SUM(status = 'failed'), SUM(status = 'blocked'), SUM(status = 'cancelled')"
+            " FROM outbox GROUP BY kind ORDER BY kind",
+            (to_db(self.clock.now()),) * 2,
+        )
+        return [KindStatus(row[0], *(int(n or 0) for n in row[1:])) for row in rows]
+
+    async def failures(self, limit: int = 20) -> list[FailedRow]:
+        """The latest rows that ended as failed, for an operator to look into."""
+        rows = await self.db.fetchall(
+            "SELECT dedup_key, chat_id, method, purpose, subject_id, attempts, last_error FROM outbox"
+            " WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,))
+        return [FailedRow(*row) for row in rows]
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")

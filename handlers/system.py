@@ -58,12 +58,20 @@ async def cancel_command(update: Update, context: BotContext) -> None:
 
 
 async def chat_member(update: Update, context: BotContext) -> None:
-    """A private chat's my_chat_member update says whether the person blocked or unblocked us."""
+    """A private chat's my_chat_member update says whether the person blocked or unblocked us; a
+    group's or channel's, whether it removed the bot (or muted it) or added it back."""
     change: ChatMemberUpdated | None = update.my_chat_member
-    if change is None or change.chat.type != "private":
+    if change is None:
         return
     status = change.new_chat_member.status
     blocked = status in (ChatMember.BANNED, ChatMember.LEFT)
+    if change.chat.type != "private":
+        member = change.new_chat_member
+        muted = status == ChatMember.RESTRICTED and not (
+            getattr(member, "is_member", True) and getattr(member, "can_send_messages", True))
+        await context.core.outbox.set_chat_blocked(change.chat.id, blocked or muted, f"bot {status} in the chat")
+        log.info("chat %s %s the bot", change.chat.id, "removed or muted" if blocked or muted else "added")
+        return
     await context.core.people.set_blocked(change.chat.id, blocked)
     log.info("person %s %s the bot", change.chat.id, "blocked" if blocked else "unblocked")
 

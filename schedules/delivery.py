@@ -27,12 +27,15 @@ from telegram.ext import BaseRateLimiter
 from bot.clock import Clock, from_db, to_db
 from bot.context import BotApplication
 from bot.database import Database
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Priority
 from bot.services.people import PeopleService
 
 log = logging.getLogger(__name__)
 
 BATCH = 60  # about two seconds of sending: keeps a newly due reminder from waiting long
+# Each priority is looked up in the outbox_pick index in turn, already in (priority, not_before, id)
+# order: no sort of a large backlog on every pass.
+_PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
 MAX_BACKOFF = 600.0
 
 
@@ -134,6 +137,14 @@ class NotYetSent(Exception):
     """An edit whose original message has not been sent yet; tried again shortly."""
 
 
+class NeverSent(Exception):
+    """An edit whose original message will never be sent (failed, cancelled, blocked or unknown)."""
+
+    def __init__(self, source: str, status: str | None) -> None:
+        super().__init__(f"the message it edits ({source}) was never sent: {status or 'no such row'}")
+        self.status = status
+
+
 OUTBOX_SEND = "outbox"  # rate_limit_args of the worker's own calls, which it has paced already
 
 
@@ -203,6 +214,8 @@ class DeliveryWorker:
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
+        # Set after a pass that found nothing due and nothing in flight, with no commit since.
+        self._idle = asyncio.Event()
         self.sent_count = 0
 
     def start(self) -> None:
@@ -220,16 +233,27 @@ class DeliveryWorker:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=15)
 
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Return once nothing is due now and nothing is in flight: every row due when this was
+        called has its outcome recorded (sent, failed, blocked). For "nothing was sent" checks."""
+        self._idle.clear()
+        self.outbox.wake()  # a fresh pass, which sees every commit made before this call
+        await asyncio.wait_for(self._idle.wait(), timeout=timeout)
+
     async def _run(self) -> None:
         wake = self.outbox.wake_event()
         while not self._stopping:
+            # Cleared before the read, so a commit during the pass is not slept through.
+            wake.clear()
+            self._idle.clear()
             try:
-                dispatched, wait = await self._dispatch_due()
+                dispatched, wait, due = await self._dispatch_due()
             except (aiosqlite.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
                 log.exception("outbox: could not read due rows")
-                dispatched, wait = 0, 1.0
+                dispatched, wait, due = 0, 1.0, True
             if dispatched == 0 and not self._stopping:
-                wake.clear()
+                if not due and not self._in_flight and not wake.is_set():
+                    self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=wait)
 
@@ -241,16 +265,17 @@ class DeliveryWorker:
             del self._held[row_id]
         return sorted(set(self._held) | self._in_flight)
 
-    async def _dispatch_due(self) -> tuple[int, float]:
-        """Start sending what is due now. Returns (rows started, seconds to wait if none)."""
+    async def _dispatch_due(self) -> tuple[int, float, bool]:
+        """Start sending what is due now. Returns (rows started, seconds to wait if none, whether
+        a row is due now but was held back)."""
         now_mono = time.monotonic()
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, method, payload, attempts FROM outbox"
-            " WHERE status = 'pending' AND not_before <= ?"
+            "SELECT id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id FROM outbox"
+            f" WHERE status = 'pending' AND priority IN ({_PRIORITIES}) AND not_before <= ?"
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
-            " ORDER BY not_before, id LIMIT ?",
+            " ORDER BY priority, not_before, id LIMIT ?",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
              json.dumps(self._held_rows(now_mono)), BATCH),
         )
@@ -276,19 +301,20 @@ class DeliveryWorker:
             task.add_done_callback(self._tasks.discard)
             started += 1
         if started:
-            return started, 0.0
-        return 0, await self._seconds_to_next_due()
+            return started, 0.0, True
+        return (0, *await self._seconds_to_next_due())
 
-    async def _seconds_to_next_due(self) -> float:
+    async def _seconds_to_next_due(self) -> tuple[float, bool]:
+        """Seconds to wait before the next pass, and whether a row is due now (held back)."""
         nxt = await self.db.fetchval(
             "SELECT MIN(not_before) FROM outbox WHERE status = 'pending'"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
         )
         if nxt is None:
-            return 5.0
+            return 5.0, False
         seconds = (from_db(nxt) - self.clock.now()).total_seconds()
         # A row due now but held back by a throttled chat or a backoff: look again shortly.
-        return min(max(seconds, 0.05), 5.0)
+        return min(max(seconds, 0.05), 5.0), seconds <= 0
 
     async def _deliver(self, row: dict[str, Any], previous_send: float | None, send: Send) -> None:
         chat_id = row["chat_id"]
@@ -315,6 +341,11 @@ class DeliveryWorker:
         except NotYetSent as exc:
             self._held[row["id"]] = time.monotonic() + 1.0
             await self._note_failure(row["id"], f"waiting for {exc} to be sent")
+        except NeverSent as exc:
+            if exc.status in ("blocked", "cancelled"):  # not a fault: the edit goes the original's way
+                await self._mark(row["id"], status=exc.status, error=str(exc))
+            else:
+                await self._fail(row, str(exc))
         except Forbidden as exc:
             log.info("outbox: chat %s blocked the bot (%s)", chat_id, exc.message)
             await self._mark_blocked(row["id"], chat_id, exc.message)
@@ -324,18 +355,17 @@ class DeliveryWorker:
             if "message is not modified" in exc.message.lower():
                 await self._mark(row["id"], status="sent")
             else:
-                log.warning("outbox: row %s rejected: %s", row["id"], exc.message)
-                await self._mark(row["id"], status="failed", error=exc.message)
+                await self._fail(row, exc.message)
         except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: back off, then retry
             self._failures_in_a_row += 1
             now = time.monotonic()
             self._held[row["id"]] = now + min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
             # Telegram (or the way to it) is in trouble: slow everything down, not just this row.
             self.throttle.pause_all(min(60.0, 0.25 * 2 ** min(self._failures_in_a_row, 8)), now)
-            log.warning("outbox: row %s failed (%s), will retry", row["id"], exc)
+            log.warning("outbox: row %s (%s) failed (%s), will retry", row["id"], row["dedup_key"], exc)
             await self._note_failure(row["id"], str(exc) or type(exc).__name__)
         except Exception as exc:
-            log.exception("outbox: row %s could not be sent", row["id"])
+            log.exception("outbox: row %s (%s) could not be sent", row["id"], row["dedup_key"])
             self._held[row["id"]] = time.monotonic() + MAX_BACKOFF
             await self._note_failure(row["id"], repr(exc))
         finally:
@@ -351,11 +381,14 @@ class DeliveryWorker:
         source = kwargs.pop("message_id_from", None)
         if source is not None:
             # An edit of a message we sent through the outbox: its id is known once it was sent.
-            message_id = await self.db.fetchval(
-                "SELECT message_id FROM outbox WHERE dedup_key = ? AND status = 'sent'", (source,))
-            if message_id is None:
+            original = await self.db.fetchone("SELECT status, message_id FROM outbox WHERE dedup_key = ?", (source,))
+            if original is None or original["status"] in ("failed", "cancelled", "blocked"):
+                raise NeverSent(source, original["status"] if original is not None else None)
+            if original["status"] != "sent":
                 raise NotYetSent(source)
-            kwargs["message_id"] = message_id
+            if original["message_id"] is None:
+                raise NeverSent(source, "sent, but its message id is unknown")
+            kwargs["message_id"] = original["message_id"]
         if "reply_markup" in kwargs:
             kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(kwargs["reply_markup"], self.bot)
         for field in ("document", "photo"):
@@ -376,6 +409,13 @@ class DeliveryWorker:
                 (status, to_db(self.clock.now()) if status == "sent" else None, message_id, error, row_id),
             )
 
+    async def _fail(self, row: dict[str, Any], error: str) -> None:
+        """A permanent refusal (400 and the like): recorded as failed, and never silent."""
+        log.error("outbox: row %s failed for good: key %s, purpose %s, subject %s, chat %s, %s: %s",
+                  row["id"], row["dedup_key"], row["purpose"] or "-", row["subject_id"] or "-", row["chat_id"],
+                  row["method"], error)
+        await self._mark(row["id"], status="failed", error=error)
+
     async def _note_failure(self, row_id: int, error: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
@@ -389,13 +429,15 @@ class DeliveryWorker:
                 "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
                 (error, chat_id),
             )
-            if chat_id > 0:  # a person (a group that removed the bot has no people row)
+            if chat_id > 0:  # a person
                 now = to_db(self.clock.now())
                 await tx.execute(
                     "INSERT INTO people (telegram_id, blocked_bot, created_at, updated_at) VALUES (?, 1, ?, ?)"
                     " ON CONFLICT(telegram_id) DO UPDATE SET blocked_bot = 1, updated_at = excluded.updated_at",
                     (chat_id, now, now),
                 )
+            else:  # a group or channel that removed the bot: remembered until it adds the bot back
+                await self.outbox.mark_chat_blocked(tx, chat_id, True, error)
 
     async def _migrate(self, row: dict[str, Any], new_chat_id: int) -> None:
         payload = json.loads(row["payload"])

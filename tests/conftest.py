@@ -17,6 +17,7 @@ from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from fakebotapi import TOKEN, FakeBotApi, Limits
+from schedules.delivery import DeliveryWorker
 
 ADMIN_ID = 9001
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
@@ -69,6 +70,13 @@ class BotRunner:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
+
+    async def delivery_idle(self, timeout: float = 30.0) -> None:
+        """Wait until the delivery worker has nothing due and nothing in flight: every message due
+        so far has its outcome recorded. A "nothing was sent" check waits for this, not a sleep."""
+        assert self.app is not None, "bot not started"
+        worker: DeliveryWorker = self.app.bot_data["delivery"]
+        await worker.wait_idle(timeout)
 
     async def load_orgs(self, text: str = SAMPLE_ORGS) -> None:
         from bot.services import orgfile

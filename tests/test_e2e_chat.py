@@ -202,6 +202,7 @@ async def test_forged_approval_by_a_resident_is_not_allowed(bot: BotRunner, fake
     assert await _status(bot, request_id) == "pending"
     assert await grants(bot, 2020) == []
     assert await snapshot(bot) == before
+    await bot.delivery_idle()  # a notice a wrong right would have queued has been sent by now
     assert fake.texts(resident.id) == []
     assert fake.calls_to("editMessageText") == []
 
@@ -245,6 +246,7 @@ async def test_garbage_button_data_changes_nothing(bot: BotRunner, fake: FakeBot
         press = person.press_data(1, data)
         assert await alert(fake, press) == expected, data
     assert await snapshot(bot) == before
+    await bot.delivery_idle()  # a notice a wrong right would have queued has been sent by now
     assert fake.texts(person.id) == []
     assert fake.calls_to("editMessageText") == []
 
@@ -265,6 +267,7 @@ async def test_button_of_another_persons_chat_is_not_allowed(bot: BotRunner, fak
     assert await snapshot(bot) == before
     current = fake.message(SECRETARY, request.message_id)
     assert current is not None and current.edits == 0 and current.button_texts == ["✅ 同意", "❌ 拒绝"]
+    await bot.delivery_idle()
     assert fake.sent(group.id) == [] and fake.texts(ERLANG_SECRETARY) == []
 
 
@@ -383,6 +386,7 @@ async def test_secretary_cannot_appoint_nor_replay_the_organizers_buttons(bot: B
         press = secretary.press_data(1, data)  # message 1 is the bot's "not allowed" reply
         assert await alert(fake, press) == NOT_ALLOWED, data
     assert await snapshot(bot) == before
+    await bot.delivery_idle()
     assert fake.texts(SECRETARY) == [NOT_ALLOWED]
     assert fake.texts(appointee.id) == []
 
@@ -540,6 +544,7 @@ async def test_blocking_and_unblocking_the_bot(bot: BotRunner, fake: FakeBotApi)
     await eventually(lambda: _has_status(bot, "test:after-unblock", "sent"), "the new notice marked sent")
 
     # The notice queued while blocked never reached the chat, and the bot never tried.
+    await bot.delivery_idle()
     assert fake.texts(user.id) == [welcome.text, "恢复供水通知"]
     assert await _outbox_status(bot, "test:while-blocked") == "blocked"
     assert [c.params["text"] for c in fake.calls_to("sendMessage") if c.chat_id == user.id] == \
@@ -554,6 +559,7 @@ async def test_a_403_from_telegram_marks_the_person_blocked(bot: BotRunner, fake
         await bot.core.outbox.send_text(tx, key="test:403", chat_id=user.id, text="会议通知")
     await eventually(lambda: _has_status(bot, "test:403", "blocked"), "row marked blocked after a 403")
     assert await _blocked_flag(bot, user.id) == 1
+    await bot.delivery_idle()
     assert fake.texts(user.id) == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.clock import SettableClock
 from bot.config import Settings
@@ -103,7 +106,7 @@ async def test_403_marks_the_person_blocked_and_stops_sending(bot: BotRunner, fa
     await queue(bot.core, [user.id], prefix="second")
     status = await bot.core.db.fetchval("SELECT status FROM outbox WHERE dedup_key = 'second:0'")
     assert status == "blocked"
-    await asyncio.sleep(0.3)
+    await bot.delivery_idle()
     assert len(fake.calls_to("sendMessage")) == 1
 
 
@@ -111,17 +114,53 @@ async def test_400_is_recorded_and_not_retried(bot: BotRunner, fake: FakeBotApi)
     await queue(bot.core, [777_000_111])  # a chat Telegram does not know
     row = await wait_status(bot.core, "n:0")
     assert row["status"] == "failed" and "chat not found" in str(row["last_error"]).lower()
-    await asyncio.sleep(0.3)
+    await bot.delivery_idle()
     assert len(fake.calls_to("sendMessage")) == 1
+
+
+async def test_a_400_is_logged_at_error_with_the_key_and_what_it_was_for(
+        bot: BotRunner, fake: FakeBotApi, caplog: pytest.LogCaptureFixture) -> None:
+    user = fake.user(33500)
+    fake.fail_next(400, method="sendMessage", chat_id=user.id, description="Bad Request: message is too long")
+    async with bot.core.db.transaction() as tx:
+        await bot.core.outbox.send_text(tx, key="tk:42:answer:33500", chat_id=user.id, text="答复",
+                                        purpose="ticket.answer", subject_id=42)
+    with caplog.at_level(logging.WARNING, logger="schedules.delivery"):
+        await bot.delivery_idle()
+    [record] = [r for r in caplog.records if r.name == "schedules.delivery" and r.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    message = record.getMessage()
+    for part in ("tk:42:answer:33500", "purpose ticket.answer", "subject 42", "Message is too long"):
+        assert part in message, message
+    assert (await wait_status(bot.core, "tk:42:answer:33500"))["status"] == "failed"
+    assert fake.texts(user.id) == []
+
+
+async def test_an_edit_of_a_message_that_failed_fails_too(bot: BotRunner, fake: FakeBotApi,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The edit can never be sent; it must not wait for its original for ever, nor fail silently."""
+    async with bot.core.db.transaction() as tx:
+        await bot.core.outbox.send_text(tx, key="wall:7", chat_id=777_000_222, text="回音壁")  # unknown chat: 400
+        await bot.core.outbox.enqueue(tx, key="wall-edit:7:1", chat_id=777_000_222, method="editMessageText",
+                                      payload={"chat_id": 777_000_222, "text": "回音壁（已更新）",
+                                               "message_id_from": "wall:7"})
+    with caplog.at_level(logging.ERROR, logger="schedules.delivery"):
+        await bot.delivery_idle()
+    assert (await wait_status(bot.core, "wall:7"))["status"] == "failed"
+    edit = await wait_status(bot.core, "wall-edit:7:1")
+    assert edit["status"] == "failed" and "wall:7" in str(edit["last_error"])
+    logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert "wall:7" in logged and "wall-edit:7:1" in logged
+    assert fake.calls_to("editMessageText") == []
 
 
 async def test_not_before_waits_for_the_clock(bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
     user = fake.user(34000)
     await queue(bot.core, [user.id], not_before=clock.now() + timedelta(hours=1))
-    await asyncio.sleep(0.3)
+    await bot.delivery_idle()
     assert fake.texts(user.id) == []
     clock.advance(timedelta(minutes=59))
-    await asyncio.sleep(0.2)
+    await bot.delivery_idle()
     assert fake.texts(user.id) == []
     clock.advance(timedelta(minutes=1))
     await fake.wait_message(user.id, contains="n 0")
@@ -132,7 +171,7 @@ async def test_same_key_is_never_queued_twice(bot: BotRunner, fake: FakeBotApi) 
     await queue(bot.core, [user.id])
     await queue(bot.core, [user.id])
     await fake.wait_message(user.id, contains="n 0")
-    await asyncio.sleep(1.3)
+    await bot.delivery_idle()
     assert fake.texts(user.id) == ["n 0"]
 
 
@@ -244,7 +283,13 @@ async def test_network_lost_while_running_is_retried(bot: BotRunner, fake: FakeB
     port = fake.port
     await fake.stop()
     await queue(bot.core, [user.id], prefix="during-outage")
-    await asyncio.sleep(1.5)  # polling and delivery both meet a refused connection meanwhile
+    # Delivery meets a refused connection (and so does polling) before the server comes back.
+    for _ in range(500):
+        if await bot.core.db.fetchval("SELECT attempts FROM outbox WHERE dedup_key = 'during-outage:0'") >= 1:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the notice was not tried while the server was away")
     await fake.start(port=port)
     await fake.wait_message(user.id, contains="during-outage 0", timeout=30)
     user.send("/me")

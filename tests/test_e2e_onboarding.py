@@ -41,6 +41,7 @@ async def test_member_link_is_approved_by_the_secretary(bot: BotRunner, fake: Fa
     press = organizer.press(organizer_copy, "✅ Approve")
     answer = await fake.wait_callback_answer(press)
     assert "王建国 already approved 小王" in answer["text"]
+    await bot.delivery_idle()
     assert len(fake.texts(member.id)) == 2
 
 
@@ -66,6 +67,7 @@ async def test_organizer_link_goes_to_organizers_not_the_secretary(bot: BotRunne
     request = await fake.wait_message(organizer.id, contains="申请以组织委员身份加入")
     organizer.press(request, "✅ 同意")
     await fake.wait_message(candidate.id, contains="申请已通过")
+    await bot.delivery_idle()
     assert fake.texts(SECRETARY) == []
 
 

@@ -15,6 +15,7 @@ from service_fixtures import (
 
 from bot.clock import to_db
 from bot.core import Core
+from bot.limits import OverLimit
 from bot.outbox import Button
 
 CHAT = 1001
@@ -164,3 +165,39 @@ async def test_wake_is_called_after_commit_only(core: Core) -> None:
         assert not event.is_set()
     assert event.is_set()
     assert await core.outbox.counts() == {"pending": 1}
+
+
+@pytest.mark.parametrize(("text", "buttons"), [
+    ("长" * 4097, None),                                    # a card with two long texts
+    ("😀" * 2049, None),                                    # 4098 UTF-16 code units
+    ("", None),
+    ("选一个", [[Button(str(i), f"x:{i}") for i in range(10)] for _ in range(11)]),  # 110 buttons
+    ("选一个", [[Button("同意", "jr:a:" + "9" * 60)]]),      # 65 bytes of callback data
+])
+async def test_an_over_limit_message_fails_the_change_that_queued_it(
+        core: Core, text: str, buttons: list[list[Button]] | None) -> None:
+    event = core.outbox.wake_event()
+    with pytest.raises(OverLimit):
+        async with core.db.transaction() as tx:
+            await core.people.ensure(tx, CHAT, "王建国")  # the service's own change, in the same transaction
+            await core.outbox.send_text(tx, key="ok", chat_id=2002, text="先排上的通知")
+            await core.outbox.send_text(tx, key="too-long", chat_id=CHAT, text=text, buttons=buttons)
+    # Nothing of the transaction was committed: neither the change nor the messages before it.
+    assert await rows(core, "SELECT * FROM outbox") == []
+    assert await rows(core, "SELECT * FROM people") == []
+    assert not event.is_set()
+
+
+async def test_an_over_limit_document_caption_is_refused(core: Core) -> None:
+    with pytest.raises(OverLimit, match="caption"):
+        async with core.db.transaction() as tx:
+            await core.outbox.send_document(tx, key="ledger", chat_id=CHAT, filename="台账.xlsx", content=b"x",
+                                            caption="说明" * 600)
+    assert await rows(core, "SELECT * FROM outbox") == []
+
+
+async def test_a_message_at_the_limit_is_queued(core: Core) -> None:
+    buttons = [[Button(str(i), "x" * 64) for i in range(10)] for _ in range(10)]
+    assert await send(core, "full", "长" * 4096, buttons=buttons) is True  # type: ignore[arg-type]
+    [row] = await outbox_rows(core)
+    assert row["status"] == "pending" and len(row["payload"]["text"]) == 4096
