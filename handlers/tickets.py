@@ -38,7 +38,7 @@ PRESET_REASONS = 3
 DRAFT_SUMMARY_ROOM = 1000
 RATING_OF = {cb.RatingChoice.GOOD: Rating.GOOD, cb.RatingChoice.OK: Rating.OK, cb.RatingChoice.BAD: Rating.BAD}
 
-Action = Callable[[TicketService], Awaitable[Done]]
+ServiceCall = Callable[[TicketService], Awaitable[Done]]
 
 
 def service(context: BotContext) -> TicketService:
@@ -754,7 +754,7 @@ async def _own_ticket_in(update: Update, context: BotContext, ticket_id: int, st
     return True
 
 
-async def _run(update: Update, context: BotContext, action: Action, clear_flow: bool = False) -> None:
+async def _run(update: Update, context: BotContext, action: ServiceCall, clear_flow: bool = False) -> None:
     """Call a service action and tell the actor how it went; rights failures change nothing."""
     user = update.effective_user
     assert user is not None

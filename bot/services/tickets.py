@@ -113,13 +113,13 @@ class Action(StrEnum):
 
 
 # What the resident's own history shows, and with which notes: what they were told anyway (the
-# question, the answer, the decline reason), never an internal transfer reason, an escalation or
-# who stopped them from submitting.
+# question, the answer, the decline reason), never an internal transfer reason, an escalation's
+# internals or who stopped them from submitting.
 RESIDENT_SEES = {
     Action.SUBMITTED: False, Action.ACCEPTED: False, Action.ASKED_INFO: True, Action.INFO_ADDED: False,
     Action.ANSWERED: True, Action.RESOLVED: True, Action.TRANSFERRED: False, Action.DECLINED: True,
     Action.WITHDRAWN: False, Action.RATED_GOOD: False, Action.RATED_OK: False, Action.RATED_BAD: True,
-    Action.CLOSED_UNRATED: False,
+    Action.CLOSED_UNRATED: False, Action.ESCALATED: False,
 }
 
 
@@ -850,7 +850,7 @@ class TicketService:
                         status=self.t(lang, f"ticket.status.{ticket.status}"))]
         if as_handler:
             lines.append(self.t(lang, "ticket.anonymous") if ticket.anonymous else await self._who(ticket.resident_id))
-        if ticket.escalation and as_handler:
+        if ticket.escalation:
             lines.append(self.t(lang, "ticket.escalation_level", level=ticket.escalation))
         media: list[Item] = []
         for side, item in await self._items(ticket.id):
