@@ -7,10 +7,13 @@ reads Chinese: any of the four reaching a reader is a leak."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from test_cli import run_cli
 from test_e2e_tickets_flow import (
     ERLANG_SECRETARY,
     NOT_ALLOWED,
@@ -96,7 +99,7 @@ class Walk:
 
 
 async def test_nothing_a_handler_can_see_tells_who_an_anonymous_resident_is(
-        bot: BotRunner, fake: FakeBotApi, clock: Any) -> None:
+        bot: BotRunner, fake: FakeBotApi, clock: Any, tmp_path: Path) -> None:
     hidden = await the_hidden_resident(bot, fake)
     secretary, organizer, erlang = leaders(fake)
     group = fake.group(-1002001, "三义村回音壁", "supergroup")
@@ -175,6 +178,11 @@ async def test_nothing_a_handler_can_see_tells_who_an_anonymous_resident_is(
     secretary.send("/wall")
     await walk.wait(SECRETARY, "回音壁")
     await fake.wait_idle(quiet=0.5, timeout=30)
+    # The operator's tickets commands, on the same database.
+    cli = [await asyncio.to_thread(run_cli, tmp_path, *args) for args in (
+        ("tickets", "settings", "sanyi", "--accept-days", "2"), ("tickets", "assign", "sanyi", "sanitation", "1001"),
+        ("tickets", "assign", "sanyi", "sanitation", "none"))]
+    assert [c.returncode for c in cli] == [0, 0, 0]
 
     english = english_fragments()
     assert "anonymous resident" in english  # the check can see the word that leaked before
@@ -183,7 +191,8 @@ async def test_nothing_a_handler_can_see_tells_who_an_anonymous_resident_is(
     assert len(seen) > 30 and len(answers) == len(walk.presses)
     assert [a.get("text") for a in answers if a.get("text")] == [
         "问题 #1 已由 匿名群众 处理过，当前状态：已撤回。", NOT_ALLOWED]
-    for where, value in [*seen, *((0, a) for a in answers)]:
+    outputs = [(1, {"stdout": c.stdout, "stderr": c.stderr}) for c in cli]
+    for where, value in [*seen, *((0, a) for a in answers), *outputs]:
         assert leaks(value) == [], (where, value)
         shown = repr(value)
         assert [piece for piece in english if piece in shown] == [], (where, value)
