@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bot.actors import SYSTEM_ACTOR
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Core
 from bot.services.orgs import ROLES, NotFound
@@ -182,11 +183,11 @@ async def tickets_command(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if args.tickets_command == "settings":
                 categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-                await service.configure(args.org_code, accept_days=args.accept_days, answer_days=args.answer_days,
-                                        categories=categories)
+                await service.configure(SYSTEM_ACTOR, args.org_code, accept_days=args.accept_days,
+                                        answer_days=args.answer_days, categories=categories)
             else:
                 person = None if args.person.lower() == "none" else int(args.person)
-                await service.assign_category(args.org_code, args.category, person)
+                await service.assign_category(SYSTEM_ACTOR, args.org_code, args.category, person)
         except (NotFound, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

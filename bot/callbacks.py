@@ -201,4 +201,119 @@ INVITE_ROLE = Kind("iv:r", InviteRole)
 
 # --- tickets (problem wall) -------------------------------------------------------------------------
 
+class DraftAction(StrEnum):
+    CATEGORY = "c"
+    PUBLIC = "p"
+    ANONYMOUS = "a"
+    CONFIRM = "ok"
+    CANCEL = "x"
+
+
+class SubmitDraft(NamedTuple):
+    draft: str  # the draft's token: a button of an older draft is stale
+    action: DraftAction
+    index: int = -1  # the category's place in the list, for CATEGORY
+
+
+class TicketRef(NamedTuple):
+    ticket_id: int
+
+
+class Confirm(StrEnum):
+    ASK = "q"
+    YES = "y"
+
+
+class Withdraw(NamedTuple):
+    ticket_id: int
+    confirm: Confirm = Confirm.ASK
+
+
+class RatingChoice(StrEnum):
+    GOOD = "g"
+    OK = "o"
+    BAD = "b"
+
+
+class Rate(NamedTuple):
+    rating: RatingChoice
+    ticket_id: int
+
+
+class PresetReason(NamedTuple):
+    ticket_id: int
+    reason: int
+
+
+class InfoStep(StrEnum):
+    START = "start"
+    SEND = "send"
+
+
+class AddInfo(NamedTuple):
+    ticket_id: int
+    step: InfoStep = InfoStep.START
+
+
+class TicketAction(StrEnum):
+    ACCEPT = "a"
+    REPLY = "r"
+    ASK = "i"
+    TRANSFER = "t"
+    DECLINE = "d"
+    RESOLVE = "z"
+    HISTORY = "h"
+    BLOCK = "b"
+
+
+class HandlerAction(NamedTuple):
+    action: TicketAction
+    ticket_id: int
+
+
+class TargetKind(StrEnum):
+    ORG = "o"
+    PERSON = "p"
+
+
+class TransferTarget(NamedTuple):
+    ticket_id: int
+    kind: TargetKind
+    target_id: int
+
+
+class NoFields(NamedTuple):
+    pass
+
+
+class BlockRef(NamedTuple):
+    block_id: int
+
+
+class WallPage(NamedTuple):
+    org_id: int
+    page: int
+
+
+class BindWall(NamedTuple):
+    org_id: int
+    chat_id: int
+
+
+SUBMIT_DRAFT = Kind("sb", SubmitDraft)
+TICKET_VIEW = Kind("tv", TicketRef)
+TICKET_WITHDRAW = Kind("tw", Withdraw)
+TICKET_RATE = Kind("tr", Rate)
+TICKET_PRESET_REASON = Kind("tq", PresetReason)
+TICKET_ADD_INFO = Kind("tn", AddInfo)
+TICKET_ACTION = Kind("tk", HandlerAction)
+TICKET_TRANSFER = Kind("tt", TransferTarget)
+TICKET_REPLY_SEND = Kind("ts", TicketRef)
+TICKET_REPLY_PUBLISH = Kind("tp", TicketRef)  # the secretary saw the public text and sends the answer
+TICKET_FLOW_CANCEL = Kind("tx", NoFields)
+TICKET_UNBLOCK = Kind("ub", BlockRef)
+WALL_PAGE = Kind("wl", WallPage)
+WALL_BIND = Kind("bw", BindWall)
+
+
 # --- meetings (三会一课) ------------------------------------------------------------------------------

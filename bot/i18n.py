@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import string
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -52,22 +50,6 @@ def language_for(chosen: str | None, telegram_code: str | None, default: str) ->
         if code.startswith("en"):
             return "en"
     return default
-
-
-def format_day(when: datetime, lang: str, tz: ZoneInfo, end: bool = False) -> str:
-    """A date as people write it: 12月1日 / Dec 1. With `end`, a deadline at 24:00 shows as the
-    day it closes (a deadline of 2 Dec 00:00 is "by 1 Dec")."""
-    local = (when - timedelta(minutes=1) if end else when).astimezone(tz)
-    if lang == "zh_CN":
-        return f"{local.month}月{local.day}日"
-    return local.strftime("%b %-d")
-
-
-def format_time(when: datetime, lang: str, tz: ZoneInfo) -> str:
-    local = when.astimezone(tz)
-    if lang == "zh_CN":
-        return f"{local.month}月{local.day}日 {local:%H:%M}"
-    return local.strftime("%b %-d %H:%M")
 
 
 class Translator:

@@ -1,9 +1,11 @@
 """问题墙 + 回音壁 in chat: /submit, /my, /wall for residents; /inbox, the ticket buttons,
-/bindwall and /blocked for secretaries and organizers."""
+/bindwall and /blocked for secretaries and organizers. Handlers parse (callback data through
+bot/callbacks.py), call the service, which checks every right, and render."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Message, Update
@@ -11,18 +13,32 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot import callbacks as cb
 from bot.context import BotContext
-from bot.i18n import format_day, format_time
+from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.orgs import NotAllowed, NotFound
-from bot.services.tickets import MAX_ITEMS, RATINGS, Done, Item, Refused, Ticket, TicketService
+from bot.services.tickets import (
+    MAX_ITEMS,
+    Done,
+    Item,
+    Rating,
+    Refused,
+    Status,
+    TicketService,
+    render,
+)
 from handlers import system
-from handlers.common import LEADERS, Command, answer_callback, as_int, keyboard, lang_of, reply
+from handlers.common import LEADERS, Command, answer_callback, keyboard, lang_of, reply
 
 SUBMIT = "submit"
 REPLY, ASK, TRANSFER, DECLINE, INFO, RATE_REASON = (
     "ticket_reply", "ticket_ask", "ticket_transfer", "ticket_decline", "ticket_info", "ticket_rate")
 PRESET_REASONS = 3
+DRAFT_SUMMARY_ROOM = 1000
+RATING_OF = {cb.RatingChoice.GOOD: Rating.GOOD, cb.RatingChoice.OK: Rating.OK, cb.RatingChoice.BAD: Rating.BAD}
+
+ServiceCall = Callable[[TicketService], Awaitable[Done]]
 
 
 def service(context: BotContext) -> TicketService:
@@ -43,17 +59,17 @@ def item_of(message: Message) -> Item | None:
 
 
 async def say(update: Update, context: BotContext, done: Done | Refused) -> None:
-    """Tell the actor the outcome of a service call."""
-    c = context.core
-    lang = await lang_of(update, context)
-    values = dict(done.values)
-    if "status" in values:
-        values["status"] = c.t(lang, f"ticket.status.{values['status']}")
-    text = c.t(lang, done.key, **values)
+    """Tell the actor the outcome of a service call, in the actor's language."""
+    text = render(context.core.t, await lang_of(update, context), done)
     if update.callback_query is not None:
         await update.callback_query.answer(text if isinstance(done, Done) and not done.changed else None)
     assert update.effective_chat is not None
     await context.bot.send_message(update.effective_chat.id, text)
+
+
+async def stale(update: Update, context: BotContext) -> None:
+    """A button whose data does not parse: forged, or from an older version."""
+    await answer_callback(update, context, "error.stale_button", alert=True)
 
 
 # --- submitting ---------------------------------------------------------------------------------
@@ -110,6 +126,8 @@ async def take_unsolicited(update: Update, context: BotContext) -> bool:
     return True
 
 
+
+
 async def _show_draft(update: Update, context: BotContext, data: dict[str, Any], edit: bool) -> None:
     """Categories until one is chosen; then the summary with the two privacy switches and 提交."""
     c = context.core
@@ -122,21 +140,25 @@ async def _show_draft(update: Update, context: BotContext, data: dict[str, Any],
     if data["category"] is None:
         org = await svc.home_org(user.id)
         categories = await svc.categories(org.id) if org else []
-        buttons = [Button(svc.category_name(lang, cat), f"sb:{draft}:c:{i}") for i, cat in enumerate(categories)]
+        buttons = [Button(svc.category_name(lang, cat), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CATEGORY, i))
+                   for i, cat in enumerate(categories)]
         rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
-        rows.append([Button(c.t(lang, "ticket.button.cancel"), f"sb:{draft}:x")])
+        rows.append([Button(c.t(lang, "ticket.button.cancel"), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CANCEL))])
         text = c.t(lang, "ticket.submit.pick_category", count=count)
     else:
-        yes, no = c.t(lang, "ticket.submit.yes"), c.t(lang, "ticket.submit.no")
+        # Switches show their state as a ticked or an empty box and say what a tick means.
+        public = c.t(lang, "ticket.submit.public_on" if data["public"] else "ticket.submit.public_off")
+        anonymous = c.t(lang, "ticket.submit.anonymous_on" if data["anonymous"] else "ticket.submit.anonymous_off")
         rows = [
-            [Button(c.t(lang, "ticket.submit.public", value=yes if data["public"] else no), f"sb:{draft}:p")],
-            [Button(c.t(lang, "ticket.submit.anonymous", value=yes if data["anonymous"] else no), f"sb:{draft}:a")],
-            [Button(c.t(lang, "ticket.button.confirm"), f"sb:{draft}:ok"),
-             Button(c.t(lang, "ticket.button.cancel"), f"sb:{draft}:x")],
+            [Button(public, cb.SUBMIT_DRAFT(draft, cb.DraftAction.PUBLIC))],
+            [Button(anonymous, cb.SUBMIT_DRAFT(draft, cb.DraftAction.ANONYMOUS))],
+            [Button(c.t(lang, "ticket.button.confirm"), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CONFIRM)),
+             Button(c.t(lang, "ticket.button.cancel"), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CANCEL))],
         ]
         texts = [i["text"] for i in data["items"] if i.get("text")]
+        summary = clip("\n".join(texts), DRAFT_SUMMARY_ROOM) if texts else c.t(lang, "ticket.no_text")
         text = c.t(lang, "ticket.submit.confirm", count=count, category=svc.category_name(lang, data["category"]),
-                   summary="\n".join(texts)[:1000] or c.t(lang, "ticket.no_text"))
+                   summary=summary)
     markup = keyboard(rows)
     if edit and update.callback_query is not None:
         await update.callback_query.edit_message_text(text, reply_markup=markup)
@@ -150,14 +172,13 @@ async def submit_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
+    button = cb.SUBMIT_DRAFT.parse(query.data)
     state = await c.flows.get(user.id)
-    if state is None or state.flow != SUBMIT or not fields or state.data.get("draft") != fields[0]:
+    if button is None or state is None or state.flow != SUBMIT or state.data.get("draft") != button.draft:
         await answer_callback(update, context, "ticket.submit.stale", alert=True)
         return
-    data, action = state.data, fields[1:]
-    svc = service(context)
-    if action == ["x"]:
+    data, action = state.data, button.action
+    if action == cb.DraftAction.CANCEL:
         await c.flows.clear(user.id)
         await query.answer()
         await query.edit_message_text(c.t(await lang_of(update, context), "cancel.done"))
@@ -165,38 +186,46 @@ async def submit_button(update: Update, context: BotContext) -> None:
     if not data["items"]:
         await answer_callback(update, context, "ticket.refused.empty", alert=True)
         return
-    if len(action) == 2 and action[0] == "c" and (index := as_int(action[1])) is not None:
-        org = await svc.home_org(user.id)
-        categories = await svc.categories(org.id) if org else []
-        if not 0 <= index < len(categories):
-            await answer_callback(update, context, "error.stale_button", alert=True)
+    if action == cb.DraftAction.CATEGORY:
+        org = await service(context).home_org(user.id)
+        categories = await service(context).categories(org.id) if org else []
+        if not 0 <= button.index < len(categories):
+            await stale(update, context)
             return
-        data["category"] = categories[index]
-    elif action == ["p"]:
+        data["category"] = categories[button.index]
+    elif action == cb.DraftAction.PUBLIC:
         data["public"] = not data["public"]
-    elif action == ["a"]:
+    elif action == cb.DraftAction.ANONYMOUS:
         data["anonymous"] = not data["anonymous"]
-    elif action == ["ok"] and data["category"] is not None:
-        try:
-            ticket = await svc.submit(user.id, [Item.from_dict(i) for i in data["items"]], data["category"],
-                                      data["public"], data["anonymous"])
-        except Refused as refused:
-            await answer_callback(update, context, refused.key, alert=True, **refused.values)
-            if refused.key in ("ticket.refused.duplicate", "ticket.refused.too_many", "ticket.refused.blocked"):
-                await c.flows.clear(user.id)  # nothing to fix in this draft
-            return
-        await c.flows.clear(user.id)
-        await query.answer()
-        lang = await lang_of(update, context)
-        await query.edit_message_text(c.t(lang, "ticket.submit.done", id=ticket.id,
-                                          due=format_day(ticket.accept_due, lang, svc.tz, end=True)))
+    elif action == cb.DraftAction.CONFIRM and data["category"] is not None:
+        await _confirm_draft(update, context, data)
         return
     else:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+        await stale(update, context)
         return
     await c.flows.set(user.id, SUBMIT, "confirm", data)
     await query.answer()
     await _show_draft(update, context, data, edit=True)
+
+
+async def _confirm_draft(update: Update, context: BotContext, data: dict[str, Any]) -> None:
+    c = context.core
+    query, user = update.callback_query, update.effective_user
+    assert query is not None and user is not None
+    svc = service(context)
+    try:
+        ticket = await svc.submit(user.id, [Item.from_dict(i) for i in data["items"]], data["category"],
+                                  data["public"], data["anonymous"])
+    except Refused as refused:
+        await answer_callback(update, context, refused.key, alert=True, **refused.values)
+        if refused.key in ("ticket.refused.duplicate", "ticket.refused.too_many", "ticket.refused.blocked"):
+            await c.flows.clear(user.id)  # nothing to fix in this draft
+        return
+    await c.flows.clear(user.id)
+    await query.answer()
+    lang = await lang_of(update, context)
+    await query.edit_message_text(c.t(lang, "ticket.submit.done", id=ticket.id,
+                                      due=svc.due_day(lang, ticket.accept_due)))
 
 
 # --- residents' own tickets ---------------------------------------------------------------------
@@ -215,75 +244,42 @@ async def my_command(update: Update, context: BotContext) -> None:
     now = c.clock.now()
     rows = [[Button(c.t(lang, "ticket.my.line", id=t.id, category=svc.category_name(lang, t.category),
                         status=c.t(lang, f"ticket.status.{t.status}"), days=(now - t.created_at).days),
-                    f"tv:{t.id}")] for t in mine]
+                    cb.TICKET_VIEW(t.id))] for t in mine]
     await update.effective_message.reply_text(c.t(lang, "ticket.my.title"), reply_markup=keyboard(rows))
 
 
 async def view_button(update: Update, context: BotContext) -> None:
     """Open one ticket: content, history and what this person may do with it."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None and user is not None
-    ticket_id = as_int((query.data or "").split(":")[-1])
-    svc = service(context)
-    try:
-        ticket = await svc.get(ticket_id or 0)
-    except NotFound:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    query = update.callback_query
+    assert query is not None
+    button = cb.TICKET_VIEW.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    if not await svc.can_view(user.id, ticket):
+    await send_view(update, context, button.ticket_id)
+
+
+async def send_view(update: Update, context: BotContext, ticket_id: int) -> None:
+    """The ticket as the service renders it for this reader, in as many messages as it takes."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None and update.callback_query is not None
+    try:
+        view = await service(context).view(user.id, ticket_id, await lang_of(update, context))
+    except NotFound:
+        await stale(update, context)
+        return
+    except NotAllowed:
         await answer_callback(update, context, "error.not_allowed", alert=True)
         return
-    await query.answer()
-    await send_view(update, context, ticket, as_handler=user.id != ticket.resident_id)
-
-
-async def send_view(update: Update, context: BotContext, ticket: Ticket, as_handler: bool) -> None:
-    c = context.core
-    lang = await lang_of(update, context)
-    svc = service(context)
-    lines = [c.t(lang, "ticket.view.head", id=ticket.id, category=svc.category_name(lang, ticket.category),
-                 status=c.t(lang, f"ticket.status.{ticket.status}"))]
-    if as_handler and ticket.anonymous:
-        lines.append(c.t(lang, "ticket.anonymous"))
-    elif as_handler:
-        lines.append(f"{await c.people.display_name(ticket.resident_id)} (ID {ticket.resident_id})")
-    if ticket.escalation:
-        lines.append(c.t(lang, "ticket.escalation_level", level=ticket.escalation))
-    items = await svc.items(ticket.id)
-    media: list[Item] = []
-    for side, item in items:
-        label = c.t(lang, f"ticket.view.{side}")
-        if item.text:
-            lines.append(f"{label}: {item.text}")
-        if item.kind not in ("text", "location") and item.chat_id is not None:
-            media.append(item)
-    lines.append(c.t(lang, "ticket.view.history"))
-    for event in await svc.events(ticket.id):
-        who = ""
-        if event.actor_id is not None:
-            hidden = event.actor_id == ticket.resident_id and ticket.anonymous and as_handler
-            who = c.t(lang, "ticket.anonymous") if hidden else await c.people.display_name(event.actor_id)
-        note = f"：{event.note}" if event.note and event.action not in ("escalated",) else ""
-        lines.append(f"· {format_time(event.at, lang, svc.tz)} {who} {c.t(lang, f'ticket.event.{event.action}')}{note}")
-    rows: list[list[Button]] = []
-    if as_handler and ticket.is_open:
-        rows = svc.handler_buttons(lang, ticket.id)[:-1]
-    if as_handler:
-        rows.append([Button(c.t(lang, "ticket.button.block"), f"tk:b:{ticket.id}")])
-    else:
-        if ticket.is_open:
-            rows.append([Button(c.t(lang, "ticket.button.withdraw"), f"tw:{ticket.id}")])
-        if ticket.status == "need_info":
-            rows.append([Button(c.t(lang, "ticket.button.add_info"), f"tn:{ticket.id}")])
-        if ticket.status == "answered":
-            rows.append([Button(c.t(lang, f"ticket.rating.{r}"), f"tr:{r[0]}:{ticket.id}") for r in RATINGS])
-    text = "\n".join(lines)[:4000]
-    assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, text, reply_markup=keyboard(rows) if rows else None)
-    for item in media[:10]:
+    await update.callback_query.answer()
+    for n, text in enumerate(view.texts):
+        last = n == len(view.texts) - 1
+        await context.bot.send_message(chat.id, text, reply_markup=keyboard(view.buttons)
+                                       if last and view.buttons else None)
+    for item in view.media:
         assert item.chat_id is not None and item.message_id is not None
         try:
-            await context.bot.copy_message(update.effective_chat.id, item.chat_id, item.message_id)
+            await context.bot.copy_message(chat.id, item.chat_id, item.message_id)
         except TelegramError:  # the original may be gone; the text above still stands
             pass
 
@@ -293,19 +289,20 @@ async def withdraw_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    parsed = await _ticket_button(update, context)
-    if parsed is None:
+    button = cb.TICKET_WITHDRAW.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    ticket_id, fields = parsed
-    if fields[1:] != ["y"]:
+    if button.confirm != cb.Confirm.YES:
         lang = await lang_of(update, context)
         await query.answer()
         assert update.effective_message is not None
+        yes = cb.TICKET_WITHDRAW(button.ticket_id, cb.Confirm.YES)
         await update.effective_message.reply_text(
-            c.t(lang, "ticket.withdraw_confirm", id=ticket_id),
-            reply_markup=keyboard([[Button(c.t(lang, "ticket.button.withdraw_yes"), f"tw:{ticket_id}:y")]]))
+            c.t(lang, "ticket.withdraw_confirm", id=button.ticket_id),
+            reply_markup=keyboard([[Button(c.t(lang, "ticket.button.withdraw_yes"), yes)]]))
         return
-    await _run(update, context, lambda svc: svc.withdraw(user.id, ticket_id))
+    await _run(update, context, lambda svc: svc.withdraw(user.id, button.ticket_id))
 
 
 async def rating_button(update: Update, context: BotContext) -> None:
@@ -313,21 +310,21 @@ async def rating_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    ticket_id = as_int(fields[1]) if len(fields) == 2 else None
-    rating = {"g": "good", "o": "ok", "b": "bad"}.get(fields[0] if fields else "")
-    if ticket_id is None or rating is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.TICKET_RATE.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    if rating != "bad":
+    ticket_id, rating = button.ticket_id, RATING_OF[button.rating]
+    if rating != Rating.BAD:
         await _run(update, context, lambda svc: svc.rate(user.id, ticket_id, rating))
         return
-    if await _own_ticket_in(update, context, ticket_id, "answered") is None:
+    if not await _own_ticket_in(update, context, ticket_id, Status.ANSWERED):
         return
     lang = await lang_of(update, context)
     await c.flows.set(user.id, RATE_REASON, "reason", {"ticket": ticket_id})
     await query.answer()
-    rows = [[Button(c.t(lang, f"ticket.reason.{n}"), f"tq:{ticket_id}:{n}")] for n in range(PRESET_REASONS)]
+    rows = [[Button(c.t(lang, f"ticket.reason.{n}"), cb.TICKET_PRESET_REASON(ticket_id, n))]
+            for n in range(PRESET_REASONS)]
     assert update.effective_message is not None
     await update.effective_message.reply_text(c.t(lang, "ticket.rate_reason"), reply_markup=keyboard(rows))
 
@@ -337,14 +334,13 @@ async def preset_reason_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    ticket_id, n = (as_int(fields[0]), as_int(fields[1])) if len(fields) == 2 else (None, None)
-    if ticket_id is None or n is None or not 0 <= n < PRESET_REASONS:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.TICKET_PRESET_REASON.parse(query.data)
+    if button is None or not 0 <= button.reason < PRESET_REASONS:
+        await stale(update, context)
         return
-    reason = c.t(await lang_of(update, context), f"ticket.reason.{n}")
+    reason = c.t(await lang_of(update, context), f"ticket.reason.{button.reason}")
     await c.flows.clear(user.id)
-    await _run(update, context, lambda svc: svc.rate(user.id, ticket_id, "bad", reason))
+    await _run(update, context, lambda svc: svc.rate(user.id, button.ticket_id, Rating.BAD, reason))
 
 
 async def rate_reason_message(update: Update, context: BotContext) -> None:
@@ -356,7 +352,7 @@ async def rate_reason_message(update: Update, context: BotContext) -> None:
     if state is None or not message.text:
         await reply(update, context, "ticket.rate_reason")
         return
-    await _run(update, context, lambda svc: svc.rate(user.id, state.data["ticket"], "bad", message.text),
+    await _run(update, context, lambda svc: svc.rate(user.id, state.data["ticket"], Rating.BAD, message.text),
                clear_flow=True)
 
 
@@ -365,11 +361,12 @@ async def add_info_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    parsed = await _ticket_button(update, context)
-    if parsed is None:
+    button = cb.TICKET_ADD_INFO.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    ticket_id, fields = parsed
-    if fields[1:] == ["send"]:
+    ticket_id = button.ticket_id
+    if button.step == cb.InfoStep.SEND:
         state = await c.flows.get(user.id)
         if state is None or state.flow != INFO or state.data.get("ticket") != ticket_id:
             await answer_callback(update, context, "ticket.submit.stale", alert=True)
@@ -377,12 +374,11 @@ async def add_info_button(update: Update, context: BotContext) -> None:
         items = [Item.from_dict(i) for i in state.data["items"]]
         await _run(update, context, lambda svc: svc.add_info(user.id, ticket_id, items), clear_flow=True)
         return
-    if await _own_ticket_in(update, context, ticket_id, "need_info") is None:
+    if not await _own_ticket_in(update, context, ticket_id, Status.NEED_INFO):
         return
     await c.flows.set(user.id, INFO, "content", {"ticket": ticket_id, "items": []})
     await query.answer()
     await reply(update, context, "ticket.info_prompt")
-
 
 # --- secretaries ----------------------------------------------------------------------------------
 
@@ -401,7 +397,8 @@ async def inbox_command(update: Update, context: BotContext) -> None:
         marks = ("⚠️" if line.overdue else "") + ("👤" if line.mine else "")
         rows.append([Button(c.t(lang, "ticket.inbox.line", id=line.ticket.id, marks=marks,
                                 category=svc.category_name(lang, line.ticket.category),
-                                status=c.t(lang, f"ticket.status.{line.ticket.status}")), f"tv:{line.ticket.id}")])
+                                status=c.t(lang, f"ticket.status.{line.ticket.status}")),
+                            cb.TICKET_VIEW(line.ticket.id))])
     if not rows:
         text += "\n" + c.t(lang, "ticket.inbox.empty")
     await update.effective_message.reply_text(text, reply_markup=keyboard(rows) if rows else None)
@@ -409,98 +406,121 @@ async def inbox_command(update: Update, context: BotContext) -> None:
 
 async def handler_button(update: Update, context: BotContext) -> None:
     """The secretary's buttons on a ticket: accept, reply, ask, transfer, decline, resolve, history, block."""
-    c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    ticket_id = as_int(fields[1]) if len(fields) == 2 else None
-    action = fields[0] if fields else ""
-    if ticket_id is None or action not in "arzitdhb" or len(action) != 1:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.TICKET_ACTION.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    if action == "a":
+    action, ticket_id = button.action, button.ticket_id
+    if action == cb.TicketAction.ACCEPT:
         await _run(update, context, lambda svc: svc.accept(user.id, ticket_id))
         return
-    if action == "b":
+    if action == cb.TicketAction.BLOCK:
         await _run(update, context, lambda svc: svc.block_submitter(user.id, ticket_id))
         return
+    if action == cb.TicketAction.HISTORY:
+        await send_view(update, context, ticket_id)
+        return
     svc = service(context)
-    ticket = await _ticket_or_answer(update, context, ticket_id)
-    if ticket is None:
+    try:
+        ticket = await svc.check_can_act(user.id, ticket_id)
+    except (NotFound, NotAllowed) as error:
+        await answer_callback(update, context, "error.stale_button" if isinstance(error, NotFound)
+                              else "error.not_allowed", alert=True)
         return
-    if not await svc.can_act(user.id, ticket):
-        await answer_callback(update, context, "error.not_allowed", alert=True)
+    replying = action in (cb.TicketAction.REPLY, cb.TicketAction.RESOLVE)
+    if not ticket.is_open and not (replying and ticket.status == Status.ANSWERED):
+        await say(update, context, await svc.handled_by(user.id, ticket_id))
         return
-    if action == "h":
-        await query.answer()
-        await send_view(update, context, ticket, as_handler=True)
-        return
-    if not ticket.is_open and not (action in "rz" and ticket.status == "answered"):
-        done = await svc.handled_by(ticket)
-        await say(update, context, done)
-        return
-    lang = await lang_of(update, context)
     await query.answer()
-    assert update.effective_message is not None
-    if action in "rz":
-        await c.flows.set(user.id, REPLY, "content", {"ticket": ticket_id, "final": action == "z", "items": []})
-        await update.effective_message.reply_text(
+    await _start_handler_flow(update, context, action, ticket_id)
+
+
+async def _start_handler_flow(update: Update, context: BotContext, action: cb.TicketAction, ticket_id: int) -> None:
+    """Ask for the reply, question, reason or transfer target."""
+    c = context.core
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    lang = await lang_of(update, context)
+    if action in (cb.TicketAction.REPLY, cb.TicketAction.RESOLVE):
+        final = action == cb.TicketAction.RESOLVE
+        await c.flows.set(user.id, REPLY, "content", {"ticket": ticket_id, "final": final, "items": []})
+        await message.reply_text(
             c.t(lang, "ticket.reply_prompt", id=ticket_id),
-            reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), f"ts:{ticket_id}"),
-                                    Button(c.t(lang, "ticket.button.cancel"), "tx")]]))
-    elif action == "i":
+            reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), cb.TICKET_REPLY_SEND(ticket_id)),
+                                    Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]))
+    elif action == cb.TicketAction.ASK:
         await c.flows.set(user.id, ASK, "question", {"ticket": ticket_id})
-        await update.effective_message.reply_text(c.t(lang, "ticket.ask_prompt", id=ticket_id))
-    elif action == "d":
+        await message.reply_text(c.t(lang, "ticket.ask_prompt", id=ticket_id))
+    elif action == cb.TicketAction.DECLINE:
         await c.flows.set(user.id, DECLINE, "reason", {"ticket": ticket_id})
-        await update.effective_message.reply_text(c.t(lang, "ticket.decline_prompt", id=ticket_id))
-    elif action == "t":
-        orgs, people = await svc.transfer_targets(user.id, ticket_id)
-        rows = [[Button(org.name, f"tt:{ticket_id}:o:{org.id}")] for org in orgs[:20]]
-        rows += [[Button(f"👤 {name}", f"tt:{ticket_id}:p:{pid}")] for pid, name in people[:10]]
-        await update.effective_message.reply_text(c.t(lang, "ticket.transfer_pick", id=ticket_id),
-                                                  reply_markup=keyboard(rows) if rows else None)
+        await message.reply_text(c.t(lang, "ticket.decline_prompt", id=ticket_id))
+    elif action == cb.TicketAction.TRANSFER:
+        orgs, people = await service(context).transfer_targets(user.id, ticket_id)
+        org, person = cb.TargetKind.ORG, cb.TargetKind.PERSON
+        rows = [[Button(o.name, cb.TICKET_TRANSFER(ticket_id, org, o.id))] for o in orgs[:20]]
+        rows += [[Button(f"👤 {name}", cb.TICKET_TRANSFER(ticket_id, person, pid))] for pid, name in people[:10]]
+        await message.reply_text(c.t(lang, "ticket.transfer_pick", id=ticket_id),
+                                 reply_markup=keyboard(rows) if rows else None)
 
 
 async def transfer_target_button(update: Update, context: BotContext) -> None:
-    """The transfer target was picked: ask for the reason."""
+    """The transfer target was picked: ask for the reason (the service checks the target is one
+    it offered when the transfer is made)."""
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    if len(fields) != 3 or fields[1] not in ("o", "p") or as_int(fields[0]) is None or as_int(fields[2]) is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.TICKET_TRANSFER.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    ticket_id, target = int(fields[0]), int(fields[2])
-    ticket = await _ticket_or_answer(update, context, ticket_id)
-    if ticket is None:
+    try:
+        orgs, people = await service(context).transfer_targets(user.id, button.ticket_id)
+    except (NotFound, NotAllowed) as error:
+        await answer_callback(update, context, "error.stale_button" if isinstance(error, NotFound)
+                              else "error.not_allowed", alert=True)
         return
-    if not await service(context).can_act(user.id, ticket):
+    offered = {o.id for o in orgs} if button.kind == cb.TargetKind.ORG else {pid for pid, _ in people}
+    if button.target_id not in offered:
         await answer_callback(update, context, "error.not_allowed", alert=True)
         return
-    key = "to_org" if fields[1] == "o" else "to_person"
-    await c.flows.set(user.id, TRANSFER, "reason", {"ticket": ticket_id, key: target})
+    key = "to_org" if button.kind == cb.TargetKind.ORG else "to_person"
+    await c.flows.set(user.id, TRANSFER, "reason", {"ticket": button.ticket_id, key: button.target_id})
     await query.answer()
-    await reply(update, context, "ticket.transfer_reason", id=ticket_id)
+    await reply(update, context, "ticket.transfer_reason", id=button.ticket_id)
 
 
 async def reply_send_button(update: Update, context: BotContext) -> None:
-    """Send the reply typed so far."""
+    """Send the reply typed so far; when it will be public, first show exactly what the wall will say."""
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
+    button = cb.TICKET_REPLY_SEND.parse(query.data) or cb.TICKET_REPLY_PUBLISH.parse(query.data)
     state = await c.flows.get(user.id)
-    ticket_id = as_int((query.data or "").split(":")[-1])
-    if state is None or state.flow != REPLY or state.data.get("ticket") != ticket_id:
+    if button is None or state is None or state.flow != REPLY or state.data.get("ticket") != button.ticket_id:
         await answer_callback(update, context, "ticket.submit.stale", alert=True)
         return
     items = [Item.from_dict(i) for i in state.data["items"]]
     if not items:
         await answer_callback(update, context, "ticket.refused.empty", alert=True)
         return
-    final = bool(state.data.get("final"))
-    await _run(update, context, lambda svc: svc.answer(user.id, state.data["ticket"], items, final=final),
-               clear_flow=True)
+    ticket_id, final = button.ticket_id, bool(state.data.get("final"))
+    if cb.TICKET_REPLY_SEND.parse(query.data) is not None:
+        try:
+            preview = await service(context).preview_answer(user.id, ticket_id, items)
+        except (NotFound, NotAllowed):
+            preview = None  # the answer below says why
+        if preview is not None:
+            lang = await lang_of(update, context)
+            await query.answer()
+            assert update.effective_message is not None
+            buttons = [[Button(c.t(lang, "ticket.button.publish"), cb.TICKET_REPLY_PUBLISH(ticket_id)),
+                        Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]
+            await update.effective_message.reply_text(clip(c.t(lang, "ticket.preview", post=preview), MAX_TEXT),
+                                                      reply_markup=keyboard(buttons))
+            return
+    await _run(update, context, lambda svc: svc.answer(user.id, ticket_id, items, final=final), clear_flow=True)
 
 
 async def flow_cancel_button(update: Update, context: BotContext) -> None:
@@ -531,11 +551,11 @@ async def collect_items(update: Update, context: BotContext) -> None:
     await c.flows.set(user.id, state.flow, state.step, state.data)
     lang = await lang_of(update, context)
     ticket_id = state.data["ticket"]
-    data = f"ts:{ticket_id}" if state.flow == REPLY else f"tn:{ticket_id}:send"
+    data = cb.TICKET_REPLY_SEND(ticket_id) if state.flow == REPLY else cb.TICKET_ADD_INFO(ticket_id, cb.InfoStep.SEND)
     await message.reply_text(
         c.t(lang, "ticket.collected", count=len(state.data["items"])),
         reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), data),
-                                Button(c.t(lang, "ticket.button.cancel"), "tx")]]))
+                                Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]))
 
 
 async def reason_message(update: Update, context: BotContext) -> None:
@@ -561,18 +581,19 @@ async def reason_message(update: Update, context: BotContext) -> None:
 
 
 async def blocked_command(update: Update, context: BotContext) -> None:
-    """People stopped from submitting, with a button to lift each block."""
+    """Blocks by ticket (never by person), with a button to lift each."""
     c = context.core
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
-    blocks = await service(context).blocks(user.id)
+    svc = service(context)
+    blocks = await svc.blocks(user.id)
     if not blocks:
         await reply(update, context, "ticket.blocked.none")
         return
-    rows = [[Button(c.t(lang, "ticket.blocked.line", ticket=ticket_id or "—", org=org,
-                        since=format_day(since, lang, service(context).tz)), f"ub:{block_id}")]
-            for block_id, ticket_id, org, since in blocks[:30]]
+    rows = [[Button(c.t(lang, "ticket.blocked.line", ticket=block.ticket_id or "—", org=block.org,
+                        since=svc.fmt.day(lang, block.since, weekday=False)), cb.TICKET_UNBLOCK(block.id))]
+            for block in blocks[:30]]
     await update.effective_message.reply_text(c.t(lang, "ticket.blocked.title"), reply_markup=keyboard(rows))
 
 
@@ -580,12 +601,11 @@ async def unblock_button(update: Update, context: BotContext) -> None:
     """Lift a block."""
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    block_id = as_int((query.data or "").split(":")[-1])
-    if block_id is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.TICKET_UNBLOCK.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
-    await _run(update, context, lambda svc: svc.unblock(user.id, block_id))
-
+    await _run(update, context, lambda svc: svc.unblock(user.id, button.block_id))
 
 # --- the echo wall --------------------------------------------------------------------------------
 
@@ -604,13 +624,12 @@ async def wall_page_button(update: Update, context: BotContext) -> None:
     """Another page of the wall."""
     query = update.callback_query
     assert query is not None
-    fields = (query.data or "").split(":")[1:]
-    org_id, page = (as_int(fields[0]), as_int(fields[1])) if len(fields) == 2 else (None, None)
-    if org_id is None or page is None or page < 0:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.WALL_PAGE.parse(query.data)
+    if button is None or button.page < 0:
+        await stale(update, context)
         return
     await query.answer()
-    await _send_wall_page(update, context, org_id, page, edit=True)
+    await _send_wall_page(update, context, button.org_id, button.page, edit=True)
 
 
 async def _send_wall_page(update: Update, context: BotContext, org_id: int, page: int,
@@ -624,18 +643,28 @@ async def _send_wall_page(update: Update, context: BotContext, org_id: int, page
         text = c.t(lang, "ticket.wall.empty", org=org.name if org else "")
     else:
         text = c.t(lang, "ticket.wall.title", org=org.name if org else "", page=page + 1) + "\n\n" + "\n\n".join(
-            svc.wall_text(lang, ticket) for ticket in posts)
+            svc.wall_text(lang, post, short=True) for post in posts)
     nav = []
     if page > 0:
-        nav.append(Button(c.t(lang, "ticket.wall.newer"), f"wl:{org_id}:{page - 1}"))
+        nav.append(Button(c.t(lang, "ticket.wall.newer"), cb.WALL_PAGE(org_id, page - 1)))
     if more:
-        nav.append(Button(c.t(lang, "ticket.wall.older"), f"wl:{org_id}:{page + 1}"))
+        nav.append(Button(c.t(lang, "ticket.wall.older"), cb.WALL_PAGE(org_id, page + 1)))
     markup = keyboard([nav]) if nav else None
+    text = clip(text, MAX_TEXT)
     if edit and update.callback_query is not None:
-        await update.callback_query.edit_message_text(text[:4096], reply_markup=markup)
+        await update.callback_query.edit_message_text(text, reply_markup=markup)
     else:
         assert update.effective_message is not None
-        await update.effective_message.reply_text(text[:4096], reply_markup=markup)
+        await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+async def _refuse_bindwall(update: Update, context: BotContext, key: str) -> None:
+    """In a group, a refusal is said at most once an hour (nobody may spend the group's budget)."""
+    chat = update.effective_chat
+    assert chat is not None
+    if chat.type != "private" and not service(context).may_answer_bindwall(chat.id):
+        return
+    await reply(update, context, key)
 
 
 async def bindwall_command(update: Update, context: BotContext) -> None:
@@ -650,7 +679,8 @@ async def bindwall_command(update: Update, context: BotContext) -> None:
         if not context.args:
             await reply(update, context, "ticket.bindwall.usage")
             return
-        target: int | str = as_int(context.args[0]) or context.args[0]
+        arg = context.args[0]
+        target: int | str = int(arg) if arg.lstrip("-").isdigit() else arg
     else:
         target = chat.id
     try:
@@ -658,19 +688,19 @@ async def bindwall_command(update: Update, context: BotContext) -> None:
         me = await context.bot.get_chat_member(wall_chat.id, context.bot.id)
         them = await context.bot.get_chat_member(wall_chat.id, user.id)
     except TelegramError:
-        await reply(update, context, "ticket.bindwall.not_found")
-        return
-    if me.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-        await reply(update, context, "ticket.bindwall.bot_not_admin")
+        await _refuse_bindwall(update, context, "ticket.bindwall.not_found")
         return
     if them.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-        await reply(update, context, "ticket.bindwall.you_not_admin")
+        await _refuse_bindwall(update, context, "ticket.bindwall.you_not_admin")
+        return
+    if me.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+        await _refuse_bindwall(update, context, "ticket.bindwall.bot_not_admin")
         return
     orgs = await service(context).wall_orgs(user.id)
     if not orgs:
-        await reply(update, context, "error.not_allowed")
+        await _refuse_bindwall(update, context, "error.not_allowed")
         return
-    rows = [[Button(org.name, f"bw:{org.id}:{wall_chat.id}")] for org in orgs[:20]]
+    rows = [[Button(org.name, cb.WALL_BIND(org.id, wall_chat.id))] for org in orgs[:20]]
     assert update.effective_message is not None
     await update.effective_message.reply_text(c.t(lang, "ticket.bindwall.pick", chat=wall_chat.title or ""),
                                               reply_markup=keyboard(rows))
@@ -681,14 +711,13 @@ async def bindwall_button(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    fields = (query.data or "").split(":")[1:]
-    org_id, chat_id = (as_int(fields[0]), as_int(fields[1])) if len(fields) == 2 else (None, None)
-    if org_id is None or chat_id is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
+    button = cb.WALL_BIND.parse(query.data)
+    if button is None:
+        await stale(update, context)
         return
     try:
-        them = await context.bot.get_chat_member(chat_id, user.id)
-        wall_chat = await context.bot.get_chat(chat_id)
+        them = await context.bot.get_chat_member(button.chat_id, user.id)
+        wall_chat = await context.bot.get_chat(button.chat_id)
     except TelegramError:
         await answer_callback(update, context, "ticket.bindwall.not_found", alert=True)
         return
@@ -696,11 +725,11 @@ async def bindwall_button(update: Update, context: BotContext) -> None:
         await answer_callback(update, context, "ticket.bindwall.you_not_admin", alert=True)
         return
     try:
-        await service(context).bind_wall(user.id, org_id, chat_id, wall_chat.title)
+        await service(context).bind_wall(user.id, button.org_id, button.chat_id, wall_chat.title)
     except NotAllowed:
         await answer_callback(update, context, "error.not_allowed", alert=True)
         return
-    org = await c.orgs.get(org_id)
+    org = await c.orgs.get(button.org_id)
     await query.answer()
     await query.edit_message_text(c.t(await lang_of(update, context), "ticket.bindwall.done",
                                       org=org.name if org else "", chat=wall_chat.title or ""))
@@ -708,42 +737,24 @@ async def bindwall_button(update: Update, context: BotContext) -> None:
 
 # --- shared ---------------------------------------------------------------------------------------
 
-async def _ticket_button(update: Update, context: BotContext) -> tuple[int, list[str]] | None:
-    """`xx:<ticket id>[:more]` → (ticket id, [id, more...]); a malformed button is answered as stale."""
-    assert update.callback_query is not None
-    fields = (update.callback_query.data or "").split(":")[1:]
-    ticket_id = as_int(fields[0]) if fields else None
-    if ticket_id is None:
-        await answer_callback(update, context, "error.stale_button", alert=True)
-        return None
-    return ticket_id, fields
-
-
-async def _own_ticket_in(update: Update, context: BotContext, ticket_id: int,
-                         status: str) -> Ticket | None:
-    """The person's own ticket in `status`, else None (and the button is answered)."""
+async def _own_ticket_in(update: Update, context: BotContext, ticket_id: int, status: Status) -> bool:
+    """Whether it is the person's own ticket in `status` (else the button is answered)."""
     assert update.effective_user is not None
-    ticket = await _ticket_or_answer(update, context, ticket_id)
-    if ticket is None:
-        return None
-    if ticket.resident_id != update.effective_user.id:
-        await answer_callback(update, context, "error.not_allowed", alert=True)
-        return None
-    if ticket.status != status:
-        await answer_callback(update, context, "ticket.submit.stale", alert=True)
-        return None
-    return ticket
-
-
-async def _ticket_or_answer(update: Update, context: BotContext, ticket_id: int) -> Ticket | None:
     try:
-        return await service(context).get(ticket_id)
+        await service(context).check_own(update.effective_user.id, ticket_id, status)
     except NotFound:
-        await answer_callback(update, context, "error.stale_button", alert=True)
-        return None
+        await stale(update, context)
+        return False
+    except NotAllowed:
+        await answer_callback(update, context, "error.not_allowed", alert=True)
+        return False
+    except Refused as refused:
+        await answer_callback(update, context, refused.key, alert=True)
+        return False
+    return True
 
 
-async def _run(update: Update, context: BotContext, action: Any, clear_flow: bool = False) -> None:
+async def _run(update: Update, context: BotContext, action: ServiceCall, clear_flow: bool = False) -> None:
     """Call a service action and tell the actor how it went; rights failures change nothing."""
     user = update.effective_user
     assert user is not None
@@ -759,7 +770,7 @@ async def _run(update: Update, context: BotContext, action: Any, clear_flow: boo
         return
     except NotFound:
         if update.callback_query is not None:
-            await answer_callback(update, context, "error.stale_button", alert=True)
+            await stale(update, context)
         else:
             await reply(update, context, "error.stale_button")
         return
@@ -791,10 +802,12 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     system.FLOW_HANDLERS[RATE_REASON] = rate_reason_message
     if take_unsolicited not in system.UNSOLICITED:
         system.UNSOLICITED.append(take_unsolicited)
-    for pattern, callback in (
-        (r"^sb:", submit_button), (r"^tv:", view_button), (r"^tw:", withdraw_button), (r"^tr:", rating_button),
-        (r"^tq:", preset_reason_button), (r"^tn:", add_info_button), (r"^tk:", handler_button),
-        (r"^tt:", transfer_target_button), (r"^ts:", reply_send_button), (r"^tx$", flow_cancel_button),
-        (r"^ub:", unblock_button), (r"^wl:", wall_page_button), (r"^bw:", bindwall_button),
+    for kind, callback in (
+        (cb.SUBMIT_DRAFT, submit_button), (cb.TICKET_VIEW, view_button), (cb.TICKET_WITHDRAW, withdraw_button),
+        (cb.TICKET_RATE, rating_button), (cb.TICKET_PRESET_REASON, preset_reason_button),
+        (cb.TICKET_ADD_INFO, add_info_button), (cb.TICKET_ACTION, handler_button),
+        (cb.TICKET_TRANSFER, transfer_target_button), (cb.TICKET_REPLY_SEND, reply_send_button),
+        (cb.TICKET_REPLY_PUBLISH, reply_send_button), (cb.TICKET_FLOW_CANCEL, flow_cancel_button),
+        (cb.TICKET_UNBLOCK, unblock_button), (cb.WALL_PAGE, wall_page_button), (cb.WALL_BIND, bindwall_button),
     ):
-        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+        app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))

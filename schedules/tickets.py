@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.actors import SYSTEM_ACTOR
 from bot.context import BotApplication
 from schedules.jobs import every
 
@@ -15,7 +16,7 @@ INTERVAL = 60.0
 
 
 async def tick(app: BotApplication) -> None:
-    changes = await app.core.tickets.tick()
+    changes = await app.core.tickets.tick(SYSTEM_ACTOR)
     if changes:
         log.info("tickets: %s deadline change(s)", changes)
 

@@ -40,6 +40,12 @@ async def test_submit_accept_answer_rate(bot: BotRunner, fake: FakeBotApi) -> No
     secretary.send("已联系电工，明天修好。")
     collected = await fake.wait_message(SECRETARY, contains="已记录 1 条")
     secretary.press(collected, "📨 发送")
+    # The answer will be public: the secretary first reads exactly what the wall will show.
+    preview = await fake.wait_message(SECRETARY, contains="回音壁上会这样显示")
+    assert "电话138****5678" in preview.text and "13812345678" not in preview.text
+    assert "答复：已联系电工，明天修好。" in preview.text
+    assert await bot.core.db.fetchval("SELECT status FROM tickets WHERE id = 1") == "accepted"
+    secretary.press(preview, "✅ 确定发送")
     await fake.wait_message(SECRETARY, contains="答复已发给群众")
     answer = await fake.wait_message(villager.id, contains="有答复了")
     assert "明天修好" in answer.text

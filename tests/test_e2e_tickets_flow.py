@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import schedules
+from bot.actors import SYSTEM_ACTOR
 from bot.services.tickets import Item, Ticket, TicketService
 from conftest import BotRunner
 from fakebotapi import FakeBotApi, FakeUser, SentMessage
@@ -199,21 +200,21 @@ async def test_submit_text_photo_and_location_in_four_taps_and_anonymity_both_wa
     confirm = await fake.wait_text(zhang.id, "请确认（共 3 条内容）")
     assert "类别：环境卫生" in confirm.text and "河边有人倒垃圾" in confirm.text
     assert "📍 33.70000,110.30000" in confirm.text
-    assert confirm.button_texts == ["答复在回音壁公开：是", "对书记也隐藏我的名字：否", "✅ 提交", "取消"]
-    zhang.press(confirm, "答复在回音壁公开：是")
+    assert confirm.button_texts == ["☑ 答复可以公开到回音壁", "☐ 不让书记看到我的名字", "✅ 提交", "取消"]
+    zhang.press(confirm, "☑ 答复可以公开到回音壁")
     taps += 1
-    confirm = await with_button(fake, confirm, "答复在回音壁公开：否")
-    zhang.press(confirm, "对书记也隐藏我的名字：否")
+    confirm = await with_button(fake, confirm, "☐ 答复可以公开到回音壁")
+    zhang.press(confirm, "☐ 不让书记看到我的名字")
     taps += 1
-    confirm = await with_button(fake, confirm, "对书记也隐藏我的名字：是")
+    confirm = await with_button(fake, confirm, "☑ 不让书记看到我的名字")
     zhang.press(confirm, "✅ 提交")
     taps += 1
     done = await fake.wait_text(zhang.id, "已提交！问题编号 #1")
-    assert done.text == "已提交！问题编号 #1。书记会在 11月30日 前受理，有进展会通知您。发送 /my 查看。"
+    assert done.text == "已提交！问题编号 #1。书记会在 11月30日（周一） 前受理，有进展会通知您。发送 /my 查看。"
     assert taps == 4
-    ticket = await svc(bot).get(1)
+    ticket = await svc(bot).get(SYSTEM_ACTOR, 1)
     assert (ticket.category, ticket.public_ok, ticket.anonymous, ticket.status) == ("sanitation", False, True, "new")
-    assert [item.kind for _, item in await svc(bot).items(1)] == ["text", "photo", "location"]
+    assert [item.kind for _, item in await svc(bot).items(SYSTEM_ACTOR, 1)] == ["text", "photo", "location"]
     assert await bot.core.flows.get(ZHANG) is None
 
     # The secretary: the card says 匿名群众, the photo and the place arrive as copies.
@@ -276,8 +277,8 @@ async def test_a_restart_half_way_loses_nothing(bot: BotRunner, fake: FakeBotApi
     confirm = await fake.wait_text(ZHANG, "请确认（共 2 条内容）")
     zhang.press(confirm, "✅ 提交")
     await fake.wait_text(ZHANG, "已提交！问题编号 #1")
-    assert (await svc(bot).get(1)).summary == "学校门口的路灯坏了"
-    assert [item.kind for _, item in await svc(bot).items(1)] == ["text", "photo"]
+    assert (await svc(bot).get(SYSTEM_ACTOR, 1)).summary == "学校门口的路灯坏了"
+    assert [item.kind for _, item in await svc(bot).items(SYSTEM_ACTOR, 1)] == ["text", "photo"]
     await fake.wait_message(SECRETARY, contains="学校门口的路灯坏了", timeout=WAIT)
 
 
@@ -310,7 +311,7 @@ async def test_ask_for_more_information_and_the_resident_adds_it(bot: BotRunner,
     assert "桥头的护栏断了" in added.text
     await copies(fake, SECRETARY, 1)
     await status_is(bot, 1, "accepted")  # asking for more counts as taking it on
-    assert [item.text for side, item in await svc(bot).items(1) if side == "resident"] == [
+    assert [item.text for side, item in await svc(bot).items(SYSTEM_ACTOR, 1) if side == "resident"] == [
         "桥头的护栏断了", "村东头的石桥", None]
 
 
@@ -341,7 +342,7 @@ async def test_transfer_to_erlang_with_a_reason(bot: BotRunner, fake: FakeBotApi
     await fake.wait_message(ERLANG_SECRETARY, contains="已受理问题 #1，已通知群众。", timeout=WAIT)
     accepted = await fake.wait_message(ZHANG, contains="受理", timeout=WAIT)
     assert accepted.text == "您反映的问题 #1 已由「二郎村党支部」受理。"
-    history = [(e.actor_id, e.action) for e in await svc(bot).events(1)]
+    history = [(e.actor_id, e.action) for e in await svc(bot).events(SYSTEM_ACTOR, 1)]
     assert history == [(ZHANG, "submitted"), (SECRETARY, "transferred"), (ERLANG_SECRETARY, "accepted")]
 
 
@@ -360,7 +361,7 @@ async def test_escalation_with_the_settable_clock(bot: BotRunner, fake: FakeBotA
     escalated = await fake.wait_message(ORGANIZER, contains="⚠️ 下级超期未受理的问题（上报第 1 级）", timeout=WAIT)
     assert "村口路灯坏了一个月了" in escalated.text and "提交人：老张 (ID 2001)" in escalated.text
     await fake.wait_message(SECRETARY, contains="⚠️ 问题 #1 已超过受理期限，已上报上级（第 1 级）。", timeout=WAIT)
-    assert (await svc(bot).get(1)).escalation == 1
+    assert (await svc(bot).get(SYSTEM_ACTOR, 1)).escalation == 1
 
     secretary.send("/inbox")
     inbox = await fake.wait_message(SECRETARY, contains="待办问题", timeout=WAIT)
@@ -409,7 +410,7 @@ async def test_a_reopened_ticket_with_a_preset_and_with_a_typed_reason(bot: BotR
     await fake.wait_message(SECRETARY, contains="问题 #2 重新办理（原因：还在漏，根本没人来看过）", timeout=WAIT)
 
     for ticket_id in (1, 2):
-        assert (await svc(bot).get(ticket_id)).status == "reopened"
+        assert (await svc(bot).get(SYSTEM_ACTOR, ticket_id)).status == "reopened"
     reasons_given = [r[0] for r in await bot.core.db.fetchall("SELECT rating_reason FROM tickets ORDER BY id")]
     assert reasons_given == ["问题没有解决", "还在漏，根本没人来看过"]
 
@@ -431,7 +432,7 @@ async def test_my_lists_tickets_with_status_and_age_and_opens_the_history(
     zhang.press(mine, "#1 基础设施 · 已受理 · 2天前")
     view = await fake.wait_message(ZHANG, contains="办理记录：", timeout=WAIT)
     assert view.text == ("问题 #1（基础设施）· 已受理\n群众: 村口路灯坏了\n办理记录：\n"
-                         "· 11月27日 09:00 老张 提交\n· 11月27日 10:00 王建国 受理")
+                         "· 11月27日（周五）上午9:00 老张 提交\n· 11月27日（周五）上午10:00 王建国 受理")
     assert view.button_texts == ["撤回这个问题"]
 
     # Withdraw it from there (asked once more).
@@ -637,10 +638,10 @@ async def test_a_blocked_person_cannot_submit_until_unblocked(bot: BotRunner, fa
     blocked = await fake.wait_message(SECRETARY, contains="被暂停提交的人", timeout=WAIT)
     assert blocked.button_texts == ["问题 #1 的提交人 · 三义村党支部 · 11月27日起"]  # no name: anonymous
     secretary.press(blocked, blocked.button_texts[0])
-    await fake.wait_message(SECRETARY, contains="已恢复，他可以再提交问题了。", timeout=WAIT)
+    await fake.wait_message(SECRETARY, contains="已取消问题 #1 对提交人的暂停。", timeout=WAIT)
     zhang.send("/submit")
     await fake.wait_message(ZHANG, contains=DESCRIBE, timeout=WAIT)
-    actions = [e.action for e in await svc(bot).events(1)]
+    actions = [e.action for e in await svc(bot).events(SYSTEM_ACTOR, 1)]
     assert actions == ["submitted", "blocked_submitter", "unblocked_submitter"]
 
 

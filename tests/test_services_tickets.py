@@ -28,6 +28,7 @@ from service_fixtures import (
     rows,
 )
 
+from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.services.orgs import NotAllowed, NotFound
@@ -37,6 +38,7 @@ from bot.services.tickets import (
     Done,
     Item,
     Refused,
+    Say,
     Ticket,
     TicketService,
     mask_private,
@@ -118,7 +120,7 @@ async def submit(core: Core, person: int = RES_A, what: str = "村口路灯坏�
 
 
 async def events(core: Core, ticket_id: int) -> list[tuple[int | None, str, str | None]]:
-    return [(e.actor_id, e.action, e.note) for e in await svc(core).events(ticket_id)]
+    return [(e.actor_id, e.action, e.note) for e in await svc(core).events(SYSTEM_ACTOR, ticket_id)]
 
 
 async def grant(core: Core, person: int, name: str, code: str, role: str) -> None:
@@ -156,7 +158,7 @@ async def answered(core: Core, person: int = RES_A, what: str = "村口路灯坏
     ticket = await submit(core, person, what, public=public, anonymous=anonymous)
     await svc(core).accept(SECRETARY, ticket.id)
     await svc(core).answer(SECRETARY, ticket.id, text(answer))
-    return await svc(core).get(ticket.id)
+    return await svc(core).get(SYSTEM_ACTOR, ticket.id)
 
 
 # --- routing --------------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ async def test_an_org_without_a_secretary_passes_it_to_the_parent(world: Core) -
 
 
 async def test_a_category_assignee_gets_that_category(world: Core) -> None:
-    await svc(world).assign_category("sanyi", "welfare", VILLAGE_ORG)
+    await svc(world).assign_category(SYSTEM_ACTOR, "sanyi", "welfare", VILLAGE_ORG)
 
     welfare = await submit(world, what="低保申请没人管", category="welfare")
     roads = await submit(world, what="路面塌了", category="infrastructure")
@@ -197,12 +199,12 @@ async def test_a_category_assignee_gets_that_category(world: Core) -> None:
     assert roads.assignee_id is None
     assert [r["chat_id"] for r in await messages(world, f"tk:{roads.id}:")] == [SECRETARY]
 
-    await svc(world).assign_category("sanyi", "welfare", None)
+    await svc(world).assign_category(SYSTEM_ACTOR, "sanyi", "welfare", None)
     again = await submit(world, what="养老金没到账", category="welfare")
     assert again.assignee_id is None
     assert [r["chat_id"] for r in await messages(world, f"tk:{again.id}:")] == [SECRETARY]
     with pytest.raises(NotFound):
-        await svc(world).assign_category("nowhere", "welfare", VILLAGE_ORG)
+        await svc(world).assign_category(SYSTEM_ACTOR, "nowhere", "welfare", VILLAGE_ORG)
 
 
 async def test_with_nobody_to_answer_the_nearest_organizers_then_the_admins_hear_of_it(world: Core) -> None:
@@ -226,7 +228,8 @@ async def test_deadlines_count_working_days_to_the_end_of_the_day(world: Core) -
     assert ticket.accept_due == local(2026, 12, 1)  # the end of Monday
     assert ticket.answer_due == local(2026, 12, 5)  # the end of the next Friday
     assert ticket.next_escalation_at == ticket.accept_due
-    assert "受理期限：11月30日；答复期限：12月4日" in (await messages(world, "tk:1:"))[0]["payload"]["text"]
+    card = (await messages(world, "tk:1:"))[0]["payload"]["text"]
+    assert "受理期限：11月30日（周一）；答复期限：12月4日（周五）" in card
 
 
 async def test_deadlines_skip_the_national_day_holiday_and_count_make_up_days(world: Core,
@@ -244,7 +247,7 @@ async def test_deadlines_skip_the_national_day_holiday_and_count_make_up_days(wo
 
 
 async def test_configure_sets_an_orgs_own_deadlines_and_categories(world: Core) -> None:
-    await svc(world).configure("sanyi", accept_days=2, answer_days=10)
+    await svc(world).configure(SYSTEM_ACTOR, "sanyi", accept_days=2, answer_days=10)
 
     ticket = await submit(world)
     assert ticket.accept_due == local(2026, 12, 2)  # Monday and Tuesday
@@ -254,11 +257,11 @@ async def test_configure_sets_an_orgs_own_deadlines_and_categories(world: Core) 
 
     for bad in ({"accept_days": 0}, {"answer_days": 61}, {"categories": []}, {"categories": ["x" * 21]}):
         with pytest.raises(ValueError):
-            await svc(world).configure("sanyi", **bad)  # type: ignore[arg-type]
+            await svc(world).configure(SYSTEM_ACTOR, "sanyi", **bad)  # type: ignore[arg-type]
     with pytest.raises(NotFound):
-        await svc(world).configure("nowhere", accept_days=1)
+        await svc(world).configure(SYSTEM_ACTOR, "nowhere", accept_days=1)
 
-    await svc(world).configure("sanyi", categories=[" 道路 ", "饮水"])
+    await svc(world).configure(SYSTEM_ACTOR, "sanyi", categories=[" 道路 ", "饮水"])
     assert await svc(world).categories(await org_id(world, "sanyi")) == ["道路", "饮水"]
     assert svc(world).category_name("zh_CN", "饮水") == "饮水"
     before = await snapshot(world)
@@ -268,7 +271,7 @@ async def test_configure_sets_an_orgs_own_deadlines_and_categories(world: Core) 
     assert await snapshot(world) == before
     assert (await submit(world, RES_B, "学校门口积水", category="饮水")).category == "饮水"
     # The accept deadline set earlier still holds (only the categories changed).
-    assert (await svc(world).get(3)).accept_due == local(2026, 12, 2)
+    assert (await svc(world).get(SYSTEM_ACTOR, 3)).accept_due == local(2026, 12, 2)
 
 
 # --- the state machine and its history ------------------------------------------------------------
@@ -281,7 +284,7 @@ async def test_accept_ask_info_add_info_answer_and_rate_good(world: Core, clock:
     clock.advance(timedelta(hours=1))
     t1 = clock.now()
     assert await s.accept(SECRETARY, ticket.id) == Done("ticket.done.accepted", {"id": 1})
-    accepted = await s.get(1)
+    accepted = await s.get(SYSTEM_ACTOR, 1)
     assert (accepted.status, accepted.accepted_at, accepted.next_escalation_at) == (
         "accepted", t1, accepted.answer_due)
     assert texts_to(await messages(world, "tk-res:1:"), RES_A) == ["您反映的问题 #1 已由「三义村党支部」受理。"]
@@ -289,7 +292,7 @@ async def test_accept_ask_info_add_info_answer_and_rate_good(world: Core, clock:
     clock.advance(timedelta(hours=1))
     t2 = clock.now()
     assert (await s.ask_info(SECRETARY, 1, "  请说明具体位置  ")).key == "ticket.done.asked_info"
-    assert (await s.get(1)).status == "need_info"
+    assert (await s.get(SYSTEM_ACTOR, 1)).status == "need_info"
     ask = (await messages(world, "tk-res:1:"))[-1]
     assert ask["payload"]["text"] == "关于问题 #1，书记需要您补充：\n请说明具体位置"
     assert callback_data(ask) == ["tn:1"]
@@ -297,14 +300,14 @@ async def test_accept_ask_info_add_info_answer_and_rate_good(world: Core, clock:
     clock.advance(timedelta(hours=1))
     t3 = clock.now()
     assert (await s.add_info(RES_A, 1, text("在村口东边第三根电线杆"))).key == "ticket.done.info_added"
-    assert (await s.get(1)).status == "accepted"
+    assert (await s.get(SYSTEM_ACTOR, 1)).status == "accepted"
     assert any(t.startswith("✍️ 群众补充了信息") and "钱多多" in t
                for t in texts_to(await messages(world, "tk:1:"), SECRETARY))
 
     clock.advance(timedelta(hours=1))
     t4 = clock.now()
     assert (await s.answer(SECRETARY, 1, text("已联系电工，今天修好。"))).key == "ticket.done.answered"
-    done = await s.get(1)
+    done = await s.get(SYSTEM_ACTOR, 1)
     assert (done.status, done.answered_at, done.answer_text, done.next_escalation_at) == (
         "answered", t4, "已联系电工，今天修好。", None)
     answer = (await messages(world, "tk-res:1:"))[-1]
@@ -314,11 +317,11 @@ async def test_accept_ask_info_add_info_answer_and_rate_good(world: Core, clock:
     clock.advance(timedelta(hours=1))
     t5 = clock.now()
     assert await s.rate(RES_A, 1, "good") == Done("ticket.done.rated", {"id": 1})
-    closed = await s.get(1)
+    closed = await s.get(SYSTEM_ACTOR, 1)
     assert (closed.status, closed.rating, closed.closed_at) == ("closed", "good", t5)
     assert "😊 群众对问题 #1 的答复表示满意" in "".join(texts_to(await messages(world, "tk:1:"), SECRETARY))
 
-    history = await s.events(1)
+    history = await s.events(SYSTEM_ACTOR, 1)
     assert [(e.at, e.actor_id, e.action, e.note) for e in history] == [
         (t0, RES_A, "submitted", None),
         (t1, SECRETARY, "accepted", None),
@@ -327,7 +330,7 @@ async def test_accept_ask_info_add_info_answer_and_rate_good(world: Core, clock:
         (t4, SECRETARY, "answered", "已联系电工，今天修好。"),
         (t5, RES_A, "rated_good", None),
     ]
-    assert [(side, item.text) for side, item in await s.items(1)] == [
+    assert [(side, item.text) for side, item in await s.items(SYSTEM_ACTOR, 1)] == [
         ("resident", "村口路灯坏了一个月了"), ("resident", "在村口东边第三根电线杆"),
         ("handler", "已联系电工，今天修好。")]
     # A rated ticket takes no second rating.
@@ -339,12 +342,12 @@ async def test_rate_ok_closes_and_resolve_is_recorded_as_such(world: Core) -> No
     s = svc(world)
     ticket = await submit(world)
     await s.answer(SECRETARY, ticket.id, text("已办结"), final=True)  # straight from new: accepted on the way
-    resolved = await s.get(ticket.id)
+    resolved = await s.get(SYSTEM_ACTOR, ticket.id)
     assert resolved.status == "answered" and resolved.accepted_at is not None
     assert (await messages(world, "tk-res:1:"))[-1]["payload"]["text"].startswith("您反映的问题 #1 已办结")
 
     assert (await s.rate(RES_A, ticket.id, "ok")).key == "ticket.done.rated"
-    assert ((await s.get(1)).status, (await s.get(1)).rating) == ("closed", "ok")
+    assert ((await s.get(SYSTEM_ACTOR, 1)).status, (await s.get(SYSTEM_ACTOR, 1)).rating) == ("closed", "ok")
     assert [a for _, a, _ in await events(world, 1)] == ["submitted", "resolved", "rated_ok"]
 
 
@@ -364,7 +367,7 @@ async def test_rate_bad_reopens_to_the_same_handler_and_the_answer_deadline_keep
 
     clock.advance(timedelta(days=1))
     assert await s.rate(RES_A, ticket.id, "bad", "路灯还是不亮") == Done("ticket.done.reopened", {"id": 1})
-    reopened = await s.get(ticket.id)
+    reopened = await s.get(SYSTEM_ACTOR, ticket.id)
     assert reopened.status == "reopened"
     assert (reopened.handler_org_id, reopened.assignee_id) == (ticket.handler_org_id, ticket.assignee_id)
     assert reopened.answer_due == ticket.answer_due == local(2026, 12, 5)
@@ -378,17 +381,17 @@ async def test_rate_bad_reopens_to_the_same_handler_and_the_answer_deadline_keep
 
     # The original answer deadline passes: escalated as an overdue answer.
     clock.set(local(2026, 12, 5, 0, 1))
-    assert await s.tick() == 1
-    assert (await s.get(1)).escalation == 1
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    assert (await s.get(SYSTEM_ACTOR, 1)).escalation == 1
     assert (await events(world, 1))[-1] == (None, "escalated", "answer:1")
     assert texts_to(await messages(world, "tk-esc:1:1:answer:"), TOWN_ORG)[0].startswith(
         "⚠️ 下级超期未答复的问题（上报第 1 级）")
 
     # Answered again, then rated fine.
     await s.answer(SECRETARY, 1, text("换了新灯泡"))
-    assert (await s.get(1)).status == "answered"
+    assert (await s.get(SYSTEM_ACTOR, 1)).status == "answered"
     await s.rate(RES_A, 1, "good")
-    assert (await s.get(1)).status == "closed"
+    assert (await s.get(SYSTEM_ACTOR, 1)).status == "closed"
 
 
 async def test_reopened_after_the_answer_deadline_escalates_at_the_next_tick(world: Core,
@@ -400,9 +403,9 @@ async def test_reopened_after_the_answer_deadline_escalates_at_the_next_tick(wor
     await s.answer(SECRETARY, 1, text("已处理"))
     clock.set(local(2026, 12, 6, 10))  # rated bad after the answer deadline
     await s.rate(RES_A, 1, "bad", "没处理")
-    assert (await s.get(1)).next_escalation_at == clock.now()
-    assert await s.tick() == 1
-    assert (await s.get(ticket.id)).escalation == 1
+    assert (await s.get(SYSTEM_ACTOR, 1)).next_escalation_at == clock.now()
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    assert (await s.get(SYSTEM_ACTOR, ticket.id)).escalation == 1
 
 
 async def test_an_answer_left_unrated_for_three_days_closes_as_unrated(world: Core, clock: SettableClock) -> None:
@@ -411,16 +414,16 @@ async def test_an_answer_left_unrated_for_three_days_closes_as_unrated(world: Co
     answered_at = clock.now()
 
     clock.set(answered_at + timedelta(days=3) - timedelta(minutes=1))
-    assert await s.tick() == 0
-    assert (await s.get(ticket.id)).status == "answered"
+    assert await s.tick(SYSTEM_ACTOR) == 0
+    assert (await s.get(SYSTEM_ACTOR, ticket.id)).status == "answered"
 
     clock.set(answered_at + timedelta(days=3))
-    assert await s.tick() == 1
-    closed = await s.get(ticket.id)
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    closed = await s.get(SYSTEM_ACTOR, ticket.id)
     assert (closed.status, closed.rating, closed.closed_at) == ("closed", "unrated", clock.now())
     assert (await events(world, ticket.id))[-1] == (None, "closed_unrated", None)
     before = await snapshot(world)
-    assert await s.tick() == 0
+    assert await s.tick(SYSTEM_ACTOR) == 0
     assert await snapshot(world) == before
     late = await s.rate(RES_A, ticket.id, "good")
     assert late.changed is False
@@ -435,7 +438,7 @@ async def test_withdraw(world: Core, clock: SettableClock) -> None:
 
     clock.advance(timedelta(minutes=5))
     assert await s.withdraw(RES_A, ticket.id) == Done("ticket.done.withdrawn", {"id": 1})
-    gone = await s.get(1)
+    gone = await s.get(SYSTEM_ACTOR, 1)
     assert (gone.status, gone.closed_at, gone.next_escalation_at) == ("withdrawn", clock.now(), None)
     assert [r["status"] for r in await messages(world, "tk-remind:1:")] == ["cancelled"]
     assert "群众撤回了问题 #1" in texts_to(await messages(world, "tk:1:"), SECRETARY)[-1]
@@ -443,9 +446,10 @@ async def test_withdraw(world: Core, clock: SettableClock) -> None:
 
     assert (await s.withdraw(RES_A, 1)).changed is False
     late = await s.accept(SECRETARY, 1)
-    assert (late.key, late.changed, late.values["status"]) == ("ticket.done.already", False, "withdrawn")
+    assert (late.key, late.changed) == ("ticket.done.already", False)
+    assert late.values["status"] == Say("ticket.status.withdrawn")
     clock.set(local(2026, 12, 20))
-    assert await s.tick() == 0
+    assert await s.tick(SYSTEM_ACTOR) == 0
 
 
 async def test_decline_with_a_reason(world: Core) -> None:
@@ -458,7 +462,7 @@ async def test_decline_with_a_reason(world: Core) -> None:
     assert await snapshot(world) == before
 
     assert await s.decline(SECRETARY, 1, "这是县交通局的职责") == Done("ticket.done.declined", {"id": 1})
-    declined = await s.get(1)
+    declined = await s.get(SYSTEM_ACTOR, 1)
     assert (declined.status, declined.next_escalation_at) == ("declined", None)
     assert texts_to(await messages(world, "tk-res:1:"), RES_A) == [
         "您反映的问题 #1 不属于本支部职责范围，说明：这是县交通局的职责"]
@@ -476,8 +480,10 @@ async def test_transfer_to_another_org_with_a_reason(world: Core) -> None:
     assert refused.value.key == "ticket.refused.reason_needed"
     with pytest.raises(ValueError):
         await s.transfer(SECRETARY, 1, "原因", to_org=erlang, to_person=ERLANG_SECRETARY)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotAllowed):
         await s.transfer(SECRETARY, 1, "原因", to_org=ticket.handler_org_id)  # where it already is
+    with pytest.raises(NotAllowed):
+        await s.transfer(SECRETARY, 1, "原因", to_org=await org_id(world, "xijie"))  # not offered
     assert await snapshot(world) == before
 
     orgs, people = await s.transfer_targets(SECRETARY, 1)
@@ -486,7 +492,7 @@ async def test_transfer_to_another_org_with_a_reason(world: Core) -> None:
 
     done = await s.transfer(SECRETARY, 1, "路在二郎庙村地界", to_org=erlang)
     assert done == Done("ticket.done.transferred", {"id": 1, "target": "二郎庙村党支部"})
-    moved = await s.get(1)
+    moved = await s.get(SYSTEM_ACTOR, 1)
     assert (moved.handler_org_id, moved.assignee_id, moved.status) == (erlang, None, "new")
     assert texts_to(await messages(world, "tk:1:"), ERLANG_SECRETARY)[-1].startswith(
         "↪️ 转交来的问题（原因：路在二郎庙村地界）")
@@ -503,19 +509,25 @@ async def test_transfer_to_another_org_with_a_reason(world: Core) -> None:
 
 async def test_transfer_to_a_person_with_a_reason(world: Core) -> None:
     s = svc(world)
+    await grant(world, SECOND_SECRETARY, "刘副书记", "sanyi", "secretary")
     await submit(world)
-    with pytest.raises(NotFound):
-        await s.transfer(SECRETARY, 1, "他懂", to_person=RES_B)  # not a secretary or organizer
+    before = await snapshot(world)
+    # Only the people the transfer menu offers (the handling org's other secretaries).
+    assert (await s.transfer_targets(SECRETARY, 1))[1] == [(SECOND_SECRETARY, "刘副书记")]
+    for forged in (RES_B, ERLANG_SECRETARY, TOWN_ORG, SECRETARY):
+        with pytest.raises(NotAllowed):
+            await s.transfer(SECRETARY, 1, "他懂", to_person=forged)
+    assert await snapshot(world) == before
 
-    done = await s.transfer(SECRETARY, 1, "他管水利", to_person=ERLANG_SECRETARY)
-    assert done.values == {"id": 1, "target": "二郎书记"}
-    moved = await s.get(1)
-    assert moved.assignee_id == ERLANG_SECRETARY and moved.handler_org_id == await org_id(world, "sanyi")
-    assert await s.handlers_of(moved, world.db) == [ERLANG_SECRETARY]  # type: ignore[arg-type]
-    assert texts_to(await messages(world, "tk:1:"), ERLANG_SECRETARY)[-1].startswith("↪️ 转交来的问题（原因：他管水利）")
-    assert (await events(world, 1))[-1] == (SECRETARY, "transferred", "二郎书记: 他管水利")
-    assert await s.can_act(ERLANG_SECRETARY, moved)
-    assert (await s.answer(ERLANG_SECRETARY, 1, text("水管已修"))).key == "ticket.done.answered"
+    done = await s.transfer(SECRETARY, 1, "他管水利", to_person=SECOND_SECRETARY)
+    assert done.values == {"id": 1, "target": "刘副书记"}
+    moved = await s.get(SYSTEM_ACTOR, 1)
+    assert moved.assignee_id == SECOND_SECRETARY and moved.handler_org_id == await org_id(world, "sanyi")
+    assert await s.handlers_of(moved, world.db) == [SECOND_SECRETARY]  # type: ignore[arg-type]
+    assert texts_to(await messages(world, "tk:1:"), SECOND_SECRETARY)[-1].startswith("↪️ 转交来的问题（原因：他管水利）")
+    assert (await events(world, 1))[-1] == (SECRETARY, "transferred", "刘副书记: 他管水利")
+    assert await s.can_act(SECOND_SECRETARY, moved)
+    assert (await s.answer(SECOND_SECRETARY, 1, text("水管已修"))).key == "ticket.done.answered"
 
 
 # --- rights ---------------------------------------------------------------------------------------
@@ -574,10 +586,10 @@ async def test_escalation_tells_the_parent_orgs_secretary_and_organizers_and_goe
     assert not await s.can_act(TOWN_SECRETARY, ticket)
 
     clock.set(ticket.accept_due - timedelta(minutes=1))
-    assert await s.tick() == 0
+    assert await s.tick(SYSTEM_ACTOR) == 0
     clock.set(ticket.accept_due + timedelta(minutes=1))
-    assert await s.tick() == 1
-    level1 = await s.get(1)
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    level1 = await s.get(SYSTEM_ACTOR, 1)
     assert level1.escalation == 1 and level1.status == "new"
     assert (await events(world, 1))[-1] == (None, "escalated", "accept:1")
     told = await messages(world, "tk-esc:1:1:accept:")
@@ -592,21 +604,21 @@ async def test_escalation_tells_the_parent_orgs_secretary_and_organizers_and_goe
 
     # Idempotent: another tick at the same time changes nothing.
     before = await snapshot(world)
-    assert await s.tick() == 0
+    assert await s.tick(SYSTEM_ACTOR) == 0
     assert await snapshot(world) == before
 
     # The next deadline: the county.
     assert level1.next_escalation_at is not None and level1.next_escalation_at > clock.now()
     clock.set(level1.next_escalation_at + timedelta(minutes=1))
-    assert await s.tick() == 1
-    level2 = await s.get(1)
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    level2 = await s.get(SYSTEM_ACTOR, 1)
     assert level2.escalation == 2
     assert [r["chat_id"] for r in await messages(world, "tk-esc:1:2:accept:")] == [COUNTY_ORG]
     # Past the top of the tree: the admins.
     assert level2.next_escalation_at is not None
     clock.set(level2.next_escalation_at + timedelta(minutes=1))
-    assert await s.tick() == 1
-    assert (await s.get(1)).escalation == 3
+    assert await s.tick(SYSTEM_ACTOR) == 1
+    assert (await s.get(SYSTEM_ACTOR, 1)).escalation == 3
     assert [r["chat_id"] for r in await messages(world, "tk-esc:1:3:accept:")] == [ADMIN]
 
 
@@ -614,11 +626,11 @@ async def test_the_escalation_card_shows_the_new_level(world: Core, clock: Setta
     s = svc(world)
     ticket = await submit(world)
     clock.set(ticket.accept_due + timedelta(minutes=1))
-    await s.tick()
-    level1 = await s.get(1)
+    await s.tick(SYSTEM_ACTOR)
+    level1 = await s.get(SYSTEM_ACTOR, 1)
     assert level1.next_escalation_at is not None
     clock.set(level1.next_escalation_at + timedelta(minutes=1))
-    await s.tick()
+    await s.tick(SYSTEM_ACTOR)
     card = texts_to(await messages(world, "tk-esc:1:2:accept:"), COUNTY_ORG)[0]
     assert card.startswith("⚠️ 下级超期未受理的问题（上报第 2 级）")
     assert "⚠️ 已超期上报 2 级" in card
@@ -629,9 +641,9 @@ async def test_the_next_escalation_comes_one_working_day_after_the_deadline(worl
     s = svc(world)
     ticket = await submit(world)  # accept by the end of Monday 30 Nov
     clock.set(ticket.accept_due + timedelta(minutes=1))
-    await s.tick()
+    await s.tick(SYSTEM_ACTOR)
     # One more working day to accept (Tuesday 1 Dec): level 2 when Tuesday ends.
-    assert (await s.get(1)).next_escalation_at == local(2026, 12, 2)
+    assert (await s.get(SYSTEM_ACTOR, 1)).next_escalation_at == local(2026, 12, 2)
 
 
 async def test_an_overdue_answer_escalates_too(world: Core, clock: SettableClock) -> None:
@@ -639,7 +651,7 @@ async def test_an_overdue_answer_escalates_too(world: Core, clock: SettableClock
     ticket = await submit(world)
     await s.accept(SECRETARY, 1)
     clock.set(ticket.answer_due + timedelta(minutes=1))
-    assert await s.tick() == 1
+    assert await s.tick(SYSTEM_ACTOR) == 1
     assert (await events(world, 1))[-1] == (None, "escalated", "answer:1")
     assert texts_to(await messages(world, "tk-late:1:1:answer:"), SECRETARY) == [
         "⚠️ 问题 #1 已超过答复期限，已上报上级（第 1 级）。"]
@@ -652,8 +664,8 @@ async def test_escalation_catches_up_after_downtime_with_each_level_once(world: 
     await submit(world)
     clock.advance(timedelta(weeks=3))
 
-    assert await s.tick() >= 3
-    ticket = await s.get(1)
+    assert await s.tick(SYSTEM_ACTOR) >= 3
+    ticket = await s.get(SYSTEM_ACTOR, 1)
     assert ticket.escalation == 3
     told = await messages(world, "tk-esc:1:")
     assert [(r["dedup_key"].split(":")[2], r["chat_id"]) for r in told] == [
@@ -664,7 +676,7 @@ async def test_escalation_catches_up_after_downtime_with_each_level_once(world: 
     assert ticket.next_escalation_at is None or ticket.next_escalation_at > clock.now()
 
     before = await snapshot(world)
-    assert await s.tick() == 0
+    assert await s.tick(SYSTEM_ACTOR) == 0
     assert await snapshot(world) == before
 
 
@@ -672,7 +684,7 @@ async def test_past_the_top_of_the_tree_escalation_stops(world: Core, clock: Set
     s = svc(world)
     await submit(world)
     clock.advance(timedelta(weeks=3))
-    await s.tick()
+    await s.tick(SYSTEM_ACTOR)
     levels = [note for _, action, note in await events(world, 1) if action == "escalated"]
     assert levels == ["accept:1", "accept:2", "accept:3"]
 
@@ -687,7 +699,7 @@ async def test_a_second_secretary_is_told_who_handled_it(world: Core) -> None:
     assert texts_to(await messages(world, "tk-co:1:"), SECOND_SECRETARY) == ["问题 #1 已由 王建国 受理。"]
     before = await snapshot(world)
     assert await s.accept(SECOND_SECRETARY, 1) == Done(
-        "ticket.done.already", {"id": 1, "by": "王建国", "status": "accepted"}, changed=False)
+        "ticket.done.already", {"id": 1, "by": "王建国", "status": Say("ticket.status.accepted")}, changed=False)
     assert await snapshot(world) == before
 
     await s.answer(SECRETARY, 1, text("已修"))
@@ -748,7 +760,7 @@ async def test_a_blocked_person_cannot_submit_and_the_block_keeps_them_anonymous
     assert done == Done("ticket.done.blocked", {"id": 1})
     assert (await events(world, 1))[-1] == (SECRETARY, "blocked_submitter", None)
     blocks = await s.blocks(SECRETARY)
-    assert [(ticket_id, org) for _, ticket_id, org, _ in blocks] == [(1, "三义村党支部")]
+    assert [(block.ticket_id, block.org) for block in blocks] == [(1, "三义村党支部")]
     assert str(RES_A) not in repr(blocks) and NAME_A not in repr(blocks)
     assert await s.blocks(ERLANG_SECRETARY) == []
     again = await s.block_submitter(TOWN_ORG, ticket.id)
@@ -761,7 +773,7 @@ async def test_a_blocked_person_cannot_submit_and_the_block_keeps_them_anonymous
         assert refused.value.key == "ticket.refused.blocked"
     assert await snapshot(world) == before
 
-    block_id = blocks[0][0]
+    block_id = blocks[0].id
     with pytest.raises(NotAllowed):
         await s.unblock(ERLANG_SECRETARY, block_id)
     clock.advance(timedelta(minutes=3))
@@ -839,8 +851,8 @@ async def test_the_wall_shows_public_answered_tickets_newest_first_masked_and_pa
     sanyi = await org_id(world, "sanyi")
     page0, more0 = await s.wall(sanyi, 0)
     page1, more1 = await s.wall(sanyi, 1)
-    assert [t.id for t in page0] == public_ids[::-1][:WALL_PAGE] and more0 is True
-    assert [t.id for t in page1] == public_ids[::-1][WALL_PAGE:] and more1 is False
+    assert [p.ticket.id for p in page0] == public_ids[::-1][:WALL_PAGE] and more0 is True
+    assert [p.ticket.id for p in page1] == public_ids[::-1][WALL_PAGE:] and more1 is False
     assert await s.wall(sanyi, 2) == ([], False)
 
     shown = s.wall_text("zh_CN", page0[0])
@@ -848,7 +860,7 @@ async def test_the_wall_shows_public_answered_tickets_newest_first_masked_and_pa
         "【回音壁】#7 基础设施\n问题：第6个问题，电话138****5676\n答复：第6个答复，有事打0914-***5676")
     assert "13812345676" not in shown and "2345676" not in shown
     assert NAME_A not in shown and "孙小妹" not in shown
-    assert [t.id for t in (await s.wall(await org_id(world, "erlang"), 0))[0]] == [other.id]
+    assert [p.ticket.id for p in (await s.wall(await org_id(world, "erlang"), 0))[0]] == [other.id]
 
 
 async def test_the_bound_wall_chat_gets_a_post_and_edits_on_reopen(world: Core) -> None:
@@ -885,7 +897,7 @@ async def test_the_handlers_never_learn_who_an_anonymous_resident_is(world: Core
              Item("location", "📍 33.70000,110.30000", chat_id=RES_A, message_id=42)]
     ticket = await submit(world, items=items, anonymous=True)
     clock.set(ticket.accept_due + timedelta(minutes=1))
-    await s.tick()  # escalation cards
+    await s.tick(SYSTEM_ACTOR)  # escalation cards
     await s.accept(SECRETARY, 1)
     await s.ask_info(SECRETARY, 1, "大概几点？")
     await s.add_info(RES_A, 1, [Item("text", "早上六点"), Item("photo", None, chat_id=RES_A, message_id=43)])

@@ -1,23 +1,30 @@
 """The problem wall (问题墙) and echo wall (回音壁): collect → assign → handle/reply → publish → evaluate.
 
-Every action checks the actor's right from the database at that moment; every message to
-someone else (the secretary, the resident, the parent org, the wall chat) is an outbox row in the
-same transaction as the change.
+Every method that reads private data or changes state takes the acting person (or the explicit
+SYSTEM_ACTOR of the command line and the periodic job) and checks the right itself, from the
+database, at that moment. Every message to someone else (the secretary, the resident, the parent
+org, the wall chat) is an outbox row in the same transaction as the change.
+
+Anonymity: nothing a handler can see (an answer, a count, a list, a card, a history line) depends
+on who the author of an anonymous ticket is, and every text is rendered in its reader's language.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
+from bot import callbacks as cb
+from bot.actors import Actor, SystemActor, is_system
 from bot.clock import from_db, to_db
 from bot.database import Tx
-from bot.i18n import format_day
+from bot.formatting import Formatter
 from bot.infra import Infra
+from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
 from bot.services.orgs import NotAllowed, NotFound, Org
 
@@ -30,25 +37,95 @@ MAX_REASON = 500
 RATING_DAYS = 3
 WALL_PAGE = 5
 REMIND_HOUR = 9  # reminders go out at 09:00 local on the last day before a deadline
+# Room for a resident's text in a card or notice, and for texts on the wall; the rest is a tap away
+# (详情和记录 / the resident's /my). A card with these and a 500-character note stays far below 4096.
+CARD_ROOM = 1500
+NOTICE_ROOM = 2500
+WALL_PROBLEM_ROOM = 1500
+WALL_ANSWER_ROOM = 2000
+WALL_PAGE_ROOM = 600  # each post on a /wall page, so five fit in one message
+LEADS = ("secretary", "organizer")
 
-OPEN = ("new", "accepted", "need_info", "reopened")
-RATINGS = ("good", "ok", "bad")
+
+class Status(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    NEED_INFO = "need_info"
+    ANSWERED = "answered"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+    DECLINED = "declined"
 
 
-class Status(enum.StrEnum):
-    new = "new"
-    accepted = "accepted"
-    need_info = "need_info"
-    answered = "answered"
-    reopened = "reopened"
-    closed = "closed"
-    withdrawn = "withdrawn"
-    declined = "declined"
+OPEN = (Status.NEW, Status.ACCEPTED, Status.NEED_INFO, Status.REOPENED)
+
+
+class Rating(StrEnum):
+    GOOD = "good"
+    OK = "ok"
+    BAD = "bad"
+    UNRATED = "unrated"  # closed after three days without a rating
+
+
+RATINGS = (Rating.GOOD, Rating.OK, Rating.BAD)  # what a resident may choose
+RATING_CHOICE = {Rating.GOOD: cb.RatingChoice.GOOD, Rating.OK: cb.RatingChoice.OK, Rating.BAD: cb.RatingChoice.BAD}
+
+
+class Purpose(StrEnum):
+    """What an outbox row is for (its `purpose` column; the subject is the ticket's id)."""
+
+    CARD = "ticket/card"  # a new problem, to whoever answers for it
+    NOTICE = "ticket/notice"  # a change the handlers hear of (added info, withdrawn, rated, transferred)
+    HANDLED = "ticket/handled"  # another handler acted
+    ESCALATION = "ticket/escalation"  # the card, to the level above
+    OVERDUE = "ticket/overdue"  # to the handlers, when it went up
+    REMINDER = "ticket/reminder"
+    RESIDENT = "ticket/resident"  # to the resident
+    MEDIA = "ticket/media"  # a copied photo, voice or file
+    WALL = "ticket/wall"  # the post in the wall chat
+
+
+class Side(StrEnum):
+    RESIDENT = "resident"
+    HANDLER = "handler"
+
+
+class Action(StrEnum):
+    """What a history line records (ticket_events.action)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    ASKED_INFO = "asked_info"
+    INFO_ADDED = "info_added"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+    TRANSFERRED = "transferred"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    RATED_GOOD = "rated_good"
+    RATED_OK = "rated_ok"
+    RATED_BAD = "rated_bad"
+    CLOSED_UNRATED = "closed_unrated"
+    ESCALATED = "escalated"
+    BLOCKED = "blocked_submitter"
+    UNBLOCKED = "unblocked_submitter"
+
+
+# What the resident's own history shows, and with which notes: what they were told anyway (the
+# question, the answer, the decline reason), never an internal transfer reason, an escalation's
+# internals or who stopped them from submitting.
+RESIDENT_SEES = {
+    Action.SUBMITTED: False, Action.ACCEPTED: False, Action.ASKED_INFO: True, Action.INFO_ADDED: False,
+    Action.ANSWERED: True, Action.RESOLVED: True, Action.TRANSFERRED: False, Action.DECLINED: True,
+    Action.WITHDRAWN: False, Action.RATED_GOOD: False, Action.RATED_OK: False, Action.RATED_BAD: True,
+    Action.CLOSED_UNRATED: False, Action.ESCALATED: False,
+}
 
 
 @dataclass(frozen=True)
 class Item:
-    """One piece of content: text, or a message (photo, voice, ...) to copy from its chat."""
+    """One piece of content: text, or a message (photo, voice, location, ...) to copy from its chat."""
 
     kind: str
     text: str | None = None
@@ -64,6 +141,14 @@ class Item:
                    message_id=data.get("message_id"))
 
 
+@dataclass(frozen=True)
+class Say:
+    """A value of an answer that is a catalog text, rendered in the reader's language (never in
+    the language of the person it is about)."""
+
+    key: str
+
+
 class Refused(Exception):
     """The request is refused for a reason the person should read; nothing was stored."""
 
@@ -75,11 +160,18 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Done:
-    """What the actor is told after an action: a locale key and its values."""
+    """What the actor is told after an action: a locale key and its values (a `Say` value is
+    rendered in the reader's language)."""
 
     key: str
     values: dict[str, Any] = field(default_factory=dict)
     changed: bool = True
+
+
+def render(t: Any, lang: str, outcome: Done | Refused) -> str:
+    """An answer in the reader's language."""
+    values = {k: t(lang, v.key) if isinstance(v, Say) else v for k, v in outcome.values.items()}
+    return str(t(lang, outcome.key, **values))
 
 
 @dataclass
@@ -92,7 +184,7 @@ class Ticket:
     category: str
     public_ok: bool
     anonymous: bool
-    status: str
+    status: Status
     summary: str
     escalation: int
     accept_due: datetime
@@ -114,7 +206,7 @@ class Ticket:
         return cls(
             id=row["id"], org_id=row["org_id"], handler_org_id=row["handler_org_id"],
             assignee_id=row["assignee_id"], resident_id=row["resident_id"], category=row["category"],
-            public_ok=bool(row["public_ok"]), anonymous=bool(row["anonymous"]), status=row["status"],
+            public_ok=bool(row["public_ok"]), anonymous=bool(row["anonymous"]), status=Status(row["status"]),
             summary=row["summary"], escalation=row["escalation"], accept_due=from_db(row["accept_due"]),
             answer_due=from_db(row["answer_due"]), next_escalation_at=when("next_escalation_at"),
             answer_text=row["answer_text"], rating=row["rating"], created_at=from_db(row["created_at"]),
@@ -150,9 +242,40 @@ class Inbox:
     mine: int
 
 
+@dataclass(frozen=True)
+class View:
+    """One ticket as its reader may see it: messages (each within Telegram's limit; the buttons
+    go on the last) and the media to copy after them."""
+
+    texts: list[str]
+    buttons: list[list[Button]]
+    media: list[Item]
+
+
+@dataclass(frozen=True)
+class WallPost:
+    """A ticket as the public sees it: only masked texts, and no coordinates."""
+
+    ticket: Ticket
+    problem: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block as /blocked lists it: by ticket, never by person."""
+
+    id: int
+    ticket_id: int | None
+    org: str
+    since: datetime
+
+
 _PHONE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
 _ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
+# A point as a location item carries it (and as people paste one): never on the wall.
+_COORDINATES = re.compile(r"📍?\s*-?\d{1,3}\.\d{3,}\s*[,，]\s*-?\d{1,3}\.\d{3,}")
 
 
 def mask_private(text: str) -> str:
@@ -160,6 +283,11 @@ def mask_private(text: str) -> str:
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
     text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
     return _LANDLINE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def public_text(text: str, place: str) -> str:
+    """What the wall may show of a text: coordinates become the village's name, then masking."""
+    return mask_private(_COORDINATES.sub(f"📍{place}", text))
 
 
 def content_key(summary: str) -> str:
@@ -176,6 +304,8 @@ class TicketService:
         self.people = core.people
         self.outbox = core.outbox
         self.tz = core.settings.tz
+        self.fmt = Formatter(core.t, core.settings.tz)
+        self._bindwall_told: dict[int, datetime] = {}
 
     # --- settings and lookups ---------------------------------------------------------------
     async def categories(self, org_id: int) -> list[str]:
@@ -185,12 +315,22 @@ class TicketService:
     def category_name(self, lang: str, category: str) -> str:
         return self.t(lang, f"ticket.category.{category}") if category in DEFAULT_CATEGORIES else category
 
-    async def configure(self, org_code: str, *, accept_days: int | None = None, answer_days: int | None = None,
-                        categories: list[str] | None = None) -> None:
-        """Per-org deadlines and category list (an admin's command-line setting)."""
+    def due_day(self, lang: str, due: datetime) -> str:
+        """A deadline at 24:00 shows as the day it closes (2 Dec 00:00 is "by 1 Dec")."""
+        return self.fmt.day(lang, due - timedelta(minutes=1))
+
+    async def _settings_org(self, actor: Actor, org_code: str) -> Org:
+        if not (is_system(actor) or (isinstance(actor, int) and self.orgs.is_admin(actor))):
+            raise NotAllowed("tickets settings")
         org = await self.orgs.by_code(org_code)
         if org is None:
             raise NotFound(f"no org with code {org_code!r}")
+        return org
+
+    async def configure(self, actor: Actor, org_code: str, *, accept_days: int | None = None,
+                        answer_days: int | None = None, categories: list[str] | None = None) -> None:
+        """Per-org deadlines and category list (an admin's command-line setting)."""
+        org = await self._settings_org(actor, org_code)
         for days in (accept_days, answer_days):
             if days is not None and not 1 <= days <= 60:
                 raise ValueError("working days must be between 1 and 60")
@@ -206,16 +346,16 @@ class TicketService:
                 await tx.execute("UPDATE ticket_settings SET categories = ? WHERE org_id = ?",
                                  (json.dumps([c.strip() for c in categories], ensure_ascii=False), org.id))
 
-    async def assign_category(self, org_code: str, category: str, person_id: int | None) -> None:
-        """Route an org's problems of one category to one person (None: back to the secretary)."""
-        org = await self.orgs.by_code(org_code)
-        if org is None:
-            raise NotFound(f"no org with code {org_code!r}")
+    async def assign_category(self, actor: Actor, org_code: str, category: str, person_id: int | None) -> None:
+        """Route an org's problems of one category to one person (None: back to the secretary). The
+        person must hold a secretary or organizer role at or above the org."""
+        org = await self._settings_org(actor, org_code)
+        if person_id is not None and not await self.orgs.has_role_at_or_above(person_id, org.id, LEADS):
+            raise ValueError(f"person {person_id} is not a secretary or organizer at or above {org_code}")
         async with self.db.transaction() as tx:
             if person_id is None:
                 await tx.execute("DELETE FROM category_assignees WHERE org_id = ? AND category = ?", (org.id, category))
             else:
-                await self.people.ensure(tx, person_id)
                 await tx.execute(
                     "INSERT INTO category_assignees (org_id, category, person_id) VALUES (?, ?, ?)"
                     " ON CONFLICT(org_id, category) DO UPDATE SET person_id = excluded.person_id",
@@ -235,46 +375,72 @@ class TicketService:
             " ORDER BY CASE role WHEN 'resident' THEN 0 ELSE 1 END, org_id LIMIT 1", (person_id,))
         return await self.orgs.get(row["org_id"]) if row else None
 
-    async def get(self, ticket_id: int, tx: Tx | None = None) -> Ticket:
+    async def _load(self, ticket_id: int, tx: Tx | None = None) -> Ticket:
         sql = "SELECT * FROM tickets WHERE id = ?"
         row = await (tx or self.db).fetchone(sql, (ticket_id,))
         if row is None:
             raise NotFound("ticket")
         return Ticket.from_row(row)
 
-    async def events(self, ticket_id: int) -> list[Event]:
+    async def get(self, actor: Actor, ticket_id: int) -> Ticket:
+        """The ticket, for its resident and the people who may act on it."""
+        ticket = await self._load(ticket_id)
+        if not await self.can_view(actor, ticket):
+            raise NotAllowed("ticket")
+        return ticket
+
+    async def events(self, actor: Actor, ticket_id: int) -> list[Event]:
+        """The full history, for those who may act on the ticket (the resident reads `view`)."""
+        ticket = await self._load(ticket_id)
+        if not await self.can_act(actor, ticket):
+            raise NotAllowed("ticket")
+        return await self._events(ticket_id)
+
+    async def _events(self, ticket_id: int) -> list[Event]:
         rows = await self.db.fetchall(
             "SELECT at, actor_id, action, note FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [Event(from_db(r["at"]), r["actor_id"], r["action"], r["note"]) for r in rows]
 
-    async def items(self, ticket_id: int, tx: Tx | None = None) -> list[tuple[str, Item]]:
+    async def items(self, actor: Actor, ticket_id: int) -> list[tuple[str, Item]]:
+        """The content of both sides, for the resident and those who may act on the ticket."""
+        await self.get(actor, ticket_id)
+        return await self._items(ticket_id)
+
+    async def _items(self, ticket_id: int, tx: Tx | None = None) -> list[tuple[str, Item]]:
         rows = await (tx or self.db).fetchall(
             "SELECT side, kind, text, chat_id, message_id FROM ticket_items WHERE ticket_id = ? ORDER BY id",
             (ticket_id,))
         return [(r["side"], Item(r["kind"], r["text"], r["chat_id"], r["message_id"])) for r in rows]
 
     # --- rights -------------------------------------------------------------------------------
-    async def can_act(self, person_id: int, ticket: Ticket, tx: Tx | None = None) -> bool:
-        """The assignee, the handling org's secretaries, organizers at or above it, admins, and the
-        secretaries of the orgs the ticket has been escalated to."""
-        if self.orgs.is_admin(person_id) or ticket.assignee_id == person_id:
+    async def can_act(self, actor: Actor, ticket: Ticket, tx: Tx | None = None) -> bool:
+        """The system, admins, the handling org's secretaries and organizers at or above it, the
+        secretaries of the orgs it has been escalated to, and its assignee while they still hold a
+        secretary or organizer role at or above the handling org."""
+        if isinstance(actor, SystemActor):
             return True
-        if await self.orgs.has_role_at_or_above(person_id, ticket.handler_org_id, ["organizer"], tx):
+        if self.orgs.is_admin(actor):
+            return True
+        if ticket.assignee_id == actor and await self.orgs.has_role_at_or_above(
+                actor, ticket.handler_org_id, LEADS, tx):
+            return True
+        if await self.orgs.has_role_at_or_above(actor, ticket.handler_org_id, ["organizer"], tx):
             return True
         levels = (await self.orgs.ancestors(ticket.handler_org_id, tx))[: ticket.escalation + 1]
         marks = ",".join("?" * len(levels))
         sql = f"SELECT 1 FROM roles WHERE person_id = ? AND role = 'secretary' AND org_id IN ({marks}) LIMIT 1"
-        params = (person_id, *[o.id for o in levels])
+        params = (actor, *[o.id for o in levels])
         row = await (tx or self.db).fetchone(sql, params)
         return row is not None
 
-    async def can_view(self, person_id: int, ticket: Ticket) -> bool:
-        return person_id == ticket.resident_id or await self.can_act(person_id, ticket)
+    async def can_view(self, actor: Actor, ticket: Ticket) -> bool:
+        return actor == ticket.resident_id or await self.can_act(actor, ticket)
 
     async def handlers_of(self, ticket: Ticket, tx: Tx | None = None) -> list[int]:
-        """Who is told about a ticket: its assignee, else the handling org's secretaries, else the
-        nearest organizers above, else the admins."""
-        if ticket.assignee_id is not None:
+        """Who is told about a ticket: its assignee (while they hold a lead role there), else the
+        handling org's secretaries, else the nearest organizers above, else the admins."""
+        if ticket.assignee_id is not None and await self.orgs.has_role_at_or_above(
+                ticket.assignee_id, ticket.handler_org_id, LEADS, tx):
             return [ticket.assignee_id]
         ids = [r[0] for r in await (tx or self.db).fetchall(
             "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id",
@@ -325,13 +491,13 @@ class TicketService:
         answer_due = self.core.calendar.deadline(now, answer_days, self.tz)
         ticket = Ticket(
             id=0, org_id=org.id, handler_org_id=handler_org.id, assignee_id=assignee, resident_id=person_id,
-            category=category, public_ok=public_ok, anonymous=anonymous, status="new", summary=summary,
+            category=category, public_ok=public_ok, anonymous=anonymous, status=Status.NEW, summary=summary,
             escalation=0, accept_due=accept_due, answer_due=answer_due, next_escalation_at=accept_due,
             answer_text=None, rating=None, created_at=now, accepted_at=None, answered_at=None, closed_at=None,
             wall_posts=0)
         recipients = await self.handlers_of(ticket)
         languages = {person: await self.people.language(person) for person in recipients}
-        who = None if anonymous else f"{await self.people.display_name(person_id)} (ID {person_id})"
+        who = None if anonymous else await self._who(person_id)
         async with self.db.transaction() as tx:
             if key:
                 earlier = await tx.fetchval(
@@ -342,24 +508,29 @@ class TicketService:
             ticket.id = await tx.insert(
                 "INSERT INTO tickets (org_id, handler_org_id, assignee_id, resident_id, category, public_ok,"
                 " anonymous, status, summary, content_key, accept_due, answer_due, next_escalation_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?)",
-                (org.id, handler_org.id, assignee, person_id, category, int(public_ok), int(anonymous), summary,
-                 key, to_db(accept_due), to_db(answer_due), to_db(accept_due), to_db(now)))
-            await self._add_items(tx, ticket.id, "resident", person_id, items)
-            stamp = await self._event(tx, ticket.id, person_id, "submitted")
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (org.id, handler_org.id, assignee, person_id, category, int(public_ok), int(anonymous),
+                 Status.NEW.value, summary, key, to_db(accept_due), to_db(answer_due), to_db(accept_due), to_db(now)))
+            await self._add_items(tx, ticket.id, Side.RESIDENT, person_id, items)
+            stamp = await self._event(tx, ticket.id, person_id, Action.SUBMITTED)
             for person, lang in languages.items():
                 text = self.t(lang, "ticket.to_handler.new", id=ticket.id, note="") + "\n\n" + self._card_text(
                     lang, ticket, org.name, who)
                 await self.outbox.send_text(tx, key=f"tk:{ticket.id}:{stamp}:{person}", chat_id=person, text=text,
-                                            buttons=self.handler_buttons(lang, ticket.id))
+                                            buttons=self.handler_buttons(lang, ticket.id),
+                                            purpose=Purpose.CARD, subject_id=ticket.id)
                 await self._relay(tx, ticket.id, stamp, person, items)
             await self._schedule_reminder(tx, ticket, "accept", languages)
         return ticket
 
+    async def _who(self, person_id: int, tx: Tx | None = None) -> str:
+        return f"{await self.people.display_name(person_id, tx)} (ID {person_id})"
+
     async def _route(self, org: Org, category: str) -> tuple[Org, int | None]:
         assignee = await self.db.fetchval(
             "SELECT person_id FROM category_assignees WHERE org_id = ? AND category = ?", (org.id, category))
-        if assignee is not None:
+        # An assignee who no longer holds a lead role at or above the org is passed over.
+        if assignee is not None and await self.orgs.has_role_at_or_above(assignee, org.id, LEADS):
             return org, assignee
         for candidate in await self.orgs.ancestors(org.id):
             if await self.db.fetchval("SELECT 1 FROM roles WHERE org_id = ? AND role = 'secretary'", (candidate.id,)):
@@ -371,15 +542,28 @@ class TicketService:
             "SELECT * FROM tickets WHERE resident_id = ? ORDER BY id DESC LIMIT 20", (person_id,))
         return [Ticket.from_row(r) for r in rows]
 
+    async def _own(self, tx: Tx, person_id: int, ticket_id: int) -> Ticket:
+        ticket = await self._load(ticket_id, tx)
+        if ticket.resident_id != person_id:
+            raise NotAllowed("not their ticket")
+        return ticket
+
+    async def check_own(self, person_id: int, ticket_id: int, status: Status) -> Ticket:
+        """The person's own ticket, which must be in `status` (before a flow starts on it)."""
+        ticket = await self._load(ticket_id)
+        if ticket.resident_id != person_id:
+            raise NotAllowed("not their ticket")
+        if ticket.status != status:
+            raise Refused("ticket.submit.stale")
+        return ticket
+
     async def withdraw(self, person_id: int, ticket_id: int) -> Done:
         async with self.db.transaction() as tx:
-            ticket = await self.get(ticket_id, tx)
-            if ticket.resident_id != person_id:
-                raise NotAllowed("withdraw")
+            ticket = await self._own(tx, person_id, ticket_id)
             if not ticket.is_open:
                 return await self._already(tx, ticket)
-            await self._set(tx, ticket, status="withdrawn", closed_at=self.clock.now(), next_escalation_at=None)
-            stamp = await self._event(tx, ticket.id, person_id, "withdrawn")
+            await self._set(tx, ticket, status=Status.WITHDRAWN, closed_at=self.clock.now(), next_escalation_at=None)
+            stamp = await self._event(tx, ticket.id, person_id, Action.WITHDRAWN)
             await self._cancel_reminders(tx, ticket.id)
             await self._notify_handlers(tx, ticket, "withdrawn", stamp=stamp)
         return Done("ticket.done.withdrawn", {"id": ticket_id})
@@ -388,128 +572,156 @@ class TicketService:
         """The resident answers a request for more information."""
         if not items:
             raise Refused("ticket.refused.empty")
+        if len(items) > MAX_ITEMS:
+            raise Refused("ticket.refused.too_many_items", limit=MAX_ITEMS)
         async with self.db.transaction() as tx:
-            ticket = await self.get(ticket_id, tx)
-            if ticket.resident_id != person_id:
-                raise NotAllowed("add_info")
-            if ticket.status != "need_info":
+            ticket = await self._own(tx, person_id, ticket_id)
+            if ticket.status != Status.NEED_INFO:
                 return await self._already(tx, ticket)
-            status = "accepted" if ticket.accepted_at else "new"
+            status = Status.ACCEPTED if ticket.accepted_at else Status.NEW
             due = ticket.answer_due if ticket.accepted_at else ticket.accept_due
             await self._set(tx, ticket, status=status, next_escalation_at=max(due, self.clock.now()))
-            await self._add_items(tx, ticket.id, "resident", person_id, items)
-            stamp = await self._event(tx, ticket.id, person_id, "info_added")
-            await self._notify_handlers(tx, await self.get(ticket.id, tx), "info_added", items=items, stamp=stamp)
+            await self._add_items(tx, ticket.id, Side.RESIDENT, person_id, items)
+            stamp = await self._event(tx, ticket.id, person_id, Action.INFO_ADDED)
+            await self._notify_handlers(tx, await self._load(ticket.id, tx), "info_added", items=items, stamp=stamp)
         return Done("ticket.done.info_added", {"id": ticket_id})
 
     async def rate(self, person_id: int, ticket_id: int, rating: str, reason: str | None = None) -> Done:
         """满意 / 基本满意 close the ticket; 不满意 (with a reason) reopens it to the same handler."""
         if rating not in RATINGS:
             raise ValueError(rating)
-        if rating == "bad" and not (reason and reason.strip()):
+        if rating == Rating.BAD and not (reason and reason.strip()):
             raise Refused("ticket.refused.reason_needed")
         if reason and len(reason) > MAX_REASON:
             raise Refused("ticket.refused.too_long", limit=MAX_REASON)
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            ticket = await self.get(ticket_id, tx)
-            if ticket.resident_id != person_id:
-                raise NotAllowed("rate")
-            if ticket.status != "answered":
+            ticket = await self._own(tx, person_id, ticket_id)
+            if ticket.status != Status.ANSWERED:
                 return await self._already(tx, ticket)
             await tx.execute("UPDATE tickets SET rating = ?, rating_reason = ? WHERE id = ?",
-                             (rating, reason, ticket.id))
-            stamp = await self._event(tx, ticket.id, person_id, f"rated_{rating}", reason)
-            if rating == "bad":
+                             (str(rating), reason, ticket.id))
+            stamp = await self._event(tx, ticket.id, person_id, Action(f"rated_{rating}"), reason)
+            if rating == Rating.BAD:
                 # The clock is not restarted: the original answer deadline still counts.
-                await self._set(tx, ticket, status="reopened", answered_at=None,
+                await self._set(tx, ticket, status=Status.REOPENED, answered_at=None,
                                 next_escalation_at=max(ticket.answer_due, now))
                 await tx.execute("UPDATE tickets SET reopen_count = reopen_count + 1 WHERE id = ?", (ticket.id,))
-                ticket = await self.get(ticket.id, tx)
+                ticket = await self._load(ticket.id, tx)
                 await self._notify_handlers(tx, ticket, "reopened", note=reason, stamp=stamp)
                 await self._post_to_wall(tx, ticket)
                 return Done("ticket.done.reopened", {"id": ticket_id})
-            await self._set(tx, ticket, status="closed", closed_at=now)
+            await self._set(tx, ticket, status=Status.CLOSED, closed_at=now)
             await self._notify_handlers(tx, ticket, f"rated_{rating}", stamp=stamp)
         return Done("ticket.done.rated", {"id": ticket_id})
 
     # --- secretaries --------------------------------------------------------------------------
-    async def inbox(self, person_id: int) -> Inbox:
+    async def inbox(self, actor: Actor) -> Inbox:
         """Open tickets this person may act on, overdue first."""
         rows = await self.db.fetchall(
-            f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id", OPEN)
+            f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id",
+            tuple(s.value for s in OPEN))
         now = self.clock.now()
         lines = []
         for row in rows:
             ticket = Ticket.from_row(row)
-            if not await self.can_act(person_id, ticket):
+            if not await self.can_act(actor, ticket):
                 continue
-            due = ticket.accept_due if ticket.status == "new" else ticket.answer_due
-            lines.append(InboxLine(ticket, overdue=due <= now, mine=ticket.assignee_id == person_id))
-        lines.sort(key=lambda line: (not line.overdue, line.ticket.status != "new", line.ticket.id))
-        return Inbox(lines=lines, new=sum(1 for x in lines if x.ticket.status == "new"),
+            due = ticket.accept_due if ticket.status == Status.NEW else ticket.answer_due
+            lines.append(InboxLine(ticket, overdue=due <= now, mine=ticket.assignee_id == actor))
+        lines.sort(key=lambda line: (not line.overdue, line.ticket.status != Status.NEW, line.ticket.id))
+        return Inbox(lines=lines, new=sum(1 for x in lines if x.ticket.status == Status.NEW),
                      overdue=sum(1 for x in lines if x.overdue), mine=sum(1 for x in lines if x.mine))
 
-    async def accept(self, actor_id: int, ticket_id: int) -> Done:
+    async def check_can_act(self, actor: Actor, ticket_id: int) -> Ticket:
+        """The ticket, if the actor may act on it (before a reply, question or reason is typed)."""
+        ticket = await self._load(ticket_id)
+        if not await self.can_act(actor, ticket):
+            raise NotAllowed("ticket")
+        return ticket
+
+    async def accept(self, actor: Actor, ticket_id: int) -> Done:
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
-            if ticket.status != "new":
+            ticket = await self._acting(tx, actor, ticket_id)
+            if ticket.status != Status.NEW:
                 return await self._already(tx, ticket)
             now = self.clock.now()
-            await self._set(tx, ticket, status="accepted", accepted_at=now,
+            await self._set(tx, ticket, status=Status.ACCEPTED, accepted_at=now,
                             next_escalation_at=max(ticket.answer_due, now))
-            stamp = await self._event(tx, ticket.id, actor_id, "accepted")
+            stamp = await self._event(tx, ticket.id, actor, Action.ACCEPTED)
             await self._cancel_reminders(tx, ticket.id)
-            ticket = await self.get(ticket.id, tx)
+            ticket = await self._load(ticket.id, tx)
             await self._schedule_reminder(tx, ticket, "answer")
-            await self._tell_resident(tx, ticket, "accepted", actor_id=actor_id, stamp=stamp)
-            await self._tell_co_handlers(tx, ticket, actor_id, "accepted", stamp=stamp)
+            await self._tell_resident(tx, ticket, "accepted", stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor, "accepted", stamp=stamp)
         return Done("ticket.done.accepted", {"id": ticket_id})
 
-    async def answer(self, actor_id: int, ticket_id: int, items: list[Item], final: bool = False) -> Done:
+    @staticmethod
+    def answer_text(items: list[Item]) -> str:
+        return "\n".join(i.text for i in items if i.kind == "text" and i.text).strip()
+
+    async def preview_answer(self, actor: Actor, ticket_id: int, items: list[Item]) -> str | None:
+        """Exactly what the wall would show with this answer (masked, without coordinates), for the
+        secretary to read before sending; None when nothing of it would be public."""
+        ticket = await self.check_can_act(actor, ticket_id)
+        text = self.answer_text(items)
+        if not ticket.public_ok or not text:
+            return None
+        ticket.answer_text = text
+        ticket.answered_at = self.clock.now()
+        ticket.status = Status.ANSWERED
+        post = await self._wall_post(None, ticket)
+        return self.wall_text(self.core.settings.locale, post)
+
+    async def answer(self, actor: Actor, ticket_id: int, items: list[Item], final: bool = False) -> Done:
         """The reply (text, photos, voice): the resident is asked to rate it; the wall shows it."""
         if not items:
             raise Refused("ticket.refused.empty")
-        text = "\n".join(i.text for i in items if i.kind == "text" and i.text).strip()
+        if len(items) > MAX_ITEMS:
+            raise Refused("ticket.refused.too_many_items", limit=MAX_ITEMS)
+        text = self.answer_text(items)
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
-            if ticket.status not in ("new", "accepted", "reopened", "need_info"):
+            ticket = await self._acting(tx, actor, ticket_id)
+            if ticket.status not in OPEN:
                 return await self._already(tx, ticket)
             now = self.clock.now()
-            await self._set(tx, ticket, status="answered", answered_at=now, next_escalation_at=None,
+            await self._set(tx, ticket, status=Status.ANSWERED, answered_at=now, next_escalation_at=None,
                             accepted_at=ticket.accepted_at or now)
             await tx.execute("UPDATE tickets SET answer_text = ?, rating = NULL WHERE id = ?",
                              (text or None, ticket.id))
-            await self._add_items(tx, ticket.id, "handler", actor_id, items)
-            stamp = await self._event(tx, ticket.id, actor_id, "resolved" if final else "answered", text[:200] or None)
+            await self._add_items(tx, ticket.id, Side.HANDLER, self._person(actor), items)
+            stamp = await self._event(tx, ticket.id, actor, Action.RESOLVED if final else Action.ANSWERED,
+                                      text[:200] or None)
             await self._cancel_reminders(tx, ticket.id)
-            ticket = await self.get(ticket.id, tx)
-            await self._tell_resident(tx, ticket, "answered", actor_id=actor_id, items=items, final=final, stamp=stamp)
-            await self._tell_co_handlers(tx, ticket, actor_id, "answered", stamp=stamp)
+            ticket = await self._load(ticket.id, tx)
+            await self._tell_resident(tx, ticket, "answered", items=items, final=final, stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor, "answered", stamp=stamp)
             await self._post_to_wall(tx, ticket)
         return Done("ticket.done.answered", {"id": ticket_id})
 
-    async def ask_info(self, actor_id: int, ticket_id: int, question: str) -> Done:
+    async def ask_info(self, actor: Actor, ticket_id: int, question: str) -> Done:
         question = question.strip()
         if not question:
             raise Refused("ticket.refused.empty")
         if len(question) > MAX_REASON:
             raise Refused("ticket.refused.too_long", limit=MAX_REASON)
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
-            if ticket.status not in ("new", "accepted", "reopened"):
+            ticket = await self._acting(tx, actor, ticket_id)
+            if ticket.status not in (Status.NEW, Status.ACCEPTED, Status.REOPENED):
                 return await self._already(tx, ticket)
             # While the resident is asked for more, the secretary's clock does not run out on them.
-            await self._set(tx, ticket, status="need_info", accepted_at=ticket.accepted_at or self.clock.now(),
+            await self._set(tx, ticket, status=Status.NEED_INFO, accepted_at=ticket.accepted_at or self.clock.now(),
                             next_escalation_at=None)
-            stamp = await self._event(tx, ticket.id, actor_id, "asked_info", question)
-            await self._tell_resident(tx, ticket, "need_info", actor_id=actor_id, note=question, stamp=stamp)
+            stamp = await self._event(tx, ticket.id, actor, Action.ASKED_INFO, question)
+            await self._tell_resident(tx, ticket, "need_info", note=question, stamp=stamp)
         return Done("ticket.done.asked_info", {"id": ticket_id})
 
-    async def transfer_targets(self, actor_id: int, ticket_id: int) -> tuple[list[Org], list[tuple[int, str]]]:
-        """Orgs near the handling org (parent, siblings, children) and its other secretaries."""
-        ticket = await self.get(ticket_id)
-        if not await self.can_act(actor_id, ticket):
+    async def transfer_targets(self, actor: Actor, ticket_id: int,
+                               tx: Tx | None = None) -> tuple[list[Org], list[tuple[int, str]]]:
+        """Orgs near the handling org (parent, siblings, children) and its other secretaries: the
+        only targets a ticket may be transferred to."""
+        ticket = await self._load(ticket_id, tx)
+        if not await self.can_act(actor, ticket, tx):
             raise NotAllowed("transfer")
         here = await self.orgs.get(ticket.handler_org_id)
         assert here is not None
@@ -522,142 +734,200 @@ class TicketService:
         orgs += [o for depth, o in await self.orgs.subtree(here.id) if depth == 1]
         orgs = [o for o in dict((o.id, o) for o in orgs).values() if o.id != here.id]
         people = [(pid, name) for pid, name, roles in await self.orgs.people_in(here.id)
-                  if "secretary" in roles and pid != actor_id and pid != ticket.assignee_id]
+                  if "secretary" in roles and pid != actor and pid != ticket.assignee_id]
         return orgs, people
 
-    async def transfer(self, actor_id: int, ticket_id: int, reason: str, *, to_org: int | None = None,
-                       to_person: int | None = None) -> Done:
+    @staticmethod
+    def _reason(reason: str) -> str:
         reason = reason.strip()
         if not reason:
             raise Refused("ticket.refused.reason_needed")
         if len(reason) > MAX_REASON:
             raise Refused("ticket.refused.too_long", limit=MAX_REASON)
+        return reason
+
+    async def transfer(self, actor: Actor, ticket_id: int, reason: str, *, to_org: int | None = None,
+                       to_person: int | None = None) -> Done:
+        """To one of `transfer_targets` (checked again here: a forged target is refused)."""
+        reason = self._reason(reason)
         if (to_org is None) == (to_person is None):
             raise ValueError("transfer to one org or one person")
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
+            ticket = await self._acting(tx, actor, ticket_id)
             if not ticket.is_open:
                 return await self._already(tx, ticket)
+            orgs, people = await self.transfer_targets(actor, ticket_id, tx)
             if to_org is not None:
-                target = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (to_org,))
-                if target is None or (to_org == ticket.handler_org_id and ticket.assignee_id is None):
-                    raise NotFound("org")
+                target = next((o for o in orgs if o.id == to_org), None)
+                if target is None:
+                    raise NotAllowed("not a transfer target")
                 await self._set(tx, ticket, handler_org_id=to_org, assignee_id=None, escalation=0)
-                target_name = target["name"]
+                target_name = target.name
             else:
-                leads = await tx.fetchval(
-                    "SELECT 1 FROM roles WHERE person_id = ? AND role IN ('secretary', 'organizer')", (to_person,))
-                if not leads or to_person == ticket.assignee_id:
-                    raise NotFound("person")
+                name = dict(people).get(to_person)  # type: ignore[arg-type]
+                if name is None:
+                    raise NotAllowed("not a transfer target")
                 await self._set(tx, ticket, assignee_id=to_person, escalation=0)
-                target_name = await self.people.display_name(to_person, tx)  # type: ignore[arg-type]
-            stamp = await self._event(tx, ticket.id, actor_id, "transferred", f"{target_name}: {reason}")
+                target_name = name
+            stamp = await self._event(tx, ticket.id, actor, Action.TRANSFERRED, f"{target_name}: {reason}")
             await self._cancel_reminders(tx, ticket.id)
-            ticket = await self.get(ticket.id, tx)
-            items = [item for side, item in await self.items(ticket.id, tx) if side == "resident"]
+            ticket = await self._load(ticket.id, tx)
+            items = [item for side, item in await self._items(ticket.id, tx) if side == Side.RESIDENT]
             await self._notify_handlers(tx, ticket, "transferred", items=items, note=reason, stamp=stamp)
-            await self._schedule_reminder(tx, ticket, "accept" if ticket.status == "new" else "answer")
-            await self._tell_resident(tx, ticket, "transferred", actor_id=actor_id, note=target_name, stamp=stamp)
+            await self._schedule_reminder(tx, ticket, "accept" if ticket.status == Status.NEW else "answer")
+            await self._tell_resident(tx, ticket, "transferred", note=target_name, stamp=stamp)
         return Done("ticket.done.transferred", {"id": ticket_id, "target": target_name})
 
-    async def decline(self, actor_id: int, ticket_id: int, reason: str) -> Done:
+    async def decline(self, actor: Actor, ticket_id: int, reason: str) -> Done:
         """Outside the branch's remit: closed with the reason, which the resident reads."""
-        reason = reason.strip()
-        if not reason:
-            raise Refused("ticket.refused.reason_needed")
-        if len(reason) > MAX_REASON:
-            raise Refused("ticket.refused.too_long", limit=MAX_REASON)
+        reason = self._reason(reason)
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
+            ticket = await self._acting(tx, actor, ticket_id)
             if not ticket.is_open:
                 return await self._already(tx, ticket)
-            await self._set(tx, ticket, status="declined", closed_at=self.clock.now(), next_escalation_at=None)
-            stamp = await self._event(tx, ticket.id, actor_id, "declined", reason)
+            await self._set(tx, ticket, status=Status.DECLINED, closed_at=self.clock.now(), next_escalation_at=None)
+            stamp = await self._event(tx, ticket.id, actor, Action.DECLINED, reason)
             await self._cancel_reminders(tx, ticket.id)
-            await self._tell_resident(tx, ticket, "declined", actor_id=actor_id, note=reason, stamp=stamp)
-            await self._tell_co_handlers(tx, ticket, actor_id, "declined", stamp=stamp)
+            await self._tell_resident(tx, ticket, "declined", note=reason, stamp=stamp)
+            await self._tell_co_handlers(tx, ticket, actor, "declined", stamp=stamp)
         return Done("ticket.done.declined", {"id": ticket_id})
 
-    async def block_submitter(self, actor_id: int, ticket_id: int) -> Done:
-        """Stop the ticket's author from submitting (recorded; their name stays hidden if anonymous)."""
+    async def block_submitter(self, actor: Actor, ticket_id: int) -> Done:
+        """Stop the ticket's author from submitting. A block belongs to the ticket: whether its author
+        was blocked already (from another ticket) changes nothing in the answer, the list or the
+        history, so an anonymous author's other tickets cannot be found out this way."""
         async with self.db.transaction() as tx:
-            ticket = await self._acting(tx, actor_id, ticket_id)
-            if await tx.fetchval("SELECT 1 FROM submit_blocks WHERE person_id = ? AND lifted_at IS NULL",
-                                 (ticket.resident_id,)):
+            ticket = await self._acting(tx, actor, ticket_id)
+            if await tx.fetchval("SELECT 1 FROM submit_blocks WHERE ticket_id = ? AND lifted_at IS NULL",
+                                 (ticket.id,)):
                 return Done("ticket.done.already_blocked", {"id": ticket_id}, changed=False)
             await tx.insert(
                 "INSERT INTO submit_blocks (org_id, person_id, blocked_by, blocked_at, ticket_id)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (ticket.org_id, ticket.resident_id, actor_id, to_db(self.clock.now()), ticket.id))
-            await self._event(tx, ticket.id, actor_id, "blocked_submitter")
+                (ticket.org_id, ticket.resident_id, self._person(actor), to_db(self.clock.now()), ticket.id))
+            await self._event(tx, ticket.id, actor, Action.BLOCKED)
         return Done("ticket.done.blocked", {"id": ticket_id})
 
-    async def blocks(self, actor_id: int) -> list[tuple[int, int, str, datetime]]:
-        """Active blocks the person may lift: (block id, ticket id, org name, since)."""
+    async def blocks(self, actor: Actor) -> list[Block]:
+        """Active blocks the person may lift, by ticket (never by person)."""
         rows = await self.db.fetchall(
             "SELECT b.id, b.ticket_id, b.org_id, b.blocked_at, o.name FROM submit_blocks b"
             " JOIN orgs o ON o.id = b.org_id WHERE b.lifted_at IS NULL ORDER BY b.id")
-        return [(r["id"], r["ticket_id"], r["name"], from_db(r["blocked_at"])) for r in rows
-                if await self._may_block(actor_id, r["org_id"])]
+        return [Block(r["id"], r["ticket_id"], r["name"], from_db(r["blocked_at"])) for r in rows
+                if await self._may_block(actor, r["org_id"])]
 
-    async def unblock(self, actor_id: int, block_id: int) -> Done:
+    async def unblock(self, actor: Actor, block_id: int) -> Done:
+        """Lift one ticket's block (the author may still be blocked from another ticket; saying so
+        would tell who they are)."""
         async with self.db.transaction() as tx:
             row = await tx.fetchone("SELECT * FROM submit_blocks WHERE id = ?", (block_id,))
             if row is None:
                 raise NotFound("block")
-            if not await self._may_block(actor_id, row["org_id"], tx):
+            if not await self._may_block(actor, row["org_id"], tx):
                 raise NotAllowed("unblock")
             if row["lifted_at"] is not None:
                 return Done("ticket.done.already_unblocked", {}, changed=False)
             await tx.execute("UPDATE submit_blocks SET lifted_by = ?, lifted_at = ? WHERE id = ?",
-                             (actor_id, to_db(self.clock.now()), block_id))
+                             (self._person(actor), to_db(self.clock.now()), block_id))
             if row["ticket_id"]:
-                await self._event(tx, row["ticket_id"], actor_id, "unblocked_submitter")
-        return Done("ticket.done.unblocked", {})
+                await self._event(tx, row["ticket_id"], actor, Action.UNBLOCKED)
+        return Done("ticket.done.unblocked", {"id": row["ticket_id"] or "—"})
 
-    async def _may_block(self, actor_id: int, org_id: int, tx: Tx | None = None) -> bool:
-        if await self.orgs.can_manage(actor_id, org_id, tx):
+    async def _may_block(self, actor: Actor, org_id: int, tx: Tx | None = None) -> bool:
+        if isinstance(actor, SystemActor):
             return True
-        return await self.orgs.has_role_at_or_above(actor_id, org_id, ["secretary"], tx)
+        if await self.orgs.can_manage(actor, org_id, tx):
+            return True
+        return await self.orgs.has_role_at_or_above(actor, org_id, ["secretary"], tx)
+
+    # --- reading one ticket ---------------------------------------------------------------------
+    async def view(self, actor: Actor, ticket_id: int, lang: str) -> View:
+        """One ticket in `lang` as this reader may see it: a handler sees everything (an anonymous
+        author stays 匿名群众); the resident sees their content and what was meant for them."""
+        ticket = await self.get(actor, ticket_id)
+        as_handler = actor != ticket.resident_id
+        lines = [self.t(lang, "ticket.view.head", id=ticket.id, category=self.category_name(lang, ticket.category),
+                        status=self.t(lang, f"ticket.status.{ticket.status}"))]
+        if as_handler:
+            lines.append(self.t(lang, "ticket.anonymous") if ticket.anonymous else await self._who(ticket.resident_id))
+        if ticket.escalation:
+            lines.append(self.t(lang, "ticket.escalation_level", level=ticket.escalation))
+        media: list[Item] = []
+        for side, item in await self._items(ticket.id):
+            if item.text:
+                lines.append(f"{self.t(lang, f'ticket.view.{side}')}: {item.text}")
+            if item.kind not in ("text", "location") and item.chat_id is not None:
+                media.append(item)
+        lines.append(self.t(lang, "ticket.view.history"))
+        lines += await self._history_lines(ticket, lang, as_handler)
+        buttons = self._view_buttons(lang, ticket, as_handler)
+        return View(texts=split("\n".join(lines), MAX_TEXT), buttons=buttons, media=media[:10])
+
+    async def _history_lines(self, ticket: Ticket, lang: str, as_handler: bool) -> list[str]:
+        lines = []
+        for event in await self._events(ticket.id):
+            action = Action(event.action)
+            if not as_handler and action not in RESIDENT_SEES:
+                continue
+            who = ""
+            if event.actor_id is not None:
+                hidden = event.actor_id == ticket.resident_id and ticket.anonymous and as_handler
+                who = self.t(lang, "ticket.anonymous") if hidden else await self.people.display_name(event.actor_id)
+            shown = RESIDENT_SEES.get(action, False) if not as_handler else action != Action.ESCALATED
+            note = self.t(lang, "ticket.view.note", note=event.note) if event.note and shown else ""
+            lines.append(f"· {self.fmt.moment(lang, event.at, self.clock.now())} {who} "
+                         f"{self.t(lang, f'ticket.event.{action}')}{note}")
+        return lines
+
+    def _view_buttons(self, lang: str, ticket: Ticket, as_handler: bool) -> list[list[Button]]:
+        rows: list[list[Button]] = []
+        if as_handler:
+            if ticket.is_open:
+                rows = self.handler_buttons(lang, ticket.id)[:-1]
+            rows.append([Button(self.t(lang, "ticket.button.block"),
+                                cb.TICKET_ACTION(cb.TicketAction.BLOCK, ticket.id))])
+            return rows
+        if ticket.is_open:
+            rows.append([Button(self.t(lang, "ticket.button.withdraw"), cb.TICKET_WITHDRAW(ticket.id))])
+        if ticket.status == Status.NEED_INFO:
+            rows.append([Button(self.t(lang, "ticket.button.add_info"), cb.TICKET_ADD_INFO(ticket.id))])
+        if ticket.status == Status.ANSWERED:
+            rows.append(self.rating_buttons(lang, ticket.id))
+        return rows
+
+    def rating_buttons(self, lang: str, ticket_id: int) -> list[Button]:
+        return [Button(self.t(lang, f"ticket.rating.{r}"), cb.TICKET_RATE(RATING_CHOICE[r], ticket_id))
+                for r in RATINGS]
 
     # --- the echo wall --------------------------------------------------------------------------
-    async def wall(self, org_id: int, page: int) -> tuple[list[Ticket], bool]:
-        """Answered problems of an org that their residents allowed to be shown, newest first."""
+    async def wall(self, org_id: int, page: int) -> tuple[list[WallPost], bool]:
+        """Answered problems of an org that their residents allowed to be shown, newest first (public)."""
         rows = await self.db.fetchall(
             "SELECT * FROM tickets WHERE org_id = ? AND public_ok = 1 AND answer_text IS NOT NULL"
-            " AND status IN ('answered', 'closed') ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?",
-            (org_id, WALL_PAGE + 1, max(page, 0) * WALL_PAGE))
+            " AND status IN (?, ?) ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?",
+            (org_id, Status.ANSWERED.value, Status.CLOSED.value, WALL_PAGE + 1, max(page, 0) * WALL_PAGE))
         tickets = [Ticket.from_row(r) for r in rows]
-        return tickets[:WALL_PAGE], len(tickets) > WALL_PAGE
+        return [await self._wall_post(None, t) for t in tickets[:WALL_PAGE]], len(tickets) > WALL_PAGE
 
-    async def bind_wall(self, actor_id: int, org_id: int, chat_id: int, title: str | None) -> Done:
-        if not await self._may_block(actor_id, org_id):
-            raise NotAllowed("bindwall")
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO wall_chats (org_id, chat_id, title, bound_by, bound_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(org_id) DO UPDATE SET chat_id = excluded.chat_id, title = excluded.title,"
-                " bound_by = excluded.bound_by, bound_at = excluded.bound_at",
-                (org_id, chat_id, title, actor_id, to_db(self.clock.now())))
-        return Done("ticket.done.wall_bound", {})
+    async def _wall_post(self, tx: Tx | None, ticket: Ticket) -> WallPost:
+        """The public texts: a shared place shows as the village's name, numbers are masked."""
+        org = await (tx or self.db).fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
+        place = org["name"] if org else ""
+        return WallPost(ticket, public_text(ticket.summary, place), public_text(ticket.answer_text or "", place))
 
-    async def wall_orgs(self, actor_id: int) -> list[Org]:
-        """Orgs whose wall this person may bind (they are its secretary or an organizer above)."""
-        rows = await self.db.fetchall(
-            "SELECT DISTINCT org_id FROM roles WHERE person_id = ? AND role IN ('secretary', 'organizer')",
-            (actor_id,))
-        orgs = [o for r in rows if (o := await self.orgs.get(r["org_id"])) is not None]
-        if self.orgs.is_admin(actor_id) and not orgs:
-            orgs = await self.orgs.roots()
-        return orgs
-
-    def wall_text(self, lang: str, ticket: Ticket) -> str:
-        status = self.t(lang, "ticket.wall_reopened") if ticket.status == "reopened" else ""
+    def wall_text(self, lang: str, post: WallPost, short: bool = False) -> str:
+        """A wall post; `short` for a /wall page, where five must fit in one message."""
+        ticket = post.ticket
+        marker = self.t(lang, "ticket.clipped_wall")
+        problem_room, answer_room = (WALL_PAGE_ROOM, WALL_PAGE_ROOM) if short else (WALL_PROBLEM_ROOM,
+                                                                                     WALL_ANSWER_ROOM)
+        status = self.t(lang, "ticket.wall_reopened") if ticket.status == Status.REOPENED else ""
         return self.t(
             lang, "ticket.wall_post", id=ticket.id, category=self.category_name(lang, ticket.category),
-            problem=mask_private(ticket.summary) or self.t(lang, "ticket.no_text"),
-            answer=mask_private(ticket.answer_text or ""), submitted=format_day(ticket.created_at, lang, self.tz),
-            answered=format_day(ticket.answered_at or ticket.created_at, lang, self.tz)) + status
+            problem=clip(post.problem, problem_room, marker) or self.t(lang, "ticket.no_text"),
+            answer=clip(post.answer, answer_room, marker),
+            submitted=self.fmt.day(lang, ticket.created_at, weekday=False),
+            answered=self.fmt.day(lang, ticket.answered_at or ticket.created_at, weekday=False)) + status
 
     async def _post_to_wall(self, tx: Tx, ticket: Ticket) -> None:
         """Post a newly answered ticket in the org's wall chat, or edit the post it already has."""
@@ -666,20 +936,59 @@ class TicketService:
         chat = await tx.fetchone("SELECT chat_id FROM wall_chats WHERE org_id = ?", (ticket.org_id,))
         if chat is None:
             return
-        text = self.wall_text(self.core.settings.locale, ticket)
+        text = self.wall_text(self.core.settings.locale, await self._wall_post(tx, ticket))
         if ticket.wall_posts == 0:
-            await self.outbox.send_text(tx, key=f"wall:{ticket.id}", chat_id=chat["chat_id"], text=text)
+            await self.outbox.send_text(tx, key=f"wall:{ticket.id}", chat_id=chat["chat_id"], text=text,
+                                        purpose=Purpose.WALL, subject_id=ticket.id)
         else:
             await self.outbox.enqueue(
                 tx, key=f"wall-edit:{ticket.id}:{ticket.wall_posts}", chat_id=chat["chat_id"],
-                method="editMessageText",
+                method="editMessageText", purpose=Purpose.WALL, subject_id=ticket.id,
                 payload={"chat_id": chat["chat_id"], "text": text, "message_id_from": f"wall:{ticket.id}"})
         await tx.execute("UPDATE tickets SET wall_posts = wall_posts + 1 WHERE id = ?", (ticket.id,))
 
+    async def bind_wall(self, actor: Actor, org_id: int, chat_id: int, title: str | None) -> Done:
+        if not await self._may_block(actor, org_id):
+            raise NotAllowed("bindwall")
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO wall_chats (org_id, chat_id, title, bound_by, bound_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(org_id) DO UPDATE SET chat_id = excluded.chat_id, title = excluded.title,"
+                " bound_by = excluded.bound_by, bound_at = excluded.bound_at",
+                (org_id, chat_id, title, self._person(actor), to_db(self.clock.now())))
+        return Done("ticket.done.wall_bound", {})
+
+    async def wall_orgs(self, actor: Actor) -> list[Org]:
+        """Orgs whose wall this person may bind (they are its secretary or an organizer above)."""
+        if isinstance(actor, SystemActor):
+            return await self.orgs.roots()
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT org_id FROM roles WHERE person_id = ? AND role IN ('secretary', 'organizer')",
+            (actor,))
+        orgs = [o for r in rows if (o := await self.orgs.get(r["org_id"])) is not None]
+        if self.orgs.is_admin(actor) and not orgs:
+            orgs = await self.orgs.roots()
+        return orgs
+
+    def may_answer_bindwall(self, chat_id: int) -> bool:
+        """A refused /bindwall in a group is answered at most once an hour per group, so nobody can
+        spend the group's 20-messages-a-minute budget on refusals."""
+        now = self.clock.now()
+        last = self._bindwall_told.get(chat_id)
+        if last is not None and now - last < timedelta(hours=1):
+            return False
+        self._bindwall_told[chat_id] = now
+        if len(self._bindwall_told) > 10_000:  # forget the oldest: the table must not grow forever
+            for old in sorted(self._bindwall_told, key=self._bindwall_told.__getitem__)[:5_000]:
+                del self._bindwall_told[old]
+        return True
+
     # --- deadlines ------------------------------------------------------------------------------
-    async def tick(self) -> int:
+    async def tick(self, actor: Actor) -> int:
         """Escalate what is overdue (each level once, catching up after downtime) and close answers
-        left unrated for three days. Returns how many changes were made."""
+        left unrated for three days. Returns how many changes were made. The periodic job's work."""
+        if not isinstance(actor, SystemActor):
+            raise NotAllowed("tick")
         now = self.clock.now()
         changes = 0
         rows = await self.db.fetchall(
@@ -688,36 +997,36 @@ class TicketService:
             changes += await self._escalate(row["id"], now)
         cutoff = to_db(now - timedelta(days=RATING_DAYS))
         for row in await self.db.fetchall(
-                "SELECT id FROM tickets WHERE status = 'answered' AND answered_at <= ?", (cutoff,)):
+                "SELECT id FROM tickets WHERE status = ? AND answered_at <= ?", (Status.ANSWERED.value, cutoff)):
             async with self.db.transaction() as tx:
-                ticket = await self.get(row["id"], tx)
-                if ticket.status != "answered":
+                ticket = await self._load(row["id"], tx)
+                if ticket.status != Status.ANSWERED:
                     continue
-                await self._set(tx, ticket, status="closed", closed_at=now)
-                await tx.execute("UPDATE tickets SET rating = 'unrated' WHERE id = ?", (ticket.id,))
-                await self._event(tx, ticket.id, None, "closed_unrated")
+                await self._set(tx, ticket, status=Status.CLOSED, closed_at=now)
+                await tx.execute("UPDATE tickets SET rating = ? WHERE id = ?", (Rating.UNRATED.value, ticket.id))
+                await self._event(tx, ticket.id, None, Action.CLOSED_UNRATED)
                 changes += 1
         return changes
 
     async def _escalate(self, ticket_id: int, now: datetime) -> int:
         changes = 0
         async with self.db.transaction() as tx:
-            ticket = await self.get(ticket_id, tx)
+            ticket = await self._load(ticket_id, tx)
             while ticket.is_open and ticket.next_escalation_at is not None and ticket.next_escalation_at <= now:
                 chain = await self.orgs.ancestors(ticket.handler_org_id, tx)
                 level = min(ticket.escalation + 1, len(chain))  # one past the top: the admins hear of it
                 if level == ticket.escalation:  # nobody higher to tell: stop counting
                     await self._set(tx, ticket, next_escalation_at=None)
                     break
-                step = "accept" if ticket.status == "new" else "answer"
+                step = "accept" if ticket.status == Status.NEW else "answer"
                 accept_days, answer_days = await self._days(ticket.handler_org_id, tx)
                 days = accept_days if step == "accept" else answer_days
                 # The deadline is 24:00 of its last day; the next period starts on that day.
                 following = self.core.calendar.deadline(ticket.next_escalation_at - timedelta(microseconds=1),
                                                         days, self.tz)
                 await self._set(tx, ticket, escalation=level, next_escalation_at=following)
-                await self._event(tx, ticket.id, None, "escalated", f"{step}:{level}")
-                ticket = await self.get(ticket.id, tx)
+                await self._event(tx, ticket.id, None, Action.ESCALATED, f"{step}:{level}")
+                ticket = await self._load(ticket.id, tx)
                 target = chain[level] if level < len(chain) else None
                 await self._tell_escalation(tx, ticket, target, level, step)
                 changes += 1
@@ -736,12 +1045,14 @@ class TicketService:
             lang = await self.people.language(person, tx)
             text = self.t(lang, f"ticket.escalated_{step}", level=level) + "\n\n" + await self._card(tx, ticket, lang)
             await self.outbox.send_text(tx, key=f"tk-esc:{ticket.id}:{level}:{step}:{person}", chat_id=person,
-                                        text=text, buttons=self.handler_buttons(lang, ticket.id))
+                                        text=text, buttons=self.handler_buttons(lang, ticket.id),
+                                        purpose=Purpose.ESCALATION, subject_id=ticket.id)
         for person in await self.handlers_of(ticket, tx):
             lang = await self.people.language(person, tx)
             await self.outbox.send_text(
                 tx, key=f"tk-late:{ticket.id}:{level}:{step}:{person}", chat_id=person,
-                text=self.t(lang, f"ticket.overdue_{step}", id=ticket.id, level=level))
+                text=self.t(lang, f"ticket.overdue_{step}", id=ticket.id, level=level),
+                purpose=Purpose.OVERDUE, subject_id=ticket.id)
 
     async def _schedule_reminder(self, tx: Tx, ticket: Ticket, step: str,
                                  languages: dict[int, str] | None = None) -> None:
@@ -756,34 +1067,37 @@ class TicketService:
         for person, lang in languages.items():
             await self.outbox.send_text(
                 tx, key=f"tk-remind:{ticket.id}:{step}:{person}:{to_db(due)}", chat_id=person, not_before=when,
-                text=self.t(lang, f"ticket.remind_{step}", id=ticket.id, due=format_day(due, lang, self.tz, end=True)),
-                buttons=[[Button(self.t(lang, "ticket.button.open"), f"tv:{ticket.id}")]])
+                text=self.t(lang, f"ticket.remind_{step}", id=ticket.id, due=self.due_day(lang, due)),
+                buttons=[[Button(self.t(lang, "ticket.button.open"), cb.TICKET_VIEW(ticket.id))]],
+                purpose=Purpose.REMINDER, subject_id=ticket.id)
 
     async def _cancel_reminders(self, tx: Tx, ticket_id: int) -> None:
         await self.outbox.cancel(tx, key_prefix=f"tk-remind:{ticket_id}:")
 
     # --- rendering for other people (the outbox) -------------------------------------------------
     def handler_buttons(self, lang: str, ticket_id: int) -> list[list[Button]]:
-        def b(key: str, action: str) -> Button:
-            return Button(self.t(lang, f"ticket.button.{key}"), f"tk:{action}:{ticket_id}")
+        def b(key: str, action: cb.TicketAction) -> Button:
+            return Button(self.t(lang, f"ticket.button.{key}"), cb.TICKET_ACTION(action, ticket_id))
 
-        return [[b("accept", "a"), b("reply", "r")], [b("ask", "i"), b("transfer", "t")],
-                [b("decline", "d"), b("resolve", "z")], [b("history", "h")]]
+        a = cb.TicketAction
+        return [[b("accept", a.ACCEPT), b("reply", a.REPLY)], [b("ask", a.ASK), b("transfer", a.TRANSFER)],
+                [b("decline", a.DECLINE), b("resolve", a.RESOLVE)], [b("history", a.HISTORY)]]
 
     async def _card(self, tx: Tx, ticket: Ticket, lang: str) -> str:
         org = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
-        who = None if ticket.anonymous else \
-            f"{await self.people.display_name(ticket.resident_id, tx)} (ID {ticket.resident_id})"
+        who = None if ticket.anonymous else await self._who(ticket.resident_id, tx)
         return self._card_text(lang, ticket, org["name"] if org else "", who)
 
     def _card_text(self, lang: str, ticket: Ticket, org_name: str, who: str | None) -> str:
-        """What a secretary sees of a ticket; `who` is None for an anonymous one."""
+        """What a secretary sees of a ticket; `who` is None for an anonymous one. A long problem is
+        cut with a marker: the full text is under 详情和记录."""
+        summary = clip(ticket.summary, CARD_ROOM, self.t(lang, "ticket.clipped_card")) if ticket.summary \
+            else self.t(lang, "ticket.no_text")
         card = self.t(lang, "ticket.card", id=ticket.id, org=org_name,
-                      category=self.category_name(lang, ticket.category),
-                      summary=ticket.summary or self.t(lang, "ticket.no_text"),
+                      category=self.category_name(lang, ticket.category), summary=summary,
                       who=who or self.t(lang, "ticket.anonymous"),
-                      accept_due=format_day(ticket.accept_due, lang, self.tz, end=True),
-                      answer_due=format_day(ticket.answer_due, lang, self.tz, end=True),
+                      accept_due=self.due_day(lang, ticket.accept_due),
+                      answer_due=self.due_day(lang, ticket.answer_due),
                       status=self.t(lang, f"ticket.status.{ticket.status}"))
         if ticket.escalation:
             card += "\n" + self.t(lang, "ticket.escalation_level", level=ticket.escalation)
@@ -798,38 +1112,40 @@ class TicketService:
             text = head + "\n\n" + await self._card(tx, ticket, lang)
             buttons = self.handler_buttons(lang, ticket.id) if ticket.is_open else None
             await self.outbox.send_text(tx, key=f"tk:{ticket.id}:{stamp}:{person}", chat_id=person, text=text,
-                                        buttons=buttons)
+                                        buttons=buttons, purpose=Purpose.NOTICE, subject_id=ticket.id)
             await self._relay(tx, ticket.id, stamp, person, items or [])
 
-    async def _tell_co_handlers(self, tx: Tx, ticket: Ticket, actor_id: int, what: str, *, stamp: int) -> None:
+    async def _tell_co_handlers(self, tx: Tx, ticket: Ticket, actor: Actor, what: str, *, stamp: int) -> None:
         """The other people who got this ticket learn it was handled (and by whom)."""
-        by = await self.people.display_name(actor_id, tx)
+        if isinstance(actor, SystemActor):
+            return
+        by = await self.people.display_name(actor, tx)
         for person in await self.handlers_of(ticket, tx):
-            if person == actor_id:
+            if person == actor:
                 continue
             lang = await self.people.language(person, tx)
             await self.outbox.send_text(
                 tx, key=f"tk-co:{ticket.id}:{stamp}:{person}", chat_id=person,
                 text=self.t(lang, "ticket.handled_by", id=ticket.id, by=by,
-                            action=self.t(lang, f"ticket.action.{what}")))
+                            action=self.t(lang, f"ticket.action.{what}")),
+                purpose=Purpose.HANDLED, subject_id=ticket.id)
 
-    async def _tell_resident(self, tx: Tx, ticket: Ticket, what: str, *, actor_id: int,
-                             items: list[Item] | None = None, note: str | None = None, final: bool = False,
-                             stamp: int) -> None:
+    async def _tell_resident(self, tx: Tx, ticket: Ticket, what: str, *, items: list[Item] | None = None,
+                             note: str | None = None, final: bool = False, stamp: int) -> None:
         lang = await self.people.language(ticket.resident_id, tx)
         org = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.handler_org_id,))
-        values = {"id": ticket.id, "note": note or "", "org": org["name"] if org else "",
-                  "by": await self.people.display_name(actor_id, tx)}
+        values = {"id": ticket.id, "note": note or "", "org": org["name"] if org else ""}
         buttons: list[list[Button]] | None = None
         key = f"ticket.to_resident.{what}"
         if what == "answered":
             key = "ticket.to_resident.resolved" if final else key
-            values["answer"] = ticket.answer_text or ""
-            buttons = [[Button(self.t(lang, f"ticket.rating.{r}"), f"tr:{r[0]}:{ticket.id}") for r in RATINGS]]
+            values["answer"] = clip(ticket.answer_text or "", NOTICE_ROOM, self.t(lang, "ticket.clipped_resident"))
+            buttons = [self.rating_buttons(lang, ticket.id)]
         elif what == "need_info":
-            buttons = [[Button(self.t(lang, "ticket.button.add_info"), f"tn:{ticket.id}")]]
+            buttons = [[Button(self.t(lang, "ticket.button.add_info"), cb.TICKET_ADD_INFO(ticket.id))]]
         await self.outbox.send_text(tx, key=f"tk-res:{ticket.id}:{stamp}", chat_id=ticket.resident_id,
-                                    text=self.t(lang, key, **values), buttons=buttons)
+                                    text=self.t(lang, key, **values), buttons=buttons,
+                                    purpose=Purpose.RESIDENT, subject_id=ticket.id)
         await self._relay(tx, ticket.id, stamp, ticket.resident_id, [i for i in items or [] if i.kind != "text"])
 
     async def _relay(self, tx: Tx, ticket_id: int, stamp: int, person: int, items: list[Item]) -> None:
@@ -839,46 +1155,57 @@ class TicketService:
                 continue
             await self.outbox.enqueue(
                 tx, key=f"tk-copy:{ticket_id}:{stamp}:{person}:{n}", chat_id=person, method="copyMessage",
-                payload={"chat_id": person, "from_chat_id": item.chat_id, "message_id": item.message_id})
+                payload={"chat_id": person, "from_chat_id": item.chat_id, "message_id": item.message_id},
+                purpose=Purpose.MEDIA, subject_id=ticket_id)
 
     # --- helpers ------------------------------------------------------------------------------------
-    async def _acting(self, tx: Tx, actor_id: int, ticket_id: int) -> Ticket:
-        ticket = await self.get(ticket_id, tx)
-        if not await self.can_act(actor_id, ticket, tx):
+    @staticmethod
+    def _person(actor: Actor) -> int:
+        """The id stored for who did something: 0 for the system (columns that may not be NULL)."""
+        return 0 if isinstance(actor, SystemActor) else actor
+
+    async def _acting(self, tx: Tx, actor: Actor, ticket_id: int) -> Ticket:
+        ticket = await self._load(ticket_id, tx)
+        if not await self.can_act(actor, ticket, tx):
             raise NotAllowed("ticket")
         return ticket
 
-    async def handled_by(self, ticket: Ticket) -> Done:
+    async def handled_by(self, actor: Actor, ticket_id: int) -> Done:
         """Who handled a ticket last, and what state it is in (for a button pressed too late)."""
+        ticket = await self._load(ticket_id)
+        if not await self.can_view(actor, ticket):
+            raise NotAllowed("ticket")
         return await self._already(None, ticket)
 
     async def _already(self, tx: Tx | None, ticket: Ticket) -> Done:
-        """Someone handled it before: say who, and what state it is in."""
+        """Someone handled it before: say who, and what state it is in. An anonymous author is
+        `Say("ticket.anonymous")`, rendered in the reader's language, never in the author's."""
         row = await (tx or self.db).fetchone(
-            "SELECT actor_id, action FROM ticket_events WHERE ticket_id = ? AND action NOT IN"
-            " ('escalated', 'blocked_submitter', 'unblocked_submitter') ORDER BY id DESC LIMIT 1", (ticket.id,))
-        by = "—"
+            "SELECT actor_id, action FROM ticket_events WHERE ticket_id = ? AND action NOT IN (?, ?, ?)"
+            " ORDER BY id DESC LIMIT 1", (ticket.id, Action.ESCALATED.value, Action.BLOCKED.value,
+                                          Action.UNBLOCKED.value))
+        by: str | Say = "—"
         if row and row["actor_id"]:
             hidden = ticket.anonymous and row["actor_id"] == ticket.resident_id
-            by = self.t(await self.people.language(row["actor_id"], tx), "ticket.anonymous") if hidden \
-                else await self.people.display_name(row["actor_id"], tx)
-        # `status` is a code: the handler shows it in the reader's language.
-        return Done("ticket.done.already", {"id": ticket.id, "by": by, "status": ticket.status}, changed=False)
+            by = Say("ticket.anonymous") if hidden else await self.people.display_name(row["actor_id"], tx)
+        return Done("ticket.done.already", {"id": ticket.id, "by": by,
+                                            "status": Say(f"ticket.status.{ticket.status}")}, changed=False)
 
     async def _set(self, tx: Tx, ticket: Ticket, **changes: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in changes)
-        values = [to_db(v) if isinstance(v, datetime) else v for v in changes.values()]
+        values = [to_db(v) if isinstance(v, datetime) else str(v) if isinstance(v, StrEnum) else v
+                  for v in changes.values()]
         await tx.execute(f"UPDATE tickets SET {columns} WHERE id = ?", (*values, ticket.id))
 
-    async def _event(self, tx: Tx, ticket_id: int, actor_id: int | None, action: str, note: str | None = None) -> int:
+    async def _event(self, tx: Tx, ticket_id: int, actor: Actor | None, action: Action, note: str | None = None) -> int:
+        actor_id = None if actor is None or isinstance(actor, SystemActor) else actor
         return await tx.insert(
             "INSERT INTO ticket_events (ticket_id, at, actor_id, action, note) VALUES (?, ?, ?, ?, ?)",
-            (ticket_id, to_db(self.clock.now()), actor_id, action, note))
+            (ticket_id, to_db(self.clock.now()), actor_id, action.value, note))
 
-    async def _add_items(self, tx: Tx, ticket_id: int, side: str, author: int, items: list[Item]) -> None:
+    async def _add_items(self, tx: Tx, ticket_id: int, side: Side, author: int, items: list[Item]) -> None:
         now = to_db(self.clock.now())
         await tx.executemany(
             "INSERT INTO ticket_items (ticket_id, side, author_id, kind, text, chat_id, message_id, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(ticket_id, side, author, i.kind, i.text, i.chat_id, i.message_id, now) for i in items])
-
+            [(ticket_id, side.value, author, i.kind, i.text, i.chat_id, i.message_id, now) for i in items])
