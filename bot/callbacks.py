@@ -11,6 +11,7 @@ trailing fields with a default may be left out of the data (e.g. `tw:12` and `tw
 from __future__ import annotations
 
 import re
+import secrets
 import typing
 from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -41,7 +42,7 @@ class Kind(Generic[T]):
         for i, field_type in enumerate(self.types):
             part = f"{re.escape(SEP)}{_field_regex(field_type)}"
             shape += part if i < self.required else f"(?:{part}"
-        shape += ")" * (len(self.types) - self.required)
+        shape += ")?" * (len(self.types) - self.required)
         self.pattern = f"^{shape}$"
         self._regex = re.compile(self.pattern)
         KINDS.append(self)
@@ -86,7 +87,19 @@ class Kind(Generic[T]):
 KINDS: list[Kind[Any]] = []
 
 
+class Token(str):
+    """A short random token (e.g. a draft's, so that a button of an older draft is stale): 6 hex digits."""
+
+    REGEX = "[0-9a-f]{6}"
+
+    @classmethod
+    def new(cls) -> Token:
+        return cls(secrets.token_hex(3))
+
+
 def _field_regex(field_type: Any) -> str:
+    if field_type is Token:
+        return Token.REGEX
     if field_type is int:
         return r"-?[0-9]{1,19}"
     if isinstance(field_type, type) and issubclass(field_type, StrEnum):
@@ -101,6 +114,8 @@ def _encode_field(name: str, field_type: Any, value: Any) -> str:
         return str(value)
     if isinstance(field_type, type) and issubclass(field_type, StrEnum):
         return str(field_type(value).value)
+    if field_type is Token and not re.fullmatch(Token.REGEX, str(value)):
+        raise ValueError(f"{name} is not a token: {value!r}")
     text = str(value)
     if SEP in text or not text:
         raise ValueError(f"{name} cannot be sent as callback data: {text!r}")
@@ -114,6 +129,8 @@ def _parse_field(field_type: Any, text: str) -> Any:
         return int(text)
     if isinstance(field_type, type) and issubclass(field_type, StrEnum):
         return field_type(text)
+    if field_type is Token:
+        return Token(text)
     if not text:
         raise ValueError(text)
     return text
@@ -210,7 +227,7 @@ class DraftAction(StrEnum):
 
 
 class SubmitDraft(NamedTuple):
-    draft: str  # the draft's token: a button of an older draft is stale
+    draft: Token  # a button of an older draft is stale
     action: DraftAction
     index: int = -1  # the category's place in the list, for CATEGORY
 

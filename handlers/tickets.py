@@ -4,7 +4,6 @@ bot/callbacks.py), call the service, which checks every right, and render."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,7 +87,7 @@ async def submit_command(update: Update, context: BotContext) -> None:
 
 
 def _new_draft() -> dict[str, Any]:
-    return {"draft": secrets.token_hex(3), "items": [], "category": None, "public": True, "anonymous": False}
+    return {"draft": cb.Token.new(), "items": [], "category": None, "public": True, "anonymous": False}
 
 
 async def submit_content(update: Update, context: BotContext) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.callbacks import KINDS, MAX_BYTES, Kind
+from bot.callbacks import KINDS, MAX_BYTES, Kind, Token
 
 # Telegram ids reach 2**52; row ids stay far below. Group chats are negative (-100…, 14 characters).
 LARGEST_INT = 2**53 - 1
@@ -25,8 +25,10 @@ def samples(kind: Kind[Any]) -> list[tuple[Any, ...]]:
             choices.append([LARGEST_INT, 0, NEGATIVE_INT])
         elif isinstance(field_type, type) and issubclass(field_type, StrEnum):
             choices.append(list(field_type))
+        elif field_type is Token:
+            choices.append([Token.new(), Token("ffffff")])
         else:
-            pytest.fail(f"{kind}: free-text field of type {field_type}: use an int id or a StrEnum")
+            pytest.fail(f"{kind}: free-text field of type {field_type}: use an int id, a StrEnum or a Token")
     combos = list(itertools.product(*choices))
     return [combo[:n] for combo in combos for n in range(kind.required, len(kind.types) + 1)]
 

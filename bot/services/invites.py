@@ -164,7 +164,7 @@ class InviteService:
             await self.outbox.send_text(
                 tx,
                 key=f"join-request:{request_id}:{approver}",
-                chat_id=approver, purpose="join.request", subject_id=request_id,
+                chat_id=approver, purpose="join/request", subject_id=request_id,
                 text=self.t(lang, "join.approval_request", name=name, person_id=person_id, org=org.name,
                             role=self.t(lang, f"role.{role}")),
                 buttons=[[Button(self.t(lang, "join.approve"), JOIN_DECISION(Verdict.APPROVE, request_id)),
@@ -194,7 +194,7 @@ class InviteService:
                                       actor_id=actor_id, source="invite", note=f"join request {request_id}")
             lang = await self.orgs.people.language(row["person_id"], tx)
             await self.outbox.send_text(
-                tx, key=f"join-decision:{request_id}", chat_id=row["person_id"], purpose="join.decision",
+                tx, key=f"join-decision:{request_id}", chat_id=row["person_id"], purpose="join/decision",
                 subject_id=request_id,
                 text=self.t(lang, f"join.{status}_notice", org=org.name, role=self.t(lang, f"role.{row['role']}")))
         return Decision(DecisionOutcome(status), org, row["role"], person_name)

@@ -317,6 +317,6 @@ class OrgService:
                 key = "appoint.removed_notice" if remove else "appoint.granted_notice"
                 text = self.t(lang, key, org=org_row["name"], role=self.t(lang, f"role.{role}"))
                 await self.outbox.send_text(
-                    tx, key=f"role-audit:{changed}", chat_id=person_id, text=text, purpose="role.change",
+                    tx, key=f"role-audit:{changed}", chat_id=person_id, text=text, purpose="role/change",
                     subject_id=org_id)
             return bool(changed)
