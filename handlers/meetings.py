@@ -680,7 +680,7 @@ async def flow_message(update: Update, context: BotContext) -> None:
         if step == "lecturer":
             data["lecturer"] = svc.check_lecturer(text)
             # A lecturer the bot knows by that name is recorded (it counts for "the secretary lectured").
-            found, _ = await svc.resolve_people([data["lecturer"]])
+            found, _ = await svc.resolve_people(user.id, [data["lecturer"]])
             data["lecturer_id"] = next(iter(found)) if len(found) == 1 else None
             await c.flows.set(user.id, FLOW, "confirm", data)
             await say(update, context, *await confirm_step(c, svc, lang, user.id, data))
@@ -715,7 +715,7 @@ async def people_message(update: Update, context: BotContext, data: dict[str, An
     user = update.effective_user
     assert user is not None
     lang = await lang_of(update, context)
-    found, unknown = await svc.resolve_people(re.split(r"[\s,，、;；]+", text))
+    found, unknown = await svc.resolve_people(user.id, re.split(r"[\s,，、;；]+", text))
     lines = []
     if found:
         lines.append(c.t(lang, "meeting.new.people_added", names="、".join(found.values())))

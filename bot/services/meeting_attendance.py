@@ -10,12 +10,17 @@ from datetime import datetime, timedelta
 from bot.clock import to_db
 from bot.services.meeting_base import (
     MEETING_SQL,
+    not_cancelled,
 )
 from bot.services.meeting_model import (
     CHECKIN_OPENS,
     MINUTES_TEXT_MAX,
+    Answer,
     Attendee,
     Meeting,
+    MeetingStatus,
+    MeetingView,
+    Presence,
     Refused,
     Roster,
     meeting_from_row,
@@ -30,9 +35,9 @@ class AttendancePart(NoticesPart):
     async def answer(self, person_id: int, meeting_id: int, answer: str, reason: str | None = None) -> Attendee:
         """Attend or ask for leave (with a reason); changeable until the meeting starts. Leave cancels the
         person's pending reminders; coming back from leave plans them again."""
-        if answer not in ("attend", "leave"):
+        if answer not in (Answer.ATTEND, Answer.LEAVE):
             raise ValueError(answer)
-        reason = self.check_reason(reason) if answer == "leave" else None
+        reason = self.check_reason(reason) if answer == Answer.LEAVE else None
         now = self.clock.now()
         async with self.db.transaction() as tx:
             meeting, before = await self._invited(tx, meeting_id, person_id)
@@ -40,9 +45,9 @@ class AttendancePart(NoticesPart):
             await tx.execute(
                 "UPDATE meeting_attendees SET answer = ?, leave_reason = ?, answered_at = ?"
                 " WHERE meeting_id = ? AND person_id = ?", (answer, reason, to_db(now), meeting_id, person_id))
-            if answer == "leave":
+            if answer == Answer.LEAVE:
                 await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r{meeting.remind_gen}:{person_id}:")
-            elif before.answer == "leave":
+            elif before.answer == Answer.LEAVE:
                 await self._plan_reminders(tx, meeting, [person_id], await self._langs(tx, [person_id]), now)
             after = await self.attendee(meeting_id, person_id, tx)
         assert after is not None
@@ -53,14 +58,13 @@ class AttendancePart(NoticesPart):
         now = self.clock.now()
         async with self.db.transaction() as tx:
             meeting, attendee = await self._invited(tx, meeting_id, person_id)
-            if meeting.status == "cancelled":
-                raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
+            not_cancelled(meeting)
             opens, closes = meeting.starts_at - CHECKIN_OPENS, meeting.ends_at
             if attendee.checked_in_at is not None:
                 return meeting, attendee.checked_in_at, True
             if now < opens:
                 raise Refused("meeting.error.checkin_early", opens=opens, closes=closes)
-            if now > closes or meeting.status == "held":
+            if now > closes or meeting.status == MeetingStatus.HELD:
                 raise Refused("meeting.error.checkin_closed", closes=closes)
             await tx.execute("UPDATE meeting_attendees SET checked_in_at = ? WHERE meeting_id = ? AND person_id = ?",
                              (to_db(now), meeting_id, person_id))
@@ -130,16 +134,44 @@ class AttendancePart(NoticesPart):
     async def begin_minutes(self, actor: int, meeting_id: int) -> dict[str, int]:
         """May the person record minutes now? Returns what is recorded so far."""
         meeting = await self.manageable(actor, meeting_id)
-        if meeting.status == "cancelled":
-            raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
-        if meeting.status == "held":
+        not_cancelled(meeting)
+        if meeting.status == MeetingStatus.HELD:
             raise Refused("meeting.error.held")
         if self.clock.now() < meeting.starts_at:
             raise Refused("meeting.error.minutes_early")
-        return await self.minutes_counts(meeting_id)
+        return await self._minutes_counts(meeting_id)
 
-    async def recent_places(self, org_id: int, limit: int = 3) -> list[str]:
-        """The org's last few meeting places (offered as buttons)."""
+    async def view(self, person_id: int, meeting_id: int) -> MeetingView:
+        """The meeting card's content for this person (NotAllowed-like Refused for anyone else)."""
+        meeting, attendee, manages = await self.viewable(person_id, meeting_id)
+        now = self.clock.now()
+        series_active = False
+        if manages and meeting.series_id is not None:
+            series_active = bool(await self.db.fetchval("SELECT active FROM meeting_series WHERE id = ?",
+                                                        (meeting.series_id,)))
+        return MeetingView(meeting=meeting, attendee=attendee, manages=manages,
+                           attendees=await self._attendees(meeting_id) if manages else [],
+                           series_active=series_active, can_answer=attendee is not None and
+                           meeting.open_for_answers(now), can_check_in=attendee is not None and
+                           meeting.checkin_open(now))
+
+    async def cancellable(self, actor: int, meeting_id: int) -> Meeting:
+        """The meeting, if the person may call it off now (else NotAllowed or Refused with the reason)."""
+        meeting = await self.manageable(actor, meeting_id)
+        self.check_cancellable(meeting, self.clock.now())
+        return meeting
+
+    async def mark_sheet(self, actor: int, meeting_id: int) -> Roster:
+        """The roster for marking attendance, from check-in time on."""
+        roster = await self.roster(actor, meeting_id)
+        if not roster.meeting.markable(self.clock.now()):
+            raise Refused("meeting.error.mark_early")
+        return roster
+
+    async def recent_places(self, actor: int, org_id: int, limit: int = 3) -> list[str]:
+        """The org's last few meeting places (offered as buttons), for someone who may schedule there."""
+        if not await self.can_schedule(actor, org_id):
+            raise NotAllowed("meeting")
         rows = await self.db.fetchall(
             "SELECT place FROM meetings WHERE org_id = ? GROUP BY place ORDER BY MAX(id) DESC LIMIT ?",
             (org_id, limit))
@@ -150,7 +182,7 @@ class AttendancePart(NoticesPart):
         meeting = await self.get(meeting_id)
         if not await self.can_schedule(actor, meeting.org_id):
             raise NotAllowed("meeting")
-        return Roster(meeting=meeting, attendees=await self.attendees(meeting_id))
+        return Roster(meeting=meeting, attendees=await self._attendees(meeting_id))
 
     async def mark(self, actor: int, meeting_id: int, person_id: int) -> str | None:
         """The secretary's mark, cycled: none → present → absent → none. From check-in time on."""
@@ -158,14 +190,13 @@ class AttendancePart(NoticesPart):
         async with self.db.transaction() as tx:
             meeting = await self.get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
-            if meeting.status == "cancelled":
-                raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
-            if now < meeting.starts_at - CHECKIN_OPENS:
+            not_cancelled(meeting)
+            if not meeting.markable(now):
                 raise Refused("meeting.error.mark_early")
             attendee = await self.attendee(meeting_id, person_id, tx)
             if attendee is None:
                 raise Refused("meeting.error.not_invited")
-            new = {None: "present", "present": "absent", "absent": None}[attendee.presence]
+            new = {None: Presence.PRESENT, Presence.PRESENT: Presence.ABSENT, Presence.ABSENT: None}[attendee.presence]
             await tx.execute("UPDATE meeting_attendees SET presence = ?, marked_by = ? WHERE meeting_id = ?"
                              " AND person_id = ?", (new, actor, meeting_id, person_id))
         return new
@@ -185,14 +216,13 @@ class AttendancePart(NoticesPart):
         async with self.db.transaction() as tx:
             meeting = await self.get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
-            if meeting.status == "cancelled":
-                raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
+            not_cancelled(meeting)
             if now < meeting.starts_at:
                 raise Refused("meeting.error.minutes_early")
             await tx.execute(
                 "INSERT INTO meeting_minutes (meeting_id, kind, text, file_id, file_name, added_by, added_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)", (meeting_id, kind, text, file_id, file_name, actor, to_db(now)))
-            return await self.minutes_counts(meeting_id, tx)
+            return await self._minutes_counts(meeting_id, tx)
 
     async def close(self, actor: int, meeting_id: int) -> tuple[Meeting, dict[str, int]]:
         """Close the meeting as held (it needs minutes). Returns attendance figures."""
@@ -200,22 +230,21 @@ class AttendancePart(NoticesPart):
         async with self.db.transaction() as tx:
             meeting = await self.get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
-            if meeting.status == "cancelled":
-                raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
-            if meeting.status == "held":
+            not_cancelled(meeting)
+            if meeting.status == MeetingStatus.HELD:
                 raise Refused("meeting.error.held")
             if now < meeting.starts_at:
                 raise Refused("meeting.error.minutes_early")
-            if not sum((await self.minutes_counts(meeting_id, tx)).values()):
+            if not sum((await self._minutes_counts(meeting_id, tx)).values()):
                 raise Refused("meeting.error.no_minutes")
             await tx.execute("UPDATE meetings SET status = 'held', held_at = ?, closed_by = ?, updated_at = ?"
                              " WHERE id = ?", (to_db(now), actor, to_db(now), meeting_id))
             await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r")
             meeting = await self.get(meeting_id, tx)
-            attendees = await self.attendees(meeting_id, tx)
+            attendees = await self._attendees(meeting_id, tx)
         stats = {"attended": sum(a.attended for a in attendees),
-                 "leave": sum(1 for a in attendees if not a.attended and a.answer == "leave"),
-                 "absent": sum(1 for a in attendees if not a.attended and a.answer != "leave")}
+                 "leave": sum(1 for a in attendees if not a.attended and a.answer == Answer.LEAVE),
+                 "absent": sum(1 for a in attendees if not a.attended and a.answer != Answer.LEAVE)}
         return meeting, stats
 
     # --- the calendar file --------------------------------------------------------------------
@@ -224,8 +253,7 @@ class AttendancePart(NoticesPart):
         from bot.services.meeting_ics import build_ics
 
         meeting, _, _ = await self.viewable(person_id, meeting_id)
-        if meeting.status == "cancelled":
-            raise Refused("meeting.error.cancelled", reason=meeting.cancel_reason or "")
+        not_cancelled(meeting)
         offsets = await self.reminder_offsets(meeting.org_id)
         summary = f"{self.text.kind(lang, meeting.kind)}：{meeting.topic}" if lang == "zh_CN" else \
             f"{self.text.kind(lang, meeting.kind)}: {meeting.topic}"

@@ -79,13 +79,13 @@ class MeetingBase:
                                  (meeting_id, person_id))
         return attendee_from_row(row) if row else None
 
-    async def attendees(self, meeting_id: int, tx: Tx | None = None) -> list[Attendee]:
+    async def _attendees(self, meeting_id: int, tx: Tx | None = None) -> list[Attendee]:
         src = tx or self.db
         rows = await src.fetchall(f"{ATTENDEE_SQL} WHERE a.meeting_id = ? ORDER BY p.name, a.person_id",
                                   (meeting_id,))
         return [attendee_from_row(r) for r in rows]
 
-    async def minutes_counts(self, meeting_id: int, tx: Tx | None = None) -> dict[str, int]:
+    async def _minutes_counts(self, meeting_id: int, tx: Tx | None = None) -> dict[str, int]:
         src = tx or self.db
         rows = await src.fetchall("SELECT kind, COUNT(*) FROM meeting_minutes WHERE meeting_id = ? GROUP BY kind",
                                   (meeting_id,))
@@ -93,7 +93,7 @@ class MeetingBase:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    async def minutes(self, meeting_id: int) -> list[dict[str, Any]]:
+    async def _minutes(self, meeting_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self.db.fetchall(
             "SELECT * FROM meeting_minutes WHERE meeting_id = ? ORDER BY id", (meeting_id,))]
 
@@ -293,6 +293,13 @@ class MeetingBase:
         if attendee is None:
             raise Refused("meeting.error.not_invited")
         return meeting, attendee
+
+    @staticmethod
+    def check_cancellable( meeting: Meeting, now: datetime) -> None:
+        """Refused unless the meeting may still be called off (scheduled, not yet ended)."""
+        not_cancelled(meeting)
+        if not meeting.cancellable(now):
+            raise Refused("meeting.error.ended")
 
     @staticmethod
     def _open_for_answers(meeting: Meeting, now: datetime) -> None:

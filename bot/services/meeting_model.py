@@ -241,6 +241,27 @@ class Roster:
 
 
 @dataclass(frozen=True)
+class MeetingView:
+    """A meeting as one person may see it, with what they may do now (the service decides)."""
+
+    meeting: Meeting
+    attendee: Attendee | None   # None: not invited (a manager looking)
+    manages: bool
+    attendees: list[Attendee]   # everyone invited, for a manager only
+    series_active: bool
+    can_answer: bool
+    can_check_in: bool
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    offsets: list[int]
+    quotas: dict[str, str]
+    own: bool
+    may_set_quotas: bool
+
+
+@dataclass(frozen=True)
 class TickReport:
     created: int = 0
     minutes_reminders: int = 0

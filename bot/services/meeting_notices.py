@@ -23,6 +23,8 @@ from bot.services.meeting_model import (
     QUEUE_RATE,
     Draft,
     Meeting,
+    MeetingStatus,
+    Purpose,
     Refused,
     meeting_from_row,
 )
@@ -63,6 +65,7 @@ class NoticesPart(MeetingBase):
                 rendered[lang] = (self.notice_text(lang, meeting, now), self.text.reply_buttons(lang, meeting.id))
             text, buttons = rendered[lang]
             sends.append(self.outbox.send_text(tx, key=f"mt:{meeting.id}:n:{pid}", chat_id=pid, text=text,
+                                               purpose=Purpose.NOTICE, subject_id=meeting.id,
                                                buttons=buttons, not_before=at, replace=replace))
         return sum(await pipelined(sends))
 
@@ -81,13 +84,14 @@ class NoticesPart(MeetingBase):
     async def _sent_reminders(self, tx: Tx, meeting_id: int) -> dict[tuple[int, int], datetime]:
         """(person, offset) → when a reminder of that offset last went out, over all generations."""
         rows = await tx.fetchall(
-            "SELECT dedup_key, sent_at FROM outbox WHERE dedup_key >= ? AND dedup_key < ? AND status = 'sent'",
-            (f"mt:{meeting_id}:r", f"mt:{meeting_id}:s"))
+            "SELECT recipient, dedup_key, sent_at FROM outbox WHERE purpose = ? AND subject_id = ?"
+            " AND status = 'sent'", (Purpose.REMINDER, meeting_id))
         sent: dict[tuple[int, int], datetime] = {}
         for row in rows:
-            parts = row["dedup_key"].split(":")
-            if len(parts) == 5 and row["sent_at"]:
-                key = (int(parts[3]), int(parts[4]))
+            # The offset is part of the reminder's identity (the key's last field), not whom it is for.
+            offset = row["dedup_key"].rsplit(":", 1)[1]
+            if row["sent_at"] and row["recipient"] is not None and offset.isdigit():
+                key = (row["recipient"], int(offset))
                 at = from_db(row["sent_at"])
                 if key not in sent or sent[key] < at:
                     sent[key] = at
@@ -101,7 +105,7 @@ class NoticesPart(MeetingBase):
         leave = {r[0] for r in await tx.fetchall(
             "SELECT person_id FROM meeting_attendees WHERE meeting_id = ? AND answer = 'leave'", (meeting.id,))}
         people = [p for p in people if p not in leave]
-        if not people or meeting.status != "scheduled":
+        if not people or meeting.status != MeetingStatus.SCHEDULED:
             return 0
         offsets = await self.reminder_offsets(meeting.org_id, tx)
         lead = timedelta(seconds=max(60.0, len(people) / QUEUE_RATE))
@@ -124,7 +128,7 @@ class NoticesPart(MeetingBase):
                 text, buttons = rendered[(lang, at)]
                 sends.append(self.outbox.send_text(
                     tx, key=f"mt:{meeting.id}:r{meeting.remind_gen}:{pid}:{offset}", chat_id=pid, text=text,
-                    buttons=buttons, not_before=at, replace=True))
+                    buttons=buttons, not_before=at, replace=True, purpose=Purpose.REMINDER, subject_id=meeting.id))
         await pipelined(sends)
         return len(sends)
 
@@ -150,6 +154,7 @@ class NoticesPart(MeetingBase):
                 text = "\n".join([self.t(lang, "meeting.nudge.title"), *self.card(lang, meeting, now), "",
                                   self.t(lang, "meeting.notice.footer")])
                 if await self.outbox.send_text(tx, key=f"mt:{meeting_id}:u{day}:{pid}", chat_id=pid, text=text,
+                                               purpose=Purpose.NUDGE, subject_id=meeting_id,
                                                buttons=self.text.reply_buttons(lang, meeting_id), not_before=at):
                     sent += 1
             if not sent:
@@ -172,7 +177,7 @@ class NoticesPart(MeetingBase):
         return "\n".join(lines)
 
 
-    async def expire_reminders(self, now: datetime) -> int:
+    async def _expire_reminders(self, now: datetime) -> int:
         """Cancel reminders still waiting when their meeting has started (the bot was down, or the
         queue was long): "meeting tomorrow" must never arrive after the meeting. Once per meeting:
         after the start nothing plans reminders again (answers, edits and additions are closed)."""
@@ -209,6 +214,7 @@ class NoticesPart(MeetingBase):
                                   when=self.text.when(lang, meeting.starts_at, now), org=meeting.org_name)
                     buttons = [[Button(self.t(lang, "meeting.button.minutes"), f"mt:m:{meeting.id}")]]
                     if await self.outbox.send_text(tx, key=f"mt:{meeting.id}:mm:{pid}", chat_id=pid, text=text,
+                                                   purpose=Purpose.MINUTES, subject_id=meeting.id,
                                                    buttons=buttons, not_before=after_quiet(now, self.tz)):
                         count += 1
                 await tx.execute("UPDATE meetings SET minutes_reminded_at = ? WHERE id = ?",

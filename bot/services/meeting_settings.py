@@ -25,7 +25,10 @@ from bot.services.meeting_model import (
     QUOTA_KINDS,
     QUOTA_PERIODS,
     QUOTA_WARN_DAYS,
+    MeetingStatus,
+    Purpose,
     Refused,
+    SettingsView,
     org_group,
 )
 from bot.services.meeting_text import local_today
@@ -36,19 +39,25 @@ from bot.services.meeting_time import (
     period_start,
     previous_boundary,
 )
-from bot.services.orgs import NotAllowed
+from bot.services.orgs import NotAllowed, NotFound
 
 log = logging.getLogger(__name__)
 
 
 class SettingsPart(MeetingBase):
     # --- settings -------------------------------------------------------------------------------
-    async def settings_of(self, org_id: int) -> tuple[list[int], dict[str, str], bool]:
-        """(reminder offsets, effective quotas, whether the org has its own settings row)."""
+    async def settings_of(self, actor: int, org_id: int) -> SettingsView:
+        """The org's reminder times and quotas, for someone who may schedule its meetings; whether
+        they may also change its quotas (an organizer strictly above it, or an admin)."""
+        if await self.orgs.get(org_id) is None:
+            raise NotFound("org")
+        if not await self.can_schedule(actor, org_id):
+            raise NotAllowed("settings")
         offsets = await self.reminder_offsets(org_id)
         quotas = (await self.effective_quotas())[org_id]
         own = await self.db.fetchval("SELECT 1 FROM meeting_settings WHERE org_id = ?", (org_id,))
-        return offsets, quotas, bool(own)
+        return SettingsView(offsets=offsets, quotas=quotas, own=bool(own),
+                            may_set_quotas=await self.can_set_quotas(actor, org_id))
 
     async def _own_settings(self, tx: Tx, org_id: int) -> tuple[list[int] | None, dict[str, str]]:
         row = await tx.fetchone("SELECT reminder_offsets, quotas FROM meeting_settings WHERE org_id = ?", (org_id,))
@@ -85,12 +94,12 @@ class SettingsPart(MeetingBase):
         return sorted(current, reverse=True)
 
     async def cycle_quota(self, actor: int, org_id: int, kind: str) -> str:
-        """An organizer (or admin) changes how often the org must hold a kind of meeting:
-        month → quarter → year → not required → month."""
+        """An organizer strictly above the org (or an admin) changes how often it must hold a kind of
+        meeting: month → quarter → year → not required → month."""
         if kind not in QUOTA_KINDS:
             raise ValueError(kind)
         async with self.db.transaction() as tx:
-            if not await self.orgs.can_manage(actor, org_id, tx):
+            if not await self.can_set_quotas(actor, org_id, tx):
                 raise NotAllowed("settings")
             offsets, quotas = await self._own_settings(tx, org_id)
             # The reader sees what is committed, and we hold the write lock: nobody changes it meanwhile.
@@ -101,9 +110,10 @@ class SettingsPart(MeetingBase):
         return new
 
     async def reset_settings(self, actor: int, org_id: int) -> None:
-        """Back to the inherited settings: everything for an organizer, the reminders for a secretary."""
+        """Back to the inherited settings: everything for an organizer strictly above (or an admin),
+        only the reminder times for anyone else who may schedule (the quotas set from above stay)."""
         async with self.db.transaction() as tx:
-            if await self.orgs.can_manage(actor, org_id, tx):
+            if await self.can_set_quotas(actor, org_id, tx):
                 await tx.execute("DELETE FROM meeting_settings WHERE org_id = ?", (org_id,))
                 return
             if not await self.can_schedule(actor, org_id, tx):
@@ -249,10 +259,10 @@ class SettingsPart(MeetingBase):
                         relevant = [m for m in meetings if counts_for(m, org["id"], chain)
                                     and from_db(m["starts_at"]) >= lo and self._quota_match(m, kind, org["id"],
                                                                                           secretaries)]
-                        if any(m["status"] == "held" for m in relevant):
+                        if any(m["status"] == MeetingStatus.HELD for m in relevant):
                             continue
                         planned = sorted(from_db(m["starts_at"]) for m in relevant
-                                         if m["status"] == "scheduled" and from_db(m["starts_at"]) > now)
+                                         if m["status"] == MeetingStatus.SCHEDULED and from_db(m["starts_at"]) > now)
                         missing.append((kind, period, start, planned))
                 await tx.execute(
                     "INSERT INTO meeting_quota_checks (org_id, boundary, stage, missing, done_at)"
@@ -302,6 +312,7 @@ class SettingsPart(MeetingBase):
                                   self.t(lang, "meeting.quota.due_footer", deadline=self.text.day(lang, last_day))])
                 buttons = [[Button(self.t(lang, "meeting.button.new"), "mt:new")]]
                 if await self.outbox.send_text(tx, key=f"mq:{boundary.isoformat()}:s:{org_id}:{pid}", chat_id=pid,
+                                               purpose=Purpose.QUOTA_DUE, subject_id=org_id,
                                                text=text, buttons=buttons, not_before=at):
                     sent += 1
         return sent
@@ -340,6 +351,7 @@ class SettingsPart(MeetingBase):
                 lines.append(self.t(lang, "meeting.quota.missed_line", org=names.get(org_id, "?"), items=items))
             for part, chunk in enumerate(chunks(head, lines, MAX_MESSAGE)):
                 if await self.outbox.send_text(tx, key=f"mq:{boundary.isoformat()}:o:{pid}:{part}", chat_id=pid,
+                                               purpose=Purpose.QUOTA_MISSED,
                                                text=chunk, not_before=at):
                     sent += 1
         return sent

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Translator
 from bot.outbox import Button
+from bot.services.meeting_model import Answer, MeetingStatus
 
 KIND_KEYS = {
     "general_meeting": "meeting.kind.general_meeting",
@@ -29,8 +30,9 @@ THIS_PERIOD_KEYS = {"month": "meeting.period.this_month", "quarter": "meeting.pe
                     "year": "meeting.period.this_year"}
 QUOTA_SETTING_KEYS = {"month": "meeting.settings.period_month", "quarter": "meeting.settings.period_quarter",
                       "year": "meeting.settings.period_year", "none": "meeting.settings.period_none"}
-STATUS_KEYS = {"scheduled": "meeting.status.scheduled", "cancelled": "meeting.status.cancelled",
-               "held": "meeting.status.held", "unclosed": "meeting.status.unclosed"}
+STATUS_KEYS = {MeetingStatus.SCHEDULED: "meeting.status.scheduled",
+               MeetingStatus.CANCELLED: "meeting.status.cancelled", MeetingStatus.HELD: "meeting.status.held",
+               MeetingStatus.UNCLOSED: "meeting.status.unclosed"}
 
 
 class MeetingText:
@@ -139,9 +141,9 @@ class MeetingText:
         return lines
 
     def answer_line(self, lang: str, answer: str | None, reason: str | None) -> str:
-        if answer == "attend":
+        if answer == Answer.ATTEND:
             return self.t(lang, "meeting.card.answer_attend")
-        if answer == "leave":
+        if answer == Answer.LEAVE:
             return self.t(lang, "meeting.card.answer_leave", reason=reason or "")
         return self.t(lang, "meeting.card.answer_none")
 

@@ -75,11 +75,13 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
     """Meetings, all parts together (see the module's docstring for where each part lives)."""
 
     # --- periodic work ----------------------------------------------------------------------------
-    async def tick(self) -> TickReport:
+    async def tick(self, actor: int) -> TickReport:
         """Create the series' meetings that have come into their lead window, remind secretaries of
-        missing minutes, and make the quota checks. Idempotent; catches up after downtime."""
+        missing minutes, and make the quota checks. Idempotent; catches up after downtime. The
+        periodic job's work: the system only."""
+        _require_system(actor)
         now = self.clock.now()
-        await self.expire_reminders(now)
+        await self._expire_reminders(now)
         created = 0
         if await self._due_occurrences(self.db, now, None):
             async with self.db.transaction() as tx:
@@ -87,6 +89,16 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         reminded = await self.remind_missing_minutes(now)
         quota = await self.check_quotas(now)
         return TickReport(created=created, minutes_reminders=reminded, quota_messages=quota)
+
+    async def expire_reminders(self, actor: int) -> int:
+        """At start-up, before delivery begins: cancel reminders of meetings that started meanwhile."""
+        _require_system(actor)
+        return await self._expire_reminders(self.clock.now())
+
+    async def attendees(self, actor: int, meeting_id: int) -> list[Attendee]:
+        """Everyone invited, with their answers: for whoever may manage the meeting."""
+        meeting = await self.manageable(actor, meeting_id)
+        return await self._attendees(meeting.id)
 
     # --- the ledger -------------------------------------------------------------------------------
     async def ledger_data(self, actor: int, org_id: int, first: date, last: date) -> LedgerData:
@@ -115,11 +127,11 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
             " SELECT DISTINCT person_id FROM roles WHERE org_id IN (SELECT id FROM down)", (org.id,))}
         meetings = []
         for meeting in map(meeting_from_row, rows):
-            attendees = await self.attendees(meeting.id)
+            attendees = await self._attendees(meeting.id)
             if meeting.org_id != org.id:  # sent down from an org above: only this org's people
                 attendees = [a for a in attendees if a.person_id in own_people]
             minutes = [MinutesEntry(kind=MinutesKind(m["kind"]), text=m["text"])
-                       for m in await self.minutes(meeting.id)]
+                       for m in await self._minutes(meeting.id)]
             meetings.append(LedgerMeeting(meeting=meeting, attendees=attendees, minutes=minutes))
         return LedgerData(org_name=org.name, org_code=org.code, first=first, last=last, now=self.clock.now(),
                           meetings=meetings, quotas=(await self.effective_quotas()).get(org.id, {}),
@@ -134,3 +146,8 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         other chats go on meanwhile."""
         content = await asyncio.to_thread(ledger_renderer.render, data, self.t, self.text, self.fmt, lang)
         return f"ledger-{data.org_code}-{data.first.isoformat()}-{data.last.isoformat()}.xlsx", content
+
+
+def _require_system(actor: int) -> None:
+    if actor != SYSTEM_ACTOR:
+        raise NotAllowed("system")
