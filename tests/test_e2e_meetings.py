@@ -15,6 +15,17 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
+from bot.callbacks import (
+    MEETING_FLOW,
+    MEETING_MANAGE,
+    MEETING_MEMBER,
+    MEETING_QUOTA,
+    MEETING_SETTINGS,
+    FlowAction,
+    ManageAction,
+    MemberAction,
+    SettingsAction,
+)
 from bot.clock import SettableClock
 from bot.services.meeting_ics import unfold
 from bot.services.meeting_time import Rule
@@ -102,7 +113,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
     secretary.press(step, "支部党员大会")
     step = await fake.wait_text(SECRETARY, "请选择开会日期")
-    secretary.press(step, "mt:d:20261205")
+    secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261205))
     step = await fake.wait_text(SECRETARY, "几点开会")
     secretary.press(step, "15:00")
     await fake.wait_text(SECRETARY, "请输入开会地点")
@@ -245,13 +256,13 @@ async def test_bad_input_gets_a_clear_message_and_changes_nothing(
 
     # A member of another branch forges the buttons of a meeting they were not invited to.
     before = await bot.core.db.fetchall("SELECT * FROM meeting_attendees ORDER BY person_id")
-    for data in (f"mt:a:{meeting_id}", f"mt:l:{meeting_id}", f"mt:ci:{meeting_id}", f"mt:i:{meeting_id}"):
-        press = stranger.press_data(1, data)
+    for member_action in (MemberAction.ATTEND, MemberAction.LEAVE, MemberAction.CHECKIN, MemberAction.CALENDAR):
+        press = stranger.press_data(1, MEETING_MEMBER(member_action, meeting_id))
         assert "不在这次会议的通知名单里" in await alert_text(fake, press)
-    for data in (f"mt:r:{meeting_id}", f"mt:x:{meeting_id}", f"mt:u:{meeting_id}", f"mt:m:{meeting_id}"):
-        press = stranger.press_data(1, data)
+    for manage_action in (ManageAction.ROSTER, ManageAction.CANCEL, ManageAction.NUDGE, ManageAction.MINUTES):
+        press = stranger.press_data(1, MEETING_MANAGE(manage_action, meeting_id))
         assert await alert_text(fake, press) == "您没有权限进行这项操作。"
-    for data in ("mt:a:999999", "mt:zz:1", "mt:a:abc", "mt:ok"):
+    for data in ("mtm:a:999999", "mtm:zz:1", "mtm:a:abc", "mtf:ok", "mtk:1", "mst:so:abc"):
         press = stranger.press_data(1, data)
         assert await alert_text(fake, press) in ("找不到这个会议，可能已经删除了。", "这个按钮已失效，请重新操作。")
     assert [tuple(r) for r in await bot.core.db.fetchall(
@@ -277,7 +288,7 @@ async def test_edit_moves_reminders_and_cancel_stops_them(
     menu = await fake.wait_text(SECRETARY, "要修改什么")
     secretary.press(menu, "🕒 时间")
     step = await fake.wait_message(SECRETARY, contains="请选择新的日期")
-    secretary.press(step, "mt:d:20261208")
+    secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261208))
     step = await fake.wait_text(SECRETARY, "几点开会")
     secretary.press(step, "09:00")
     await fake.wait_text(SECRETARY, "请输入修改原因")
@@ -558,11 +569,13 @@ async def test_settings_committee_and_adding_people(bot: BotRunner, fake: FakeBo
     # The secretary turns on a reminder 30 minutes before; frequencies are the organizers' to change.
     secretary.send("/meetingsettings")
     screen = await fake.wait_message(SECRETARY, contains="⚙️「三义村党支部」的会议设置")
-    assert "会前提醒：1天、2小时" in screen.text and "• 支部党员大会：每季度至少1次" in screen.text
+    assert "会前提醒：1天和2小时" in screen.text and "• 支部党员大会：每季度至少1次" in screen.text
     assert not [b for b in screen.button_texts if b.startswith("支部党员大会")]
-    secretary.press(screen, "30分钟")
-    await edited(fake, screen, "会前提醒：1天、2小时、30分钟")
-    for data in (f"mt:so:{sanyi.id}:60", f"mt:sq:{sanyi.id}:0", f"mt:sd:{sanyi.id}", f"mt:cm:{sanyi.id}:2901"):
+    secretary.press(screen, "⬜ 30分钟")
+    await edited(fake, screen, "会前提醒：1天、2小时和30分钟")
+    for data in (MEETING_SETTINGS(SettingsAction.OFFSET, sanyi.id, 60), MEETING_QUOTA(sanyi.id, "general_meeting"),
+                 MEETING_SETTINGS(SettingsAction.DEFAULTS, sanyi.id),
+                 MEETING_SETTINGS(SettingsAction.COMMITTEE_PERSON, sanyi.id, 2901)):
         assert await alert_text(fake, zhang.press_data(1, data)) == "您没有权限进行这项操作。"
     assert await service(bot).reminder_offsets(sanyi.id) == [1440, 120, 30]
 
@@ -591,7 +604,7 @@ async def test_settings_committee_and_adding_people(bot: BotRunner, fake: FakeBo
     step = await edited(fake, step, "请选择组织")
     organizer.press(step, "· 二郎村党支部")
     step = await edited(fake, step, "请选择开会日期")
-    organizer.press(step, "mt:d:20261204")
+    organizer.press(step, MEETING_FLOW(FlowAction.DAY, 20261204))
     step = await edited(fake, step, "几点开会")
     organizer.press(step, "10:00")
     await edited(fake, step, "请输入开会地点")
@@ -603,7 +616,7 @@ async def test_settings_committee_and_adding_people(bot: BotRunner, fake: FakeBo
     await edited(fake, confirm, "请输入要添加的人")
     organizer.send("张三，@nobody 不存在的人")
     confirm = await fake.wait_message(ORGANIZER, contains="应到 2 人")
-    assert "已添加：张三" in confirm.text and "没找到：@nobody、不存在的人" in confirm.text
+    assert "已添加：张三" in confirm.text and "没找到：@nobody和不存在的人" in confirm.text
     organizer.press(confirm, "✅ 确认，发通知")
     await edited(fake, confirm, "正在通知 2 人")
     notice = await fake.wait_message(2901, contains="修路协调会")

@@ -14,6 +14,7 @@ from bot.config import SUPPORTED_LOCALES
 from bot.core import Core
 from bot.i18n import Translator, language_for, load_catalog, placeholders
 from bot.services.invites import DecisionOutcome, JoinOutcome
+from bot.services.meeting_model import Purpose as MeetingPurpose
 from bot.services.orgs import ROLES
 from bot.services.tickets import DEFAULT_CATEGORIES, RATINGS
 from bot.services.tickets import Status as TicketStatus
@@ -26,6 +27,7 @@ DEFAULT = CATALOGS["zh_CN"]
 KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 # Dotted string literals in the code that are not message keys.
 NOT_KEYS = {"bot.migrations", "telegram.ext"}  # a package name, a logger name
+NOT_KEYS |= {purpose.value for purpose in MeetingPurpose}  # outbox purposes (meeting.notice, ...)
 
 
 DECIDED = [o.value for o in DecisionOutcome if o.value in ("approved", "rejected")]

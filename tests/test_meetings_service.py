@@ -38,6 +38,7 @@ from service_fixtures import (
 )
 
 from bot.actors import SYSTEM_ACTOR
+from bot.callbacks import MEETING_MEMBER, MemberAction
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.services.meeting_time import Rule
@@ -225,7 +226,8 @@ async def test_notice_and_reminders_are_outbox_rows(tree: Core) -> None:
     assert payload["text"].startswith(
         "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（星期六）下午3:00")
     assert [b["callback_data"] for row in payload["reply_markup"]["inline_keyboard"] for b in row] == [
-        f"mt:a:{mid}", f"mt:l:{mid}", f"mt:i:{mid}"]
+        MEETING_MEMBER(MemberAction.ATTEND, mid), MEETING_MEMBER(MemberAction.LEAVE, mid),
+        MEETING_MEMBER(MemberAction.CALENDAR, mid)]
     assert await pending(tree, f"mt:{mid}:r") == {
         f"mt:{mid}:r1:{p}:{o}": to_db(at) for p in (SECRETARY, MEMBER, VILLAGE_ORG)
         for o, at in ((1440, local(2026, 12, 4, 15, 0)), (120, local(2026, 12, 5, 13, 0)))}
@@ -473,7 +475,9 @@ async def test_series_of_the_nth_weekday_and_its_rights(tree: Core, clock: Setta
     series_id, created = await svc.create_series(
         SECRETARY, first, SeriesSpec(rule=Rule("weekday", nth=1, weekday=5), holiday_shift=False))
     assert created == []  # 8 days ahead; created 7 days ahead
-    assert await svc.next_occurrence(series_id) == date(2026, 12, 5)
+    assert await svc.next_occurrence(SECRETARY, series_id) == date(2026, 12, 5)
+    with pytest.raises(NotAllowed):
+        await svc.next_occurrence(MEMBER, series_id)
     clock.set(local(2026, 11, 28, 0, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).created == 1
     clock.set(local(2026, 12, 27, 9, 0))

@@ -255,8 +255,7 @@ class AttendancePart(NoticesPart):
         meeting, _, _ = await self.viewable(person_id, meeting_id)
         not_cancelled(meeting)
         offsets = await self.reminder_offsets(meeting.org_id)
-        summary = f"{self.text.kind(lang, meeting.kind)}：{meeting.topic}" if lang == "zh_CN" else \
-            f"{self.text.kind(lang, meeting.kind)}: {meeting.topic}"
+        summary = self.t(lang, "meeting.calendar.summary", kind=self.text.kind(lang, meeting.kind), topic=meeting.topic)
         description = "\n".join(self.card(lang, meeting))
         content = build_ics(uid=f"meeting-{meeting.id}@branchbot", sequence=meeting.edits, stamp=self.clock.now(),
                             start=meeting.starts_at, end=meeting.ends_at, summary=summary, location=meeting.place,

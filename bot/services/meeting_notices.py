@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.callbacks import MEETING_MANAGE, ManageAction
 from bot.clock import from_db, to_db
 from bot.database import Tx
 from bot.outbox import Button
@@ -212,7 +213,8 @@ class NoticesPart(MeetingBase):
                     lang = langs[pid]
                     text = self.t(lang, "meeting.minutes.reminder", topic=meeting.topic,
                                   when=self.text.when(lang, meeting.starts_at, now), org=meeting.org_name)
-                    buttons = [[Button(self.t(lang, "meeting.button.minutes"), f"mt:m:{meeting.id}")]]
+                    buttons = [[Button(self.t(lang, "meeting.button.minutes"),
+                                       MEETING_MANAGE(ManageAction.MINUTES, meeting.id))]]
                     if await self.outbox.send_text(tx, key=f"mt:{meeting.id}:mm:{pid}", chat_id=pid, text=text,
                                                    purpose=Purpose.MINUTES, subject_id=meeting.id,
                                                    buttons=buttons, not_before=after_quiet(now, self.tz)):

@@ -52,7 +52,7 @@ class SeriesPart(NoticesPart):
             meetings = [await self.get(mid, tx) for mid in created]
         return series_id, meetings
 
-    async def series(self, series_id: int) -> dict[str, Any] | None:
+    async def _series(self, series_id: int) -> dict[str, Any] | None:
         row = await self.db.fetchone("SELECT * FROM meeting_series WHERE id = ?", (series_id,))
         return dict(row) if row else None
 
@@ -66,11 +66,14 @@ class SeriesPart(NoticesPart):
         actual = self.calendar.next_working_day(nominal) if row["holiday_shift"] else nominal
         return nominal, actual
 
-    async def next_occurrence(self, series_id: int) -> date | None:
-        """The next date the series will hold a meeting on (for the confirmation)."""
-        row = await self.series(series_id)
+    async def next_occurrence(self, actor: int, series_id: int) -> date | None:
+        """The next date the series will hold a meeting on (for the confirmation), for someone who
+        may schedule its org's meetings."""
+        row = await self._series(series_id)
         if row is None or not row["active"]:
             return None
+        if not await self.can_schedule(actor, row["org_id"]):
+            raise NotAllowed("series")
         now = self.clock.now()
         today = local_today(now, self.tz)
         first = date.fromisoformat(row["first_date"])

@@ -8,6 +8,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from bot.callbacks import MEETING_NEW
 from bot.clock import from_db, to_db
 from bot.database import Tx
 from bot.outbox import Button
@@ -310,7 +311,7 @@ class SettingsPart(MeetingBase):
                 text = "\n".join([self.t(lang, "meeting.quota.due_title", org=names[org_id]),
                                   *self._missing_lines(lang, missing),
                                   self.t(lang, "meeting.quota.due_footer", deadline=self.text.day(lang, last_day))])
-                buttons = [[Button(self.t(lang, "meeting.button.new"), "mt:new")]]
+                buttons = [[Button(self.t(lang, "meeting.button.new"), MEETING_NEW())]]
                 if await self.outbox.send_text(tx, key=f"mq:{boundary.isoformat()}:s:{org_id}:{pid}", chat_id=pid,
                                                purpose=Purpose.QUOTA_DUE, subject_id=org_id,
                                                text=text, buttons=buttons, not_before=at):

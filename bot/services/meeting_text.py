@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import MEETING_MEMBER, MemberAction
 from bot.i18n import Translator
 from bot.outbox import Button
 from bot.services.meeting_model import Answer, MeetingStatus
@@ -149,11 +150,13 @@ class MeetingText:
 
     # --- buttons --------------------------------------------------------------------------------
     def reply_buttons(self, lang: str, meeting_id: int, checkin: bool = False) -> list[list[Button]]:
-        rows = [[Button(self.t(lang, "meeting.button.attend"), f"mt:a:{meeting_id}"),
-                 Button(self.t(lang, "meeting.button.leave"), f"mt:l:{meeting_id}")]]
+        rows = [[Button(self.t(lang, "meeting.button.attend"), MEETING_MEMBER(MemberAction.ATTEND, meeting_id)),
+                 Button(self.t(lang, "meeting.button.leave"), MEETING_MEMBER(MemberAction.LEAVE, meeting_id))]]
         if checkin:
-            rows.insert(0, [Button(self.t(lang, "meeting.button.checkin"), f"mt:ci:{meeting_id}")])
-        rows.append([Button(self.t(lang, "meeting.button.calendar"), f"mt:i:{meeting_id}")])
+            rows.insert(0, [Button(self.t(lang, "meeting.button.checkin"),
+                                   MEETING_MEMBER(MemberAction.CHECKIN, meeting_id))])
+        rows.append([Button(self.t(lang, "meeting.button.calendar"),
+                            MEETING_MEMBER(MemberAction.CALENDAR, meeting_id))])
         return rows
 
 
