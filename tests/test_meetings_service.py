@@ -224,7 +224,7 @@ async def test_notice_and_reminders_are_outbox_rows(tree: Core) -> None:
     assert set(notices) == {MEMBER, VILLAGE_ORG}
     payload = notices[MEMBER]["payload"]
     assert payload["text"].startswith(
-        "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（星期六）下午3:00")
+        "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（周六）下午3:00")
     assert [b["callback_data"] for row in payload["reply_markup"]["inline_keyboard"] for b in row] == [
         MEETING_MEMBER(MemberAction.ATTEND, mid), MEETING_MEMBER(MemberAction.LEAVE, mid),
         MEETING_MEMBER(MemberAction.CALENDAR, mid)]
@@ -281,7 +281,7 @@ async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(
     assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ? AND status = 'cancelled'",
                                   (f"mt:{mid}:r1:%",)) == 3
     change = next(r for r in await outbox_rows(tree, MEMBER) if r["dedup_key"] == f"mt:{mid}:e1:{MEMBER}")
-    assert "时间：12月5日（星期六）下午3:00—下午5:00 → 12月5日（星期六）下午3:30—下午5:30" in change["payload"]["text"]
+    assert "时间：12月5日（周六）下午3:00—5:00 → 12月5日（周六）下午3:30—5:30" in change["payload"]["text"]
     assert "原因：村里有事" in change["payload"]["text"]
     # Moved a week later: a new "tomorrow" reminder is due again.
     await svc.edit(SECRETARY, mid, starts_at=local(2026, 12, 12, 15, 30))
@@ -521,7 +521,7 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
         "📋 会议任务提醒（三义村党支部）：",
         "• 本月还没有召开支部委员会会议",
         "• 本年度还没有召开组织生活会",
-        "请在12月31日（星期四）前召开，会后记得发会议记录并归档。"]
+        "请在12月31日（周四）前召开，会后记得发会议记录并归档。"]
     [erlang] = await quota_texts(tree, ERLANG_SECRETARY)
     assert "• 本季度还没有召开支部党员大会" in erlang and "• 本年度书记还没有讲过党课" in erlang
     assert "主题党日" not in erlang
@@ -533,8 +533,8 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
     clock.set(local(2027, 1, 1, 9, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 1
     [digest] = await quota_texts(tree, TOWN_ORG)
-    assert digest.startswith("📋 截至2026年12月31日（星期四），下面这些组织有规定的会议没有召开：")
-    assert "• 三义村党支部：支部委员会会议（2026年12月）、组织生活会（2026年）" in digest
+    assert digest.startswith("📋 截至2026年12月31日（周四），下面这些组织有规定的会议没有召开：")
+    assert "• 三义村党支部：支部委员会会议（2026年12月）和组织生活会（2026年）" in digest
     assert "• 二郎庙村党支部：" in digest and "支部党员大会（2026年第4季度）" in digest
     assert "新建村党支部" not in digest
     assert await quota_texts(tree, COUNTY_ORG) == []  # the nearest organizers above are told

@@ -293,7 +293,8 @@ class SettingsPart(MeetingBase):
                 line = self.t(lang, "meeting.quota.line", period=label, kind=self.text.kind(lang, kind))
             if planned:
                 line += self.t(lang, "meeting.quota.planned",
-                               dates="、".join(self.text.short_day(lang, local_today(p, self.tz)) for p in planned))
+                               dates=self.fmt.join(lang, [self.text.short_day(lang, local_today(p, self.tz))
+                                                         for p in planned]))
             lines.append(line)
         return lines
 
@@ -345,10 +346,10 @@ class SettingsPart(MeetingBase):
             head = self.t(lang, "meeting.quota.missed_title", date=self.text.day(lang, last_day, with_year=True))
             lines = []
             for org_id in late:
-                items = "、".join(
+                items = self.fmt.join(lang, [
                     self.t(lang, "meeting.quota.missed_item", kind=self.text.kind(lang, kind),
                            period=self.text.period_label(lang, period, start))
-                    for kind, period, start, _ in missed[org_id])
+                    for kind, period, start, _ in missed[org_id]])
                 lines.append(self.t(lang, "meeting.quota.missed_line", org=names.get(org_id, "?"), items=items))
             for part, chunk in enumerate(chunks(head, lines, MAX_MESSAGE)):
                 if await self.outbox.send_text(tx, key=f"mq:{boundary.isoformat()}:o:{pid}:{part}", chat_id=pid,

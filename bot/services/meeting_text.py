@@ -8,6 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.callbacks import MEETING_MEMBER, MemberAction
+from bot.formatting import Formatter
 from bot.i18n import Translator
 from bot.outbox import Button
 from bot.services.meeting_model import Answer, MeetingStatus
@@ -42,6 +43,7 @@ class MeetingText:
     def __init__(self, t: Translator, tz: ZoneInfo) -> None:
         self.t = t
         self.tz = tz
+        self.fmt = Formatter(t, tz)
 
     # --- dates and times ----------------------------------------------------------------------
     def kind(self, lang: str, kind: str) -> str:
@@ -51,68 +53,36 @@ class MeetingText:
         return self.t(lang, WEEKDAY_KEYS[day.weekday()])
 
     def day(self, lang: str, day: date, with_year: bool = False) -> str:
-        if with_year:
-            return self.t(lang, "meeting.fmt.date_year", year=day.year, month=day.month, day=day.day,
-                          weekday=self.weekday(lang, day))
-        return self.t(lang, "meeting.fmt.date", month=day.month, day=day.day, weekday=self.weekday(lang, day))
+        """12月5日（周六） / Sat, Dec 5."""
+        return self.fmt.day(lang, day, year=with_year)
 
     def short_day(self, lang: str, day: date) -> str:
-        return self.t(lang, "meeting.fmt.day_short", month=day.month, day=day.day)
+        """12月5日 / Dec 5."""
+        return self.fmt.day(lang, day, weekday=False)
 
     def clock(self, lang: str, moment: datetime) -> str:
-        """下午3:00 / 3:00 pm."""
-        local = moment.astimezone(self.tz)
-        hour = local.hour
-        if hour < 5:
-            key = "meeting.ampm.dawn"
-        elif hour < 8:
-            key = "meeting.ampm.morning"
-        elif hour < 12:
-            key = "meeting.ampm.forenoon"
-        elif hour < 13:
-            key = "meeting.ampm.noon"
-        elif hour < 18:
-            key = "meeting.ampm.afternoon"
-        else:
-            key = "meeting.ampm.evening"
-        twelve = hour if hour <= 12 else hour - 12
-        if lang == "en" and twelve == 0:
-            twelve = 12
-        return self.t(lang, "meeting.fmt.time", ampm=self.t(lang, key), hour=twelve, minute=f"{local.minute:02d}")
+        """下午3:00 / 3:00 PM."""
+        return self.fmt.time(lang, moment)
 
     def when(self, lang: str, moment: datetime, now: datetime | None = None) -> str:
-        local = moment.astimezone(self.tz)
-        with_year = now is not None and local.year != now.astimezone(self.tz).year
-        return self.t(lang, "meeting.fmt.when", date=self.day(lang, local.date(), with_year),
-                      time=self.clock(lang, moment))
+        """12月5日（周六）下午3:00; the year only when it is not this year's."""
+        return self.fmt.moment(lang, moment, now)
 
     def span(self, lang: str, start: datetime, end: datetime, now: datetime | None = None) -> str:
-        """The date and both times when the meeting ends the same day, else two full moments."""
-        if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
-            return self.t(lang, "meeting.fmt.span_days", start=self.when(lang, start, now),
-                          end=self.when(lang, end, now))
-        local = start.astimezone(self.tz)
-        with_year = now is not None and local.year != now.astimezone(self.tz).year
-        return self.t(lang, "meeting.fmt.span", date=self.day(lang, local.date(), with_year),
-                      start=self.clock(lang, start), end=self.clock(lang, end))
+        """12月5日（周六）下午3:00—5:00 the same day, else two full moments."""
+        return self.fmt.span(lang, start, end, now)
 
     def day_word(self, lang: str, day: date, today: date) -> str:
-        """今天 / 明天 / 后天 / 12月5日（星期六）."""
-        delta = (day - today).days
-        if delta == 0:
-            return self.t(lang, "meeting.day.today")
-        if delta == 1:
-            return self.t(lang, "meeting.day.tomorrow")
-        if delta == 2:
-            return self.t(lang, "meeting.day.after_tomorrow")
-        return self.day(lang, day)
+        """今天 / 明天 / 后天 / 12月5日（周六）."""
+        return self.fmt.relative_day(lang, day, today)
 
     def offset(self, lang: str, minutes: int) -> str:
+        """1天 / 2 hours / 30 minutes."""
         if minutes % 1440 == 0:
-            return self.t(lang, "meeting.offset.days", n=minutes // 1440)
+            return self.fmt.count(lang, "meeting.offset.days", minutes // 1440)
         if minutes % 60 == 0:
-            return self.t(lang, "meeting.offset.hours", n=minutes // 60)
-        return self.t(lang, "meeting.offset.minutes", n=minutes)
+            return self.fmt.count(lang, "meeting.offset.hours", minutes // 60)
+        return self.fmt.count(lang, "meeting.offset.minutes", minutes)
 
     def period_label(self, lang: str, period: str, start: date) -> str:
         return self.t(lang, PERIOD_LABEL_KEYS[period], year=start.year, month=start.month,
