@@ -325,6 +325,40 @@ async def test_edit_moves_reminders_and_cancel_stops_them(
     assert len(texts_with(fake, 2301, "会议提醒")) == 1
 
 
+async def test_edits_tell_members_at_most_three_times_a_day(bot: BotRunner, fake: FakeBotApi) -> None:
+    """A secretary who keeps moving the meeting cannot flood the members: three rounds of change
+    notices a day; the fourth change applies quietly, and /meetings shows it."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    zhang = await add_member(bot, fake, 2351, "张三")
+    await schedule(bot, local(2026, 12, 5, 15, 0))
+    await fake.wait_message(2351, contains="📢 会议通知")
+    secretary.send("/meetings")
+    listing = await fake.wait_message(SECRETARY, contains="我的会议")
+    secretary.press(listing, listing.buttons[0][0])
+    card = await fake.wait_message(SECRETARY, contains="📅 会议详情")
+    for round_, place in enumerate(["党员活动室", "村小学", "文化广场", "祠堂"], start=1):
+        secretary.press(card, "✏️ 修改")
+        menu = await edited(fake, card, "要修改什么")
+        secretary.press(menu, "🏠 地点")
+        await fake.wait_message(SECRETARY, contains="请输入新的地点")
+        secretary.send(place)
+        ask = await fake.wait_message(SECRETARY, contains="请输入修改原因")
+        secretary.press(ask, "不写原因")
+        card = await edited(fake, ask, f"地点：{place}")
+        if round_ <= 3:
+            assert "✅ 已修改，已告诉 1 人" in card.text
+            change = await fake.wait_message(2351, contains="✏️ 会议有变动")
+            assert f"→ {place}" in change.text
+        else:
+            assert "今天已经发过三次变更通知" in card.text
+    await fake.wait_idle()
+    assert len(texts_with(fake, 2351, "会议有变动")) == 3
+    assert not texts_with(fake, 2351, "祠堂")
+    zhang.send("/meetings")
+    mine = await fake.wait_message(2351, contains="我的会议")
+    assert "祠堂" in mine.text
+
+
 # --------------------------------------------------------------------------- quiet hours
 
 async def test_reminders_in_quiet_hours_go_the_evening_before(
