@@ -214,6 +214,9 @@ class SettingsPart(MeetingBase):
         return sent
 
     async def _quota_stage(self, now: datetime, boundary: date, stage: str) -> int:
+        """One stage of the quota check for every org not yet checked at this boundary. (A little over
+        60 lines: it reads everything once and then walks the orgs in one transaction, so that a
+        county of thousands of orgs is checked in a few queries.)"""
         # Orgs that existed before the warning (a branch set up in the last week is not blamed).
         cutoff = to_db(datetime.combine(boundary - timedelta(days=QUOTA_WARN_DAYS), time(0, 0), tzinfo=self.tz))
         pending = [dict(r) for r in await self.db.fetchall(
