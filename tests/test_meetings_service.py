@@ -260,7 +260,7 @@ async def test_answers_until_the_start(tree: Core, clock: SettableClock) -> None
     clock.set(local(2026, 12, 5, 15, 0))
     with pytest.raises(Refused, match="started"):
         await svc.answer(MEMBER, mid, "leave", "生病")
-    assert (await svc.attendee(mid, MEMBER)).answer == "attend"  # type: ignore[union-attr]
+    assert (await svc.view(MEMBER, mid)).attendee.answer == "attend"  # type: ignore[union-attr]
 
 
 async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(

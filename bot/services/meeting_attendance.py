@@ -49,7 +49,7 @@ class AttendancePart(NoticesPart):
                 await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r{meeting.remind_gen}:{person_id}:")
             elif before.answer == Answer.LEAVE:
                 await self._plan_reminders(tx, meeting, [person_id], await self._langs(tx, [person_id]), now)
-            after = await self.attendee(meeting_id, person_id, tx)
+            after = await self._attendee(meeting_id, person_id, tx)
         assert after is not None
         return after
 
@@ -88,7 +88,7 @@ class AttendancePart(NoticesPart):
             (person_id, to_db(now), limit))
         out = []
         for row in rows:
-            attendee = await self.attendee(row["id"], person_id)
+            attendee = await self._attendee(row["id"], person_id)
             if attendee is not None:
                 out.append((meeting_from_row(row), attendee))
         return out
@@ -107,8 +107,8 @@ class AttendancePart(NoticesPart):
 
     async def viewable(self, person_id: int, meeting_id: int) -> tuple[Meeting, Attendee | None, bool]:
         """(meeting, the person's attendance, may manage); NotAllowed for anyone else."""
-        meeting = await self.get(meeting_id)
-        attendee = await self.attendee(meeting_id, person_id)
+        meeting = await self._get(meeting_id)
+        attendee = await self._attendee(meeting_id, person_id)
         manages = await self.can_schedule(person_id, meeting.org_id)
         if attendee is None and not manages:
             raise Refused("meeting.error.not_invited")
@@ -116,15 +116,15 @@ class AttendancePart(NoticesPart):
 
     async def answerable(self, person_id: int, meeting_id: int) -> Meeting:
         """The meeting, if the person may still answer it (else Refused, with the reason)."""
-        meeting = await self.get(meeting_id)
-        if await self.attendee(meeting_id, person_id) is None:
+        meeting = await self._get(meeting_id)
+        if await self._attendee(meeting_id, person_id) is None:
             raise Refused("meeting.error.not_invited")
         self._open_for_answers(meeting, self.clock.now())
         return meeting
 
     async def manageable(self, actor: int, meeting_id: int, *, before_start: bool = False) -> Meeting:
         """The meeting, if the person may manage it (and, with before_start, it has not started)."""
-        meeting = await self.get(meeting_id)
+        meeting = await self._get(meeting_id)
         if not await self.can_schedule(actor, meeting.org_id):
             raise NotAllowed("meeting")
         if before_start:
@@ -179,7 +179,7 @@ class AttendancePart(NoticesPart):
 
     # --- managing -------------------------------------------------------------------------------
     async def roster(self, actor: int, meeting_id: int) -> Roster:
-        meeting = await self.get(meeting_id)
+        meeting = await self._get(meeting_id)
         if not await self.can_schedule(actor, meeting.org_id):
             raise NotAllowed("meeting")
         return Roster(meeting=meeting, attendees=await self._attendees(meeting_id))
@@ -188,12 +188,12 @@ class AttendancePart(NoticesPart):
         """The secretary's mark, cycled: none → present → absent → none. From check-in time on."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             not_cancelled(meeting)
             if not meeting.markable(now):
                 raise Refused("meeting.error.mark_early")
-            attendee = await self.attendee(meeting_id, person_id, tx)
+            attendee = await self._attendee(meeting_id, person_id, tx)
             if attendee is None:
                 raise Refused("meeting.error.not_invited")
             new = {None: Presence.PRESENT, Presence.PRESENT: Presence.ABSENT, Presence.ABSENT: None}[attendee.presence]
@@ -214,7 +214,7 @@ class AttendancePart(NoticesPart):
             text = text.strip()[:MINUTES_TEXT_MAX]
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             not_cancelled(meeting)
             if now < meeting.starts_at:
@@ -228,7 +228,7 @@ class AttendancePart(NoticesPart):
         """Close the meeting as held (it needs minutes). Returns attendance figures."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             not_cancelled(meeting)
             if meeting.status == MeetingStatus.HELD:
@@ -240,7 +240,7 @@ class AttendancePart(NoticesPart):
             await tx.execute("UPDATE meetings SET status = 'held', held_at = ?, closed_by = ?, updated_at = ?"
                              " WHERE id = ?", (to_db(now), actor, to_db(now), meeting_id))
             await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r")
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             attendees = await self._attendees(meeting_id, tx)
         stats = {"attended": sum(a.attended for a in attendees),
                  "leave": sum(1 for a in attendees if not a.attended and a.answer == Answer.LEAVE),

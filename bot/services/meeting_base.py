@@ -66,14 +66,14 @@ class MeetingBase:
         self.fmt = Formatter(core.t, self.tz)
 
     # --- reading ----------------------------------------------------------------------------
-    async def get(self, meeting_id: int, tx: Tx | None = None) -> Meeting:
+    async def _get(self, meeting_id: int, tx: Tx | None = None) -> Meeting:
         src = tx or self.db
         row = await src.fetchone(f"{MEETING_SQL} WHERE m.id = ?", (meeting_id,))
         if row is None:
             raise NotFound("meeting")
         return meeting_from_row(row)
 
-    async def attendee(self, meeting_id: int, person_id: int, tx: Tx | None = None) -> Attendee | None:
+    async def _attendee(self, meeting_id: int, person_id: int, tx: Tx | None = None) -> Attendee | None:
         src = tx or self.db
         row = await src.fetchone(f"{ATTENDEE_SQL} WHERE a.meeting_id = ? AND a.person_id = ?",
                                  (meeting_id, person_id))
@@ -288,8 +288,8 @@ class MeetingBase:
 
     # --- members' answers -----------------------------------------------------------------------
     async def _invited(self, tx: Tx, meeting_id: int, person_id: int) -> tuple[Meeting, Attendee]:
-        meeting = await self.get(meeting_id, tx)
-        attendee = await self.attendee(meeting_id, person_id, tx)
+        meeting = await self._get(meeting_id, tx)
+        attendee = await self._attendee(meeting_id, person_id, tx)
         if attendee is None:
             raise Refused("meeting.error.not_invited")
         return meeting, attendee
@@ -307,7 +307,7 @@ class MeetingBase:
         if not meeting.open_for_answers(now):
             raise Refused("meeting.error.started")
 
-    async def secretaries_of(self, src: Database | Tx, org_id: int) -> list[int]:
+    async def _secretaries_of(self, src: Database | Tx, org_id: int) -> list[int]:
         """A branch's secretaries (a party group's are its branch's when it has none)."""
         rows = await src.fetchall("SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary'"
                                   " ORDER BY person_id", (org_id,))

@@ -49,7 +49,7 @@ class NoticesPart(MeetingBase):
             "INSERT INTO meeting_attendees (meeting_id, person_id, source) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(meeting_id, p, "kind") for p in people] + [(meeting_id, p, "added") for p in added])
         everyone = people + added
-        meeting = await self.get(meeting_id, tx)
+        meeting = await self._get(meeting_id, tx)
         langs = await self._langs(tx, everyone)
         notified = await self._send_notices(tx, meeting, [p for p in everyone if p != skip], langs, notice_at, now)
         await self._plan_reminders(tx, meeting, everyone, langs, now)
@@ -138,7 +138,7 @@ class NoticesPart(MeetingBase):
         """Remind everyone who has not answered (one nudge a person a day; never in quiet hours)."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             self._open_for_answers(meeting, now)
             silent = [r[0] for r in await tx.fetchall(
@@ -196,7 +196,7 @@ class NoticesPart(MeetingBase):
         return cancelled
 
 
-    async def remind_missing_minutes(self, now: datetime) -> int:
+    async def _remind_missing_minutes(self, now: datetime) -> int:
         """A meeting with no minutes 2 days after its end: tell the secretary, once."""
         rows = await self.db.fetchall(
             f"{MEETING_SQL} WHERE m.status = 'scheduled' AND m.ends_at <= ? AND m.minutes_reminded_at IS NULL"
@@ -207,7 +207,7 @@ class NoticesPart(MeetingBase):
         count = 0
         async with self.db.transaction() as tx:
             for meeting in map(meeting_from_row, rows):
-                people = await self.secretaries_of(tx, meeting.org_id) or [meeting.created_by]
+                people = await self._secretaries_of(tx, meeting.org_id) or [meeting.created_by]
                 langs = await self._langs(tx, people)
                 for pid in people:
                     lang = langs[pid]

@@ -38,7 +38,7 @@ class SchedulingPart(NoticesPart):
             meeting_id = await self._insert(tx, draft, created_by=actor, now=now)
             invited, notified = await self._invite_and_announce(tx, meeting_id, draft, skip=actor, now=now,
                                                                 notice_at=now)
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
         log.info("meeting %s scheduled by %s for org %s: %s invited", meeting_id, actor, draft.org_id, invited)
         return Created(meeting=meeting, invited=invited, notified=notified)
 
@@ -71,7 +71,7 @@ class SchedulingPart(NoticesPart):
         """Invite more people to a scheduled meeting; they get the notice and the reminders."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             self._open_for_answers(meeting, now)
             await self._check_reach(tx, actor, people)
@@ -97,7 +97,7 @@ class SchedulingPart(NoticesPart):
         now = self.clock.now()
         reason = self.check_reason(reason) if reason else None
         async with self.db.transaction() as tx:
-            old = await self.get(meeting_id, tx)
+            old = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, old)
             self._open_for_answers(old, now)
             new_start, new_end = old.starts_at, old.ends_at
@@ -113,7 +113,7 @@ class SchedulingPart(NoticesPart):
                 "UPDATE meetings SET starts_at = ?, ends_at = ?, place = ?, topic = ?, edits = edits + 1,"
                 " remind_gen = remind_gen + 1, updated_at = ? WHERE id = ?",
                 (to_db(new_start), to_db(new_end), new_place, new_topic, to_db(now), meeting_id))
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r")
             people = [a.person_id for a in await self._attendees(meeting_id, tx)]
             langs = await self._langs(tx, people)
@@ -161,12 +161,12 @@ class SchedulingPart(NoticesPart):
         reason = self.check_reason(reason)
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             await self._require_manager(tx, actor, meeting)
             self.check_cancellable(meeting, now)
             await tx.execute("UPDATE meetings SET status = ?, cancel_reason = ?, updated_at = ?"
                              " WHERE id = ?", (MeetingStatus.CANCELLED, reason, to_db(now), meeting_id))
-            meeting = await self.get(meeting_id, tx)
+            meeting = await self._get(meeting_id, tx)
             invited = {a.person_id for a in await self._attendees(meeting_id, tx)}
             heard = {r[0] for r in await tx.fetchall(
                 "SELECT DISTINCT recipient FROM outbox WHERE subject_id = ? AND status = 'sent'"

@@ -49,7 +49,7 @@ class SeriesPart(NoticesPart):
                  draft.lecturer, draft.lecturer_id, json.dumps(draft.extra_people), int(spec.holiday_shift),
                  spec.lead_days, local.date().isoformat(), actor, to_db(now)))
             created = await self._generate(tx, now, series_id=series_id, skip=actor)
-            meetings = [await self.get(mid, tx) for mid in created]
+            meetings = [await self._get(mid, tx) for mid in created]
         return series_id, meetings
 
     async def _series(self, series_id: int) -> dict[str, Any] | None:

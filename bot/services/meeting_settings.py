@@ -198,7 +198,7 @@ class SettingsPart(MeetingBase):
         return new
 
     # --- quotas -----------------------------------------------------------------------------------
-    async def check_quotas(self, now: datetime) -> int:
+    async def _check_quotas(self, now: datetime) -> int:
         """Seven days before a period ends (09:00), tell each secretary what their org has still not
         held; when it has ended (09:00 on the first day after), tell the organizers above what was
         missed. Each org and boundary is checked once; a check missed while the bot was down is made
@@ -307,7 +307,7 @@ class SettingsPart(MeetingBase):
         names = {o["id"]: o["name"] for o in orgs}
         at = after_quiet(now, self.tz)
         for org_id, missing in missed.items():
-            people = await self.secretaries_of(tx, org_id)
+            people = await self._secretaries_of(tx, org_id)
             langs = await self._langs(tx, people)
             last_day = boundary - timedelta(days=1)
             for pid in people:

@@ -86,8 +86,8 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         if await self._due_occurrences(self.db, now, None):
             async with self.db.transaction() as tx:
                 created = len(await self._generate(tx, now))
-        reminded = await self.remind_missing_minutes(now)
-        quota = await self.check_quotas(now)
+        reminded = await self._remind_missing_minutes(now)
+        quota = await self._check_quotas(now)
         return TickReport(created=created, minutes_reminders=reminded, quota_messages=quota)
 
     async def expire_reminders(self, actor: int) -> int:
@@ -135,7 +135,7 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
             meetings.append(LedgerMeeting(meeting=meeting, attendees=attendees, minutes=minutes))
         return LedgerData(org_name=org.name, org_code=org.code, first=first, last=last, now=self.clock.now(),
                           meetings=meetings, quotas=(await self.effective_quotas()).get(org.id, {}),
-                          secretaries=frozenset(await self.secretaries_of(self.db, org.id)))
+                          secretaries=frozenset(await self._secretaries_of(self.db, org.id)))
 
     async def ledger(self, actor: int, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
         """The org's meeting ledger (台账) as an Excel workbook, built off the event loop."""
