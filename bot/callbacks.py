@@ -315,3 +315,14 @@ class LedgerPick(NamedTuple):
 
 
 MEETING_LEDGER = Kind("mtx", LedgerPick)
+
+
+class LegacyMeeting(NamedTuple):
+    """Buttons sent before this codec (`mt:a:12`, `mt:m:12`, `mt:new`), still under notices in
+    people's chats and under reminders queued in the outbox: read so that they keep working."""
+
+    action: str
+    meeting_id: int = 0
+
+
+MEETING_LEGACY = Kind("mt", LegacyMeeting)

@@ -263,6 +263,9 @@ async def test_bad_input_gets_a_clear_message_and_changes_nothing(
     for manage_action in (ManageAction.ROSTER, ManageAction.CANCEL, ManageAction.NUDGE, ManageAction.MINUTES):
         press = stranger.press_data(1, MEETING_MANAGE(manage_action, meeting_id))
         assert await alert_text(fake, press) == "您没有权限进行这项操作。"
+    # A button sent before the callback codec still works for the person it was for, and only for them.
+    assert "不在这次会议的通知名单里" in await alert_text(fake, stranger.press_data(1, f"mt:a:{meeting_id}"))
+    assert await alert_text(fake, stranger.press_data(1, f"mt:r:{meeting_id}")) == "这个按钮已失效，请重新操作。"
     for data in ("mtm:a:999999", "mtm:zz:1", "mtm:a:abc", "mtf:ok", "mtk:1", "mst:so:abc"):
         press = stranger.press_data(1, data)
         assert await alert_text(fake, press) in ("找不到这个会议，可能已经删除了。", "这个按钮已失效，请重新操作。")
@@ -330,8 +333,11 @@ async def test_edits_tell_members_at_most_three_times_a_day(bot: BotRunner, fake
     notices a day; the fourth change applies quietly, and /meetings shows it."""
     secretary = fake.user(SECRETARY, first_name="王建国")
     zhang = await add_member(bot, fake, 2351, "张三")
-    await schedule(bot, local(2026, 12, 5, 15, 0))
-    await fake.wait_message(2351, contains="📢 会议通知")
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0))
+    notice = await fake.wait_message(2351, contains="📢 会议通知")
+    # A button in the old format (sent before the callback codec) still answers for its person.
+    assert await alert_text(fake, zhang.press_data(notice.message_id, f"mt:a:{meeting_id}")) == "已回复：参加。谢谢！"
+    assert await bot.core.db.fetchval("SELECT answer FROM meeting_attendees WHERE person_id = 2351") == "attend"
     secretary.send("/meetings")
     listing = await fake.wait_message(SECRETARY, contains="我的会议")
     secretary.press(listing, listing.buttons[0][0])

@@ -20,6 +20,7 @@ from bot.callbacks import (
     MEETING_FLOW,
     MEETING_LEAVE_REASON,
     MEETING_LEDGER,
+    MEETING_LEGACY,
     MEETING_MANAGE,
     MEETING_MARK,
     MEETING_MEMBER,
@@ -32,7 +33,7 @@ from bot.context import BotContext
 from handlers import system
 from handlers.common import LEADERS, Command, reply
 from handlers.meetings import attendance, management, scheduling, settings
-from handlers.meetings.common import flow_state, guarded, person
+from handlers.meetings.common import flow_state, guarded, person, stale
 from handlers.meetings.flow import FLOW, MeetingFlowState, Step
 
 MEMBERS = frozenset({"member", "secretary", "organizer", "admin"})
@@ -69,6 +70,22 @@ async def new_button(update: Update, context: BotContext) -> None:
     await scheduling.newmeeting_command(update, context)
 
 
+@guarded
+async def legacy_button(update: Update, context: BotContext) -> None:
+    """A button sent before the callback codec: members' answers, "record minutes" and "schedule
+    a meeting" keep working; anything else is stale."""
+    assert update.callback_query is not None
+    old = MEETING_LEGACY.parse(update.callback_query.data)
+    if old is not None and old.action == "new":
+        await new_button(update, context)
+    elif old is not None and old.action == "m":
+        await management.on_minutes(update, context, old.meeting_id)
+    elif attendance.legacy_member(update.callback_query.data) is not None:
+        await attendance.member_button(update, context)
+    else:
+        await stale(update, context)
+
+
 COMMANDS = [
     Command("meetings", attendance.meetings_command, audience=MEMBERS, menu_key="menu.meetings"),
     Command("newmeeting", scheduling.newmeeting_command, audience=LEADERS, menu_key="menu.newmeeting"),
@@ -90,6 +107,7 @@ BUTTONS = [
     (MEETING_SETTINGS, settings.settings_button),
     (MEETING_QUOTA, settings.quota_button),
     (MEETING_LEDGER, settings.ledger_button),
+    (MEETING_LEGACY, legacy_button),
 ]
 
 

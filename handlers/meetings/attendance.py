@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 
-from bot.callbacks import MEETING_LEAVE_REASON, MEETING_MEMBER, MemberAction
+from bot.callbacks import MEETING_LEAVE_REASON, MEETING_LEGACY, MEETING_MEMBER, MeetingMember, MemberAction
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
@@ -41,7 +41,7 @@ async def member_button(update: Update, context: BotContext) -> None:
     c, svc, me = context.core, service(context), person(update)
     query = update.callback_query
     assert query is not None
-    data = MEETING_MEMBER.parse(query.data)
+    data = MEETING_MEMBER.parse(query.data) or legacy_member(query.data)
     if data is None:
         await stale(update, context)
         return
@@ -79,6 +79,14 @@ async def member_button(update: Update, context: BotContext) -> None:
         text, rows = await card_view(c, svc, lang, me, meeting_id)
         await query.answer()
         await say(update, context, text, rows)
+
+
+def legacy_member(data: str | None) -> MeetingMember | None:
+    """A member's button sent before the codec (mt:a:12), read as the member kind it was."""
+    old = MEETING_LEGACY.parse(data)
+    if old is None or old.action not in set(MemberAction):
+        return None
+    return MeetingMember(MemberAction(old.action), old.meeting_id)
 
 
 @guarded

@@ -22,7 +22,7 @@ from bot.callbacks import (
 from bot.context import BotContext
 from bot.core import Core
 from bot.outbox import Button
-from bot.services.meeting_model import MeetingStatus, MeetingView, Refused
+from bot.services.meeting_model import Answer, MeetingStatus, MeetingView, Refused
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed, NotFound
 from handlers.common import answer_callback, keyboard, lang_of
@@ -155,8 +155,8 @@ async def card_view(c: Core, svc: MeetingService, lang: str, person_id: int,
 def summary_line(c: Core, lang: str, view: MeetingView) -> str:
     attendees = view.attendees
     return c.t(lang, "meeting.card.summary", invited=len(attendees),
-               attend=sum(1 for a in attendees if a.answer == "attend"),
-               leave=sum(1 for a in attendees if a.answer == "leave"),
+               attend=sum(1 for a in attendees if a.answer == Answer.ATTEND),
+               leave=sum(1 for a in attendees if a.answer == Answer.LEAVE),
                none=sum(1 for a in attendees if a.answer is None),
                checked=sum(1 for a in attendees if a.attended))
 
