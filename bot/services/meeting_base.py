@@ -38,7 +38,7 @@ from bot.services.meeting_time import (
     period_end,
     period_start,
 )
-from bot.services.orgs import NotAllowed, NotFound, Org
+from bot.services.orgs import NotAllowed, NotFound, Org, OrgKind
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class MeetingBase:
             (person_id,))
         for row in rows:
             for depth, org in await self.orgs.subtree(row["org_id"]):
-                if org.id in seen or (depth > 0 and org.kind != "party_group"):
+                if org.id in seen or (depth > 0 and org.kind != OrgKind.party_group):
                     continue
                 if depth > 1:
                     continue

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.clock import from_db
 from bot.services.meeting_time import Rule
+from bot.services.orgs import OrgKind
 
 
 class MeetingKind(StrEnum):
@@ -94,14 +95,14 @@ class Purpose(StrEnum):
 KINDS = tuple(MeetingKind)
 QUOTA_KINDS = tuple(QuotaKind)
 QUOTA_PERIODS = (Period.MONTH, Period.QUARTER, Period.YEAR, Period.NONE)
-BRANCH_ORG_KINDS = frozenset({"village_branch", "grid_branch", "community", "other"})
+BRANCH_ORG_KINDS = frozenset({OrgKind.village_branch, OrgKind.grid_branch, OrgKind.community, OrgKind.other})
 # DOMAIN.md's usual minimum frequencies, by the kind of org they apply to.
 DEFAULT_QUOTAS: dict[str, dict[str, str]] = {
     "branch": {QuotaKind.GENERAL: Period.QUARTER, QuotaKind.COMMITTEE: Period.MONTH,
                QuotaKind.LECTURE: Period.QUARTER, QuotaKind.THEME_DAY: Period.MONTH,
                QuotaKind.LIFE: Period.YEAR, QuotaKind.SECRETARY_LECTURE: Period.YEAR},
-    "party_group": {QuotaKind.GROUP: Period.MONTH},
-    "county": {QuotaKind.MONTHLY: Period.MONTH},
+    OrgKind.party_group: {QuotaKind.GROUP: Period.MONTH},
+    OrgKind.county: {QuotaKind.MONTHLY: Period.MONTH},
 }
 MEMBER_ROLES = ("member", "secretary", "organizer")
 
@@ -323,6 +324,6 @@ def attendee_from_row(row: Any) -> Attendee:
 def org_group(kind: str) -> str | None:
     if kind in BRANCH_ORG_KINDS:
         return "branch"
-    if kind in ("party_group", "county"):
+    if kind in (OrgKind.party_group, OrgKind.county):
         return kind
     return None

@@ -18,7 +18,7 @@ from bot.services.meeting_model import KINDS, MeetingKind, SeriesSpec
 from bot.services.meeting_text import WEEKDAY_KEYS, local_today
 from bot.services.meeting_time import Unreadable, parse_when, rule_from_date
 from bot.services.meetings import MeetingService
-from bot.services.orgs import NotAllowed
+from bot.services.orgs import NotAllowed, OrgKind
 from handlers.common import lang_of, reply
 from handlers.meetings.common import (
     MAX_BUTTONS,
@@ -68,8 +68,8 @@ def kind_step(c: Core, svc: MeetingService, lang: str) -> Screen:
 
 async def org_step(c: Core, svc: MeetingService, lang: str, person_id: int, state: MeetingFlowState) -> Screen:
     orgs = await svc.schedulable_orgs(person_id)
-    if state.kind == MeetingKind.GROUP and any(o.kind == "party_group" for _, o in orgs):
-        orgs = [(d, o) for d, o in orgs if o.kind == "party_group"]
+    if state.kind == MeetingKind.GROUP and any(o.kind == OrgKind.party_group for _, o in orgs):
+        orgs = [(d, o) for d, o in orgs if o.kind == OrgKind.party_group]
     rows = [[Button(f"{'· ' * depth}{org.name}", MEETING_FLOW(FlowAction.ORG, org.id))]
             for depth, org in orgs[:MAX_BUTTONS]]
     rows.append(abort_button(c, lang))
@@ -315,7 +315,7 @@ async def on_kind(update: Update, context: BotContext, state: MeetingFlowState, 
     state.kind = KINDS[data.value]
     orgs = await service(context).schedulable_orgs(person(update))
     if state.kind == MeetingKind.GROUP:
-        orgs = [(0, o) for _, o in orgs if o.kind == "party_group"] or orgs
+        orgs = [(0, o) for _, o in orgs if o.kind == OrgKind.party_group] or orgs
     if len(orgs) == 1:
         await choose_org(update, context, state, orgs[0][1].id, edit=True)
         return
