@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 
 class AttendancePart(NoticesPart):
+    """Answers, check-in, what a person sees, roster, marks, minutes, closing, .ics."""
+
     async def answer(self, person_id: int, meeting_id: int, answer: str, reason: str | None = None) -> Attendee:
         """Attend or ask for leave (with a reason); changeable until the meeting starts. Leave cancels the
         person's pending reminders; coming back from leave plans them again."""

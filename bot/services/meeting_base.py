@@ -51,6 +51,8 @@ SCOPE_CTE = ("WITH RECURSIVE scope(id) AS (SELECT :org UNION SELECT o.id FROM or
 
 
 class MeetingBase:
+    """Reading, rights, validation, who is invited, languages and shared texts."""
+
     def __init__(self, core: Infra) -> None:
         self.core = core
         self.db: Database = core.db

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class NoticesPart(MeetingBase):
+    """Notices, reminders and the other messages about a meeting."""
+
     async def _invite_and_announce(self, tx: Tx, meeting_id: int, draft: Draft, *, skip: int | None,
                                    now: datetime, notice_at: datetime) -> tuple[int, int]:
         people = await self._invitees(tx, draft.org_id, draft.kind, draft.include_below)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class SchedulingPart(NoticesPart):
+    """Create, add people, edit, cancel."""
+
     # --- creating ---------------------------------------------------------------------------
     async def create(self, actor: int, draft: Draft) -> Created:
         """Schedule one meeting: invite, notify everyone but the actor, plan the reminders."""

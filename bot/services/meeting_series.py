@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class SeriesPart(NoticesPart):
+    """Monthly series."""
+
     # --- series -------------------------------------------------------------------------------
     async def create_series(self, actor: int, draft: Draft, spec: SeriesSpec) -> tuple[int, list[Meeting]]:
         """A monthly series from the first meeting's date; meetings are created `lead_days` ahead

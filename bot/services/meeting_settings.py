@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 
 class SettingsPart(MeetingBase):
+    """Reminder times, quotas and their checks, the committee."""
+
     # --- settings -------------------------------------------------------------------------------
     async def settings_of(self, actor: int, org_id: int) -> SettingsView:
         """The org's reminder times and quotas, for someone who may schedule its meetings; whether
