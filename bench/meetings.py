@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import build_application, start_application, stop_application
+from bot.callbacks import MEETING_FLOW, FlowAction
 from bot.clock import Clock, from_db
 from bot.config import Settings
 from bot.services import orgfile
@@ -109,7 +110,7 @@ async def meetings_run(m: int, limit: int) -> str:
             step = await fake.wait_text(ORGANIZER, "请选择组织")
             organizer.press(step, "基准县委")
             step = await fake.wait_text(ORGANIZER, "这次会议通知谁")
-            organizer.press(step, "mt:b:1")
+            organizer.press(step, MEETING_FLOW(FlowAction.SCOPE, 1))
             await fake.wait_text(ORGANIZER, "请选择开会日期")
             organizer.send(f"{day.isoformat()} 10:00")
             await fake.wait_message(ORGANIZER, contains="请输入开会地点")

@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "outbox":
             return asyncio.run(outbox_command(settings, args))
         if args.command == "ledger":
-            from bot.services.ledger import cli as ledger_cli
-
-            return asyncio.run(ledger_cli(settings, args))
+            return asyncio.run(ledger_command(settings, args))
         if args.command == "invite":
             if not (args.revoke or args.list) and not (args.org_code and args.role):
                 parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")
@@ -103,6 +101,35 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         yield core
     finally:
         await core.close()
+
+
+async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`ledger ORG_CODE --from DATE --to DATE --out FILE.xlsx`: an operator, acting as the system."""
+    from datetime import date
+
+    from bot.services.meetings import Refused
+
+    try:
+        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    except ValueError as exc:
+        print(f"error: {exc} (expected YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    async with open_core(settings) as core:
+        org = await core.orgs.by_code(args.org_code)
+        if org is None:
+            print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
+            return 1
+        try:
+            data = await core.meetings.ledger_data(SYSTEM_ACTOR, org.id, first, last)
+            _, content = await core.meetings.render_ledger(data, settings.locale)
+        except Refused as exc:
+            print(f"error: {core.t(settings.locale, exc.key, **exc.values)}", file=sys.stderr)
+            return 2
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(content)
+        own = sum(1 for item in data.meetings if item.meeting.org_id == org.id)
+        print(f"{args.out}: ledger of {org.code} ({org.name}) from {first} to {last}, {own} meeting(s)")
+        return 0
 
 
 def run(settings: Settings) -> int:

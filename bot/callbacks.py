@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from bot.config import SUPPORTED_LOCALES
+from bot.services.meeting_model import QuotaKind
 
 MAX_BYTES = 64  # Telegram's limit on callback data
 SEP = ":"
@@ -334,3 +335,177 @@ WALL_BIND = Kind("bw", BindWall)
 
 
 # --- meetings (三会一课) ------------------------------------------------------------------------------
+# A meeting's buttons carry the meeting (or org, or series) id; the service checks every right again.
+
+
+class NewMeeting(NamedTuple):
+    """「安排会议」 under a quota reminder: starts the scheduling flow."""
+
+
+MEETING_NEW = Kind("mtn", NewMeeting)
+
+
+class MemberAction(StrEnum):
+    ATTEND = "a"
+    LEAVE = "l"          # asks for the reason
+    LEAVE_TYPED = "lt"   # the reason will be typed
+    CALENDAR = "i"       # the .ics file
+    CHECKIN = "ci"
+    VIEW = "v"           # the meeting card
+
+
+class MeetingMember(NamedTuple):
+    action: MemberAction
+    meeting_id: int
+
+
+MEETING_MEMBER = Kind("mtm", MeetingMember)
+
+
+class LeaveReason(NamedTuple):
+    meeting_id: int
+    reason: int  # index into handlers.meetings.attendance.LEAVE_REASONS
+
+
+MEETING_LEAVE_REASON = Kind("mtl", LeaveReason)
+
+
+class ManageAction(StrEnum):
+    ROSTER = "r"
+    CARD = "vb"          # back to the card (edited in place)
+    NUDGE = "u"
+    EDIT = "e"           # the "what to change" menu
+    CANCEL = "x"
+    ADD_PEOPLE = "ap"
+    MINUTES = "m"
+    CLOSE = "mc"
+
+
+class MeetingManage(NamedTuple):
+    action: ManageAction
+    meeting_id: int
+
+
+MEETING_MANAGE = Kind("mtg", MeetingManage)
+
+
+class MarkPage(NamedTuple):
+    meeting_id: int
+    page: int
+    person_id: int = 0  # 0: only show the page; else cycle this person's mark first
+
+
+MEETING_MARK = Kind("mtk", MarkPage)
+
+
+class EditWhat(StrEnum):
+    TIME = "t"
+    PLACE = "p"
+    TOPIC = "a"
+
+
+class MeetingEdit(NamedTuple):
+    meeting_id: int
+    what: EditWhat
+
+
+MEETING_EDIT = Kind("mte", MeetingEdit)
+
+
+class SeriesStop(NamedTuple):
+    series_id: int
+
+
+MEETING_SERIES_STOP = Kind("mts", SeriesStop)
+
+
+class FlowAction(StrEnum):
+    """A button of the scheduling (or edit / cancel) flow; valid only at its step."""
+
+    ABORT = "q"
+    KIND = "k"            # value: index into KINDS
+    ORG = "o"             # value: org id
+    SCOPE = "b"           # value: 1 = this org and every org below
+    DAY = "d"             # value: yyyymmdd
+    HOUR = "h"            # value: hhmm
+    OTHER_DAY = "dd"
+    PLACE = "p"           # value: index into the recent places
+    LECTURER_ME = "lm"
+    SEND = "ok"
+    PEOPLE = "pp"
+    REPEAT = "rp"
+    REPEAT_RULE = "rr"    # value: 1 = by weekday, 0 = by day of the month
+    REPEAT_HOLIDAY = "rh"
+    REPEAT_LEAD = "rl"    # value: days
+    REPEAT_DONE = "rd"
+    NO_REPEAT = "rn"
+    BACK = "bk"
+    NO_REASON = "es"
+    CANCEL_REASON = "xr"  # value: index into CANCEL_REASONS
+    KEEP = "xk"
+
+
+class MeetingFlow(NamedTuple):
+    action: FlowAction
+    value: int = 0
+
+
+MEETING_FLOW = Kind("mtf", MeetingFlow)
+
+
+class SettingsAction(StrEnum):
+    SHOW = "sg"
+    OFFSET = "so"            # value: minutes
+    DEFAULTS = "sd"
+    COMMITTEE = "cg"
+    COMMITTEE_PERSON = "cm"  # value: person id
+
+
+class MeetingSettings(NamedTuple):
+    action: SettingsAction
+    org_id: int
+    value: int = 0
+
+
+MEETING_SETTINGS = Kind("mst", MeetingSettings)
+
+
+class QuotaCycle(NamedTuple):
+    org_id: int
+    kind: QuotaKind
+
+
+MEETING_QUOTA = Kind("mtq", QuotaCycle)
+
+
+class LedgerPick(NamedTuple):
+    org_id: int
+    first: int  # yyyymmdd
+    last: int   # yyyymmdd
+
+
+MEETING_LEDGER = Kind("mtx", LedgerPick)
+
+
+class LegacyAction(StrEnum):
+    """The old actions still read: a member's answers, "record minutes", "schedule a meeting"."""
+
+    ATTEND = "a"
+    LEAVE = "l"
+    LEAVE_TYPED = "lt"
+    CALENDAR = "i"
+    CHECKIN = "ci"
+    VIEW = "v"
+    MINUTES = "m"
+    NEW = "new"
+
+
+class LegacyMeeting(NamedTuple):
+    """Buttons sent before this codec (`mt:a:12`, `mt:m:12`, `mt:new`), still under notices in
+    people's chats and under reminders queued in the outbox: read so that they keep working."""
+
+    action: LegacyAction
+    meeting_id: int = 0
+
+
+MEETING_LEGACY = Kind("mt", LegacyMeeting)

@@ -160,7 +160,7 @@ class Outbox:
         (a moved reminder); a row already sent is left alone either way. A message Telegram would
         refuse for its size raises OverLimit here, inside the caller's transaction.
 
-        `purpose` (e.g. 'meeting.notice') and `subject_id` (the meeting's id) say what the row is
+        `purpose` (e.g. 'meeting/notice') and `subject_id` (the meeting's id) say what the row is
         for; the recipient is the chat when it is a person's (positive id). `priority` (Priority;
         by default NORMAL, EDIT for edits) orders the rows that are due together."""
         check_payload(method, payload)

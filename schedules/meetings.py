@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.actors import SYSTEM_ACTOR
 from bot.context import BotApplication
 from schedules.jobs import every
 
@@ -19,7 +20,7 @@ INTERVAL = 60.0  # seconds; every step is idempotent, so a short interval only c
 
 async def tick(app: BotApplication) -> None:
     """One pass (reads now from the Core's clock; catches up after downtime)."""
-    report = await app.core.meetings.tick()
+    report = await app.core.meetings.tick(SYSTEM_ACTOR)
     if report.created or report.minutes_reminders or report.quota_messages:
         log.info("meetings: %s created, %s minutes reminders, %s quota messages", report.created,
                  report.minutes_reminders, report.quota_messages)
@@ -27,7 +28,7 @@ async def tick(app: BotApplication) -> None:
 
 async def start(app: BotApplication) -> None:
     core = app.core
-    await core.meetings.expire_reminders(core.clock.now())
+    await core.meetings.expire_reminders(SYSTEM_ACTOR)
     every(app, "meetings", INTERVAL, tick)
 
 

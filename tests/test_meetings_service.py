@@ -37,6 +37,8 @@ from service_fixtures import (
     tree_fixture,  # noqa: F401  (the `tree` fixture)
 )
 
+from bot.actors import SYSTEM_ACTOR
+from bot.callbacks import MEETING_MEMBER, MemberAction
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.services.meeting_time import Rule
@@ -87,7 +89,7 @@ async def draft(core: Core, start: datetime = DEFAULT_START, *, kind: str = "gen
 
 
 async def invited(core: Core, meeting_id: int) -> set[int]:
-    return {a.person_id for a in await svc_of(core).attendees(meeting_id)}
+    return {a.person_id for a in await svc_of(core).attendees(ADMIN, meeting_id)}
 
 
 async def pending(core: Core, prefix: str) -> dict[str, str]:
@@ -128,9 +130,28 @@ async def test_attendees_follow_the_kind(tree: Core) -> None:
     # An organizer sends one meeting to the township and every org below it.
     monthly = await svc.create(TOWN_ORG, await draft(tree, kind="monthly", org="longjuzhai", below=True))
     assert await invited(tree, monthly.meeting.id) == {TOWN_ORG, SECRETARY, MEMBER, VILLAGE_ORG, ERLANG_SECRETARY}
-    # The organizer adds someone by hand.
-    extra = await svc.create(TOWN_ORG, await draft(tree, org="erlang", extra_people=[MEMBER, STRANGER]))
-    assert await invited(tree, extra.meeting.id) == {ERLANG_SECRETARY, MEMBER, STRANGER}
+    # The organizer adds someone by hand: only people with a role in the organizer's own subtree.
+    extra = await svc.create(TOWN_ORG, await draft(tree, org="erlang", extra_people=[MEMBER]))
+    assert await invited(tree, extra.meeting.id) == {ERLANG_SECRETARY, MEMBER}
+
+
+@pytest.mark.parametrize("outsider", [STRANGER, OTHER_TOWN_ORG, COUNTY_ORG])
+async def test_extra_invitees_come_only_from_the_actors_subtree(tree: Core, outsider: int) -> None:
+    """A stranger the bot never saw, an organizer of a sibling township, an organizer above: none
+    can be invited by a township organizer, by id, on creation or later; nor found by name."""
+    svc = svc_of(tree)
+    with pytest.raises(NotAllowed):
+        await svc.create(TOWN_ORG, await draft(tree, org="erlang", extra_people=[MEMBER, outsider]))
+    assert await tree.db.fetchval("SELECT COUNT(*) FROM meetings") == 0
+    mid = (await svc.create(TOWN_ORG, await draft(tree, org="erlang"))).meeting.id
+    with pytest.raises(NotAllowed):
+        await svc.add_people(TOWN_ORG, mid, [outsider])
+    assert outsider not in await invited(tree, mid)
+    found, unknown = await svc.resolve_people(TOWN_ORG, [str(outsider), "党员张三"])
+    assert found == {MEMBER: "党员张三"} and unknown == [str(outsider)]
+    # An admin may invite anyone who holds a role somewhere, but still not a stranger.
+    if outsider != STRANGER:
+        assert await svc.add_people(ADMIN, mid, [outsider]) == [outsider]
 
 
 async def test_party_groups(tree: Core) -> None:
@@ -203,9 +224,10 @@ async def test_notice_and_reminders_are_outbox_rows(tree: Core) -> None:
     assert set(notices) == {MEMBER, VILLAGE_ORG}
     payload = notices[MEMBER]["payload"]
     assert payload["text"].startswith(
-        "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（星期六）下午3:00")
+        "📢 会议通知\n组织：三义村党支部\n会议：支部党员大会\n时间：12月5日（周六）下午3:00")
     assert [b["callback_data"] for row in payload["reply_markup"]["inline_keyboard"] for b in row] == [
-        f"mt:a:{mid}", f"mt:l:{mid}", f"mt:i:{mid}"]
+        MEETING_MEMBER(MemberAction.ATTEND, mid), MEETING_MEMBER(MemberAction.LEAVE, mid),
+        MEETING_MEMBER(MemberAction.CALENDAR, mid)]
     assert await pending(tree, f"mt:{mid}:r") == {
         f"mt:{mid}:r1:{p}:{o}": to_db(at) for p in (SECRETARY, MEMBER, VILLAGE_ORG)
         for o, at in ((1440, local(2026, 12, 4, 15, 0)), (120, local(2026, 12, 5, 13, 0)))}
@@ -238,7 +260,7 @@ async def test_answers_until_the_start(tree: Core, clock: SettableClock) -> None
     clock.set(local(2026, 12, 5, 15, 0))
     with pytest.raises(Refused, match="started"):
         await svc.answer(MEMBER, mid, "leave", "生病")
-    assert (await svc.attendee(mid, MEMBER)).answer == "attend"  # type: ignore[union-attr]
+    assert (await svc.view(MEMBER, mid)).attendee.answer == "attend"  # type: ignore[union-attr]
 
 
 async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(
@@ -249,8 +271,9 @@ async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(
     # The 1-day reminder goes out; then the meeting moves half an hour later the same day.
     clock.set(local(2026, 12, 4, 15, 0))
     await deliver(tree, f"mt:{mid}:r1:")
-    meeting, told = await svc.edit(SECRETARY, mid, starts_at=local(2026, 12, 5, 15, 30), reason="村里有事")
-    assert told == 2 and meeting.remind_gen == 2
+    edited = await svc.edit(SECRETARY, mid, starts_at=local(2026, 12, 5, 15, 30), reason="村里有事")
+    meeting = edited.meeting
+    assert edited.told == 2 and not edited.quiet and meeting.remind_gen == 2
     assert meeting.ends_at == local(2026, 12, 5, 17, 30)  # the length is kept
     # No second "tomorrow" reminder (one went out an hour ago); the 2-hour one moved.
     assert await pending(tree, f"mt:{mid}:r") == {
@@ -258,7 +281,7 @@ async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(
     assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ? AND status = 'cancelled'",
                                   (f"mt:{mid}:r1:%",)) == 3
     change = next(r for r in await outbox_rows(tree, MEMBER) if r["dedup_key"] == f"mt:{mid}:e1:{MEMBER}")
-    assert "时间：12月5日（星期六）下午3:00—下午5:00 → 12月5日（星期六）下午3:30—下午5:30" in change["payload"]["text"]
+    assert "时间：12月5日（周六）下午3:00—5:00 → 12月5日（周六）下午3:30—5:30" in change["payload"]["text"]
     assert "原因：村里有事" in change["payload"]["text"]
     # Moved a week later: a new "tomorrow" reminder is due again.
     await svc.edit(SECRETARY, mid, starts_at=local(2026, 12, 12, 15, 30))
@@ -273,8 +296,7 @@ async def test_moving_a_meeting_replaces_pending_reminders_and_never_duplicates(
 async def test_an_edit_before_the_notice_went_out_corrects_the_notice(tree: Core) -> None:
     svc = svc_of(tree)
     mid = (await svc.create(SECRETARY, await draft(tree))).meeting.id
-    _, told = await svc.edit(SECRETARY, mid, place="党员活动室")
-    assert told == 2
+    assert (await svc.edit(SECRETARY, mid, place="党员活动室")).told == 2
     keys = [r["dedup_key"] for r in await outbox_rows(tree, MEMBER)]
     assert f"mt:{mid}:e1:{MEMBER}" not in keys  # no "changed" for a notice not yet seen
     notice = next(r for r in await outbox_rows(tree, MEMBER) if r["dedup_key"] == f"mt:{mid}:n:{MEMBER}")
@@ -325,7 +347,7 @@ async def test_check_in_window_and_the_secretarys_marks(tree: Core, clock: Setta
     assert await svc.mark(SECRETARY, mid, MEMBER) == "absent"
     with pytest.raises(NotAllowed):
         await svc.mark(MEMBER, mid, MEMBER)
-    attended = {a.person_id for a in await svc.attendees(mid) if a.attended}
+    attended = {a.person_id for a in await svc.attendees(SECRETARY, mid) if a.attended}
     assert attended == {VILLAGE_ORG}
     clock.set(local(2026, 12, 5, 17, 1))
     with pytest.raises(Refused, match="checkin_closed"):
@@ -371,10 +393,10 @@ async def test_minutes_close_and_the_missing_minutes_reminder(tree: Core, clock:
         await svc.close(SECRETARY, mid)
     # Two days after the end, the one without minutes reminds the secretary — once.
     clock.set(local(2026, 12, 7, 16, 59))
-    assert (await svc.tick()).minutes_reminders == 0
+    assert (await svc.tick(SYSTEM_ACTOR)).minutes_reminders == 0
     clock.set(local(2026, 12, 7, 17, 0))
-    assert (await svc.tick()).minutes_reminders == 1
-    assert (await svc.tick()).minutes_reminders == 0
+    assert (await svc.tick(SYSTEM_ACTOR)).minutes_reminders == 1
+    assert (await svc.tick(SYSTEM_ACTOR)).minutes_reminders == 0
     rows_ = [r for r in await outbox_rows(tree, SECRETARY) if r["dedup_key"] == f"mt:{other}:mm:{SECRETARY}"]
     assert len(rows_) == 1 and "没有记录的会" in rows_[0]["payload"]["text"]
 
@@ -383,7 +405,7 @@ async def test_reminders_of_a_meeting_that_started_are_never_sent(tree: Core, cl
     svc = svc_of(tree)
     mid = (await svc.create(SECRETARY, await draft(tree))).meeting.id
     clock.set(local(2026, 12, 5, 15, 1))  # the bot was down across both reminders
-    await svc.tick()
+    await svc.tick(SYSTEM_ACTOR)
     assert await pending(tree, f"mt:{mid}:r") == {}
     assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ? AND status = 'cancelled'",
                                   (f"mt:{mid}:r%",)) == 6
@@ -415,8 +437,8 @@ async def test_series_across_holidays_make_up_days_and_the_fallback_year(tree: C
     day = local(2026, 9, 1, 9, 0)
     while day < local(2027, 3, 2, 9, 0):
         clock.set(day)
-        await svc.tick()
-        await svc.tick()  # twice: idempotent
+        await svc.tick(SYSTEM_ACTOR)
+        await svc.tick(SYSTEM_ACTOR)  # twice: idempotent
         day += timedelta(days=1)
     found = [(r["org_id"], r["occurrence"], r["starts_at"][:10], r["created_at"][:10]) for r in await rows(
         tree, "SELECT org_id, occurrence, starts_at, created_at FROM meetings ORDER BY org_id, starts_at")]
@@ -440,7 +462,7 @@ async def test_series_across_holidays_make_up_days_and_the_fallback_year(tree: C
     with pytest.raises(Refused, match="series_stopped"):
         await svc.stop_series(SECRETARY, series_id)
     clock.set(local(2027, 3, 20, 9, 0))
-    await svc.tick()
+    await svc.tick(SYSTEM_ACTOR)
     assert not [f for f in await rows(tree, "SELECT occurrence FROM meetings WHERE series_id = ?", (series_id,))
                 if f["occurrence"] == "2027-03-20"]
 
@@ -453,11 +475,13 @@ async def test_series_of_the_nth_weekday_and_its_rights(tree: Core, clock: Setta
     series_id, created = await svc.create_series(
         SECRETARY, first, SeriesSpec(rule=Rule("weekday", nth=1, weekday=5), holiday_shift=False))
     assert created == []  # 8 days ahead; created 7 days ahead
-    assert await svc.next_occurrence(series_id) == date(2026, 12, 5)
+    assert await svc.next_occurrence(SECRETARY, series_id) == date(2026, 12, 5)
+    with pytest.raises(NotAllowed):
+        await svc.next_occurrence(MEMBER, series_id)
     clock.set(local(2026, 11, 28, 0, 0))
-    assert (await svc.tick()).created == 1
+    assert (await svc.tick(SYSTEM_ACTOR)).created == 1
     clock.set(local(2026, 12, 27, 9, 0))
-    await svc.tick()
+    await svc.tick(SYSTEM_ACTOR)
     starts = [r["starts_at"] for r in await rows(tree, "SELECT starts_at FROM meetings ORDER BY id")]
     assert starts == [to_db(local(2026, 12, 5, 9, 0)), to_db(local(2027, 1, 2, 9, 0))]
     with pytest.raises(NotAllowed):
@@ -488,16 +512,16 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
     await svc.create(ERLANG_SECRETARY, await draft(tree, local(2026, 12, 28, 9, 0), kind="committee_meeting",
                                                    org="erlang"))
     clock.set(local(2026, 12, 25, 8, 59))
-    assert (await svc.tick()).quota_messages == 0
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 0
     clock.set(local(2026, 12, 25, 9, 0))
-    assert (await svc.tick()).quota_messages == 2
-    assert (await svc.tick()).quota_messages == 0
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 2
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 0
     [sanyi] = await quota_texts(tree, SECRETARY)
     assert sanyi.split("\n") == [
         "📋 会议任务提醒（三义村党支部）：",
         "• 本月还没有召开支部委员会会议",
         "• 本年度还没有召开组织生活会",
-        "请在12月31日（星期四）前召开，会后记得发会议记录并归档。"]
+        "请在12月31日（周四）前召开，会后记得发会议记录并归档。"]
     [erlang] = await quota_texts(tree, ERLANG_SECRETARY)
     assert "• 本季度还没有召开支部党员大会" in erlang and "• 本年度书记还没有讲过党课" in erlang
     assert "主题党日" not in erlang
@@ -507,15 +531,15 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
     await load(tree, "orgs:\n  - {code: xinjian, name: 新建村党支部, kind: village_branch}\n"
                      "people:\n  - {telegram_id: 11, name: 新书记, roles: [secretary@xinjian]}\n")
     clock.set(local(2027, 1, 1, 9, 0))
-    assert (await svc.tick()).quota_messages == 1
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 1
     [digest] = await quota_texts(tree, TOWN_ORG)
-    assert digest.startswith("📋 截至2026年12月31日（星期四），下面这些组织有规定的会议没有召开：")
-    assert "• 三义村党支部：支部委员会会议（2026年12月）、组织生活会（2026年）" in digest
+    assert digest.startswith("📋 截至2026年12月31日（周四），下面这些组织有规定的会议没有召开：")
+    assert "• 三义村党支部：支部委员会会议（2026年12月）和组织生活会（2026年）" in digest
     assert "• 二郎庙村党支部：" in digest and "支部党员大会（2026年第4季度）" in digest
     assert "新建村党支部" not in digest
     assert await quota_texts(tree, COUNTY_ORG) == []  # the nearest organizers above are told
     clock.set(local(2027, 1, 3, 9, 0))
-    assert (await svc.tick()).quota_messages == 0
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 0
 
 
 async def test_quota_settings_are_inherited_and_only_organizers_change_them(tree: Core) -> None:
@@ -523,8 +547,10 @@ async def test_quota_settings_are_inherited_and_only_organizers_change_them(tree
     sanyi, township = await org_id(tree, "sanyi"), await org_id(tree, "longjuzhai")
     with pytest.raises(NotAllowed):
         await svc.cycle_quota(SECRETARY, sanyi, "theme_day")
-    assert await svc.cycle_quota(TOWN_ORG, township, "theme_day") == "month"  # not required at a township
-    assert await svc.cycle_quota(TOWN_ORG, township, "theme_day") == "quarter"
+    with pytest.raises(NotAllowed):  # the township's own organizer cannot change what the county requires
+        await svc.cycle_quota(TOWN_ORG, township, "theme_day")
+    assert await svc.cycle_quota(COUNTY_ORG, township, "theme_day") == "month"  # not required at a township
+    assert await svc.cycle_quota(COUNTY_ORG, township, "theme_day") == "quarter"
     quotas = await svc.effective_quotas()
     assert quotas[sanyi]["theme_day"] == "quarter"  # inherited by the branches below
     assert quotas[township]["theme_day"] == "quarter"
@@ -662,3 +688,77 @@ async def test_a_failure_half_way_through_a_big_meeting_leaves_nothing(tree: Cor
     created = await svc_of(tree).create(ADMIN, await draft(tree, org="xijie"))
     assert created.notified == 400
     assert await tree.db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'mt:%'") == 1200
+
+
+# --- trust (issue 7) ----------------------------------------------------------------------------------
+
+async def test_only_organizers_strictly_above_change_an_orgs_quotas(tree: Core) -> None:
+    """三义's own organizer may not switch off what the county required; resetting the village's
+    settings from inside keeps the quotas set from above (only the reminder times go back)."""
+    svc = svc_of(tree)
+    sanyi = await org_id(tree, "sanyi")
+    assert await svc.cycle_quota(COUNTY_ORG, sanyi, "theme_day") == "quarter"
+    for insider in (VILLAGE_ORG, SECRETARY, MEMBER, ERLANG_SECRETARY, OTHER_TOWN_ORG):
+        with pytest.raises(NotAllowed):
+            await svc.cycle_quota(insider, sanyi, "theme_day")
+    assert not (await svc.settings_of(VILLAGE_ORG, sanyi)).may_set_quotas
+    assert (await svc.settings_of(TOWN_ORG, sanyi)).may_set_quotas
+    await svc.toggle_offset(VILLAGE_ORG, sanyi, 30)
+    await svc.reset_settings(VILLAGE_ORG, sanyi)
+    assert (await svc.effective_quotas())[sanyi]["theme_day"] == "quarter"  # still what the county set
+    assert await svc.reminder_offsets(sanyi) == [1440, 120]
+    assert await svc.cycle_quota(ADMIN, sanyi, "theme_day") == "year"
+    await svc.reset_settings(TOWN_ORG, sanyi)
+    assert (await svc.effective_quotas())[sanyi]["theme_day"] == "month"
+
+
+async def change_rows(core: Core, meeting_id: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await core.db.fetchall(
+        "SELECT recipient, dedup_key FROM outbox WHERE purpose = 'meeting/change' AND subject_id = ?"
+        " ORDER BY id", (meeting_id,))]
+
+
+async def test_edits_tell_members_only_for_time_place_and_at_most_three_rounds_a_day(
+        tree: Core, clock: SettableClock) -> None:
+    svc = svc_of(tree)
+    mid = (await svc.create(SECRETARY, await draft(tree))).meeting.id
+    await deliver(tree, f"mt:{mid}:n:")
+    # A new agenda applies, but nobody is told (nor is a round used).
+    edited = await svc.edit(SECRETARY, mid, topic="学习新党章")
+    assert (edited.told, edited.quiet, edited.meeting.topic) == (0, False, "学习新党章")
+    assert await change_rows(tree, mid) == []
+    # Three moves the same day are told; the fourth and fifth apply quietly.
+    for i, place in enumerate(["党员活动室", "村委会", "文化广场", "村小学", "祠堂"]):
+        edited = await svc.edit(SECRETARY, mid, place=place)
+        assert edited.meeting.place == place and edited.quiet == (i >= 3)
+        assert edited.told == (0 if i >= 3 else 2)
+    assert len(await change_rows(tree, mid)) == 3 * 2
+    assert {r["recipient"] for r in await change_rows(tree, mid)} == {MEMBER, VILLAGE_ORG}
+    # Reminders still follow the latest place; a new day allows new rounds.
+    reminder = await tree.db.fetchval("SELECT payload FROM outbox WHERE purpose = 'meeting/reminder' AND"
+                                      " subject_id = ? AND status = 'pending' LIMIT 1", (mid,))
+    assert "祠堂" in reminder
+    clock.set(START + timedelta(days=1))
+    edited = await svc.edit(SECRETARY, mid, starts_at=local(2026, 12, 5, 16, 0))
+    assert edited.told == 2 and not edited.quiet
+
+
+async def test_the_ledger_takes_at_most_five_years_and_writes_text_as_text(tree: Core) -> None:
+    svc = svc_of(tree)
+    sanyi = await org_id(tree, "sanyi")
+    with pytest.raises(Refused, match="range_too_long"):
+        await svc.ledger(SECRETARY, sanyi, date(2021, 1, 1), date(2026, 1, 1), "zh_CN")
+    await svc.ledger(SECRETARY, sanyi, date(2021, 1, 1), date(2025, 12, 31), "zh_CN")  # five years is fine
+    hostile = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1)"]
+    async with tree.db.transaction() as tx:
+        await tx.execute("UPDATE people SET name = ? WHERE telegram_id = ?", (hostile[0], MEMBER))
+    mid = (await svc.create(SECRETARY, await draft(tree, place=hostile[1], topic=hostile[2],
+                                                   lecturer=hostile[3]))).meeting.id
+    await svc.answer(MEMBER, mid, "leave", "=1+1")
+    _, content = await svc.ledger(SECRETARY, sanyi, date(2026, 12, 1), date(2026, 12, 31), "zh_CN")
+    book = load_workbook(io.BytesIO(content))
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells}
+    assert {hostile[1], hostile[2], hostile[3]} <= texts
+    assert any(isinstance(v, str) and v.startswith("=HYPERLINK") for v in texts)

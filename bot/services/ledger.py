@@ -2,31 +2,36 @@
 against those required per period, then one sheet per kind of meeting with one row per meeting
 (date, kind, topic, lecturer, place, invited, attended, on leave with reasons, absent, minutes).
 
-Rows are the org's own meetings and the meetings an org above sent down to it (include_below);
-for the latter only the org's own people are listed."""
+A renderer only: it is handed `LedgerData` (read, and the right checked, by the meetings service)
+and touches neither the database nor the service, so it can run in a worker thread. Every text
+cell is written as text: a name such as `=HYPERLINK(...)` must never become a formula."""
 
 from __future__ import annotations
 
-import argparse
 import io
-import sys
-from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import TYPE_STRING
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.clock import to_db
-from bot.services.meeting_text import STATUS_KEYS
+from bot.formatting import Formatter
+from bot.i18n import Translator
+from bot.services.meeting_model import (
+    KINDS,
+    QUOTA_KINDS,
+    Answer,
+    LedgerData,
+    MeetingStatus,
+    MinutesKind,
+    Period,
+    QuotaKind,
+)
+from bot.services.meeting_text import STATUS_KEYS, MeetingText
 from bot.services.meeting_time import periods_between
-from bot.services.meetings import KINDS, QUOTA_KINDS, meeting_from_row
-
-if TYPE_CHECKING:
-    from bot.config import Settings
-    from bot.services.meetings import Attendee, MeetingService
-    from bot.services.orgs import Org
 
 CELL_MAX = 32000  # Excel holds 32,767 characters in a cell
 SUMMARY_CHARS = 300
@@ -49,9 +54,8 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _names(people: list[str], lang: str, more_key: str, t: Any) -> str:
-    sep = "、" if lang == "zh_CN" else ", "
-    text = sep.join(people)
+def _names(people: list[str], lang: str, fmt: Formatter, t: Translator) -> str:
+    text = fmt.join(lang, people) if people else ""
     if len(text) <= CELL_MAX:
         return text
     kept: list[str] = []
@@ -60,92 +64,27 @@ def _names(people: list[str], lang: str, more_key: str, t: Any) -> str:
         if size + len(name) + 20 > CELL_MAX:
             break
         kept.append(name)
-        size += len(name) + len(sep)
-    return sep.join(kept) + t(lang, more_key, count=len(people) - len(kept))
+        size += len(name) + 2
+    return fmt.join(lang, kept) + t(lang, "meeting.ledger.more", count=len(people) - len(kept))
 
 
-async def _ledger_rows(svc: MeetingService, org: Org, first: date, last: date) -> list[dict[str, Any]]:
-    tz = svc.tz
-    lo = datetime.combine(first, time(0, 0), tzinfo=tz)
-    hi = datetime.combine(last + timedelta(days=1), time(0, 0), tzinfo=tz)
-    above = [o.id for o in (await svc.orgs.ancestors(org.id))[1:]]
-    marks = ",".join("?" * len(above)) or "NULL"
-    rows = await svc.db.fetchall(
-        "SELECT m.*, o.name AS org_name FROM meetings m JOIN orgs o ON o.id = m.org_id"
-        f" WHERE (m.org_id = ? OR (m.include_below = 1 AND m.org_id IN ({marks})))"
-        " AND m.starts_at >= ? AND m.starts_at < ? ORDER BY m.starts_at, m.id",
-        (org.id, *above, to_db(lo), to_db(hi)))
-    return [dict(r) for r in rows]
-
-
-async def _own_people(svc: MeetingService, org: Org) -> set[int]:
-    rows = await svc.db.fetchall(
-        "WITH RECURSIVE down(id) AS (SELECT ? UNION SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
-        " SELECT DISTINCT person_id FROM roles WHERE org_id IN (SELECT id FROM down)", (org.id,))
-    return {r[0] for r in rows}
-
-
-async def build_ledger(svc: MeetingService, org: Org, first: date, last: date, lang: str) -> bytes:
-    """The workbook's bytes."""
-    t = svc.t
-    text = svc.text
-    now = svc.clock.now()
-    meetings = await _ledger_rows(svc, org, first, last)
-    own_people: set[int] | None = None
-    secretaries = set(await svc.secretaries_of(svc.db, org.id))
+def render(data: LedgerData, t: Translator, text: MeetingText, fmt: Formatter, lang: str) -> bytes:
+    """The workbook's bytes (CPU-bound: the service runs it in a worker thread)."""
+    now = data.now
     by_kind: dict[str, list[list[Any]]] = {}
     held: list[dict[str, Any]] = []
-    for row in meetings:
-        meeting = meeting_from_row(row)
-        attendees: list[Attendee] = await svc.attendees(meeting.id)
-        if meeting.org_id != org.id:  # sent down from an org above: only this org's people
-            if own_people is None:
-                own_people = await _own_people(svc, org)
-            attendees = [a for a in attendees if a.person_id in own_people]
-        started = now >= meeting.starts_at
-        attended = [a.name for a in attendees if a.attended]
-        leave = [f"{a.name}（{a.leave_reason}）" if lang == "zh_CN" else f"{a.name} ({a.leave_reason})"
-                 for a in attendees if not a.attended and a.answer == "leave"]
-        absent = [a.name for a in attendees if started and not a.attended and a.answer != "leave"]
-        minutes = await svc.minutes(meeting.id)
-        summary = " ".join((m["text"] or "").replace("\n", " ") for m in minutes if m["kind"] == "text").strip()
-        if len(summary) > SUMMARY_CHARS:
-            summary = summary[:SUMMARY_CHARS] + "…"
-        photos = sum(1 for m in minutes if m["kind"] == "photo")
-        documents = sum(1 for m in minutes if m["kind"] == "document")
-        if photos or documents:
-            summary = (summary + " " + t(lang, "meeting.ledger.minutes_files", photos=photos,
-                                          documents=documents)).strip()
-        status = meeting.status
-        if status == "scheduled" and now >= meeting.ends_at:
-            status = "unclosed"
-        local = meeting.starts_at.astimezone(svc.tz)
-        by_kind.setdefault(meeting.kind, []).append([
-            local.date(),
-            f"{local:%H:%M}–{meeting.ends_at.astimezone(svc.tz):%H:%M}",
-            meeting.org_name,
-            text.kind(lang, meeting.kind),
-            meeting.topic,
-            meeting.lecturer or "",
-            meeting.place,
-            len(attendees),
-            len(attended),
-            _names(attended, lang, "meeting.ledger.more", t),
-            _names(leave, lang, "meeting.ledger.more", t),
-            _names(absent, lang, "meeting.ledger.more", t),
-            summary,
-            t(lang, STATUS_KEYS[status]),
-        ])
-        if meeting.status == "held":
-            held.append({"kind": meeting.kind, "day": local.date(), "lecturer_id": meeting.lecturer_id})
-
-    quotas = (await svc.effective_quotas()).get(org.id, {})
+    for item in data.meetings:
+        meeting = item.meeting
+        by_kind.setdefault(meeting.kind, []).append(_meeting_row(item, t, text, fmt, lang, now))
+        if meeting.status == MeetingStatus.HELD:
+            held.append({"kind": meeting.kind, "day": fmt.local(meeting.starts_at).date(),
+                         "lecturer_id": meeting.lecturer_id})
     book = Workbook()
     summary_sheet = book.active
     assert summary_sheet is not None
     summary_sheet.title = _sheet_title(t(lang, "meeting.ledger.summary"))
-    _write_summary(summary_sheet, svc, org, first, last, lang, quotas, held, secretaries, now)
-    kinds = [k for k in KINDS if k in by_kind or quotas.get(k, "none") != "none"]
+    _write_summary(summary_sheet, data, t, text, lang, held)
+    kinds = [k for k in KINDS if k in by_kind or data.quotas.get(k, Period.NONE) != Period.NONE]
     for kind in kinds:
         sheet = book.create_sheet(_sheet_title(text.kind(lang, kind)))
         _write_table(sheet, [t(lang, key) for key, _ in COLUMNS], [w for _, w in COLUMNS], by_kind.get(kind, []))
@@ -154,14 +93,62 @@ async def build_ledger(svc: MeetingService, org: Org, first: date, last: date, l
     return out.getvalue()
 
 
+def _meeting_row(item: Any, t: Translator, text: MeetingText, fmt: Formatter, lang: str,
+                 now: datetime) -> list[Any]:
+    meeting, attendees = item.meeting, item.attendees
+    started = now >= meeting.starts_at
+    attended = [a.name for a in attendees if a.attended]
+    leave = [t(lang, "meeting.ledger.leave_item", name=a.name, reason=a.leave_reason or "")
+             for a in attendees if not a.attended and a.answer == Answer.LEAVE]
+    absent = [a.name for a in attendees if started and not a.attended and a.answer != Answer.LEAVE]
+    summary = " ".join((m.text or "").replace("\n", " ") for m in item.minutes if m.kind == MinutesKind.TEXT).strip()
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[:SUMMARY_CHARS] + "…"
+    photos = sum(1 for m in item.minutes if m.kind == MinutesKind.PHOTO)
+    documents = sum(1 for m in item.minutes if m.kind == MinutesKind.DOCUMENT)
+    if photos or documents:
+        summary = (summary + " " + t(lang, "meeting.ledger.minutes_files", photos=photos,
+                                      documents=documents)).strip()
+    status = meeting.status
+    if status == MeetingStatus.SCHEDULED and now >= meeting.ends_at:
+        status = MeetingStatus.UNCLOSED
+    return [
+        fmt.local(meeting.starts_at).date(),
+        f"{fmt.local(meeting.starts_at):%H:%M}–{fmt.local(meeting.ends_at):%H:%M}",
+        meeting.org_name,
+        text.kind(lang, meeting.kind),
+        meeting.topic,
+        meeting.lecturer or "",
+        meeting.place,
+        len(attendees),
+        len(attended),
+        _names(attended, lang, fmt, t),
+        _names(leave, lang, fmt, t),
+        _names(absent, lang, fmt, t),
+        summary,
+        t(lang, STATUS_KEYS[status]),
+    ]
+
+
 def _sheet_title(name: str) -> str:
     return name.translate(_BAD_SHEET_CHARS)[:31] or "-"
+
+
+def _cell(sheet: Worksheet, row: int, column: int, value: Any) -> Any:
+    """A cell; text is stored as text (never read as a formula, even when it starts with =, +, - or @)."""
+    cell = sheet.cell(row=row, column=column)
+    if isinstance(value, str):
+        cell._value = value  # openpyxl's setter would turn "=..." into a formula
+        cell.data_type = TYPE_STRING
+    else:
+        cell.value = value
+    return cell
 
 
 def _write_table(sheet: Worksheet, headers: list[str], widths: list[int], rows: list[list[Any]],
                  start_row: int = 1) -> None:
     for col, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
-        cell = sheet.cell(row=start_row, column=col, value=header)
+        cell = _cell(sheet, start_row, col, header)
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
         cell.border = BORDER
@@ -169,7 +156,7 @@ def _write_table(sheet: Worksheet, headers: list[str], widths: list[int], rows: 
         sheet.column_dimensions[get_column_letter(col)].width = width
     for r, values in enumerate(rows, start=start_row + 1):
         for col, value in enumerate(values, start=1):
-            cell = sheet.cell(row=r, column=col, value=value)
+            cell = _cell(sheet, r, col, value)
             cell.border = BORDER
             cell.alignment = Alignment(vertical="top", wrap_text=True)
             if isinstance(value, date):
@@ -182,63 +169,32 @@ def _write_table(sheet: Worksheet, headers: list[str], widths: list[int], rows: 
     sheet.print_title_rows = f"{start_row}:{start_row}"
 
 
-def _write_summary(sheet: Worksheet, svc: MeetingService, org: Org, first: date, last: date, lang: str,
-                   quotas: dict[str, str], held: list[dict[str, Any]], secretaries: set[int], now: datetime) -> None:
-    t = svc.t
-    title = t(lang, "meeting.ledger.title", org=org.name, first=first.isoformat(), last=last.isoformat())
-    sheet.cell(row=1, column=1, value=title).font = Font(bold=True, size=14)
-    today = now.astimezone(svc.tz).date()
+def _write_summary(sheet: Worksheet, data: LedgerData, t: Translator, text: MeetingText, lang: str,
+                   held: list[dict[str, Any]]) -> None:
+    title = t(lang, "meeting.ledger.title", org=data.org_name, first=data.first.isoformat(),
+              last=data.last.isoformat())
+    _cell(sheet, 1, 1, title).font = Font(bold=True, size=14)
+    today = data.now.astimezone(text.tz).date()
     rows: list[list[Any]] = []
     for kind in QUOTA_KINDS:
-        period = quotas.get(kind, "none")
-        if period == "none":
+        period = data.quotas.get(kind, Period.NONE)
+        if period == Period.NONE:
             continue
-        for start, end in periods_between(period, first, last):
-            count = sum(1 for h in held if start <= h["day"] < end and (
-                h["kind"] == kind or (kind == "secretary_lecture" and h["kind"] == "party_lecture"
-                                      and h["lecturer_id"] in secretaries)))
+        for start, end in periods_between(period, data.first, data.last):
+            count = sum(1 for h in held if start <= h["day"] < end and _counts_for(kind, h, data.secretaries))
             if count >= 1:
                 result = t(lang, "meeting.ledger.done")
             elif end > today:
                 result = t(lang, "meeting.ledger.in_progress")
             else:
                 result = t(lang, "meeting.ledger.missing")
-            rows.append([svc.text.period_label(lang, period, start), svc.text.kind(lang, kind), 1, count, result])
+            rows.append([text.period_label(lang, period, start), text.kind(lang, kind), 1, count, result])
     rows.sort(key=lambda r: (r[0], r[1]))
     _write_table(sheet, [t(lang, key) for key, _ in SUMMARY_COLUMNS], [w for _, w in SUMMARY_COLUMNS], rows,
                  start_row=3)
 
 
-async def cli(settings: Settings, args: argparse.Namespace) -> int:
-    """`python -m bot ledger ORG_CODE --from DATE --to DATE --out FILE.xlsx` (an operator: no rights check)."""
-    from bot.core import Core
-
-    try:
-        first = date.fromisoformat(args.date_from)
-        last = date.fromisoformat(args.date_to)
-    except ValueError as exc:
-        print(f"error: {exc} (expected YYYY-MM-DD)", file=sys.stderr)
-        return 2
-    if last < first:
-        print("error: --to is before --from", file=sys.stderr)
-        return 2
-    core = Core.build(settings)
-    await core.open()
-    try:
-        org = await core.orgs.by_code(args.org_code)
-        if org is None:
-            print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
-            return 1
-        service = core.meetings
-        _, content = await service.ledger(None, org.id, first, last, settings.locale)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(content)
-        count = await core.db.fetchval(
-            "SELECT COUNT(*) FROM meetings WHERE org_id = ? AND starts_at >= ? AND starts_at < ?",
-            (org.id, to_db(datetime.combine(first, time(0, 0), tzinfo=settings.tz)),
-             to_db(datetime.combine(last + timedelta(days=1), time(0, 0), tzinfo=settings.tz))))
-        print(f"{args.out}: ledger of {org.code} ({org.name}) from {first} to {last}, {count} meeting(s)")
-        return 0
-    finally:
-        await core.close()
-
+def _counts_for(kind: str, held: dict[str, Any], secretaries: frozenset[int]) -> bool:
+    if kind == QuotaKind.SECRETARY_LECTURE:
+        return bool(held["kind"] == QuotaKind.LECTURE and held["lecturer_id"] in secretaries)
+    return bool(held["kind"] == kind)

@@ -7,8 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import MEETING_MEMBER, MemberAction
+from bot.formatting import Formatter
 from bot.i18n import Translator
 from bot.outbox import Button
+from bot.services.meeting_model import Answer, MeetingStatus
 
 KIND_KEYS = {
     "general_meeting": "meeting.kind.general_meeting",
@@ -29,8 +32,9 @@ THIS_PERIOD_KEYS = {"month": "meeting.period.this_month", "quarter": "meeting.pe
                     "year": "meeting.period.this_year"}
 QUOTA_SETTING_KEYS = {"month": "meeting.settings.period_month", "quarter": "meeting.settings.period_quarter",
                       "year": "meeting.settings.period_year", "none": "meeting.settings.period_none"}
-STATUS_KEYS = {"scheduled": "meeting.status.scheduled", "cancelled": "meeting.status.cancelled",
-               "held": "meeting.status.held", "unclosed": "meeting.status.unclosed"}
+STATUS_KEYS = {MeetingStatus.SCHEDULED: "meeting.status.scheduled",
+               MeetingStatus.CANCELLED: "meeting.status.cancelled", MeetingStatus.HELD: "meeting.status.held",
+               MeetingStatus.UNCLOSED: "meeting.status.unclosed"}
 
 
 class MeetingText:
@@ -39,6 +43,7 @@ class MeetingText:
     def __init__(self, t: Translator, tz: ZoneInfo) -> None:
         self.t = t
         self.tz = tz
+        self.fmt = Formatter(t, tz)
 
     # --- dates and times ----------------------------------------------------------------------
     def kind(self, lang: str, kind: str) -> str:
@@ -48,68 +53,36 @@ class MeetingText:
         return self.t(lang, WEEKDAY_KEYS[day.weekday()])
 
     def day(self, lang: str, day: date, with_year: bool = False) -> str:
-        if with_year:
-            return self.t(lang, "meeting.fmt.date_year", year=day.year, month=day.month, day=day.day,
-                          weekday=self.weekday(lang, day))
-        return self.t(lang, "meeting.fmt.date", month=day.month, day=day.day, weekday=self.weekday(lang, day))
+        """12月5日（周六） / Sat, Dec 5."""
+        return self.fmt.day(lang, day, year=with_year)
 
     def short_day(self, lang: str, day: date) -> str:
-        return self.t(lang, "meeting.fmt.day_short", month=day.month, day=day.day)
+        """12月5日 / Dec 5."""
+        return self.fmt.day(lang, day, weekday=False)
 
     def clock(self, lang: str, moment: datetime) -> str:
-        """下午3:00 / 3:00 pm."""
-        local = moment.astimezone(self.tz)
-        hour = local.hour
-        if hour < 5:
-            key = "meeting.ampm.dawn"
-        elif hour < 8:
-            key = "meeting.ampm.morning"
-        elif hour < 12:
-            key = "meeting.ampm.forenoon"
-        elif hour < 13:
-            key = "meeting.ampm.noon"
-        elif hour < 18:
-            key = "meeting.ampm.afternoon"
-        else:
-            key = "meeting.ampm.evening"
-        twelve = hour if hour <= 12 else hour - 12
-        if lang == "en" and twelve == 0:
-            twelve = 12
-        return self.t(lang, "meeting.fmt.time", ampm=self.t(lang, key), hour=twelve, minute=f"{local.minute:02d}")
+        """下午3:00 / 3:00 PM."""
+        return self.fmt.time(lang, moment)
 
     def when(self, lang: str, moment: datetime, now: datetime | None = None) -> str:
-        local = moment.astimezone(self.tz)
-        with_year = now is not None and local.year != now.astimezone(self.tz).year
-        return self.t(lang, "meeting.fmt.when", date=self.day(lang, local.date(), with_year),
-                      time=self.clock(lang, moment))
+        """12月5日（周六）下午3:00; the year only when it is not this year's."""
+        return self.fmt.moment(lang, moment, now)
 
     def span(self, lang: str, start: datetime, end: datetime, now: datetime | None = None) -> str:
-        """The date and both times when the meeting ends the same day, else two full moments."""
-        if start.astimezone(self.tz).date() != end.astimezone(self.tz).date():
-            return self.t(lang, "meeting.fmt.span_days", start=self.when(lang, start, now),
-                          end=self.when(lang, end, now))
-        local = start.astimezone(self.tz)
-        with_year = now is not None and local.year != now.astimezone(self.tz).year
-        return self.t(lang, "meeting.fmt.span", date=self.day(lang, local.date(), with_year),
-                      start=self.clock(lang, start), end=self.clock(lang, end))
+        """12月5日（周六）下午3:00—5:00 the same day, else two full moments."""
+        return self.fmt.span(lang, start, end, now)
 
     def day_word(self, lang: str, day: date, today: date) -> str:
-        """今天 / 明天 / 后天 / 12月5日（星期六）."""
-        delta = (day - today).days
-        if delta == 0:
-            return self.t(lang, "meeting.day.today")
-        if delta == 1:
-            return self.t(lang, "meeting.day.tomorrow")
-        if delta == 2:
-            return self.t(lang, "meeting.day.after_tomorrow")
-        return self.day(lang, day)
+        """今天 / 明天 / 后天 / 12月5日（周六）."""
+        return self.fmt.relative_day(lang, day, today)
 
     def offset(self, lang: str, minutes: int) -> str:
+        """1天 / 2 hours / 30 minutes."""
         if minutes % 1440 == 0:
-            return self.t(lang, "meeting.offset.days", n=minutes // 1440)
+            return self.fmt.count(lang, "meeting.offset.days", minutes // 1440)
         if minutes % 60 == 0:
-            return self.t(lang, "meeting.offset.hours", n=minutes // 60)
-        return self.t(lang, "meeting.offset.minutes", n=minutes)
+            return self.fmt.count(lang, "meeting.offset.hours", minutes // 60)
+        return self.fmt.count(lang, "meeting.offset.minutes", minutes)
 
     def period_label(self, lang: str, period: str, start: date) -> str:
         return self.t(lang, PERIOD_LABEL_KEYS[period], year=start.year, month=start.month,
@@ -139,19 +112,21 @@ class MeetingText:
         return lines
 
     def answer_line(self, lang: str, answer: str | None, reason: str | None) -> str:
-        if answer == "attend":
+        if answer == Answer.ATTEND:
             return self.t(lang, "meeting.card.answer_attend")
-        if answer == "leave":
+        if answer == Answer.LEAVE:
             return self.t(lang, "meeting.card.answer_leave", reason=reason or "")
         return self.t(lang, "meeting.card.answer_none")
 
     # --- buttons --------------------------------------------------------------------------------
     def reply_buttons(self, lang: str, meeting_id: int, checkin: bool = False) -> list[list[Button]]:
-        rows = [[Button(self.t(lang, "meeting.button.attend"), f"mt:a:{meeting_id}"),
-                 Button(self.t(lang, "meeting.button.leave"), f"mt:l:{meeting_id}")]]
+        rows = [[Button(self.t(lang, "meeting.button.attend"), MEETING_MEMBER(MemberAction.ATTEND, meeting_id)),
+                 Button(self.t(lang, "meeting.button.leave"), MEETING_MEMBER(MemberAction.LEAVE, meeting_id))]]
         if checkin:
-            rows.insert(0, [Button(self.t(lang, "meeting.button.checkin"), f"mt:ci:{meeting_id}")])
-        rows.append([Button(self.t(lang, "meeting.button.calendar"), f"mt:i:{meeting_id}")])
+            rows.insert(0, [Button(self.t(lang, "meeting.button.checkin"),
+                                   MEETING_MEMBER(MemberAction.CHECKIN, meeting_id))])
+        rows.append([Button(self.t(lang, "meeting.button.calendar"),
+                            MEETING_MEMBER(MemberAction.CALENDAR, meeting_id))])
         return rows
 
 

@@ -101,41 +101,48 @@ def _read_time(part: str, ampm: str | None) -> tuple[time | None, str]:
     return None, part
 
 
+def _read_day(s: str, today: date) -> tuple[date | None, re.Match[str] | None]:
+    """The date in normalized text, and where it was (ValueError for a date that does not exist)."""
+    day: date | None = None
+    m: re.Match[str] | None = None
+    if m := _DATE_FULL.search(s):
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    elif m := _DATE_MD.search(s):
+        month, dom = int(m.group(1)), int(m.group(2))
+        day = date(today.year, month, dom)
+        if day < today - timedelta(days=60):  # "1月5日" typed in December means next January
+            day = date(today.year + 1, month, dom)
+    elif m := _DATE_WORD.search(s):
+        offset = {"今天": 0, "今日": 0, "今晚": 0, "today": 0, "明天": 1, "明日": 1, "tomorrow": 1,
+                  "后天": 2, "大后天": 3}[m.group(0)]
+        day = today + timedelta(days=offset)
+    elif m := _DATE_WEEKDAY.search(s):
+        target = 6 if m.group(2) in ("日", "天", "7") else int(m.group(2)) - 1
+        prefix = m.group(1) or ""
+        this_monday = today - timedelta(days=today.weekday())
+        if prefix.startswith("下下"):
+            day = this_monday + timedelta(days=14 + target)
+        elif prefix.startswith("下"):
+            day = this_monday + timedelta(days=7 + target)
+        else:
+            day = today + timedelta(days=(target - today.weekday()) % 7)
+    elif m := _DATE_D.search(s):
+        dom = int(m.group(1))
+        day = date(today.year, today.month, dom)
+        if day < today:  # "5号" after the 5th: next month's
+            year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+            day = date(year, month, dom)
+    return day, m
+
+
 def parse_when(text: str, today: date) -> When:
     """Read a date and time as people type them: `2026-12-05 15:00`, `12月5日 下午3点`, `明天上午9点半`,
     `周六 14:30`, `12/5 15:00-17:00`, `十二月五日下午三点`. Raises Unreadable."""
     s = normalize(text)
     if not s:
         raise Unreadable(text)
-    day: date | None = None
     try:
-        if m := _DATE_FULL.search(s):
-            day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        elif m := _DATE_MD.search(s):
-            month, dom = int(m.group(1)), int(m.group(2))
-            day = date(today.year, month, dom)
-            if day < today - timedelta(days=60):  # "1月5日" typed in December means next January
-                day = date(today.year + 1, month, dom)
-        elif m := _DATE_WORD.search(s):
-            offset = {"今天": 0, "今日": 0, "今晚": 0, "today": 0, "明天": 1, "明日": 1, "tomorrow": 1,
-                      "后天": 2, "大后天": 3}[m.group(0)]
-            day = today + timedelta(days=offset)
-        elif m := _DATE_WEEKDAY.search(s):
-            target = 6 if m.group(2) in ("日", "天", "7") else int(m.group(2)) - 1
-            prefix = m.group(1) or ""
-            this_monday = today - timedelta(days=today.weekday())
-            if prefix.startswith("下下"):
-                day = this_monday + timedelta(days=14 + target)
-            elif prefix.startswith("下"):
-                day = this_monday + timedelta(days=7 + target)
-            else:
-                day = today + timedelta(days=(target - today.weekday()) % 7)
-        elif m := _DATE_D.search(s):
-            dom = int(m.group(1))
-            day = date(today.year, today.month, dom)
-            if day < today:  # "5号" after the 5th: next month's
-                year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
-                day = date(year, month, dom)
+        day, m = _read_day(s, today)
     except ValueError:
         raise Unreadable(text) from None
     rest = s if m is None else s[:m.start()] + " " + s[m.end():]
