@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import sqlite3
 import tempfile
 import time
@@ -46,6 +47,11 @@ from schedules.delivery import Limits as DeliveryLimits
 
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
 ADMIN = 9001
+GROUP = -1001000000001  # a group that could be an echo wall; the secretary and two others run it
+GROUP_MEMBERS = {1001: "administrator", 1003: "administrator", 1002: "administrator", 3001: "member",
+                 4001: "member"}
+GROUP_SAYS = ["/bindwall", "/bindwall@branch_test_bot", "/start", "/help", "/inbox", "/wall", "/cancel",
+              "村道路灯坏了"]
 
 ORGS = """
 orgs:
@@ -93,7 +99,7 @@ DRIVE_WEIGHT = {"secretary": 3.0, "resident": 2.0, "organizer": 1.0, "admin": 0.
 # What a driving actor starts when it sets out to do something (texts start a problem report).
 PURPOSES = {
     "secretary": ["/newmeeting"] * 4 + ["/inbox"] * 3 + ["/meetings", "/blocked", "/committee", "/meetingsettings",
-                                                         "/invite", "/checkin", "/ledger", "/bindwall"],
+                                                         "/invite", "/checkin", "/ledger", "group:/bindwall"],
     "resident": ["村道路灯坏了，晚上很黑", "/my", "/my", "/wall", "垃圾没人清理", "/submit"],
     "organizer": ["/appoint", "/newmeeting", "/inbox", "/meetingsettings", "/ledger", "/org"],
     "admin": ["/appoint", "/org"],
@@ -275,6 +281,19 @@ class Finding:
     kind: str  # error | limit | unauthorised
     detail: str
 
+    def signature(self) -> str:
+        """What makes two findings the same bug: the kind, the place in our code and the exception."""
+        lines = self.detail.splitlines()
+        ours = [ln.strip() for ln in lines if ln.strip().startswith("File") and "site-packages" not in ln
+                and "/schedules/delivery.py" not in ln]
+        errors = [ln for ln in lines if ln and not ln.startswith(" ") and ("Error" in ln or "Exception" in ln
+                                                                          or ln.startswith("bot."))]
+        if self.kind == "unauthorised":
+            return f"{self.kind}:{self.detail.split(':', 2)[-1].split('{')[0]}"
+        if self.kind == "limit":
+            return f"{self.kind}:{re.sub(r'[0-9]+', 'N', self.detail.split('(')[0])}"
+        return f"{self.kind}:{ours[-1:]}:{[e.split(':')[0] for e in errors]}"
+
 
 @dataclass
 class Report:
@@ -288,6 +307,7 @@ class Report:
     protected_checks: int = 0  # steps whose protected state was compared
     protected_rows: dict[str, int] = field(default_factory=dict)  # most protected rows seen, by table
     final_rows: dict[str, int] = field(default_factory=dict)  # rows of each table at the end
+    replayed_kinds: dict[str, list[int]] = field(default_factory=dict)  # data prefix -> [replays, refused]
     findings: list[Finding] = field(default_factory=list)
     trace: list[Step] = field(default_factory=list)
 
@@ -303,16 +323,29 @@ class Report:
                 f" {self.count('error')} errors, {self.count('limit')} limit violations,"
                 f" {self.count('unauthorised')} unauthorised changes, {self.seconds:.1f} s")
 
-    def details(self) -> list[str]:
-        """Each finding with the steps that lead to it (the first one in full)."""
+    def details(self, full_trace: int = 150) -> list[str]:
+        """Each kind of finding once (with how often and where), then the steps that reproduce the
+        first: all of them when there are few, else the last ones and every step of that actor."""
         lines = [f"  replays: {self.replays} ({self.potent_replays} of data that had changed something for its"
-                 f" owner), unanswered presses: {self.unanswered}, protected checks: {self.protected_checks}"]
-        for finding in self.findings[:20]:
-            lines.append(f"  [{finding.kind}] at step #{finding.step}: {finding.detail}")
+                 f" owner), unanswered presses: {self.unanswered}, protected checks: {self.protected_checks}",
+                 "  replayed (refused/all) by kind: " + ", ".join(
+                     f"{kind} {refused}/{n}" for kind, (n, refused) in sorted(self.replayed_kinds.items()))]
+        groups: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            groups.setdefault(finding.signature(), []).append(finding)
+        for same in groups.values():
+            steps = ", ".join(f"#{f.step}" for f in same[:10]) + (" …" if len(same) > 10 else "")
+            lines.append(f"  [{same[0].kind}] {len(same)}x at steps {steps}: {same[0].detail}")
         if self.findings:
             first = self.findings[0].step
-            lines.append(f"  reproduce: python -m bench fuzz --n {first + 1} --seed {self.seed}; the steps:")
-            lines += ["    " + step.describe() for step in self.trace[: first + 1]]
+            lines.append(f"  reproduce: python -m bench fuzz --n {first + 1} --seed {self.seed}"
+                         f" (or --replay with the steps saved as JSON); the steps:")
+            steps = self.trace[: first + 1]
+            if len(steps) > full_trace:
+                actor = steps[-1].actor
+                lines.append(f"    ({len(steps) - 40} earlier steps not shown but those of the same actor)")
+                steps = [s for s in steps[:-40] if s.actor == actor] + steps[-40:]
+            lines += ["    " + step.describe() for step in steps]
         return lines
 
 
@@ -545,6 +578,7 @@ class Fuzzer:
         self.app: Any = None
         self.db: Database | None = None
         self.users: dict[int, FakeUser] = {}
+        self.group: Any = None  # the FakeChat of GROUP
         self.sent_data: list[tuple[int, str]] = []  # (chat, callback data) of every button the bot sent
         self.potent: set[str] = set()  # data whose press by the person it was sent to changed something
         self.calls: list[Call] = []
@@ -570,7 +604,9 @@ class Fuzzer:
         await self._load_orgs()
         for actor in ACTORS:
             self.users[actor.id] = self.fake.user(actor.id, first_name=actor.name, language_code=actor.language)
-        self.fake.user(3002, first_name="何平")
+        self.group = self.fake.group(GROUP, "三义村回音壁", type="supergroup")
+        for member, status in GROUP_MEMBERS.items():
+            self.group.add_member(self.users[member], status)
         self.db = Database(settings.database)
         self.db.learn_schema()
         from handlers import all_commands
@@ -638,9 +674,9 @@ class Fuzzer:
         else:
             actor = rng.choice(others)
         weights = ({"button": 45, "text": 18, "command": 14, "menu": 5, "media": 8, "replay": 5, "mutate": 3,
-                    "junk": 2} if actor.drives else
+                    "junk": 2, "group": 2} if actor.drives else
                    {"button": 15, "text": 12, "command": 14, "menu": 4, "media": 6, "replay": 32, "mutate": 12,
-                    "junk": 5})
+                    "junk": 5, "group": 3})
         kind = rng.choices(list(weights), list(weights.values()))[0]
         focused = self.focus.get(actor.id, 0)
         if focused:
@@ -663,7 +699,14 @@ class Fuzzer:
         messages = self.fake.sent(actor.id)
         if not messages or rng.random() < restart:
             self.focus[actor.id] = FOCUS
-            return Step(index, actor.id, "text", {"text": rng.choice(PURPOSES[actor.label])})
+            purpose = rng.choice(PURPOSES[actor.label])
+            if purpose.startswith("group:"):
+                return Step(index, actor.id, "group_text", {"text": purpose.removeprefix("group:")})
+            return Step(index, actor.id, "text", {"text": purpose})
+        if actor.id in GROUP_MEMBERS and rng.random() < 0.1:
+            step = self._group_step(index, actor, press=True)
+            if step is not None:
+                return step
         recent = next((m for m in reversed(messages[-3:]) if _onward(m.buttons)), None)
         # A question whose only button gives up wants typing; so does one with no buttons (unless
         # it says to use the buttons above).
@@ -673,8 +716,18 @@ class Fuzzer:
             # Going back or giving up is one choice among many, so that flows get to their end.
             weights = [1.0 if (label, d) in _onward(buttons) else 0.15 for label, d in buttons]
             data = rng.choices([d for _, d in buttons], weights)[0]
-            return Step(index, actor.id, "press", {"message": recent.message_id, "data": data})
+            return self._own_press(index, actor.id, "press", actor.id, recent.message_id, data)
         return Step(index, actor.id, "text", {"text": rng.choice(ANSWERS[actor.label])})
+
+    def _own_press(self, index: int, actor: int, kind: str, chat: int, message_id: int, data: str) -> Step:
+        """A press of a button the bot showed this chat; its place is kept so that a replayed run
+        presses the same button even where its data differs (a draft's random token)."""
+        message = self.fake.message(chat, message_id)
+        places = [i for i, (_, d) in enumerate(message.buttons if message else []) if d == data]
+        args: dict[str, Any] = {"message": message_id, "data": data}
+        if places:
+            args["button"] = places[0]
+        return Step(index, actor, kind, args)
 
     def _own_buttons(self, actor: Actor) -> list[tuple[int, str]]:
         """(message id, data) on the person's current messages, newest first."""
@@ -686,7 +739,9 @@ class Fuzzer:
         return found
 
     def _any_message(self, actor: Actor) -> int | None:
-        messages = self.fake.sent(actor.id)
+        """A recent message of the person's chat to press forged data on: one with inline buttons
+        (Telegram sends a callback only from those)."""
+        messages = [m for m in self.fake.sent(actor.id) if _pressable(m.buttons)]
         return self.rng.choice(messages[-5:]).message_id if messages else None
 
     def _make(self, index: int, actor: Actor, kind: str) -> Step | None:
@@ -696,7 +751,7 @@ class Fuzzer:
             if not own:
                 return None
             message_id, data = own[min(int(rng.expovariate(0.4)), len(own) - 1)]
-            return Step(index, actor.id, "press", {"message": message_id, "data": data})
+            return self._own_press(index, actor.id, "press", actor.id, message_id, data)
         if kind in ("replay", "mutate", "junk"):
             message_id = self._any_message(actor)
             foreign = [(chat, d) for chat, d in self.sent_data[-400:] if chat != actor.id]
@@ -708,6 +763,8 @@ class Fuzzer:
             if kind == "mutate":
                 return Step(index, actor.id, "press", {"message": message_id, "data": mutate(rng, data, self.prefixes)})
             return Step(index, actor.id, "replay", {"message": message_id, "data": data}, replay_of=chat)
+        if kind == "group":
+            return self._group_step(index, actor, press=rng.random() < 0.5)
         if kind == "menu":
             labels = self.fake.keyboard(actor.id)
             return Step(index, actor.id, "text", {"text": rng.choice(labels)}) if labels else None
@@ -718,6 +775,16 @@ class Fuzzer:
         if kind == "text":
             return Step(index, actor.id, "text", {"text": random_text(rng)})
         return self._media(index, actor)
+
+    def _group_step(self, index: int, actor: Actor, press: bool) -> Step | None:
+        """Say something in the group, or press a button the bot showed there (anyone may try)."""
+        rng = self.rng
+        shown = [(m.message_id, d) for m in self.fake.sent(GROUP)[-5:] for _, d in _pressable(m.buttons)]
+        if press and shown:
+            message_id, data = rng.choice(shown)
+            return self._own_press(index, actor.id, "group_press", GROUP, message_id, data)
+        text = rng.choice(GROUP_SAYS) if rng.random() < 0.8 else random_text(rng)
+        return Step(index, actor.id, "group_text", {"text": text})
 
     def _media(self, index: int, actor: Actor) -> Step:
         rng = self.rng
@@ -746,8 +813,15 @@ class Fuzzer:
             return None
         if step.kind == "text":
             return user.send(a["text"])
-        if step.kind in ("press", "replay"):
-            return user.press_data(a["message"], a["data"])
+        if step.kind in ("press", "replay", "group_press"):
+            chat = self.group if step.kind == "group_press" else None
+            data = a["data"]
+            shown = self.fake.message(GROUP if chat else user.id, a["message"])
+            if "button" in a and shown is not None and a["button"] < len(shown.buttons):
+                data = shown.buttons[a["button"]][1] or data
+            return user.press_data(a["message"], data, chat=chat)
+        if step.kind == "group_text":
+            return user.send(a["text"], chat=self.group)
         if step.kind == "photo":
             return user.send_photo(caption=a.get("caption"))
         if step.kind == "voice":
@@ -791,13 +865,18 @@ class Fuzzer:
         for change in changes:
             report.findings.append(Finding(step.index, "unauthorised", f"{step.describe()}: {change}"))
         changed = changed_at_all(before, after)
-        if step.kind == "press" and changed:
+        if step.kind in ("press", "group_press") and changed:
             self.potent.add(step.args["data"])
         if step.kind == "replay":
             report.replays += 1
             report.potent_replays += step.args["data"] in self.potent
+            parts = step.args["data"].split(":")
+            kind = parts[0] + (f":{parts[1]}" if len(parts) > 1 and parts[1].isalpha() and len(parts[1]) <= 3 else "")
+            counts = report.replayed_kinds.setdefault(kind, [0, 0])
+            counts[0] += 1
             if not changed:
                 report.replays_refused += 1
+                counts[1] += 1
         return after
 
     async def _run_jobs(self) -> None:
@@ -811,13 +890,14 @@ class Fuzzer:
                 break
             await asyncio.sleep(0.01)
 
-    async def run(self, n: int) -> Report:
+    async def run(self, n: int, steps: list[Step] | None = None) -> Report:
+        """`n` new steps, or exactly `steps` (a saved run, replayed)."""
         assert self.db is not None
         started = time.monotonic()
         await self.settle()
         state = self.db.snapshot()
-        for index in range(n):
-            step = self.next_step(index)
+        for index in range(n if steps is None else len(steps)):
+            step = self.next_step(index) if steps is None else steps[index]
             state = await self.run_step(step, state)
             self.report.steps = index + 1
         self.report.final_rows = {table: len(rows) for table, rows in state.items()}
@@ -825,17 +905,21 @@ class Fuzzer:
         return self.report
 
 
-async def fuzz(n: int, seed: int, workdir: Path | None = None) -> Report:
-    """One run of `n` steps from `seed` on a fresh bot; the report says what it found."""
+async def fuzz(n: int, seed: int, workdir: Path | None = None, steps: list[Step] | None = None) -> Report:
+    """One run of `n` steps from `seed` on a fresh bot (or of saved `steps`); the report says what it found."""
     with tempfile.TemporaryDirectory() if workdir is None else contextlib.nullcontext(str(workdir)) as tmp:
         fuzzer = Fuzzer(seed, Path(tmp))
         await fuzzer.start()
         try:
-            return await fuzzer.run(n)
+            return await fuzzer.run(n, steps)
         finally:
             await fuzzer.stop()
 
 
-def dump(report: Report) -> str:
-    """The steps as JSON (for a bug report)."""
-    return json.dumps([step.__dict__ for step in report.trace], ensure_ascii=False, indent=1)
+def dump(steps: list[Step]) -> str:
+    """Steps as JSON, for `python -m bench fuzz --replay`."""
+    return json.dumps([step.__dict__ for step in steps], ensure_ascii=False, indent=0)
+
+
+def load(text: str) -> list[Step]:
+    return [Step(**item) for item in json.loads(text)]

@@ -15,8 +15,8 @@ import pytest
 
 from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
-SEED = 3
-STEPS = 500
+SEED = 7
+STEPS = 600
 
 
 @pytest.fixture(scope="module")
