@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> list[str]:
     report = asyncio.run(fuzz(args.n, seed, steps=steps))
     line = report.line()
     print(line, flush=True)
+    if report.replays_refused == 0:
+        print("  no replayed button was refused: the rights check saw nothing to refuse (too few steps?)")
     if not report.ok:
         RESULTS.mkdir(exist_ok=True)
         saved = RESULTS / f"fuzz-steps-seed{seed}.json"

@@ -37,6 +37,7 @@ def test_the_run_exercised_real_flows_and_replays(report: Report) -> None:
         assert report.protected_rows.get(table, 0) > 0, f"no {table} row was ever protected\n{explain(report)}"
     assert report.replays > 0 and report.replays_refused > 0, explain(report)
     assert report.potent_replays > 0, "no replayed button had done anything for the person it was sent to"
+    assert len(report.commands_in_flows) >= 2, f"commands were typed in too few flows\n{explain(report)}"
 
 
 def test_no_unhandled_exception(report: Report) -> None:
