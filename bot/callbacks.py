@@ -20,6 +20,7 @@ from bot.config import SUPPORTED_LOCALES
 from bot.services.meeting_model import QuotaKind
 
 MAX_BYTES = 64  # Telegram's limit on callback data
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what SQLite stores
 SEP = ":"
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -127,7 +128,10 @@ def _parse_field(field_type: Any, text: str) -> Any:
     if field_type is int:
         if not re.fullmatch(r"-?[0-9]{1,19}", text):
             raise ValueError(text)
-        return int(text)
+        number = int(text)
+        if not INT_MIN <= number <= INT_MAX:  # a forged id past SQLite's 64 bits would crash the query
+            raise ValueError(text)
+        return number
     if isinstance(field_type, type) and issubclass(field_type, StrEnum):
         return field_type(text)
     if field_type is Token:

@@ -10,6 +10,7 @@ MAX_TEXT = 4096  # characters of a message's text
 MAX_CAPTION = 1024  # characters of a photo's, document's or voice note's caption
 MAX_CALLBACK_DATA = 64  # bytes
 MAX_BUTTONS = 100  # inline buttons in one message
+MAX_ANSWER = 200  # characters of a button's answer (a toast or an alert)
 # Telegram counts UTF-16 code units; characters outside the BMP (emoji) count twice.
 
 

@@ -18,7 +18,7 @@ from bot.callbacks import (
 from bot.context import BotContext
 from bot.outbox import Button
 from bot.services.orgs import APPOINTABLE, ROLES, NotAllowed, NotFound
-from handlers.common import LEADERS, MANAGERS, Command, answer_callback, keyboard, lang_of
+from handlers.common import LEADERS, MANAGERS, Command, answer_callback, edit_text, keyboard, lang_of
 
 MAX_BUTTONS = 40
 
@@ -75,7 +75,7 @@ async def appoint_org_chosen(update: Update, context: BotContext) -> None:
                     APPOINT_PERSON(data.org_id, pid))] for pid, name, roles in people[:MAX_BUTTONS]]
     text = c.t(lang, "appoint.pick_person" if people else "appoint.nobody", org=org.name)
     await query.answer()
-    await query.edit_message_text(text, reply_markup=keyboard(rows) if rows else None)
+    await edit_text(query, text, reply_markup=keyboard(rows) if rows else None)
 
 
 async def appoint_person_chosen(update: Update, context: BotContext) -> None:
@@ -99,7 +99,7 @@ async def appoint_person_chosen(update: Update, context: BotContext) -> None:
                     role=c.t(lang, f"role.{role}"))
         rows.append([Button(label, APPOINT_CHANGE(action, data.org_id, data.person_id, RoleCode.of(role)))])
     await query.answer()
-    await query.edit_message_text(c.t(lang, "appoint.pick_action", name=name, org=org.name),
+    await edit_text(query, c.t(lang, "appoint.pick_action", name=name, org=org.name),
                                   reply_markup=keyboard(rows))
 
 
@@ -123,7 +123,7 @@ async def appoint_change(update: Update, context: BotContext) -> None:
     name = await c.people.display_name(data.person_id)
     key = ("appoint.removed" if remove else "appoint.granted") if changed else "appoint.unchanged"
     await query.answer()
-    await query.edit_message_text(c.t(lang, key, name=name, org=org.name if org else "",
+    await edit_text(query, c.t(lang, key, name=name, org=org.name if org else "",
                                       role=c.t(lang, f"role.{role}")))
 
 
@@ -142,7 +142,7 @@ async def invite_org_chosen(update: Update, context: BotContext) -> None:
     roles = [r for r in ROLES if await c.orgs.can_approve(user.id, data.org_id, r)]
     rows = [[Button(c.t(lang, f"role.{role}"), INVITE_ROLE(data.org_id, RoleCode.of(role)))] for role in roles]
     await query.answer()
-    await query.edit_message_text(c.t(lang, "invite.pick_role", org=org.name), reply_markup=keyboard(rows))
+    await edit_text(query, c.t(lang, "invite.pick_role", org=org.name), reply_markup=keyboard(rows))
 
 
 async def invite_role_chosen(update: Update, context: BotContext) -> None:
@@ -164,7 +164,7 @@ async def invite_role_chosen(update: Update, context: BotContext) -> None:
     lang = await lang_of(update, context)
     username = await c.bot_username() or context.bot.username
     await query.answer()
-    await query.edit_message_text(c.t(
+    await edit_text(query, c.t(
         lang, "invite.link", org=org.name, role=c.t(lang, f"role.{role}"),
         link=f"https://t.me/{username}?start={invite.payload}",
         approval=c.t(lang, "invite.public" if role == "resident" else "invite.needs_approval")))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 
 from bot.context import BotContext
+from bot.limits import MAX_ANSWER, telegram_length
 from bot.outbox import Button
 
 Callback = Callable[[Update, BotContext], Awaitable[None]]
@@ -38,6 +40,16 @@ async def lang_of(update: Update, context: BotContext) -> str:
     return await c.people.language(user.id)
 
 
+async def edit_text(query: CallbackQuery, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Edit the message whose button was pressed. A second tap that would change nothing is not an
+    error (Telegram answers "message is not modified")."""
+    try:
+        await query.edit_message_text(text, reply_markup=reply_markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
 def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.text, callback_data=b.data, url=b.url) for b in row] for row in rows]
@@ -56,22 +68,22 @@ async def reply(update: Update, context: BotContext, key: str, /,
 
 async def answer_callback(update: Update, context: BotContext, key: str, /,
                           alert: bool = False, **values: object) -> None:
+    lang = await lang_of(update, context)
+    await answer_text(update, context.core.t(lang, key, **values), alert=alert)
+
+
+async def answer_text(update: Update, text: str, alert: bool = False) -> None:
+    """Answer the pressed button with `text`. A button can be answered once: when the handler has
+    answered it already (or it is too old), the text comes as a message instead of being lost."""
     query = update.callback_query
     assert query is not None
-    lang = await lang_of(update, context)
-    await query.answer(context.core.t(lang, key, **values), show_alert=alert)
-
-
-def split_data(data: str | None, prefix: str, parts: int) -> list[str] | None:
-    """Split callback data `prefix:a:b…` into exactly `parts` fields after the prefix, else None."""
-    if not data or not data.startswith(prefix + ":"):
-        return None
-    fields = data.split(":")[1:]
-    return fields if len(fields) == parts else None
-
-
-def as_int(text: str) -> int | None:
+    fits = telegram_length(text) <= MAX_ANSWER
     try:
-        return int(text)
-    except ValueError:
-        return None
+        await query.answer(text if fits else None, show_alert=alert and fits)
+        if fits:
+            return
+    except BadRequest:
+        pass
+    if update.effective_chat is not None:
+        await update.effective_chat.send_message(text)
+

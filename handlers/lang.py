@@ -9,7 +9,7 @@ from bot.callbacks import LANG
 from bot.config import SUPPORTED_LOCALES
 from bot.context import BotContext
 from bot.outbox import Button
-from handlers.common import Command, keyboard, lang_of
+from handlers.common import Command, edit_text, keyboard, lang_of
 from handlers.start import main_menu
 
 
@@ -34,7 +34,7 @@ async def lang_chosen(update: Update, context: BotContext) -> None:
     chosen = str(data.code)
     await c.people.set_language(update.effective_user.id, chosen)
     await query.answer()
-    await query.edit_message_text(c.t(chosen, "lang.set"))
+    await edit_text(query, c.t(chosen, "lang.set"))
     assert update.effective_chat is not None
     await context.bot.send_message(
         update.effective_chat.id, c.t(chosen, "lang.menu_updated"), reply_markup=await main_menu(update, context)

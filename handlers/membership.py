@@ -9,7 +9,7 @@ from bot.callbacks import JOIN_DECISION, Verdict
 from bot.context import BotContext
 from bot.services.invites import DecisionOutcome
 from bot.services.orgs import NotAllowed
-from handlers.common import answer_callback, lang_of
+from handlers.common import answer_callback, edit_text, lang_of
 
 
 async def decide(update: Update, context: BotContext) -> None:
@@ -40,7 +40,7 @@ async def decide(update: Update, context: BotContext) -> None:
     else:
         await query.answer()
         text = c.t(lang, f"join.you_{result.outcome.value}", **values)
-    await query.edit_message_text(text)
+    await edit_text(query, text)
 
 
 COMMANDS: list = []

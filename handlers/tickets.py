@@ -28,7 +28,7 @@ from bot.services.tickets import (
     render,
 )
 from handlers import system
-from handlers.common import LEADERS, Command, answer_callback, keyboard, lang_of, reply
+from handlers.common import LEADERS, Command, answer_callback, edit_text, keyboard, lang_of, reply
 
 SUBMIT = "submit"
 REPLY, ASK, TRANSFER, DECLINE, INFO, RATE_REASON = (
@@ -160,7 +160,7 @@ async def _show_draft(update: Update, context: BotContext, data: dict[str, Any],
                    summary=summary)
     markup = keyboard(rows)
     if edit and update.callback_query is not None:
-        await update.callback_query.edit_message_text(text, reply_markup=markup)
+        await edit_text(update.callback_query, text, reply_markup=markup)
     else:
         assert update.effective_message is not None
         await update.effective_message.reply_text(text, reply_markup=markup)
@@ -180,7 +180,7 @@ async def submit_button(update: Update, context: BotContext) -> None:
     if action == cb.DraftAction.CANCEL:
         await c.flows.clear(user.id)
         await query.answer()
-        await query.edit_message_text(c.t(await lang_of(update, context), "cancel.done"))
+        await edit_text(query, c.t(await lang_of(update, context), "cancel.done"))
         return
     if not data["items"]:
         await answer_callback(update, context, "ticket.refused.empty", alert=True)
@@ -223,7 +223,7 @@ async def _confirm_draft(update: Update, context: BotContext, data: dict[str, An
     await c.flows.clear(user.id)
     await query.answer()
     lang = await lang_of(update, context)
-    await query.edit_message_text(c.t(lang, "ticket.submit.done", id=ticket.id,
+    await edit_text(query, c.t(lang, "ticket.submit.done", id=ticket.id,
                                       due=svc.due_day(lang, ticket.accept_due)))
 
 
@@ -651,7 +651,7 @@ async def _send_wall_page(update: Update, context: BotContext, org_id: int, page
     markup = keyboard([nav]) if nav else None
     text = clip(text, MAX_TEXT)
     if edit and update.callback_query is not None:
-        await update.callback_query.edit_message_text(text, reply_markup=markup)
+        await edit_text(update.callback_query, text, reply_markup=markup)
     else:
         assert update.effective_message is not None
         await update.effective_message.reply_text(text, reply_markup=markup)
@@ -730,7 +730,7 @@ async def bindwall_button(update: Update, context: BotContext) -> None:
         return
     org = await c.orgs.get(button.org_id)
     await query.answer()
-    await query.edit_message_text(c.t(await lang_of(update, context), "ticket.bindwall.done",
+    await edit_text(query, c.t(await lang_of(update, context), "ticket.bindwall.done",
                                       org=org.name if org else "", chat=wall_chat.title or ""))
 
 

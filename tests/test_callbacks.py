@@ -55,6 +55,7 @@ def test_no_other_kind_parses_this_kinds_data(kind: Kind[Any]) -> None:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.prefix)
 def test_forged_data_is_refused(kind: Kind[Any]) -> None:
     for forged in ("", kind.prefix + ":", kind.prefix + ":x", kind.prefix + ":1:2:3:4:5:6:7:8",
+                   kind.prefix + ":10000000000000000000", kind.prefix + ":-9999999999999999999",
                    kind.prefix + ":" + "9" * 30, "zz:" + kind.prefix):
         assert kind.parse(forged) is None, forged
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest
 
 from bot.callbacks import (
     MEETING_MANAGE,
@@ -25,7 +24,7 @@ from bot.outbox import Button
 from bot.services.meeting_model import Answer, MeetingStatus, MeetingView, Refused
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed, NotFound
-from handlers.common import answer_callback, keyboard, lang_of
+from handlers.common import answer_callback, answer_text, edit_text, keyboard, lang_of
 from handlers.meetings.flow import FLOW, MeetingFlowState
 
 MAX_BUTTONS = 40
@@ -56,13 +55,8 @@ async def say(update: Update, context: BotContext, text: str, rows: list[list[Bu
     markup = keyboard(rows) if rows else None
     query = update.callback_query
     if edit and query is not None and query.message is not None:
-        try:
-            await query.edit_message_text(text, reply_markup=markup)
-            return
-        except BadRequest as exc:
-            if "not modified" in exc.message.lower():
-                return
-            raise
+        await edit_text(query, text, markup)
+        return
     assert update.effective_message is not None
     await update.effective_message.reply_text(text, reply_markup=markup)
 
@@ -80,7 +74,7 @@ async def refuse(update: Update, context: BotContext, exc: Exception) -> None:
     else:
         text = c.t(lang, "error.stale_button")
     if update.callback_query is not None:
-        await update.callback_query.answer(text[:200], show_alert=True)
+        await answer_text(update, text, alert=True)
     else:
         assert update.effective_message is not None
         await update.effective_message.reply_text(text)
