@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from telegram import BotCommand
-from telegram.error import TelegramError
-from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes, ExtBot
 
 import schedules
 from bot.clock import Clock
@@ -28,6 +29,28 @@ CONNECTION_POOL = 16
 CONCURRENT_UPDATES = 16
 # Edited messages are not asked for: an edit must not re-run a command or a flow step.
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
+
+
+class BotClient(ExtBot[None]):
+    """PTB's bot, answering each button press at most once. A handler that answered a press and
+    then met a refusal gets BadRequest at once, without a request that Telegram would refuse with
+    400; `handlers.common.answer_text` then sends the refusal as a message."""
+
+    __slots__ = ("_answered",)
+    REMEMBERED = 10_000  # presses are answered within seconds; older ids are forgotten
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with self._unfrozen():
+            self._answered: OrderedDict[str, None] = OrderedDict()
+
+    async def answer_callback_query(self, callback_query_id: str, *args: Any, **kwargs: Any) -> bool:
+        if callback_query_id in self._answered:
+            raise BadRequest("Query is already answered")
+        self._answered[callback_query_id] = None
+        if len(self._answered) > self.REMEMBERED:
+            self._answered.popitem(last=False)
+        return await super().answer_callback_query(callback_query_id, *args, **kwargs)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -68,13 +91,10 @@ def build_application(settings: Settings, clock: Clock | None = None,
     requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy), AiohttpRequest(1, proxy=settings.proxy))
     builder = (
         ApplicationBuilder()
-        .token(settings.require_token())
-        .base_url(settings.api_url)
-        .base_file_url(settings.file_url)
+        .bot(BotClient(token=settings.require_token(), base_url=settings.api_url, base_file_url=settings.file_url,
+                       request=requests[0], get_updates_request=requests[1],
+                       rate_limiter=DirectSendRecorder(throttle)))
         .concurrent_updates(PerChatUpdateProcessor())
-        .request(requests[0])
-        .get_updates_request(requests[1])
-        .rate_limiter(DirectSendRecorder(throttle))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
