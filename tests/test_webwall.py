@@ -30,7 +30,7 @@ from service_fixtures import (  # noqa: F401  (the `clock`, `core` and `tree` fi
     make_core,
     tree_fixture,
 )
-from webwall_fixtures import IN_CI, PHONE, SECRETS, need, seed_bulk, seed_real
+from webwall_fixtures import IN_CI, PHONE, SECRETS, need, pdf_pages, pdf_text, seed_bulk, seed_real
 
 from bot.clock import SettableClock
 from bot.core import Core
@@ -208,12 +208,6 @@ def cjk_font_or_skip() -> None:
         pytest.skip(str(exc))
 
 
-def png_of(pdf: Path, out: Path) -> list[Path]:
-    need("pdftoppm")
-    subprocess.run([need("pdftoppm"), "-r", "150", "-png", str(pdf), str(out)], check=True, timeout=120)
-    return sorted(out.parent.glob(out.name + "*.png"))
-
-
 async def test_poster_has_the_month_and_a_qr_code_that_opens_the_join_link(
         site: tuple[str, Core, list[int]], tmp_path: Path) -> None:
     cjk_font_or_skip()
@@ -227,7 +221,7 @@ async def test_poster_has_the_month_and_a_qr_code_that_opens_the_join_link(
     assert pdf.startswith(b"%PDF")
     path = (SHOTS or tmp_path) / "poster.pdf"
     path.write_bytes(pdf)
-    pages = png_of(path, tmp_path / "poster")
+    pages = await asyncio.to_thread(pdf_pages, path, tmp_path / "poster")
     assert len(pages) == 2  # five problems with long answers flow onto a second page
     image = Image.open(pages[0]).convert("L")
     assert 1200 < image.width < 1300 and 1700 < image.height < 1800  # A4 at 150 dpi
@@ -235,14 +229,9 @@ async def test_poster_has_the_month_and_a_qr_code_that_opens_the_join_link(
     assert dark > image.width * image.height // 100  # plenty of text, not an empty page
     decoded = zxingcpp.read_barcodes(image)
     assert [d.text for d in decoded if d.format == zxingcpp.BarcodeFormat.QRCode] == [link]
-    text = pdf_text(path)
+    text = await asyncio.to_thread(pdf_text, path)
     assert "三义村党支部" in text and "2026年11月" in text and "138****5678" in text, text[:500]
     assert_nothing_private(text)
-
-
-def pdf_text(path: Path) -> str:
-    tool = need("pdftotext")
-    return subprocess.run([tool, "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 async def test_poster_of_an_empty_month_still_carries_the_qr_code(tree: Core, tmp_path: Path) -> None:
@@ -252,9 +241,9 @@ async def test_poster_of_an_empty_month_still_carries_the_qr_code(tree: Core, tm
     link = "https://t.me/branch_test_bot?start=j-empty"
     path = tmp_path / "empty.pdf"
     path.write_bytes(await make_poster(tree, org, date(2026, 10, 1), "en", link))
-    image = Image.open(png_of(path, tmp_path / "empty")[0]).convert("L")
+    image = Image.open((await asyncio.to_thread(pdf_pages, path, tmp_path / "empty"))[0]).convert("L")
     assert [d.text for d in zxingcpp.read_barcodes(image)] == [link]
-    assert "No answered public problems" in pdf_text(path)
+    assert "No answered public problems" in await asyncio.to_thread(pdf_text, path)
 
 
 async def test_only_a_secretary_or_above_may_make_the_poster(tree: Core) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from service_fixtures import RESIDENT, SECRETARY
@@ -81,3 +83,14 @@ async def seed_bulk(core: Core, org_code: str, n: int, start_id: int = 1_000_000
             "INSERT INTO tickets (id, org_id, handler_org_id, resident_id, category, public_ok, anonymous, status,"
             " summary, content_key, accept_due, answer_due, answer_text, created_at, accepted_at, answered_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def pdf_pages(pdf: Path, prefix: Path) -> list[Path]:
+    """The PDF's pages as PNG files at 150 dpi (A4: 1240 x 1754), through poppler's pdftoppm."""
+    subprocess.run([need("pdftoppm"), "-r", "150", "-png", str(pdf), str(prefix)], check=True, timeout=120)
+    return sorted(prefix.parent.glob(prefix.name + "*.png"))
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run([need("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
