@@ -196,9 +196,9 @@ async def _read_only(request: web.Request,
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """`127.0.0.1:8080` or `[::1]:8080` → (host, port); ValueError otherwise."""
+    """`127.0.0.1:8080` or `[::1]:8080` → (host, port) (port 0: any free one); ValueError otherwise."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"--web expects HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}")
     return host.strip("[]"), int(port)
 

@@ -159,6 +159,17 @@ async def test_the_wall_query_uses_the_index(tree: Core) -> None:
     assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_sized_for_large_text() -> None:
+    """Every size is relative (rem/em/%), so the phone's text-size setting scales the whole page, and
+    nothing stops zooming."""
+    from bot.web import CSS, _document
+
+    assert not re.search(r"font-size:\s*[\d.]+px", CSS)
+    assert re.search(r"html\{font-size:1[2-9]\d%", CSS)  # larger than the browser's default
+    head = _document("zh_CN", "t", "")
+    assert "user-scalable" not in head and "maximum-scale" not in head
+
+
 def test_address_parsing() -> None:
     assert parse_address("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_address("[::1]:80") == ("::1", 80)

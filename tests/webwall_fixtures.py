@@ -23,9 +23,10 @@ LANDLINE = "0914-3321234"
 ID_CARD = "61102519650312423X"
 ID_CARD_2 = "110105194912310021"
 COORDINATES = "📍 33.68123,110.33456"
+TYPED_PLACE = "33.701,110.4567"
 # Each number whole, and the part the mask hides (the masked form keeps the first and last digits).
 SECRETS = (PHONE, "12345678", PHONE_SPACED, "8765", "3321234", "-332", ID_CARD, "19650312", ID_CARD_2, "19491231",
-           "33.68123", "110.33456", "赵四", "不想公开", "私下答复", "未答复内容")
+           "33.68123", "110.33456", "33.701", "110.4567", "赵四", "不想公开", "私下答复", "未答复内容")
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -48,7 +49,7 @@ async def seed_real(core: Core, clock: SettableClock) -> list[int]:
         [Item("text", f"村东头路灯坏了三个月，晚上老人摔倒了。我电话{PHONE}，身份证{ID_CARD}")],
         [Item("text", "垃圾站满了没人清"), Item("location", COORDINATES, chat_id=RESIDENT, message_id=7)],
         [Item("voice", None, chat_id=RESIDENT, message_id=8)],
-        [Item("text", f"低保的事，座机{LANDLINE}，手机 {PHONE_SPACED}")],
+        [Item("text", f"低保的事，座机{LANDLINE}，手机 {PHONE_SPACED}，家在 {TYPED_PLACE} 附近")],
         [Item("text", "<script>alert('x')</script> 路口的 & 标志牌 \"歪了\"")],
     ]
     for i, items in enumerate(texts):

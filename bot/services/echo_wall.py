@@ -23,8 +23,10 @@ PAGE_SIZE = 20
 # it may be public, and there is an answer in words.
 _PUBLIC = "public_ok = 1 AND answer_text IS NOT NULL AND status IN ('answered', 'closed')"
 _COLUMNS = "id, category, status, summary, answer_text, created_at, answered_at"
-# A shared location as the bot stores it in the problem text ("📍 34.12345,110.12345").
-_COORDINATES = re.compile(r"📍\s*-?\d{1,3}(?:\.\d+)?\s*,\s*-?\d{1,3}(?:\.\d+)?")
+# A shared location as the bot stores it in the problem text ("📍 34.12345,110.12345"), or coordinates
+# typed or pasted by hand (three or more decimals: 34.123,110.456).
+_COORDINATES = re.compile(r"📍\s*-?\d{1,3}(?:\.\d+)?\s*,\s*-?\d{1,3}(?:\.\d+)?"
+                          r"|(?<![\d.])-?\d{1,3}\.\d{3,}\s*[,，]\s*-?\d{1,3}\.\d{3,}(?![\d.])")
 _CURSOR = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)_(\d{1,19})$")
 MAX_POSTER_ENTRIES = 200  # a month's poster beyond this is unreadable on a wall; the newest are kept
 

@@ -1,17 +1,23 @@
-"""End to end: a secretary asks the running bot for the month's echo-wall poster and gets a PDF whose
-QR code opens the residents' join link."""
+"""End to end: the running bot serves the echo wall page (`run --web`), and a secretary asks it for the
+month's echo-wall poster and gets a PDF whose QR code opens the residents' join link."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import aiohttp
+import pytest
 import zxingcpp
 from PIL import Image
 from webwall_fixtures import PHONE, need, pdf_pages, pdf_text
 
+from bot.app import build_application, start_application, stop_application
+from bot.clock import SettableClock
+from bot.services import orgfile
 from bot.services.tickets import Item
-from conftest import BotRunner
+from bot.web import attach
+from conftest import SAMPLE_ORGS, BotRunner
 from fakebotapi import FakeBotApi
 
 SECRETARY = 1001
@@ -49,3 +55,27 @@ async def test_secretary_gets_the_poster_as_a_document(bot: BotRunner, fake: Fak
     press = villager.press_data(pick.message_id, pick.button("本月（11月）")[1] or "")
     answer = await fake.wait_callback_answer(press)
     assert "没有权限" in answer.get("text", "")
+
+
+async def test_run_with_web_serves_the_wall_while_the_bot_runs(fake: FakeBotApi, tmp_path: Path,
+                                                               clock: SettableClock) -> None:
+    settings = BotRunner(fake, tmp_path / "bot.sqlite3", clock).settings
+    app = build_application(settings, clock)
+    site = attach(app, "127.0.0.1:0")  # what `python -m bot run --web 127.0.0.1:8080` does
+    await start_application(app, poll_timeout=1)
+    try:
+        assert site.runner is not None
+        url = f"http://127.0.0.1:{site.runner.addresses[0][1]}/wall/sanyi"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as response:
+                assert response.status == 404  # no orgs yet
+            async with app.core.db.transaction() as tx:
+                await orgfile.apply(app.core.orgs, tx, orgfile.parse(SAMPLE_ORGS), "test")
+            async with session.get(url) as response:
+                assert response.status == 200 and "三义村党支部" in await response.text()
+    finally:
+        await stop_application(app)
+    assert site.runner is None  # stopped with the bot, before the database closed
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(url)
