@@ -50,6 +50,7 @@ nav{display:flex;flex-wrap:wrap;gap:.8rem;justify-content:space-between;margin:1
 nav a{display:inline-block;min-height:2.6rem;padding:.5rem 1rem;border:2px solid #a8141c;border-radius:.6rem;
 color:#a8141c;background:#fff;text-decoration:none;font-size:1.05rem}
 .empty{font-size:1.1rem;padding:1.5rem 0}
+a{color:#a8141c}
 footer{font-size:.85rem;color:#555;border-top:1px solid #d9c9a8;padding-top:.8rem}
 @media (min-width:48rem){html{font-size:131%}header{padding:1.4rem calc(50% - 22.2rem) 1rem}}
 """

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import zxingcpp
 from PIL import Image
-from webwall_fixtures import PHONE, need, pdf_pages, pdf_text
+from webwall_fixtures import PHONE, cjk_font_or_skip, need, pdf_pages, pdf_text
 
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
@@ -25,6 +25,7 @@ SECRETARY = 1001
 
 async def test_secretary_gets_the_poster_as_a_document(bot: BotRunner, fake: FakeBotApi, tmp_path: Path) -> None:
     need("pdftoppm")
+    cjk_font_or_skip()
     invite = await bot.core.invites.create("sanyi", "resident")
     villager = fake.user(2001, first_name="老张")
     villager.send(f"/start {invite.payload}")

@@ -30,11 +30,11 @@ from service_fixtures import (  # noqa: F401  (the `clock`, `core` and `tree` fi
     make_core,
     tree_fixture,
 )
-from webwall_fixtures import IN_CI, PHONE, SECRETS, need, pdf_pages, pdf_text, seed_bulk, seed_real
+from webwall_fixtures import PHONE, SECRETS, cjk_font_or_skip, need, pdf_pages, pdf_text, seed_bulk, seed_real
 
 from bot.clock import SettableClock
 from bot.core import Core
-from bot.poster import FontMissing, find_cjk_font, make_poster, wrap
+from bot.poster import make_poster, wrap
 from bot.services.echo_wall import PAGE_SIZE, EchoWall
 from bot.services.orgs import NotAllowed
 from bot.services.tickets import Item
@@ -209,15 +209,6 @@ async def test_screenshot_in_chromium(site: tuple[str, Core, list[int]], tmp_pat
 
 
 # --- the poster ---------------------------------------------------------------------------------------
-
-def cjk_font_or_skip() -> None:
-    try:
-        find_cjk_font()
-    except FontMissing as exc:
-        if IN_CI:
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-
 
 async def test_poster_has_the_month_and_a_qr_code_that_opens_the_join_link(
         site: tuple[str, Core, list[int]], tmp_path: Path) -> None:

@@ -30,6 +30,18 @@ SECRETS = (PHONE, "12345678", PHONE_SPACED, "8765", "3321234", "-332", ID_CARD, 
 IN_CI = os.environ.get("CI") == "true"
 
 
+def cjk_font_or_skip() -> None:
+    """Like `need`, for the poster's Chinese font."""
+    from bot.poster import FontMissing, find_cjk_font
+
+    try:
+        find_cjk_font()
+    except FontMissing as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
 def need(tool: str) -> str:
     """The path of a system tool; outside CI a missing one skips the test, in CI it fails it."""
     path = shutil.which(tool)
