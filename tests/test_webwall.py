@@ -296,3 +296,13 @@ def test_poster_command_line(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bot", "poster", "nowhere", "--month", "2026-13"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "YYYY-MM" in bad.stderr
+
+
+def test_no_chinese_font_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot import poster
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no fc-match
+    monkeypatch.setattr(poster, "KNOWN_FONTS", (("/nonexistent/a.ttc", None, 0),))
+    with pytest.raises(poster.FontMissing) as caught:
+        poster.find_cjk_font()
+    assert "\n" not in str(caught.value) and "fonts-noto-cjk" in str(caught.value)
