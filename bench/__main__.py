@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the fake Bot API server lives with the tests
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ["delivery", "wall", "meetings", "fuzz"]
+BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ log = logging.getLogger("bot")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch Telegram bot")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (long polling); the default")
+    run_parser = sub.add_parser("run", help="run the bot (long polling); the default")
+    run_parser.add_argument("--web", metavar="HOST:PORT", help="also serve the echo wall web page, e.g. 127.0.0.1:8080")
 
     orgs = sub.add_parser("orgs", help="import or export the org tree (YAML)")
     orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     led.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
     led.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
 
+    poster = sub.add_parser("poster", help="an org's monthly echo-wall poster: A4 PDF with the residents' join QR code")
+    poster.add_argument("org_code")
+    poster.add_argument("--month", metavar="YYYY-MM", help="the month (default: last month)")
+    poster.add_argument("--out", type=Path, metavar="FILE.pdf", help="default: 回音壁-<org>-<month>.pdf here")
+    poster.add_argument("--lang", choices=("zh_CN", "en"), help="the poster's language (default: the bot's)")
+
     add_outbox_parser(sub)
 
     args = parser.parse_args(argv)
@@ -71,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command in (None, "run"):
-            return run(settings)
+            return run(settings, getattr(args, "web", None))
+        if args.command == "poster":
+            from bot.poster import cli as poster_cli
+
+            return asyncio.run(poster_cli(settings, args))
         if args.command == "orgs":
             return asyncio.run(orgs_command(settings, args))
         if args.command == "tickets":
@@ -132,12 +143,19 @@ async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, web: str | None = None) -> int:
     from telegram.error import InvalidToken
 
     from bot.app import ALLOWED_UPDATES, build_application, close_requests
 
     app = build_application(settings)
+    if web:
+        from bot.web import attach
+
+        try:
+            attach(app, web)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
     log.info("starting long polling against %s", settings.api_url)
     _log_network_retries()
     try:
