@@ -47,10 +47,12 @@ class BotClient(ExtBot[None]):
     async def answer_callback_query(self, callback_query_id: str, *args: Any, **kwargs: Any) -> bool:
         if callback_query_id in self._answered:
             raise BadRequest("Query is already answered")
+        answered = await super().answer_callback_query(callback_query_id, *args, **kwargs)
+        # Remembered once Telegram took it: an answer that failed (5xx) may be tried again.
         self._answered[callback_query_id] = None
         if len(self._answered) > self.REMEMBERED:
             self._answered.popitem(last=False)
-        return await super().answer_callback_query(callback_query_id, *args, **kwargs)
+        return answered
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):

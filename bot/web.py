@@ -93,7 +93,7 @@ class WallSite:
 
     # --- pages ----------------------------------------------------------------------------------
     async def wall_page(self, request: web.Request) -> web.Response:
-        lang = "en" if request.query.get("lang") == "en" else self.core.settings.locale
+        lang = self._lang(request)
         code = request.match_info["code"]
         try:
             page = await self.wall.page(code, lang, before=request.query.get("before"),
@@ -106,8 +106,13 @@ class WallSite:
         return _html(self._render(lang, page, here))
 
     async def not_found(self, request: web.Request) -> web.Response:
-        lang = "en" if request.query.get("lang") == "en" else self.core.settings.locale
+        lang = self._lang(request)
         return self._message(lang, 404, "web.not_found")
+
+    def _lang(self, request: web.Request) -> str:
+        """The page's language: ?lang=…, else the bot's default."""
+        asked = request.query.get("lang", "")
+        return asked if asked in LANGS else self.core.settings.locale
 
     def _message(self, lang: str, status: int, key: str) -> web.Response:
         body = f"<main><p class=\"empty\">{self._h(lang, key)}</p></main>"
@@ -122,7 +127,7 @@ class WallSite:
 
     def _render(self, lang: str, page: WallPage, here: dict[str, str]) -> str:
         org = page.org
-        other = "zh_CN" if lang == "en" else "en"
+        other = next(code for code in LANGS if code != lang)
         switch = _link(org.code, other, here)
         parts = [
             "<header>",
@@ -168,9 +173,10 @@ class WallSite:
 
 
 def _link(code: str, lang: str, query: dict[str, str]) -> str:
+    """A link that keeps the page's language (the first language, the default, needs no parameter)."""
     params = dict(query)
-    if lang == "en":
-        params["lang"] = "en"
+    if lang != LANGS[0]:
+        params["lang"] = lang
     return f"/wall/{code}" + (f"?{urlencode(params)}" if params else "")
 
 

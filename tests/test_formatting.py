@@ -15,7 +15,8 @@ from bot.formatting import Formatter
 from bot.i18n import Translator
 
 ROOT = Path(__file__).resolve().parent.parent
-LANGUAGE_CODE = re.compile(r"^(zh|en)([_-][A-Za-z]+)?$")
+# Our locale codes (fontconfig's "zh-cn" names a font's coverage, not a reader's language).
+LANGUAGE_CODE = re.compile(r"^(zh_CN|zh|en)$")
 
 
 @pytest.fixture(scope="module")
