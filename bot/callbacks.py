@@ -513,3 +513,13 @@ class LegacyMeeting(NamedTuple):
 
 
 MEETING_LEGACY = Kind("mt", LegacyMeeting)
+
+
+# --- echo wall poster -------------------------------------------------------------------------------
+
+class PosterPick(NamedTuple):
+    org_id: int
+    month: int  # YYYYMM
+
+
+POSTER = Kind("pst", PosterPick)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
+from bot.services.echo_wall import EchoWall
 from bot.services.meetings import MeetingService
 from bot.services.tickets import TicketService
 
@@ -17,6 +18,7 @@ from bot.services.tickets import TicketService
 class Core(Infra):
     tickets: TicketService = field(init=False)
     meetings: MeetingService = field(init=False)
+    echo_wall: EchoWall = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -24,4 +26,5 @@ class Core(Infra):
         # Feature services are built on the infrastructure, never on each other's internals.
         core.tickets = TicketService(core)
         core.meetings = MeetingService(core)
+        core.echo_wall = EchoWall(core)
         return core

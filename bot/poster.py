@@ -19,6 +19,7 @@ from typing import Any
 
 from babel.dates import format_skeleton
 
+from bot.core import Core
 from bot.i18n import Translator
 from bot.services.echo_wall import WallEntry
 from bot.services.orgs import Org
@@ -273,13 +274,12 @@ def _entry(pdf: Any, heading: str, parts: list[tuple[str, str]]) -> None:
     pdf.ln(3)
 
 
-async def make_poster(core: Any, org: Org, month: date, lang: str, join_link: str) -> bytes:
-    """The month's poster of an org (core: a Core or Infra; the PDF is drawn in a worker thread)."""
+async def make_poster(core: Core, org: Org, month: date, lang: str, join_link: str) -> bytes:
+    """The month's poster of an org (the PDF is drawn in a worker thread)."""
     import asyncio
 
-    from bot.services.echo_wall import EchoWall
 
-    entries = await EchoWall(core).month(org, month, core.settings.tz, lang)
+    entries = await core.echo_wall.month(org, month, core.settings.tz, lang)
     text = poster_text(core.t, lang, org, month, entries, core.settings.tz)
     return await asyncio.to_thread(render_pdf, text, join_link)
 
@@ -305,7 +305,6 @@ async def cli(settings: Any, args: Any) -> int:
     import sys
 
     from bot.__main__ import _fetch_username, open_core
-    from bot.services.echo_wall import EchoWall
 
     try:
         find_cjk_font()
@@ -321,7 +320,7 @@ async def cli(settings: Any, args: Any) -> int:
             return 1
         month = month or previous_month(core.clock.now().astimezone(settings.tz).date())
         username = await core.bot_username() or await _fetch_username(settings)
-        link = await EchoWall(core).join_link(org, username, actor_id=None)
+        link = await core.echo_wall.join_link(org, username, actor_id=None)
         pdf = await make_poster(core, org, month, lang, link)
         out = args.out or Path(file_name(core.t, lang, org, month))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from babel.dates import format_date
 
-from bot.infra import Infra
-from bot.services.echo_wall import BadCursor, EchoWall, WallEntry, WallPage
+from bot.core import Core
+from bot.services.echo_wall import BadCursor, WallEntry, WallPage
 from bot.services.orgs import NotFound
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ READ_ONLY = ("GET", "HEAD")
 class WallSite:
     """The aiohttp application and, once started, its listening socket."""
 
-    def __init__(self, core: Infra) -> None:
+    def __init__(self, core: Core) -> None:
         self.core = core
-        self.wall = EchoWall(core)
+        self.wall = core.echo_wall
         self.runner: web.AppRunner | None = None
 
     def application(self) -> web.Application:

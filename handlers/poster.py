@@ -7,36 +7,26 @@ organizers and admins name the org: `/poster <code>`. The right is checked again
 from __future__ import annotations
 
 from datetime import date
-from typing import NamedTuple
 
 from babel.dates import format_skeleton
 from telegram import InputFile, Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot.callbacks import Kind
+from bot.callbacks import POSTER
 from bot.context import BotContext
 from bot.outbox import Button
 from bot.poster import FontMissing, file_name, make_poster, previous_month
-from bot.services.echo_wall import EchoWall
 from bot.services.orgs import NotAllowed, NotFound, Org
 from handlers.common import LEADERS, Command, answer_callback, keyboard, lang_of, reply
 
 MAX_ORGS = 10
 
 
-class PosterPick(NamedTuple):
-    org_id: int
-    month: int  # YYYYMM
-
-
-POSTER = Kind("pst", PosterPick)
-
-
 async def poster_command(update: Update, context: BotContext) -> None:
     c = context.core
     user = update.effective_user
     assert user is not None
-    wall = EchoWall(c)
+    wall = c.echo_wall
     lang = await lang_of(update, context)
     orgs: list[Org]
     if context.args:
@@ -75,7 +65,7 @@ async def poster_chosen(update: Update, context: BotContext) -> None:
     if data is None or not 1 <= data.month % 100 <= 12:
         await answer_callback(update, context, "error.stale_button")
         return
-    wall = EchoWall(c)
+    wall = c.echo_wall
     try:
         org = await wall.check_poster(user.id, data.org_id)
     except NotAllowed:
