@@ -13,11 +13,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from conftest import BotRunner
-from fakebotapi import TOKEN, FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,9 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 import schedules
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.services.tickets import Item, Ticket, TicketService, tickets
 from conftest import BotRunner
-from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
 SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 ZHANG, LI = 2001, 2002
