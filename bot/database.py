@@ -1,52 +1,61 @@
-"""SQLite through aiosqlite: one writer connection behind a lock, one reader, numbered migrations."""
+"""SQLite: one writer connection behind a lock, one reader, numbered migrations.
+
+Both connections run their statements on the event loop's thread, synchronously. Why: the bot's
+statements are point lookups and small writes on indexed keys that take microseconds, while
+handing each one to a database thread and back (aiosqlite: a queue, a future, a thread switch
+under the GIL) cost several times more, and an update makes a dozen of them (`python -m bench
+wall`). In WAL mode a reader never waits for the writer; commits do not fsync (synchronous=NORMAL);
+the one slow step, the WAL checkpoint that does, runs on a worker thread (`_checkpoint`). The cost:
+while another process (a command-line import) holds the write lock, the bot waits for it
+(busy_timeout) instead of serving other chats."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+Row = sqlite3.Row
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Commits between two checkpoints; SQLite's own default is about every 1,000 pages written.
+CHECKPOINT_EVERY = 200
 
 
 class Tx:
     """An open write transaction; callbacks registered here run once it has committed."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._after_commit: list[Callable[[], None]] = []
 
-    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
-        return await self._conn.execute(sql, params)
+    async def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(sql, rows)
+        self._conn.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return _fetchall(self._conn, sql, params)
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        cur = await self._conn.execute(sql, params)
-        return int(cur.lastrowid or 0)
+        return int(self._conn.execute(sql, params).lastrowid or 0)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
@@ -57,54 +66,58 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpointing: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._open()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer = self._open(busy_ms=10000)
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
         await self.migrate()
-        self._reader = await self._open()
+        # A WAL reader is kept waiting only while another connection recovers the WAL.
+        self._reader = self._open(busy_ms=2000)
 
-    async def _open(self) -> aiosqlite.Connection:
+    def _open(self, busy_ms: int) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=10000")
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
         return conn
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
+            self._checkpointing = None
         for conn in (self._reader, self._writer):
             if conn is not None:
-                await conn.close()
+                conn.close()  # the last connection to close checkpoints the WAL
         self._reader = self._writer = None
 
     async def migrate(self) -> list[str]:
         """Apply every migration in bot/migrations not yet applied, in number order."""
         assert self._writer is not None
         conn = self._writer
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
-        )
-        async with conn.execute("SELECT version FROM schema_migrations") as cur:
-            done = {row[0] for row in await cur.fetchall()}
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        done = {row[0] for row in _fetchall(conn, "SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in _migrations():
             if version in done:
                 continue
             log.info("applying migration %s", name)
-            await conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _split_sql(sql):
-                    await conn.execute(statement)
-                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
-                await conn.execute("COMMIT")
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+                conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
             applied.append(name)
         return applied
@@ -115,41 +128,70 @@ class Database:
         assert self._writer is not None, "database not connected"
         tx = Tx(self._writer)
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                self._writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            self._writer.execute("COMMIT")
+            self._committed()
         for callback in tx._after_commit:
             callback()
 
     async def write(self, sql: str, params: Params = ()) -> int:
-        """One statement on its own, atomic by itself (SQLite's autocommit): one trip to the
-        database thread instead of three, for the many small writes (flow state, names).
-        Returns the number of rows changed."""
+        """One statement on its own, atomic by itself (SQLite's autocommit), for the many small
+        writes (flow state, names). Returns the number of rows changed."""
         assert self._writer is not None, "database not connected"
         async with self._write_lock:
-            cur = await self._writer.execute(sql, params)
-            changed = cur.rowcount
-            await cur.close()
+            changed = self._writer.execute(sql, params).rowcount
+            self._committed()
         return changed
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._reader is not None, "database not connected"
-        # Execute, fetch and close in one call on the reader's thread: a statement left open
-        # between awaits (another coroutine's half-read cursor) would hold the connection's read
-        # snapshot, and later reads would not see what has been committed since.
-        return list(await self._reader.execute_fetchall(sql, params))
+        return _fetchall(self._reader, sql, params)
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpointing is None:
+            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL back into the database file on a worker thread, with a connection of its
+        own: this is the step that waits for the disk (fsync), so the loop must not do it.
+        PASSIVE: it never blocks the writer or the readers; what it cannot copy now, the next one will."""
+        def run() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        try:
+            await asyncio.to_thread(run)
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            self._checkpointing = None
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Params = ()) -> list[Row]:
+    """Execute and read to the end with no await in between: a statement left open would hold the
+    connection's read snapshot, and later reads would not see what was committed since."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import aiosqlite
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
@@ -224,7 +224,7 @@ class DeliveryWorker:
         while not self._stopping:
             try:
                 dispatched, wait = await self._dispatch_due()
-            except (aiosqlite.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
+            except (sqlite3.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
                 log.exception("outbox: could not read due rows")
                 dispatched, wait = 0, 1.0
             if dispatched == 0 and not self._stopping:
