@@ -71,13 +71,14 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._commits = 0
         self._checkpointing: asyncio.Task[None] | None = None
+        self.applied: list[str] = []  # the migrations `connect` applied
 
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._open(busy_ms=10000)
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
-        await self.migrate()
+        self.applied = await self.migrate()
         # A WAL reader is kept waiting only while another connection recovers the WAL.
         self._reader = self._open(busy_ms=2000)
 
