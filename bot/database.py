@@ -72,6 +72,7 @@ class Database:
         self._commits = 0
         self._checkpointing: asyncio.Task[None] | None = None
         self.applied: list[str] = []  # the migrations `connect` applied
+        self.last_checkpoint: tuple[int, int, int] | None = None  # (busy, WAL frames, frames copied)
 
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,15 +171,15 @@ class Database:
         """Copy the WAL back into the database file on a worker thread, with a connection of its
         own: this is the step that waits for the disk (fsync), so the loop must not do it.
         PASSIVE: it never blocks the writer or the readers; what it cannot copy now, the next one will."""
-        def run() -> None:
+        def run() -> tuple[int, int, int]:
             conn = sqlite3.connect(self.path, isolation_level=None)
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             finally:
                 conn.close()
 
         try:
-            await asyncio.to_thread(run)
+            self.last_checkpoint = await asyncio.to_thread(run)
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
         finally:
