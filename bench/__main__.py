@@ -1,7 +1,7 @@
 """`python -m bench <name>`: run a benchmark, print its figures, append them to bench/results/<name>.txt.
 
 Each benchmark is a module here with `add_arguments(parser)` and `run(args) -> list[str]`;
-it drives the real Application against the tests' fake Bot API server on 127.0.0.1."""
+it drives the real Application against the fake Bot API server (bench/fakebotapi.py) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the fake Bot API server lives with the tests
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall"]

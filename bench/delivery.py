@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.app import build_application, start_application, stop_application
 from bot.clock import Clock
 from bot.config import Settings
-from fakebotapi import TOKEN, FakeBotApi, Limits
 
 FIRST_CHAT = 5_000_000
 
@@ -53,9 +53,11 @@ async def delivery_run(n: int, storm_at: float | None, limit: int) -> str:
     elapsed = ok[-1].at - ok[0].at if len(ok) > 1 else float("nan")
     achieved = (len(ok) - 1) / elapsed if len(ok) > 1 else 0.0
     rate_limited = sum(1 for c in fake.calls_to("sendMessage") if c.status == 429)
+    # Earned: the fake's limits refused a send the bot should not have made yet; injected: the burst.
+    earned = fake.stats.limit_hits
     label = " (1-second 429 burst injected)" if storm_at is not None else ""
     return (f"delivery: {achieved:.1f} msg/s of {limit} limit, n={n}, lost={lost}, duplicates={duplicates},"
-            f" 429s={rate_limited}{label}")
+            f" 429s={rate_limited} (injected {rate_limited - earned}, earned {earned}){label}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

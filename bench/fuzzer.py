@@ -39,10 +39,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.fakebotapi import TOKEN, Call, FakeBotApi, FakeUser
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock, to_db
 from bot.config import Settings
-from fakebotapi import TOKEN, Call, FakeBotApi, FakeUser
 from schedules.delivery import Limits as DeliveryLimits
 
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -27,13 +26,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import yaml
+
+from bench.fakebotapi import TOKEN, FakeBotApi, Limits
+from bench.stats import percentile
 from bot.app import build_application, start_application, stop_application
 from bot.callbacks import MEETING_FLOW, FlowAction
-from bot.clock import Clock, from_db
+from bot.clock import Clock
 from bot.config import Settings
 from bot.services import orgfile
 from bot.services.meetings import Draft
-from fakebotapi import TOKEN, FakeBotApi, Limits
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ BIG_TOPIC = "全县基层党建工作月例会"
 SMALL_MEETINGS = 5          # branch meetings whose 2-hour reminders fall due during the run
 REMINDER_LEAD = 25.0        # seconds after scheduling that the first of them falls due
 REMINDER_STEP = 10.0        # seconds between their due times
+REMINDER_OFFSET = timedelta(hours=2)  # the default reminder before a meeting (the 1-day one has passed)
 
 
 def midday_zone() -> str:
@@ -70,6 +73,29 @@ def org_file(m: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def attendees(org_text: str, code: str) -> set[int]:
+    """Everyone with a member, secretary or organizer role in `code` or an org below it, read from
+    the org file itself (what a meeting of that org with "every org below" must reach)."""
+    data = yaml.safe_load(org_text)
+    below: set[str] = set()
+
+    def walk(nodes: list[dict], inside: bool) -> None:
+        for node in nodes:
+            here = inside or node["code"] == code
+            if here:
+                below.add(node["code"])
+            walk(node.get("children", []), here)
+
+    walk(data["orgs"], False)
+    found = set()
+    for person in data["people"]:
+        for role in person["roles"]:
+            name, _, org = role.partition("@")
+            if name in ("member", "secretary", "organizer") and org in below:
+                found.add(int(person["telegram_id"]))
+    return found
+
+
 async def wait_until(check: object, deadline: float) -> bool:
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
@@ -89,13 +115,14 @@ async def meetings_run(m: int, limit: int) -> str:
         app = build_application(settings, Clock())
         core = app.core
         await core.open()
-        plan = orgfile.parse(org_file(m))
+        org_text = org_file(m)
+        plan = orgfile.parse(org_text)
         async with core.db.transaction() as tx:
             await orgfile.apply(core.orgs, tx, plan, "bench")
         await core.close()
         await start_application(app, poll_timeout=1)
         try:
-            members = set(range(FIRST_MEMBER, FIRST_MEMBER + m))
+            members = attendees(org_text, "bench") - {ORGANIZER}
 
             def notices(topic: str) -> list[int]:
                 return [c.params["chat_id"] for c in fake.calls_to("sendMessage")
@@ -131,60 +158,56 @@ async def meetings_run(m: int, limit: int) -> str:
             rate = len(set(notices(BIG_TOPIC)) & members) / elapsed if finished else 0.0
 
             # Reminders on a real clock: branch meetings whose 2-hour reminder falls due shortly.
+            # Who should hear and when comes from the org file and each meeting's start, not from
+            # what the bot queued: a member the bot never queued counts as lost.
             service = core.meetings
             wall, mono = datetime.now(UTC), time.monotonic()
-            small: list[tuple[int, str]] = []
+            expected_small: dict[tuple[str, int], float] = {}  # (topic, chat) → monotonic time it falls due
             for i in range(SMALL_MEETINGS):
                 branch = await core.orgs.by_code(f"b0x{i}")
-                start = wall + timedelta(hours=2, seconds=REMINDER_LEAD + REMINDER_STEP * i)
+                start = wall + REMINDER_OFFSET + timedelta(seconds=REMINDER_LEAD + REMINDER_STEP * i)
                 topic = f"第{i + 1}支部会议"
-                created = await service.create(ORGANIZER, Draft(
+                await service.create(ORGANIZER, Draft(
                     kind="general_meeting", org_id=branch.id, starts_at=start, ends_at=start + timedelta(hours=2),
                     place="村委会", topic=topic))
-                small.append((created.meeting.id, topic))
-            due: dict[int, float] = {}  # chat → monotonic time its reminder fell due
-            for meeting_id, _ in small:
-                for row in await core.db.fetchall(
-                        "SELECT chat_id, not_before FROM outbox WHERE dedup_key LIKE ? AND status = 'pending'",
-                        (f"mt:{meeting_id}:r%",)):
-                    due[row[0]] = mono + (from_db(row[1]) - wall).total_seconds()
+                due = mono + (start - REMINDER_OFFSET - wall).total_seconds()
+                for chat in attendees(org_text, f"b0x{i}") - {ORGANIZER}:
+                    expected_small[(topic, chat)] = due
 
-            def reminders() -> list[tuple[int, float]]:
+            def sent_about(kind: str, topic: str) -> list[tuple[int, float]]:
                 return [(c.params["chat_id"], c.at) for c in fake.calls_to("sendMessage")
-                        if c.ok and "会议提醒" in c.params["text"]]
+                        if c.ok and kind in c.params["text"] and topic in c.params["text"]]
 
-            await wait_until(lambda: len(reminders()) >= len(due),
+            topics = sorted({t for t, _ in expected_small})
+
+            def reminded() -> dict[tuple[str, int], list[float]]:
+                got: dict[tuple[str, int], list[float]] = {}
+                for c in fake.calls_to("sendMessage"):
+                    if c.ok and "会议提醒" in c.params["text"]:
+                        for topic in topics:
+                            if topic in c.params["text"]:
+                                got.setdefault((topic, c.params["chat_id"]), []).append(c.at)
+                return got
+
+            await wait_until(lambda: set(expected_small) <= set(reminded()),
                              mono + REMINDER_LEAD + REMINDER_STEP * SMALL_MEETINGS + 60)
             await asyncio.sleep(1.0)  # let a would-be duplicate show itself
-            arrived: dict[int, float] = {}
-            for chat, at in reminders():
-                arrived.setdefault(chat, at)
-            lateness = sorted((arrived[c] - due[c]) * 1000 for c in due if c in arrived)
+            reminders = reminded()
+            lateness = [(min(reminders[key]) - due) * 1000 for key, due in expected_small.items() if key in reminders]
 
             expected: Counter[tuple[str, int]] = Counter({("big", c): 1 for c in members})
-            for chat in due:
-                expected[("reminder", chat)] = 1
-            got: Counter[tuple[str, int]] = Counter()
-            for c in fake.calls_to("sendMessage"):
-                if not c.ok:
-                    continue
-                text = c.params["text"]
-                if "会议通知" in text and BIG_TOPIC in text:
-                    got[("big", c.params["chat_id"])] += 1
-                elif "会议提醒" in text:
-                    got[("reminder", c.params["chat_id"])] += 1
-            small_notices = Counter(c.params["chat_id"] for c in fake.calls_to("sendMessage")
-                                    if c.ok and "会议通知" in c.params["text"] and "支部会议" in c.params["text"])
-            for chat in due:
-                expected[("small", chat)] = 1
-                got[("small", chat)] = small_notices.get(chat, 0)
+            got: Counter[tuple[str, int]] = Counter(("big", c) for c, _ in sent_about("会议通知", BIG_TOPIC))
+            for topic, chat in expected_small:
+                expected[("reminder " + topic, chat)] = expected[("notice " + topic, chat)] = 1
+            for topic in topics:
+                got.update(("notice " + topic, c) for c, _ in sent_about("会议通知", topic))
+                got.update(("reminder " + topic, c) for c, _ in sent_about("会议提醒", topic))
             lost = sum(1 for key in expected if got[key] == 0)
             duplicates = sum(max(0, got[key] - 1) for key in got)
         finally:
             await stop_application(app)
     await fake.stop()
-    p50 = statistics.median(lateness) if lateness else float("nan")
-    p99 = lateness[min(len(lateness) - 1, round(0.99 * (len(lateness) - 1)))] if lateness else float("nan")
+    p50, p99 = percentile(lateness, 50), percentile(lateness, 99)
     return (f"meetings: notices to {m} members in {elapsed:.1f} s = {rate:.1f} msg/s of {limit} limit;"
             f" reminders due→sent p50={p50:.0f} p99={p99:.0f}, lost={lost}, duplicates={duplicates}")
 

@@ -1,12 +1,12 @@
 """`python -m bench wall`: problem-wall submissions (text → category → confirm) through the real
-Application, against a bare PTB echo bot on the same fake Bot API server in the same run."""
+Application, against two echo bots on the same kind of fake Bot API server in the same run: one on
+the bot's own HTTP stack (bot/http.py, same pool sizes), the fair floor, and one on PTB's stock stack."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import multiprocessing
-import statistics
 import tempfile
 import time
 from collections import defaultdict
@@ -15,15 +15,27 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from telegram import Update
-from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bench.fakebotapi import TOKEN, Call, FakeBotApi, FakeUser
+from bench.stats import percentile
 from bot.app import CONCURRENT_UPDATES, CONNECTION_POOL, build_application, start_application, stop_application
 from bot.clock import Clock, to_db
 from bot.config import Settings
-from fakebotapi import TOKEN, Call, FakeBotApi, FakeUser
+from bot.http import AiohttpRequest
 
 FIRST_RESIDENT = 7_000_000
 ANSWERS = ("sendMessage", "editMessageText")
+ORGS = """
+orgs:
+  - code: danfeng
+    name: 中共丹凤县委
+    kind: county
+    children:
+      - {code: sanyi, name: 三义村党支部, kind: village_branch}
+people:
+  - {telegram_id: 1001, name: 王建国, roles: [secretary@sanyi, member@sanyi]}
+"""
 
 
 class Answers:
@@ -43,11 +55,12 @@ class Answers:
 
 async def step(fake: FakeBotApi, answers: Answers, chat_id: int, send: Callable[[], dict],
                latencies: list[float]) -> None:
-    """One update and the bot's answer to it; latency counts from when the bot received it."""
-    update = send()
+    """One update and the bot's answer to it; latency counts from when the person sent it (queued
+    at the server), so time it waits there for the bot's next getUpdates counts too."""
+    sent = time.monotonic()
+    send()
     answered = await answers.next(chat_id)
-    received = fake.delivered_at.get(update["update_id"], answered)
-    latencies.append(answered - received)
+    latencies.append(answered - sent)
 
 
 async def submission(fake: FakeBotApi, answers: Answers, user: FakeUser, n: int, latencies: list[float]) -> None:
@@ -88,9 +101,6 @@ async def open_loop(fake: FakeBotApi, answers: Answers, users: list[FakeUser], r
 # a core of its own, as it would in production; the two talk HTTP over 127.0.0.1.
 
 def _driver_process(conn: Connection, flow_name: str, k: int, rate: float, seconds: float) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     asyncio.run(_driver(conn, flow_name, k, rate, seconds))
 
 
@@ -129,18 +139,28 @@ class Driver:
         self.process.join(30)
 
 
-async def echo_baseline(k: int) -> float:
-    """A bare PTB bot answering each text on the same kind of fake server: updates per second."""
-    driver = Driver("echo", k)
-    # Configured as the bot itself is (bot/app.py), so the comparison is of the handlers' work.
-    app = (ApplicationBuilder().token(TOKEN).base_url(driver.base_url).connection_pool_size(CONNECTION_POOL)
-           .concurrent_updates(CONCURRENT_UPDATES).build())
+def echo_application(base_url: str, same_stack: bool) -> Application:  # type: ignore[type-arg]
+    """An echo bot configured as the bot itself is (bot/app.py: pool size, updates in flight), on the
+    bot's HTTP stack or on PTB's stock one, so the comparison is of the handlers' work."""
+    builder = ApplicationBuilder().token(TOKEN).base_url(base_url).concurrent_updates(CONCURRENT_UPDATES)
+    if same_stack:
+        builder = builder.request(AiohttpRequest(CONNECTION_POOL)).get_updates_request(AiohttpRequest(1))
+    else:
+        builder = builder.connection_pool_size(CONNECTION_POOL)
+    app = builder.build()
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(update.effective_message.text or "")
 
     app.add_handler(MessageHandler(filters.TEXT, echo))
+    return app
+
+
+async def echo_baseline(k: int, same_stack: bool) -> float:
+    """An echo bot answering each text on a fresh fake server: updates per second."""
+    driver = Driver("echo", k)
+    app = echo_application(driver.base_url, same_stack)
     await app.initialize()
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0.0, timeout=1)
@@ -172,18 +192,17 @@ async def wall_run(k: int, rate: float, seconds: float) -> tuple[float, float, f
     driver.finish()
     if submitted != k + latency_users:
         raise RuntimeError(f"only {submitted} of {k + latency_users} submissions were stored")
-    ms = sorted(x * 1000 for x in latencies)
-    return 3 * k / elapsed, k / elapsed, statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
+    ms = [x * 1000 for x in latencies]
+    return 3 * k / elapsed, k / elapsed, percentile(ms, 50), percentile(ms, 99)
 
 
 async def _residents(core: object, count: int) -> None:
-    """The org tree of the tests, and `count` residents of the village sanyi."""
+    """A village branch with its secretary, and `count` residents of it."""
     from bot.services import orgfile
-    from conftest import SAMPLE_ORGS
 
     now = to_db(core.clock.now())  # type: ignore[attr-defined]
     async with core.db.transaction() as tx:  # type: ignore[attr-defined]
-        await orgfile.apply(core.orgs, tx, orgfile.parse(SAMPLE_ORGS), "bench")  # type: ignore[attr-defined]
+        await orgfile.apply(core.orgs, tx, orgfile.parse(ORGS), "bench")  # type: ignore[attr-defined]
         org_id = await tx.fetchval("SELECT id FROM orgs WHERE code = 'sanyi'")
         people = [(FIRST_RESIDENT + n, f"村民{n}", now, now) for n in range(count)]
         await tx.executemany("INSERT INTO people (telegram_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
@@ -199,9 +218,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> list[str]:
-    echo = asyncio.run(echo_baseline(args.k))
+    echo = asyncio.run(echo_baseline(args.k, same_stack=True))
+    echo_stock = asyncio.run(echo_baseline(args.k, same_stack=False))
     updates, submissions, p50, p99 = asyncio.run(wall_run(args.k, args.rate, args.seconds))
     line = (f"wall: {updates:.0f} updates/s ({submissions:.1f} submissions/s), p50={p50:.1f}ms p99={p99:.1f}ms;"
-            f" echo baseline {echo:.0f} updates/s")
+            f" echo baseline {echo:.0f} updates/s (same stack), {echo_stock:.0f} updates/s (PTB stock)")
     print(line, flush=True)
     return [line]

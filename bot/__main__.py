@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run]`, `orgs import|export`, `invite`."""
+"""Command line: `branchbot [run]` (or `python -m bot`), `orgs import|export`, `invite`, `check`, `db migrate`, …"""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch Telegram bot")
+    parser = argparse.ArgumentParser(prog="branchbot", description="Party branch Telegram bot")
     sub = parser.add_subparsers(dest="command")
     run_parser = sub.add_parser("run", help="run the bot (long polling); the default")
     run_parser.add_argument("--web", metavar="HOST:PORT", help="also serve the echo wall web page, e.g. 127.0.0.1:8080")
@@ -71,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     poster.add_argument("--lang", choices=("zh_CN", "en"), help="the poster's language (default: the bot's)")
 
     add_outbox_parser(sub)
+    _add_check_commands(sub)
 
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return check_command()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(orgs_command(settings, args))
         if args.command == "tickets":
             return asyncio.run(tickets_command(settings, args))
+        if args.command == "db":
+            return asyncio.run(db_command(settings))
         if args.command == "calendar":
             return asyncio.run(calendar_command(settings, args))
         if args.command == "outbox":
@@ -100,6 +105,52 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _add_check_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """What an operator (and CI) runs to see that an installed bot is whole."""
+    sub.add_parser("check", help="check that every text the code uses exists in every language")
+    db = sub.add_parser("db", help="the database file (BOT_DATABASE)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="create the database or bring it to the latest schema")
+
+
+def check_command() -> int:
+    """Every catalog key the installed code uses resolves in every language; exit 1 if not."""
+    from bot import catalog_check
+    from bot.i18n import Translator
+    from handlers import all_commands
+
+    catalogs = Translator().catalogs
+    usage = catalog_check.scan()
+    expansions = {"command.{}": [cmd.name for cmd in all_commands()]}
+    found = catalog_check.problems(catalogs, usage, expansions)
+    keys = [set(catalog) for catalog in catalogs.values()]
+    found += [f"{locale}: {key!r} is not in every language" for locale, catalog in catalogs.items()
+              for key in sorted(set.union(*keys) - set(catalog))]
+    for problem in found:
+        print(problem, file=sys.stderr)
+    if found:
+        print(f"{len(found)} problem(s)", file=sys.stderr)
+        return 1
+    sizes = ", ".join(f"{len(catalog)} in {locale}" for locale, catalog in catalogs.items())
+    print(f"catalogs: {sizes}; the code uses {len(usage.literals)} keys and {len(usage.patterns)} key patterns,"
+          " all found in every language")
+    return 0
+
+
+async def db_command(settings: Settings) -> int:
+    from bot.database import Database
+
+    db = Database(settings.database)
+    await db.connect()  # applies what is missing
+    try:
+        version = await db.fetchval("SELECT MAX(version) FROM schema_migrations")
+    finally:
+        await db.close()
+    applied = ", ".join(db.applied) or "nothing to apply"
+    print(f"{settings.database}: schema version {version} ({applied})")
     return 0
 
 

@@ -1,10 +1,18 @@
-"""SQLite through aiosqlite: one writer connection behind a lock, one reader, numbered migrations."""
+"""SQLite: one writer connection (aiosqlite) behind a lock, one reader, numbered migrations.
+
+Writes go through aiosqlite's thread: a write may wait for SQLite's lock (another process, a
+command-line import) or for the disk (a commit's or a checkpoint's fsync), and the event loop
+must never wait with it. Reads run on the loop's thread with plain sqlite3: they are point lookups
+on indexed keys that take microseconds, a WAL reader never waits for a writer, and the hop to a
+database thread and back cost several times the read itself (`python -m bench wall`: half of the
+bot's CPU per update went to those hops)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -58,15 +66,16 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.applied: list[str] = []  # the migrations `connect` applied
 
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._open()
         await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self.migrate()
-        self._reader = await self._open()
+        self.applied = await self.migrate()
+        self._reader = self._open_reader()
 
     async def _open(self) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
@@ -77,10 +86,19 @@ class Database:
         await conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys=ON")
+        # A WAL reader waits only while another connection recovers the WAL after a crash.
+        conn.execute("PRAGMA busy_timeout=2000")
+        return conn
+
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
+        if self._reader is not None:
+            self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()  # the last connection to close checkpoints the WAL
         self._reader = self._writer = None
 
     async def migrate(self) -> list[str]:
@@ -136,16 +154,19 @@ class Database:
             await cur.close()
         return changed
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         assert self._reader is not None, "database not connected"
-        # Execute, fetch and close in one call on the reader's thread: a statement left open
-        # between awaits (another coroutine's half-read cursor) would hold the connection's read
-        # snapshot, and later reads would not see what has been committed since.
-        return list(await self._reader.execute_fetchall(sql, params))
+        # Execute, read to the end and close with no await in between: a statement left open
+        # would hold the connection's read snapshot, and later reads would miss later commits.
+        cursor = self._reader.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

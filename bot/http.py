@@ -73,7 +73,8 @@ class AiohttpRequest(BaseRequest):
         # aiohttp has no separate write timeout: a request may take its write and read time in all.
         total = None if read is None or write is None else read + write + (connect or 0) + (pool or 0)
         timeout = aiohttp.ClientTimeout(total=total, connect=pool, sock_connect=connect, sock_read=read)
-        data: aiohttp.FormData | dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers: dict[str, str] | None = None
         if request_data is not None:
             if files:
                 # Unquoted UTF-8 names, as PTB's httpx layer sends them: 台账.xlsx must arrive as 台账.xlsx.
@@ -84,10 +85,14 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
             else:
-                data = request_data.json_parameters
+                # JSON, which the Bot API accepts for every method without files: aiohttp's form
+                # encoding percent-escapes each byte of a Chinese text in Python, several times the cost.
+                data = request_data.json_payload
+                headers = {"Content-Type": "application/json"}
         proxy = self._proxy if self._proxy and not self._proxy.startswith("socks") else None
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout, proxy=proxy) as response:
+            async with self._session.request(method, url, data=data, headers=headers, timeout=timeout,
+                                             proxy=proxy) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import string
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import yaml
@@ -13,10 +14,12 @@ from bot.config import SUPPORTED_LOCALES
 
 log = logging.getLogger(__name__)
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+# locales/ at the top of the repository, shipped in the wheel as the package `bot.locales`
+# (pyproject.toml maps one to the other), so an installed bot finds its texts.
+LOCALES_DIR: Traversable = resources.files("bot.locales")
 
 
-def _flatten(prefix: str, node: Any, out: dict[str, str], source: Path) -> None:
+def _flatten(prefix: str, node: Any, out: dict[str, str], source: Traversable) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             _flatten(f"{prefix}.{key}" if prefix else str(key), value, out, source)
@@ -28,9 +31,12 @@ def _flatten(prefix: str, node: Any, out: dict[str, str], source: Path) -> None:
         raise ValueError(f"{source}: {prefix!r} must be text, not {type(node).__name__}")
 
 
-def load_catalog(locale: str, root: Path = LOCALES_DIR) -> dict[str, str]:
+def load_catalog(locale: str, root: Traversable = LOCALES_DIR) -> dict[str, str]:
     catalog: dict[str, str] = {}
-    for path in sorted((root / locale).glob("*.yaml")):
+    folder = root / locale
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name) \
+        if folder.is_dir() else []
+    for path in files:
         _flatten("", yaml.safe_load(path.read_text(encoding="utf-8")) or {}, catalog, path)
     return catalog
 
@@ -55,7 +61,7 @@ def language_for(chosen: str | None, telegram_code: str | None, default: str) ->
 class Translator:
     """Renders catalog texts; a missing key falls back to the default locale, then to the key."""
 
-    def __init__(self, default: str = "zh_CN", root: Path = LOCALES_DIR) -> None:
+    def __init__(self, default: str = "zh_CN", root: Traversable = LOCALES_DIR) -> None:
         self.default = default
         self.catalogs = {locale: load_catalog(locale, root) for locale in SUPPORTED_LOCALES}
 

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -248,7 +249,7 @@ class DeliveryWorker:
             self._idle.clear()
             try:
                 dispatched, wait, due = await self._dispatch_due()
-            except (aiosqlite.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
+            except (aiosqlite.Error, sqlite3.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
                 log.exception("outbox: could not read due rows")
                 dispatched, wait, due = 0, 1.0, True
             if dispatched == 0 and not self._stopping:

@@ -3,20 +3,17 @@ the production factory, talking to it over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
-from fakebotapi import TOKEN, FakeBotApi, Limits
 from schedules.delivery import DeliveryWorker
 
 ADMIN_ID = 9001

@@ -12,9 +12,9 @@ from service_fixtures import (
     core_fixture,  # noqa: F401  (the `core` fixture)
 )
 
+from bench.fakebotapi import FakeBotApi
 from bot.core import Core
 from conftest import BotRunner
-from fakebotapi import FakeBotApi
 
 GROUP = -100700
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from conftest import ADMIN_ID, BotRunner
-from fakebotapi import FakeBotApi, FakeUser, SentMessage
 from handlers import system
 
 SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from conftest import BotRunner
-from fakebotapi import TOKEN, FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import (
     MEETING_FLOW,
     MEETING_MANAGE,
@@ -32,7 +33,6 @@ from bot.services.meeting_ics import unfold
 from bot.services.meeting_time import Rule
 from bot.services.meetings import Draft, MeetingService, SeriesSpec
 from conftest import BotRunner
-from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.fakebotapi import FakeBotApi
 from conftest import ADMIN_ID, BotRunner
-from fakebotapi import FakeBotApi
 
 SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.fakebotapi import FakeBotApi, FakeUser
 from conftest import BotRunner
-from fakebotapi import FakeBotApi, FakeUser
 
 SECRETARY, ORGANIZER = 1001, 1002
 

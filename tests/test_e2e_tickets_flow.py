@@ -15,10 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 import schedules
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
 from bot.services.tickets import Item, Ticket, TicketService
 from conftest import BotRunner
-from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
 SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 ZHANG, LI = 2001, 2002

@@ -30,10 +30,10 @@ from test_e2e_tickets_flow import (
     traces,
 )
 
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.i18n import load_catalog
 from bot.services.tickets import Item
 from conftest import BotRunner
-from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
 HIDDEN_ID = 7770001
 FIRST, LAST, USERNAME = "Quixotl", "Marlowzed", "zq_leaky_77"

@@ -12,13 +12,13 @@ import zxingcpp
 from PIL import Image
 from webwall_fixtures import PHONE, cjk_font_or_skip, need, pdf_pages, pdf_text
 
+from bench.fakebotapi import FakeBotApi
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.services import orgfile
 from bot.services.tickets import Item
 from bot.web import attach
 from conftest import SAMPLE_ORGS, BotRunner
-from fakebotapi import FakeBotApi
 
 SECRETARY = 1001
 

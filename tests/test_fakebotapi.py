@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from fakebotapi import TOKEN, FakeBotApi, Limits, decode_param, render_text, utf16_len
+from bench.fakebotapi import TOKEN, FakeBotApi, Limits, decode_param, render_text, utf16_len
 
 # PTB 22 warns about RetryAfter.retry_after becoming a timedelta whenever it builds the exception
 pytestmark = pytest.mark.filterwarnings(f"ignore::{PTBDeprecationWarning.__module__}.PTBDeprecationWarning")

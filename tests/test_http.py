@@ -6,8 +6,8 @@ from aiohttp_socks import ProxyConnector
 from telegram import Bot, InputFile
 from telegram.error import NetworkError
 
+from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.http import AiohttpRequest
-from fakebotapi import TOKEN, FakeBotApi
 
 
 async def test_requests_and_uploads_reach_the_api(fake: FakeBotApi) -> None:

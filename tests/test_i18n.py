@@ -4,12 +4,12 @@ and the language a person gets."""
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
 from service_fixtures import clock_fixture, core_fixture  # noqa: F401  (the `clock` and `core` fixtures)
 
+from bot import catalog_check
 from bot.config import SUPPORTED_LOCALES
 from bot.core import Core
 from bot.i18n import Translator, language_for, load_catalog, placeholders
@@ -23,9 +23,6 @@ SOURCES = sorted(p for d in ("bot", "handlers", "schedules") for p in (ROOT / d)
 CATALOGS = Translator().catalogs
 DEFAULT = CATALOGS["zh_CN"]
 
-KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
-# Dotted string literals in the code that are not message keys.
-NOT_KEYS = {"bot.migrations", "telegram.ext"}  # a package name, a logger name
 
 
 DECIDED = [o.value for o in DecisionOutcome if o.value in ("approved", "rejected")]
@@ -89,54 +86,10 @@ def test_every_text_formats_with_its_placeholders() -> None:
 
 # --- keys used by the code ------------------------------------------------------------------
 
-def _fstring_pattern(node: ast.JoinedStr) -> tuple[str, list[list[str] | None]] | None:
-    """An f-string key as "text{}text", with the constant choices of each placeholder when they are
-    written inline (f"appoint.{'remove' if x else 'make'}"), else None for that placeholder."""
-    parts, choices = [], []
-    for value in node.values:
-        if isinstance(value, ast.Constant):
-            parts.append(str(value.value))
-        elif isinstance(value, ast.FormattedValue):
-            parts.append("{}")
-            expr = value.value
-            if (isinstance(expr, ast.IfExp) and isinstance(expr.body, ast.Constant)
-                    and isinstance(expr.orelse, ast.Constant)):
-                choices.append([expr.body.value, expr.orelse.value])
-            else:
-                choices.append(None)
-    pattern = "".join(parts)
-    if not re.match(r"^[a-z_]+\.", pattern):
-        return None
-    return pattern, choices
-
-
 def _scan() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Literal keys and f-string key patterns found in the source, each with where they are."""
-    literals: dict[str, list[str]] = {}
-    patterns: dict[str, list[str]] = {}
-    for path in SOURCES:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        inside_fstring = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
-        for node in ast.walk(tree):
-            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside_fstring:
-                if KEY.match(node.value) and node.value not in NOT_KEYS:
-                    literals.setdefault(node.value, []).append(where)
-            elif isinstance(node, ast.JoinedStr):
-                found = _fstring_pattern(node)
-                if found:
-                    pattern, choices = found
-                    keys = [pattern]
-                    for options in choices:
-                        if options is None:
-                            break
-                        keys = [k.replace("{}", str(option), 1) for k in keys for option in options]
-                    else:
-                        for key in keys:
-                            literals.setdefault(key, []).append(where)
-                        continue
-                    patterns.setdefault(pattern, []).append(where)
-    return literals, patterns
+    usage = catalog_check.scan()
+    return usage.literals, usage.patterns
 
 
 def _t_calls() -> list[tuple[str, str, set[str], str]]:
@@ -180,6 +133,23 @@ def test_every_literal_key_used_in_the_code_exists() -> None:
     # A plural key (Formatter.count) lives as key.one / key.other.
     missing = {key: where for key, where in literals.items() if key not in DEFAULT and f"{key}.other" not in DEFAULT}
     assert missing == {}
+
+
+def test_the_check_reports_a_key_missing_in_one_language() -> None:
+    usage = catalog_check.scan()
+    assert catalog_check.problems(CATALOGS, usage) == []
+    one_short = {locale: dict(catalog) for locale, catalog in CATALOGS.items()}
+    del one_short["en"]["error.too_long"]
+    assert any("en: missing 'error.too_long'" in p for p in catalog_check.problems(one_short, usage))
+    # An f-string key whose values are not listed must still match some key in each language.
+    for key in [k for k in one_short["en"] if k.startswith("role.")]:
+        del one_short["en"][key]
+    assert "en: no key matches 'role.{}'" in " ".join(catalog_check.problems(one_short, usage))
+    # And with its values listed, each value must be a key.
+    missing = catalog_check.problems(CATALOGS, usage, {"role.{}": ["no_such_role"]})
+    assert [p for p in missing if "role." in p] == [f"{locale}: missing 'role.no_such_role' (used at "
+                                                    f"{', '.join(usage.patterns['role.{}'])})"
+                                                    for locale in CATALOGS]
 
 
 def test_every_fstring_key_used_in_the_code_exists() -> None:

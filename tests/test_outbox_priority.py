@@ -12,10 +12,10 @@ from service_fixtures import (
     core_fixture,  # noqa: F401  (the `core` fixture)
 )
 
+from bench.fakebotapi import FakeBotApi
 from bot.core import Core
 from bot.outbox import Priority
 from conftest import BotRunner
-from fakebotapi import FakeBotApi
 
 
 async def priorities(core: Core) -> dict[str, int]:

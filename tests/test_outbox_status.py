@@ -16,12 +16,12 @@ from service_fixtures import (
     core_fixture,  # noqa: F401  (the `core` fixture)
 )
 
+from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from bot.outbox import KindStatus
 from conftest import BotRunner
-from fakebotapi import TOKEN, FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("due", "in flight", "later", "sent", "failed", "blocked", "cancelled")

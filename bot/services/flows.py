@@ -23,21 +23,34 @@ class FlowStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        # person -> (flow, step, data as JSON) or None, as last read or written. Why: an update
+        # asks for the person's flow two or three times (the router, the step, the check), and
+        # this store is the only writer of the table. The JSON is parsed on every get, so a
+        # caller changing its copy of `data` changes nothing here.
+        self._known: dict[int, tuple[str, str, str] | None] = {}
 
     async def get(self, person_id: int) -> FlowState | None:
-        row = await self.db.fetchone("SELECT flow, step, data FROM flows WHERE person_id = ?", (person_id,))
-        return FlowState(row["flow"], row["step"], json.loads(row["data"])) if row else None
+        if person_id not in self._known:
+            row = await self.db.fetchone("SELECT flow, step, data FROM flows WHERE person_id = ?", (person_id,))
+            self._known[person_id] = (row["flow"], row["step"], row["data"]) if row else None
+        known = self._known[person_id]
+        return FlowState(known[0], known[1], json.loads(known[2])) if known else None
 
     async def set(self, person_id: int, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
+        text = json.dumps(data or {}, ensure_ascii=False)
+        self._known.pop(person_id, None)  # if the write fails, the next get reads the table
         await self.db.write(
             "INSERT INTO flows (person_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(person_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
             " data = excluded.data, updated_at = excluded.updated_at",
-            (person_id, flow, step, json.dumps(data or {}, ensure_ascii=False), to_db(self.clock.now())),
+            (person_id, flow, step, text, to_db(self.clock.now())),
         )
+        self._known[person_id] = (flow, step, text)
 
     async def clear(self, person_id: int) -> FlowState | None:
         state = await self.get(person_id)
         if state is not None:
+            self._known.pop(person_id, None)
             await self.db.write("DELETE FROM flows WHERE person_id = ?", (person_id,))
+            self._known[person_id] = None
         return state

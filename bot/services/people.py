@@ -26,6 +26,9 @@ class PeopleService:
         self.default_locale = default_locale
         # What we last wrote per person, so that an ordinary update costs no write.
         self._seen: dict[int, tuple[str, str | None, str | None]] = {}
+        # Each person's language, as last read: most updates ask for it once or twice, and the two
+        # columns it comes from are written only here (set_language, touch), which drop the copy.
+        self._languages: dict[int, str] = {}
 
     async def touch(self, telegram_id: int, name: str, username: str | None, language_code: str | None,
                     interacting: bool = False) -> None:
@@ -35,6 +38,7 @@ class PeopleService:
         if self._seen.get(telegram_id) == seen:
             return
         now = to_db(self.clock.now())
+        self._languages.pop(telegram_id, None)  # Telegram's language code may have changed
         # A name set by an org file wins over the Telegram display name.
         await self.db.write(
             "INSERT INTO people (telegram_id, name, username, tg_language_code, created_at, updated_at)"
@@ -75,11 +79,16 @@ class PeopleService:
         )
 
     async def language(self, telegram_id: int, tx: Tx | None = None) -> str:
+        known = self._languages.get(telegram_id)
+        if known is not None:
+            return known
         sql = "SELECT language, tg_language_code FROM people WHERE telegram_id = ?"
         row = await (tx or self.db).fetchone(sql, (telegram_id,))
         if row is None:
             return self.default_locale
-        return language_for(row["language"], row["tg_language_code"], self.default_locale)
+        language = language_for(row["language"], row["tg_language_code"], self.default_locale)
+        self._languages[telegram_id] = language
+        return language
 
     async def display_name(self, telegram_id: int, tx: Tx | None = None) -> str:
         sql = "SELECT name, username FROM people WHERE telegram_id = ?"
@@ -91,12 +100,14 @@ class PeopleService:
     async def set_language(self, telegram_id: int, language: str) -> None:
         if language not in SUPPORTED_LOCALES:
             raise ValueError(f"unsupported language {language!r}")
+        self._languages.pop(telegram_id, None)
         async with self.db.transaction() as tx:
             await self.ensure(tx, telegram_id)
             await tx.execute(
                 "UPDATE people SET language = ?, updated_at = ? WHERE telegram_id = ?",
                 (language, to_db(self.clock.now()), telegram_id),
             )
+        self._languages.pop(telegram_id, None)
 
     async def set_blocked(self, telegram_id: int, blocked: bool) -> None:
         """Kept current by my_chat_member updates and by 403 answers; data is kept either way."""
