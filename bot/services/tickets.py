@@ -19,6 +19,7 @@ from bot.core import Core
 from bot.database import Tx
 from bot.i18n import format_day
 from bot.outbox import Button
+from bot.services.masking import mask_public
 from bot.services.orgs import NotAllowed, NotFound, Org
 
 DEFAULT_CATEGORIES = ("infrastructure", "sanitation", "welfare", "industry", "disputes", "suggestions", "other")
@@ -157,9 +158,7 @@ _ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
 
 def mask_private(text: str) -> str:
     """Hide phone and ID-card numbers in text that will be shown publicly."""
-    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
-    text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
-    return _LANDLINE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+    return mask_public(text)
 
 
 def content_key(summary: str) -> str:

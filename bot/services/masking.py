@@ -1,0 +1,408 @@
+"""Hide personal identifiers in text that is shown publicly (the echo wall).
+
+`mask_public(text)` finds identifiers on a *normalised view* of the text and replaces each with a
+mask. The view is: every character NFKC-normalised (full-width digits and letters, circled and
+superscript digits, ideographic spaces), format characters (Unicode category Cf: zero-width
+spaces and joiners, bidi controls, soft hyphens …), combining marks (Mn, Me: keycaps, strike-through
+overlays, variation selectors) and invisible fillers (Hangul fillers, braille blank) removed.
+
+Digits are read in chains: runs of digits (any script's decimal digits, and the Chinese numerals
+〇零○ 一幺壹 二贰 三叁 四肆 五伍 六陆 七柒 八捌 九玖) with at most five separator characters between two
+digits; separators are whitespace, dots (. · 。 ・), dashes and underscores, and brackets. A chain
+is split into groups wherever a separator stood, where Arabic and Chinese numerals meet (so 张三
+13812345678 and 王五13812345678 work), and between any two Chinese numerals. An identifier must
+start and end on a group boundary, so "电话13812345678号" and "2026-12-05 138 1234 5678" are both
+read correctly; where a chain could be read in several ways the reading that masks the most digits
+wins, and among those the one that leaves dates and decimals intact.
+
+What is masked, and how (masks are the same in every language, so the reader's language is never
+involved):
+
+============================  ======================================  ===========================
+kind                          recognised as                           mask
+============================  ======================================  ===========================
+mobile number                 11 digits 1[3-9]…, optional +86/0086/86  138****5678, +86 138****5678
+landline with area code       0 + 010/02x + 8 digits, 0[3-9]xx + 7-8   029-****4321, 0914-***5678
+                              digits; +86/0086 without the 0
+any 7-12 digit number after   电话 座机 固话 手机 联系 号码 打 拨 致电     ****4321
+a phone word                  tel phone mobile call cell ☎ 📞 📱
+ID card                       18 digits (last may be X) or 15 digits   610222********123X,
+                              with a province code and a valid birth   610222******123
+                              date, in any grouping
+bank card                     16-19 digits, Luhn-valid, written in one  6222********1234
+                              block or in equal groups of 4-6
+QQ / WeChat number            5-20 digits after QQ 扣扣 企鹅 Q号 微信     ****
+                              威信 薇信 徽信 V信 加微 vx wx v weixin
+                              wechat
+WeChat id                     6-20 letters/digits/_/- starting with a   ****
+                              letter after a WeChat word; wxid_… ids
+e-mail address                local@domain.tld (also with 。 as dot)    z***@qq.com
+Telegram @username            @ + 5-32 letters/digits/_                 @***
+============================  ======================================  ===========================
+
+Mobile, ID card, landline and bank card masks keep the first and last digits, as Chinese banks,
+railways and couriers do: enough for the owner to recognise their own number, too few to call or
+use it. QQ and WeChat ids, whose digits are the whole identity, are hidden completely.
+
+Output: the original text with format characters removed (a zero-width joiner right after an emoji
+is kept, so emoji sequences survive) and each identifier replaced by its mask. Masks are built from
+the normalised digits, so the original spacing, width or numerals of a masked part are not kept.
+Everything else keeps its own characters: normalising the whole text would turn Chinese punctuation
+(，：……) into ASCII, which the wall's readers should not see. Because detection ran on the
+normalised view, nothing left unmasked forms an identifier there either.
+
+Left readable on purpose: dates (2026-12-05, 2026年12月5日), times (15:30), amounts (1500元,
+3.5万), house numbers (5组12号), ticket ids (#12), counts, years, public service numbers (12345,
+110, 95588, 400-800-8888) and numbers of other lengths.
+
+Known limitations (tested where stated in tests/test_masking.py):
+- An identifier glued to other digits with no separator at all ("2026120513812345678") is not
+  found; only the +86/0086/86 prefixes are recognised inside one block.
+- Separators other than the ones above (commas, 、, slashes, letters) break a chain, so
+  "138,1234,5678" is not joined. Letters used as digits (O for 0, l for 1), spelled-out numbers
+  ("one three eight", 一千三百) and Chinese numerals with 十/百/千 are not read.
+- Landlines without an area code are found only after a phone word; QQ and WeChat numbers only
+  after their words. A WeChat id made of letters only after an English keyword with just a space
+  ("vx zhangsan") is not masked, to spare ordinary English ("wechat group"); with a colon, a
+  Chinese keyword or a digit in it, it is.
+- Bank cards in unequal groups ("62220 213 12345678") or with a wrong check digit, and ID cards
+  with an impossible birth date or unknown province code, are not recognised as such (an ID-card
+  typo inside an 18-digit block stays readable).
+- False positives: short numbers separated only by spaces/dots/dashes can add up to something that
+  looks like an identifier ("13.5 14.2 15.8 16.1" reads as a mobile number); any 7-12 digit number,
+  a date included, right after a phone word is masked.
+- Names, addresses, car plates and photos are not examined; a shared location is handled by the
+  wall itself (it never shows coordinates).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from itertools import pairwise
+
+__all__ = ["mask_public"]
+
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_DROPPED_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+_CN_DIGITS = {
+    **dict.fromkeys("〇零○", "0"), **dict.fromkeys("一幺壹", "1"), **dict.fromkeys("二贰貳", "2"),
+    **dict.fromkeys("三叁參叄", "3"), **dict.fromkeys("四肆", "4"), **dict.fromkeys("五伍", "5"),
+    **dict.fromkeys("六陆陸", "6"), **dict.fromkeys("七柒", "7"), **dict.fromkeys("八捌", "8"),
+    **dict.fromkeys("九玖", "9"),
+}
+_OPENERS = "([{【〔〖"
+_SEPARATORS = frozenset(".·•‧∙・。-‐‑‒–—―−_" + _OPENERS + ")]}】〕〗")
+_MAX_SEP = 5      # separator characters allowed between two digits of one chain
+_MAX_DIGITS = 19  # the longest identifier (a bank card; 0086 + landline is 16)
+_PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 "
+    "71 81 82 83".split())
+
+_MOBILE = re.compile(r"(0086|86)?(1[3-9]\d)\d{4}(\d{4})")
+# Real local numbers start with 2-9, but people (and examples) write 1234567 too.
+_LANDLINE = re.compile(r"(0(?:10|2\d))([1-9]\d{7})|(0[3-9]\d\d)([1-9]\d{6,7})")
+_LANDLINE_86 = re.compile(r"(?:0086|86)(?:(10|2\d)([1-9]\d{7})|([3-9]\d\d)([1-9]\d{6,7}))")
+
+# Words after which a number is a phone or an instant-messenger id. ASCII words must stand alone;
+# between the word and the number at most six characters, none of them a digit or a sentence break.
+_GAP = r"[^\d,，.。!！?？;；\n]{0,6}$"
+_PHONE_WORD = re.compile(
+    r"(?:电话|座机|固话|手机|联系|号码|致电|拨|打|☎|📞|📱|(?<![a-z])(?:tel|phone|mobile|call|cell)(?![a-z]))"
+    r"\.?" + _GAP, re.IGNORECASE)
+_WECHAT_WORDS = r"微信|威信|薇信|徽信|v信|加微|微号|(?<![a-z])(?:vx|wx|weixin|wechat|v)(?![a-z])"
+_IM_WORD = re.compile(r"(?:扣扣|企鹅|q号|(?<![a-z])qq(?![a-z])|" + _WECHAT_WORDS + ")" + _GAP, re.IGNORECASE)
+_WECHAT_ID = re.compile(
+    r"(" + _WECHAT_WORDS + r")[ \t]*(?:号码|号|id|账号)?[ \t]*([:=是为])?[ \t]*([a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])",
+    re.IGNORECASE)
+_WXID = re.compile(r"(?<![a-z0-9])wxid_[a-z0-9_-]{4,}", re.IGNORECASE)
+_EMAIL = re.compile(
+    r"([a-z0-9._%+-]+)[ \t]?@[ \t]?([a-z0-9-]+(?:[.。][a-z0-9-]+)*[.。][a-z]{2,})(?![a-z0-9-])", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![a-z0-9._%+-])@[a-z][a-z0-9_]{4,31}(?![a-z0-9_])", re.IGNORECASE)
+
+
+def mask_public(text: str) -> str:
+    """The text with every recognised personal identifier replaced by a mask (see the module doc)."""
+    norm, origin = _normalise(text)
+    taken = [False] * len(norm)
+    spans = _pattern_spans(norm, taken)
+    for chain in _chains(norm, taken):
+        spans.extend(_chain_spans(norm, chain))
+    # A span ends where the next visible character begins, so marks and format characters that
+    # trail its last digit (the keycap in 8️⃣) go with it.
+    ends = [*origin[1:], len(text)]
+    return _render(text, [(origin[a], max(origin[b - 1] + 1, ends[b - 1]), mask) for a, b, mask in spans])
+
+
+# --- the normalised view ---------------------------------------------------------------------------
+
+def _dropped(ch: str) -> bool:
+    return ch in _INVISIBLE or unicodedata.category(ch) in _DROPPED_CATEGORIES
+
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """The normalised view and, for each of its characters, the index it came from in `text`."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        for out in (ch if ch.isascii() else unicodedata.normalize("NFKC", ch)):
+            if not _dropped(out):
+                chars.append(out)
+                origin.append(index)
+    return "".join(chars), origin
+
+
+def _render(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """`text` with the spans replaced by their masks and format characters dropped elsewhere."""
+    out: list[str] = []
+    done = 0
+    for start, end, mask in sorted(spans):
+        if start > done:
+            out.append(_clean(text[done:start]))
+        out.append(mask)
+        done = max(done, end)
+    out.append(_clean(text[done:]))
+    return "".join(out)
+
+
+def _clean(part: str) -> str:
+    kept: list[str] = []
+    for ch in part:
+        if ch == "\u200d" and kept and unicodedata.category(kept[-1][-1]) == "So":
+            kept.append(ch)  # a joiner inside an emoji sequence (👨‍👩‍👧) is part of the picture
+        elif ch not in _INVISIBLE and unicodedata.category(ch) != "Cf":
+            kept.append(ch)
+    return "".join(kept)
+
+
+# --- identifiers that are not plain digit runs --------------------------------------------------------
+
+def _pattern_spans(norm: str, taken: list[bool]) -> list[tuple[int, int, str]]:
+    """E-mail addresses, WeChat ids and @usernames; marks their characters as taken."""
+    spans: list[tuple[int, int, str]] = []
+
+    def take(start: int, end: int, mask: str) -> None:
+        if not any(taken[start:end]):
+            taken[start:end] = [True] * (end - start)
+            spans.append((start, end, mask))
+
+    for m in _EMAIL.finditer(norm):
+        take(m.start(), m.end(), m.group(1)[0] + "***@" + m.group(2).replace("。", "."))
+    for m in _WXID.finditer(norm):
+        take(m.start(), m.end(), "****")
+    for m in _WECHAT_ID.finditer(norm):
+        word, delimiter, wechat_id = m.groups()
+        if delimiter or not word.isascii() or re.search(r"[\d_-]", wechat_id):
+            take(m.start(3), m.end(3), "****")
+    for m in _HANDLE.finditer(norm):
+        take(m.start(), m.end(), "@***")
+    return spans
+
+
+# --- digit chains ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Unit:
+    pos: int      # index in the normalised view
+    char: str     # "0"-"9", or X/x closing an ID card number
+    han: bool     # written as a Chinese numeral
+    before: str   # separators between the previous unit of the chain and this one
+
+
+def _digit(ch: str) -> str | None:
+    if "0" <= ch <= "9":
+        return ch
+    if ch in _CN_DIGITS:
+        return _CN_DIGITS[ch]
+    if ch.isdigit():  # other scripts' digits, and ➊-style digits NFKC leaves alone
+        value = unicodedata.digit(ch, None)
+        return None if value is None else str(value)
+    return None
+
+
+def _is_separator(ch: str) -> bool:
+    return ch in _SEPARATORS or ch.isspace()
+
+
+def _chains(norm: str, taken: list[bool]) -> list[list[_Unit]]:
+    """Every run of digits joined by short runs of separators, outside the taken characters."""
+    chains: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    seps = ""
+    for i, ch in enumerate(norm):
+        digit = None if taken[i] else _digit(ch)
+        if digit is not None:
+            if not current:
+                seps = ""
+            current.append(_Unit(i, digit, ch in _CN_DIGITS, seps))
+            seps = ""
+        elif current and not taken[i] and ch in "Xx" and _x_closes_id(norm, i, current[-1], seps):
+            current.append(_Unit(i, ch, False, seps))
+            chains.append(current)
+            current, seps = [], ""
+        elif current and not taken[i] and _is_separator(ch) and len(seps) < _MAX_SEP:
+            seps += ch
+        else:
+            if current:
+                chains.append(current)
+            current, seps = [], ""
+    if current:
+        chains.append(current)
+    return chains
+
+
+def _x_closes_id(norm: str, i: int, last: _Unit, seps: str) -> bool:
+    """An X right after Arabic digits, not part of a word and not a times sign (3x4), ends an ID."""
+    if last.han or len(seps) > 1:
+        return False
+    following = norm[i + 1:i + 2]
+    if following.isascii() and following.isalnum():
+        return False
+    j = i + 1
+    while j < len(norm) and j - i <= _MAX_SEP and _is_separator(norm[j]):
+        j += 1
+    return j >= len(norm) or _digit(norm[j]) is None
+
+
+def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
+    """Read one chain (see the module doc) and return the spans to mask, with their masks.
+
+    A dynamic programme over group boundaries: best[k] is the best reading of units[:starts[k]],
+    scored as (digits masked, dates/decimals left whole, -number of pieces).
+    """
+    starts = [k for k, u in enumerate(units)
+              if k == 0 or u.before or u.han or units[k - 1].han or u.char in "Xx"] + [len(units)]
+    head = norm[max(0, units[0].pos - 30):units[0].pos]
+    context = _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
+                       plus="+" in head[-2:])
+    best: list[tuple[tuple[int, int, int], int, str | None]] = [((0, 0, 0), -1, None)]
+    for j in range(1, len(starts)):
+        best.append((best[j - 1][0], j - 1, None))
+        for i in range(j - 1, -1, -1):
+            size = starts[j] - starts[i]
+            if size > _MAX_DIGITS:
+                break
+            score = best[i][0]
+            piece = units[starts[i]:starts[j]]
+            mask = _identify(piece, starts[i:j + 1], i == 0, context)
+            if mask is not None:
+                option = (score[0] + size, score[1], score[2] - 1)
+            elif _readable(piece, starts[i:j + 1]):
+                option = (score[0], score[1] + 1, score[2])
+            else:
+                continue
+            if option > best[j][0]:
+                best[j] = (option, i, mask)
+    spans = []
+    j = len(starts) - 1
+    while j > 0:
+        _, i, mask = best[j]
+        if mask is not None:
+            spans.append(_span(norm, units, starts[i], starts[j] - 1, i == 0, mask))
+        j = i
+    return spans
+
+
+def _span(norm: str, units: list[_Unit], first: int, last: int, at_start: bool,
+          mask: str) -> tuple[int, int, str]:
+    """The characters a mask replaces: a leading + and an opening bracket closed inside go too."""
+    start, end = units[first].pos, units[last].pos + 1
+    if at_start:
+        for opener in ("+", _OPENERS):
+            if start > 0 and norm[start - 1] in opener and (opener == "+" or ")" in norm[start:end]):
+                start -= 1
+    return start, end, mask
+
+
+@dataclass(frozen=True)
+class _Context:
+    phone: bool   # a phone word stands just before the chain
+    im: bool      # a QQ or WeChat word stands just before the chain
+    plus: bool    # the chain starts right after a +
+
+
+def _group_sizes(bounds: list[int]) -> list[int]:
+    return [b - a for a, b in pairwise(bounds)]
+
+
+def _identify(piece: list[_Unit], bounds: list[int], at_start: bool, context: _Context) -> str | None:
+    """The mask for this piece of a chain if it is an identifier, else None."""
+    digits = "".join(u.char for u in piece)
+    if not digits[:-1].isdigit():
+        return None
+    if len(digits) == 18 or (len(digits) == 15 and digits.isdigit()):
+        if _is_id_card(digits):
+            # The region stays, the birth date goes, the tail stays (as 12306 prints it).
+            return digits[:6] + "*" * 8 + digits[-4:] if len(digits) == 18 else digits[:6] + "*" * 6 + digits[-3:]
+    if not digits.isdigit():
+        return None
+    if m := _MOBILE.fullmatch(digits):
+        return ("+86 " if m.group(1) else "") + m.group(2) + "****" + m.group(3)
+    if 16 <= len(digits) <= 19 and _card_grouping(_group_sizes(bounds)) and _luhn(digits):
+        return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
+    if m := _LANDLINE.fullmatch(digits):
+        area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return f"{area}-" + "*" * (len(local) - 4) + local[-4:]
+    if ((context.plus and at_start) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)):
+        area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return f"+86 {area}-" + "*" * (len(local) - 4) + local[-4:]
+    if at_start and context.phone and 7 <= len(digits) <= 12:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    if at_start and context.im and 5 <= len(digits) <= 20:
+        return "****"
+    return None
+
+
+def _is_id_card(digits: str) -> bool:
+    """18 digits (the last may be X) or 15 digits, with a province code and a real birth date."""
+    if digits[:2] not in _PROVINCES and digits[0] != "9":  # 9…: foreigners' permanent residence cards
+        return False
+    birth = digits[6:14] if len(digits) == 18 else "19" + digits[6:12]
+    if not birth.isdigit() or not 1900 <= int(birth[:4]) <= 2099:
+        return False
+    try:
+        date(int(birth[:4]), int(birth[4:6]), int(birth[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _card_grouping(sizes: list[int]) -> bool:
+    """Bank cards are written in one block or in equal groups (4-4-4-4-3, 6-6-6-1 …)."""
+    return len(sizes) == 1 or (sizes[0] in (4, 5, 6) and all(s == sizes[0] for s in sizes[:-1])
+                               and sizes[-1] <= sizes[0])
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for k, ch in enumerate(reversed(digits)):
+        value = int(ch) * (2 if k % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _readable(piece: list[_Unit], bounds: list[int]) -> bool:
+    """A date (2026-12-05, 2026.12, 12-05) or a decimal (3.5): worth keeping whole as a tiebreak."""
+    sizes = _group_sizes(bounds)
+    if any(u.han for u in piece) or len(sizes) not in (2, 3):
+        return False
+    seps = [piece[b - bounds[0]].before for b in bounds[1:-1]]
+    if any(s not in ("-", ".", "/") for s in seps):
+        return False
+    if len(sizes) == 2 and seps == ["."]:
+        return True
+    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]]))
+              for a, b in pairwise(bounds)]
+    if len(sizes) == 3:
+        return sizes[0] == 4 and _valid_date(*values)
+    return (sizes[0] == 4 and 1 <= values[1] <= 12) or (sizes[0] <= 2 and _valid_date(2000, *values))
+
+
+def _valid_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return 1900 <= year <= 2099
