@@ -12,8 +12,9 @@ digits; separators are whitespace, dots (. · 。 ・), dashes and underscores, 
 is split into groups wherever a separator stood, where Arabic and Chinese numerals meet (so 张三
 13812345678 and 王五13812345678 work), and between any two Chinese numerals. An identifier must
 start and end on a group boundary, so "电话13812345678号" and "2026-12-05 138 1234 5678" are both
-read correctly; where a chain could be read in several ways the reading that masks the most digits
-wins, and among those the one that leaves dates and decimals intact.
+read correctly. An X closing an ID card also starts a group of its own. Where a chain can be read in
+several ways, the reading that accounts for the most digits as identifiers, dates or decimals wins,
+and among those the one that masks the most.
 
 What is masked, and how (masks are the same in every language, so the reader's language is never
 involved):
@@ -94,9 +95,10 @@ _CN_DIGITS = {
     **dict.fromkeys("九玖", "9"),
 }
 _OPENERS = "([{【〔〖"
+_COUNTERS = frozenset("年月日时点分秒元万千百块角人户次组号栋单室亩米斤个岁周天")
 _SEPARATORS = frozenset(".·•‧∙・。-‐‑‒–—―−_" + _OPENERS + ")]}】〕〗")
 _MAX_SEP = 5      # separator characters allowed between two digits of one chain
-_MAX_DIGITS = 19  # the longest identifier (a bank card; 0086 + landline is 16)
+_MAX_DIGITS = 20  # the longest identifier (a WeChat number; a bank card has 19, 0086 + landline 16)
 _PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 "
     "71 81 82 83".split())
@@ -108,11 +110,12 @@ _LANDLINE_86 = re.compile(r"(?:0086|86)(?:(10|2\d)([1-9]\d{7})|([3-9]\d\d)([1-9]
 
 # Words after which a number is a phone or an instant-messenger id. ASCII words must stand alone;
 # between the word and the number at most six characters, none of them a digit or a sentence break.
-_GAP = r"[^\d,，.。!！?？;；\n]{0,6}$"
+_GAP = r"[^\d*,，.。!！?？;；\n]{0,6}$"  # no * either: "QQ****：" is a mask, not a keyword
 _PHONE_WORD = re.compile(
     r"(?:电话|座机|固话|手机|联系|号码|致电|拨|打|☎|📞|📱|(?<![a-z])(?:tel|phone|mobile|call|cell)(?![a-z]))"
     r"\.?" + _GAP, re.IGNORECASE)
-_WECHAT_WORDS = r"微信|威信|薇信|徽信|v信|加微|微号|(?<![a-z])(?:vx|wx|weixin|wechat|v)(?![a-z])"
+# vx, wx, weixin and wechat may be glued to the id (vxabc123): no English word starts with them.
+_WECHAT_WORDS = r"微信|威信|薇信|徽信|v信|加微|微号|(?<![a-z])(?:vx|wx|weixin|wechat|v(?![a-z]))"
 _IM_WORD = re.compile(r"(?:扣扣|企鹅|q号|(?<![a-z])qq(?![a-z])|" + _WECHAT_WORDS + ")" + _GAP, re.IGNORECASE)
 _WECHAT_ID = re.compile(
     r"(" + _WECHAT_WORDS + r")[ \t]*(?:号码|号|id|账号)?[ \t]*([:=是为])?[ \t]*([a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])",
@@ -120,7 +123,7 @@ _WECHAT_ID = re.compile(
 _WXID = re.compile(r"(?<![a-z0-9])wxid_[a-z0-9_-]{4,}", re.IGNORECASE)
 _EMAIL = re.compile(
     r"([a-z0-9._%+-]+)[ \t]?@[ \t]?([a-z0-9-]+(?:[.。][a-z0-9-]+)*[.。][a-z]{2,})(?![a-z0-9-])", re.IGNORECASE)
-_HANDLE = re.compile(r"(?<![a-z0-9._%+-])@[a-z][a-z0-9_]{4,31}(?![a-z0-9_])", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![a-z0-9._%+*-])@[a-z][a-z0-9_]{4,31}(?![a-z0-9_])", re.IGNORECASE)
 
 
 def mask_public(text: str) -> str:
@@ -254,30 +257,27 @@ def _chains(norm: str, taken: list[bool]) -> list[list[_Unit]]:
 
 
 def _x_closes_id(norm: str, i: int, last: _Unit, seps: str) -> bool:
-    """An X right after Arabic digits, not part of a word and not a times sign (3x4), ends an ID."""
-    if last.han or len(seps) > 1:
-        return False
+    """An X after Arabic digits and not followed by a letter or digit (as in 3x4, 123Xyz) ends an ID."""
     following = norm[i + 1:i + 2]
-    if following.isascii() and following.isalnum():
-        return False
-    j = i + 1
-    while j < len(norm) and j - i <= _MAX_SEP and _is_separator(norm[j]):
-        j += 1
-    return j >= len(norm) or _digit(norm[j]) is None
+    return not last.han and not (following.isascii() and following.isalnum())
 
 
 def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
     """Read one chain (see the module doc) and return the spans to mask, with their masks.
 
     A dynamic programme over group boundaries: best[k] is the best reading of units[:starts[k]],
-    scored as (digits masked, dates/decimals left whole, -number of pieces).
+    scored as (digits explained, digits masked, dates/decimals left whole, -number of pieces), where
+    a digit is explained when it belongs to an identifier or to a date or decimal. Explaining the
+    most digits first keeps "2026-12-05 138…" from being read as a 15-digit ID card "12 05 138…";
+    masking the most digits next makes a tie go to privacy ("电话 2026-12-05" is masked).
     """
     starts = [k for k, u in enumerate(units)
               if k == 0 or u.before or u.han or units[k - 1].han or u.char in "Xx"] + [len(units)]
     head = norm[max(0, units[0].pos - 30):units[0].pos]
+    after = units[-1].pos + 1
     context = _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
-                       plus="+" in head[-2:])
-    best: list[tuple[tuple[int, int, int], int, str | None]] = [((0, 0, 0), -1, None)]
+                       plus="+" in head[-2:], counted=norm[after:after + 1] in _COUNTERS)
+    best: list[tuple[tuple[int, int, int, int], int, str | None]] = [((0, 0, 0, 0), -1, None)]
     for j in range(1, len(starts)):
         best.append((best[j - 1][0], j - 1, None))
         for i in range(j - 1, -1, -1):
@@ -286,11 +286,11 @@ def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
                 break
             score = best[i][0]
             piece = units[starts[i]:starts[j]]
-            mask = _identify(piece, starts[i:j + 1], i == 0, context)
+            mask = _identify(piece, starts[i:j + 1], context, first=i == 0, last=j == len(starts) - 1)
             if mask is not None:
-                option = (score[0] + size, score[1], score[2] - 1)
+                option = (score[0] + size, score[1] + size, score[2], score[3] - 1)
             elif _readable(piece, starts[i:j + 1]):
-                option = (score[0], score[1] + 1, score[2])
+                option = (score[0] + size, score[1], score[2] + 1, score[3])
             else:
                 continue
             if option > best[j][0]:
@@ -321,14 +321,18 @@ class _Context:
     phone: bool   # a phone word stands just before the chain
     im: bool      # a QQ or WeChat word stands just before the chain
     plus: bool    # the chain starts right after a +
+    counted: bool  # the chain ends right before a counter word (年, 元, 号 …): its last group counts that
 
 
 def _group_sizes(bounds: list[int]) -> list[int]:
     return [b - a for a, b in pairwise(bounds)]
 
 
-def _identify(piece: list[_Unit], bounds: list[int], at_start: bool, context: _Context) -> str | None:
-    """The mask for this piece of a chain if it is an identifier, else None."""
+def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool, last: bool) -> str | None:
+    """The mask for this piece of a chain if it is an identifier, else None.
+
+    `first` and `last`: the piece starts, or ends, the chain. Written out as a ladder of kinds
+    because the order is the priority; longer than usual for that reason."""
     digits = "".join(u.char for u in piece)
     if not digits[:-1].isdigit():
         return None
@@ -345,12 +349,15 @@ def _identify(piece: list[_Unit], bounds: list[int], at_start: bool, context: _C
     if m := _LANDLINE.fullmatch(digits):
         area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return f"{area}-" + "*" * (len(local) - 4) + local[-4:]
-    if ((context.plus and at_start) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)):
+    if ((context.plus and first) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)):
         area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return f"+86 {area}-" + "*" * (len(local) - 4) + local[-4:]
-    if at_start and context.phone and 7 <= len(digits) <= 12:
+    # Numbers known only by the word before them never swallow a counted last group ("QQ 12345 2026年").
+    if not first or (last and context.counted and len(bounds) > 2):
+        return None
+    if context.phone and 7 <= len(digits) <= 12:
         return "*" * (len(digits) - 4) + digits[-4:]
-    if at_start and context.im and 5 <= len(digits) <= 20:
+    if context.im and 5 <= len(digits) <= 20:
         return "****"
     return None
 
@@ -386,7 +393,7 @@ def _luhn(digits: str) -> bool:
 def _readable(piece: list[_Unit], bounds: list[int]) -> bool:
     """A date (2026-12-05, 2026.12, 12-05) or a decimal (3.5): worth keeping whole as a tiebreak."""
     sizes = _group_sizes(bounds)
-    if any(u.han for u in piece) or len(sizes) not in (2, 3):
+    if any(u.han or not u.char.isdigit() for u in piece) or len(sizes) not in (2, 3):
         return False
     seps = [piece[b - bounds[0]].before for b in bounds[1:-1]]
     if any(s not in ("-", ".", "/") for s in seps):
