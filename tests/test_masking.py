@@ -36,10 +36,12 @@ def _report_generated_cases(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     line = f"test_masking: {sum(RAN.values())} generated cases ran (" + ", ".join(
         f"{kind} {n}" for kind, n in sorted(RAN.items())) + ")"
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:  # shown even though pytest captures the tests' output
-        reporter.write_line(line)
-    print(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():  # shown on the terminal even though output is captured
+        print("\n" + line)
 
 
 # --- an independent reading of the output ------------------------------------------------------------
@@ -322,6 +324,7 @@ def surroundings(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 def joiner(draw: st.DrawFn, left: str, right: str) -> str:
     """What stands between a piece of surroundings and the identifier."""
+    left, right = visible(left), visible(right)
     if not left or not right:
         return ""
     if ends_with_digit(left) or visible(right)[:1].isdigit():
@@ -354,7 +357,6 @@ def test_no_generated_identifier_survives_and_ordinary_numbers_stay(kind: str, d
         assert number not in readable, (text, out)
     for word in secret.words:
         assert word not in rest.lower(), (text, out)
-    assert mask_public(out) == out
 
 
 @CASES

@@ -263,44 +263,49 @@ def _x_closes_id(norm: str, i: int, last: _Unit, seps: str) -> bool:
 
 
 def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
-    """Read one chain (see the module doc) and return the spans to mask, with their masks.
+    """Read one chain and return the spans to mask, with their masks.
 
-    A dynamic programme over group boundaries: best[k] is the best reading of units[:starts[k]],
-    scored as (digits explained, digits masked, dates/decimals left whole, -number of pieces), where
-    a digit is explained when it belongs to an identifier or to a date or decimal. Explaining the
-    most digits first keeps "2026-12-05 138…" from being read as a 15-digit ID card "12 05 138…";
-    masking the most digits next makes a tie go to privacy ("电话 2026-12-05" is masked).
+    A dynamic programme over group boundaries: best[k] is the best reading of units[:starts[k]].
+    Readings are compared, in this order, by
+    1. digits explained: in an identifier, a date, a decimal or a short counted number (2026年);
+    2. digits in strong identifiers: mobile, landline with area code, 18-digit ID card, bank card;
+    3. digits in dates, decimals and counted numbers left whole;
+    4. digits in weak identifiers: 15-digit ID card, numbers known only by the word before them;
+    5. fewer pieces.
+    So "2026-11-05 13801011234" is a date and a mobile, not "2026" and a 15-digit ID card
+    "11 05 1380101…"; "QQ 12345 2026-12-05" keeps its date; "电话 138 1234 5678号" is one mobile
+    number, not a phone number "138 1234" and a house number.
     """
     starts = [k for k, u in enumerate(units)
               if k == 0 or u.before or u.han or units[k - 1].han or u.char in "Xx"] + [len(units)]
-    head = norm[max(0, units[0].pos - 30):units[0].pos]
-    after = units[-1].pos + 1
-    context = _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
-                       plus="+" in head[-2:], counted=norm[after:after + 1] in _COUNTERS)
-    best: list[tuple[tuple[int, int, int, int], int, str | None]] = [((0, 0, 0, 0), -1, None)]
+    context = _context(norm, units)
+    best: list[tuple[tuple[int, int, int, int, int], int, _Reading | None]] = [((0, 0, 0, 0, 0), -1, None)]
     for j in range(1, len(starts)):
         best.append((best[j - 1][0], j - 1, None))
         for i in range(j - 1, -1, -1):
             size = starts[j] - starts[i]
             if size > _MAX_DIGITS:
                 break
-            score = best[i][0]
-            piece = units[starts[i]:starts[j]]
-            mask = _identify(piece, starts[i:j + 1], context, first=i == 0, last=j == len(starts) - 1)
-            if mask is not None:
-                option = (score[0] + size, score[1] + size, score[2], score[3] - 1)
-            elif _readable(piece, starts[i:j + 1]):
-                option = (score[0] + size, score[1], score[2] + 1, score[3])
+            explained, strong, whole, weak, pieces = best[i][0]
+            piece, bounds = units[starts[i]:starts[j]], starts[i:j + 1]
+            edges = {"first": i == 0, "last": j == len(starts) - 1}
+            reading = _identify(piece, bounds, context, **edges)
+            if reading is not None and reading.strong:
+                option = (explained + size, strong + size, whole, weak, pieces - 1)
+            elif reading is not None:
+                option = (explained + size, strong, whole, weak + size, pieces - 1)
+            elif _readable(piece, bounds, context, **edges):
+                option = (explained + size, strong, whole + size, weak, pieces - 1)
             else:
                 continue
             if option > best[j][0]:
-                best[j] = (option, i, mask)
+                best[j] = (option, i, reading)
     spans = []
     j = len(starts) - 1
     while j > 0:
-        _, i, mask = best[j]
-        if mask is not None:
-            spans.append(_span(norm, units, starts[i], starts[j] - 1, i == 0, mask))
+        _, i, reading = best[j]
+        if reading is not None:
+            spans.append(_span(norm, units, starts[i], starts[j] - 1, i == 0, reading.mask))
         j = i
     return spans
 
@@ -324,42 +329,59 @@ class _Context:
     counted: bool  # the chain ends right before a counter word (年, 元, 号 …): its last group counts that
 
 
+def _context(norm: str, units: list[_Unit]) -> _Context:
+    head = norm[max(0, units[0].pos - 30):units[0].pos]
+    after = units[-1].pos + 1
+    return _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
+                    plus="+" in head[-2:], counted=norm[after:after + 1] in _COUNTERS)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    mask: str
+    strong: bool  # known by its shape alone; weak ones yield to dates and counted numbers
+
+
 def _group_sizes(bounds: list[int]) -> list[int]:
     return [b - a for a, b in pairwise(bounds)]
 
 
-def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool, last: bool) -> str | None:
-    """The mask for this piece of a chain if it is an identifier, else None.
+def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool,
+              last: bool) -> _Reading | None:
+    """How to mask this piece of a chain if it is an identifier, else None.
 
-    `first` and `last`: the piece starts, or ends, the chain. Written out as a ladder of kinds
-    because the order is the priority; longer than usual for that reason."""
+    `first` and `last`: the piece starts, or ends, the chain."""
     digits = "".join(u.char for u in piece)
     if not digits[:-1].isdigit():
         return None
-    if len(digits) == 18 or (len(digits) == 15 and digits.isdigit()):
-        if _is_id_card(digits):
-            # The region stays, the birth date goes, the tail stays (as 12306 prints it).
-            return digits[:6] + "*" * 8 + digits[-4:] if len(digits) == 18 else digits[:6] + "*" * 6 + digits[-3:]
+    if len(digits) == 18 and _is_id_card(digits):
+        # The region stays, the birth date goes, the tail stays (as 12306 prints it).
+        return _Reading(digits[:6] + "*" * 8 + digits[-4:], strong=True)
     if not digits.isdigit():
         return None
     if m := _MOBILE.fullmatch(digits):
-        return ("+86 " if m.group(1) else "") + m.group(2) + "****" + m.group(3)
+        return _Reading(("+86 " if m.group(1) else "") + m.group(2) + "****" + m.group(3), strong=True)
     if 16 <= len(digits) <= 19 and _card_grouping(_group_sizes(bounds)) and _luhn(digits):
-        return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
+        return _Reading(digits[:4] + "*" * (len(digits) - 8) + digits[-4:], strong=True)
     if m := _LANDLINE.fullmatch(digits):
-        area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        return f"{area}-" + "*" * (len(local) - 4) + local[-4:]
+        return _landline("", m)
     if ((context.plus and first) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)):
-        area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        return f"+86 {area}-" + "*" * (len(local) - 4) + local[-4:]
+        return _landline("+86 ", m)
+    if len(digits) == 15 and _is_id_card(digits):
+        return _Reading(digits[:6] + "*" * 6 + digits[-3:], strong=False)
     # Numbers known only by the word before them never swallow a counted last group ("QQ 12345 2026年").
     if not first or (last and context.counted and len(bounds) > 2):
         return None
     if context.phone and 7 <= len(digits) <= 12:
-        return "*" * (len(digits) - 4) + digits[-4:]
+        return _Reading("*" * (len(digits) - 4) + digits[-4:], strong=False)
     if context.im and 5 <= len(digits) <= 20:
-        return "****"
+        return _Reading("****", strong=False)
     return None
+
+
+def _landline(prefix: str, m: re.Match[str]) -> _Reading:
+    area, local = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return _Reading(f"{prefix}{area}-" + "*" * (len(local) - 4) + local[-4:], strong=True)
 
 
 def _is_id_card(digits: str) -> bool:
@@ -390,21 +412,26 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _readable(piece: list[_Unit], bounds: list[int]) -> bool:
-    """A date (2026-12-05, 2026.12, 12-05) or a decimal (3.5): worth keeping whole as a tiebreak."""
+def _readable(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool, last: bool) -> bool:
+    """A date (2026-12-05, 2026.12, 12-05), a decimal (3.5) or a short counted number (2026年): worth
+    keeping whole. Not right after a phone, QQ or WeChat word: what follows such a word is what it
+    announces ("QQ 123.45", "电话 2026-12-05")."""
     sizes = _group_sizes(bounds)
-    if any(u.han or not u.char.isdigit() for u in piece) or len(sizes) not in (2, 3):
+    if (first and (context.phone or context.im)) or any(u.han or not u.char.isdigit() for u in piece):
         return False
+    if len(sizes) == 1:
+        return last and context.counted and sizes[0] <= 4
     seps = [piece[b - bounds[0]].before for b in bounds[1:-1]]
-    if any(s not in ("-", ".", "/") for s in seps):
+    if len(sizes) > 3 or any(sep not in ("-", ".") for sep in seps):
         return False
     if len(sizes) == 2 and seps == ["."]:
         return True
-    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]]))
-              for a, b in pairwise(bounds)]
+    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
     if len(sizes) == 3:
-        return sizes[0] == 4 and _valid_date(*values)
-    return (sizes[0] == 4 and 1 <= values[1] <= 12) or (sizes[0] <= 2 and _valid_date(2000, *values))
+        return sizes[0] == 4 and sizes[1] <= 2 and sizes[2] <= 2 and _valid_date(*values)
+    if sizes[0] == 4:
+        return sizes[1] <= 2 and 1 <= values[1] <= 12
+    return sizes[0] <= 2 and sizes[1] <= 2 and _valid_date(2000, *values)
 
 
 def _valid_date(year: int, month: int, day: int) -> bool:
