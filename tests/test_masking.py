@@ -13,6 +13,7 @@ The runs are deterministic (derandomize) and bounded: MASKING_EXAMPLES examples 
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -327,7 +328,10 @@ def joiner(draw: st.DrawFn, left: str, right: str) -> str:
     left, right = visible(left), visible(right)
     if not left or not right:
         return ""
-    if ends_with_digit(left) or visible(right)[:1].isdigit():
+    if re.search(r"(^|[^0-9./:¥#-])[0-9]+$", left) or re.match(r"[0-9]+($|[^0-9./:-])", right):
+        # A bare number next to a QQ number with only a space between is read as part of it.
+        return draw(st.sampled_from(["，", "：", "、"]))
+    if left[-1].isdigit() or right[0].isdigit():
         # A date or amount next to the identifier with only a space between: the chain is read whole.
         return draw(st.sampled_from([" ", "，", "：", "\n"]))
     if ascii_alnum(left[-1]) and ascii_alnum(right[0]):

@@ -95,7 +95,13 @@ _CN_DIGITS = {
     **dict.fromkeys("九玖", "9"),
 }
 _OPENERS = "([{【〔〖"
-_COUNTERS = frozenset("年月日时点分秒元万千百块角人户次组号栋单室亩米斤个岁周天")
+# A number written right after one of these (¥1500, #12, 15:30) or right before one (2026年, 1500元,
+# 5组, 15:30, 50%) is a quantity, not part of an identifier that a space might glue it to.
+_BOUND_BEFORE = frozenset("¥$#№第")
+_BOUND_AFTER = frozenset("年月日时点分秒元万千百块角人户次组号栋单室亩米斤个岁周天%")
+# A slash or colon binds only inside a time or date (15:30, 12/5); after a QQ number "：" is punctuation.
+_CLOCK_BEFORE = re.compile(r"(?<!\d)\d{1,2}[:/]$")
+_CLOCK_AFTER = re.compile(r"[:/]\d{1,2}(?!\d)")
 _SEPARATORS = frozenset(".·•‧∙・。-‐‑‒–—―−_" + _OPENERS + ")]}】〕〗")
 _MAX_SEP = 5      # separator characters allowed between two digits of one chain
 _MAX_DIGITS = 20  # the longest identifier (a WeChat number; a bank card has 19, 0086 + landline 16)
@@ -118,7 +124,8 @@ _PHONE_WORD = re.compile(
 _WECHAT_WORDS = r"微信|威信|薇信|徽信|v信|加微|微号|(?<![a-z])(?:vx|wx|weixin|wechat|v(?![a-z]))"
 _IM_WORD = re.compile(r"(?:扣扣|企鹅|q号|(?<![a-z])qq(?![a-z])|" + _WECHAT_WORDS + ")" + _GAP, re.IGNORECASE)
 _WECHAT_ID = re.compile(
-    r"(" + _WECHAT_WORDS + r")[ \t]*(?:号码|号|id|账号)?[ \t]*([:=是为])?[ \t]*([a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])",
+    r"(" + _WECHAT_WORDS + r")(?:[ \t]*(?:号码|号|id|账号|帐号))*[ \t]*([:=是为])?[ \t]*"
+    r"([a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])",
     re.IGNORECASE)
 _WXID = re.compile(r"(?<![a-z0-9])wxid_[a-z0-9_-]{4,}", re.IGNORECASE)
 _EMAIL = re.compile(
@@ -267,9 +274,9 @@ def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
 
     A dynamic programme over group boundaries: best[k] is the best reading of units[:starts[k]].
     Readings are compared, in this order, by
-    1. digits explained: in an identifier, a date, a decimal or a short counted number (2026年);
+    1. digits explained: in an identifier, a date, a decimal or a quantity (2026年, ¥1500);
     2. digits in strong identifiers: mobile, landline with area code, 18-digit ID card, bank card;
-    3. digits in dates, decimals and counted numbers left whole;
+    3. digits in dates, decimals and quantities left whole;
     4. digits in weak identifiers: 15-digit ID card, numbers known only by the word before them;
     5. fewer pieces.
     So "2026-11-05 13801011234" is a date and a mobile, not "2026" and a 15-digit ID card
@@ -326,20 +333,23 @@ class _Context:
     phone: bool   # a phone word stands just before the chain
     im: bool      # a QQ or WeChat word stands just before the chain
     plus: bool    # the chain starts right after a +
-    counted: bool  # the chain ends right before a counter word (年, 元, 号 …): its last group counts that
+    bound_before: bool  # the chain starts right after ¥, #, 第, : … (see _BOUND_BEFORE)
+    bound_after: bool   # the chain ends right before 年, 元, 号, : … (see _BOUND_AFTER)
 
 
 def _context(norm: str, units: list[_Unit]) -> _Context:
     head = norm[max(0, units[0].pos - 30):units[0].pos]
     after = units[-1].pos + 1
     return _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
-                    plus="+" in head[-2:], counted=norm[after:after + 1] in _COUNTERS)
+                    plus="+" in head[-2:],
+                    bound_before=head[-1:] in _BOUND_BEFORE or bool(_CLOCK_BEFORE.search(head)),
+                    bound_after=norm[after:after + 1] in _BOUND_AFTER or bool(_CLOCK_AFTER.match(norm, after)))
 
 
 @dataclass(frozen=True)
 class _Reading:
     mask: str
-    strong: bool  # known by its shape alone; weak ones yield to dates and counted numbers
+    strong: bool  # known by its shape alone; weak ones yield to dates and quantities
 
 
 def _group_sizes(bounds: list[int]) -> list[int]:
@@ -369,8 +379,9 @@ def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first
         return _landline("+86 ", m)
     if len(digits) == 15 and _is_id_card(digits):
         return _Reading(digits[:6] + "*" * 6 + digits[-3:], strong=False)
-    # Numbers known only by the word before them never swallow a counted last group ("QQ 12345 2026年").
-    if not first or (last and context.counted and len(bounds) > 2):
+    # Numbers known only by the word before them never swallow a quantity ("QQ 12345 2026年").
+    tail = piece[bounds[-2] - bounds[0]]
+    if not first or (last and context.bound_after and len(bounds) > 2 and tail.before and not tail.han):
         return None
     if context.phone and 7 <= len(digits) <= 12:
         return _Reading("*" * (len(digits) - 4) + digits[-4:], strong=False)
@@ -413,19 +424,19 @@ def _luhn(digits: str) -> bool:
 
 
 def _readable(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool, last: bool) -> bool:
-    """A date (2026-12-05, 2026.12, 12-05), a decimal (3.5) or a short counted number (2026年): worth
-    keeping whole. Not right after a phone, QQ or WeChat word: what follows such a word is what it
+    """A date (2026-12-05, 2026.12, 12-05), a decimal (3.5) or a quantity of up to 6 digits (2026年,
+    ¥1500): worth keeping whole. Not right after a phone, QQ or WeChat word: what follows such a word is what it
     announces ("QQ 123.45", "电话 2026-12-05")."""
     sizes = _group_sizes(bounds)
     if (first and (context.phone or context.im)) or any(u.han or not u.char.isdigit() for u in piece):
         return False
     if len(sizes) == 1:
-        return last and context.counted and sizes[0] <= 4
+        return sizes[0] <= 6 and ((last and context.bound_after) or (first and context.bound_before))
     seps = [piece[b - bounds[0]].before for b in bounds[1:-1]]
     if len(sizes) > 3 or any(sep not in ("-", ".") for sep in seps):
         return False
     if len(sizes) == 2 and seps == ["."]:
-        return True
+        return sizes[0] <= 7 and sizes[1] <= 3
     values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
     if len(sizes) == 3:
         return sizes[0] == 4 and sizes[1] <= 2 and sizes[2] <= 2 and _valid_date(*values)
