@@ -1,79 +1,81 @@
 """Hide personal identifiers in text that is shown publicly (the echo wall).
 
 `mask_public(text)` finds identifiers on a *normalised view* of the text and replaces each with a
-mask. The view is: every character NFKC-normalised (full-width digits and letters, circled and
-superscript digits, ideographic spaces), format characters (Unicode category Cf: zero-width
-spaces and joiners, bidi controls, soft hyphens …), combining marks (Mn, Me: keycaps, strike-through
-overlays, variation selectors) and invisible fillers (Hangul fillers, braille blank) removed.
+mask. The view: every character NFKC-normalised (full-width digits and letters, circled, superscript
+and mathematical digits, ideographic and no-break spaces), with format characters (Unicode category
+Cf: zero-width spaces and joiners, bidi controls, soft hyphens …), combining marks (Mn, Me: keycaps,
+strike-through overlays, variation selectors) and invisible fillers (Hangul fillers, braille blank)
+removed.
 
-Digits are read in chains: runs of digits (any script's decimal digits, and the Chinese numerals
-〇零○ 一幺壹 二贰 三叁 四肆 五伍 六陆 七柒 八捌 九玖) with at most five separator characters between two
-digits; separators are whitespace, dots (. · 。 ・), dashes and underscores, and brackets. A chain
-is split into groups wherever a separator stood, where Arabic and Chinese numerals meet (so 张三
-13812345678 and 王五13812345678 work), and between any two Chinese numerals. An identifier must
-start and end on a group boundary, so "电话13812345678号" and "2026-12-05 138 1234 5678" are both
-read correctly. An X closing an ID card also starts a group of its own. Where a chain can be read in
-several ways, the reading that accounts for the most digits as identifiers, dates or decimals wins,
-and among those the one that masks the most.
+Digits are read in chains: digits (any script's decimal digits, and the Chinese numerals 〇零○
+一幺壹 二贰 三叁 四肆 五伍 六陆 七柒 八捌 九玖) with at most five separator characters between two of
+them; separators are whitespace, dots (. · 。 ・), dashes, underscores and brackets. A chain is split
+into groups wherever a separator stood, where Arabic and Chinese numerals meet (张三13812345678), at
+an X closing an ID card, and between any two Chinese numerals. An identifier starts and ends on a
+group boundary, so "电话13812345678号" and "2026-12-05 138 1234 5678" are both read right. Where a
+chain can be read in several ways, the reading that accounts for the most digits wins: as
+identifiers, dates (2026-12-05, 12-05), decimals (3.5) or quantities (a group bound to ¥ # 第 before
+it, or to 年 元 号 组 % … or a clock after it); then the one with most digits in strong identifiers
+(known by their shape), then the one that keeps most digits in dates and quantities, then the one
+with most digits in weak identifiers (a 15-digit ID card, or a number known only by the word before
+it). See `_chain_spans`.
 
-What is masked, and how (masks are the same in every language, so the reader's language is never
-involved):
+What is masked, and how. Masks are the same in every language, so they never tell the reader's
+language; they keep the first and last digits as Chinese banks, railways and couriers print them —
+enough for the owner to recognise their number, too few to call or use it — except for QQ and WeChat
+ids, whose whole value is the identity.
 
-============================  ======================================  ===========================
-kind                          recognised as                           mask
-============================  ======================================  ===========================
-mobile number                 11 digits 1[3-9]…, optional +86/0086/86  138****5678, +86 138****5678
-landline with area code       0 + 010/02x + 8 digits, 0[3-9]xx + 7-8   029-****4321, 0914-***5678
-                              digits; +86/0086 without the 0
-any 7-12 digit number after   电话 座机 固话 手机 联系 号码 打 拨 致电     ****4321
-a phone word                  tel phone mobile call cell ☎ 📞 📱
-ID card                       18 digits (last may be X) or 15 digits   610222********123X,
-                              with a province code and a valid birth   610222******123
-                              date, in any grouping
-bank card                     16-19 digits, Luhn-valid, written in one  6222********1234
-                              block or in equal groups of 4-6
-QQ / WeChat number            5-20 digits after QQ 扣扣 企鹅 Q号 微信     ****
-                              威信 薇信 徽信 V信 加微 vx wx v weixin
-                              wechat
-WeChat id                     6-20 letters/digits/_/- starting with a   ****
-                              letter after a WeChat word; wxid_… ids
-e-mail address                local@domain.tld (also with 。 as dot)    z***@qq.com
-Telegram @username            @ + 5-32 letters/digits/_                 @***
-============================  ======================================  ===========================
+=============================  =========================================  ============================
+kind                           recognised as                              mask
+=============================  =========================================  ============================
+mobile number (strong)         11 digits 1[3-9]…, with +86, 0086 or 86    138****5678, +86 138****5678
+landline with area code        0 + 10/2x + 8 digits, or 0[3-9]xx + 7-8    029-****4321, 0914-***5678
+(strong)                       digits; +86 or 0086 and the code without 0
+ID card (strong: 18 digits;    18 digits, the last may be X, or 15        610222********123X,
+weak: 15)                      digits; province code and a real birth     610222******123
+                               date; any grouping
+bank card (strong)             16-19 digits, Luhn-valid, in one block     6222********1234
+                               or in equal groups of 4-6
+number after a phone word      7-12 digits after 电话 座机 固话 手机 联系     ****4321
+(weak)                         号码 打 拨 致电 ☎ 📞 📱 tel phone mobile call
+QQ / WeChat number (weak)      5-20 digits after QQ 扣扣 企鹅 Q号 微信 威信   ****
+                               薇信 徽信 V信 加微 微号 vx wx v weixin wechat
+WeChat id                      6-20 letters, digits, _ or - starting      ****
+                               with a letter after a WeChat word; wxid_…
+e-mail address                 local@domain.tld, also " @ " and 。 dots    z***@qq.com
+Telegram username              @ + 5-32 letters, digits or _              @***
+=============================  =========================================  ============================
 
-Mobile, ID card, landline and bank card masks keep the first and last digits, as Chinese banks,
-railways and couriers do: enough for the owner to recognise their own number, too few to call or
-use it. QQ and WeChat ids, whose digits are the whole identity, are hidden completely.
+Output: the original text with format characters dropped (a zero-width joiner right after an emoji
+stays, so 👨‍👩‍👧 survives) and each identifier replaced by its mask, built from the normalised digits:
+the spacing, width or numerals of a masked part are not kept. Everything else keeps its own
+characters, because NFKC on the whole text would turn Chinese punctuation (，：……) into ASCII on the
+wall. Detection ran on the normalised view, so nothing left unmasked forms an identifier there.
 
-Output: the original text with format characters removed (a zero-width joiner right after an emoji
-is kept, so emoji sequences survive) and each identifier replaced by its mask. Masks are built from
-the normalised digits, so the original spacing, width or numerals of a masked part are not kept.
-Everything else keeps its own characters: normalising the whole text would turn Chinese punctuation
-(，：……) into ASCII, which the wall's readers should not see. Because detection ran on the
-normalised view, nothing left unmasked forms an identifier there either.
+Left readable on purpose: dates (2026-12-05, 2026年12月5日), times (15:30), amounts (1500元, ¥1500,
+3.5万), house numbers (5组12号), ticket ids (#12), counts, years, public service numbers (12345, 110,
+95588, 400-800-8888) and numbers of any other length or shape.
 
-Left readable on purpose: dates (2026-12-05, 2026年12月5日), times (15:30), amounts (1500元,
-3.5万), house numbers (5组12号), ticket ids (#12), counts, years, public service numbers (12345,
-110, 95588, 400-800-8888) and numbers of other lengths.
-
-Known limitations (tested where stated in tests/test_masking.py):
-- An identifier glued to other digits with no separator at all ("2026120513812345678") is not
-  found; only the +86/0086/86 prefixes are recognised inside one block.
-- Separators other than the ones above (commas, 、, slashes, letters) break a chain, so
-  "138,1234,5678" is not joined. Letters used as digits (O for 0, l for 1), spelled-out numbers
-  ("one three eight", 一千三百) and Chinese numerals with 十/百/千 are not read.
-- Landlines without an area code are found only after a phone word; QQ and WeChat numbers only
-  after their words. A WeChat id made of letters only after an English keyword with just a space
-  ("vx zhangsan") is not masked, to spare ordinary English ("wechat group"); with a colon, a
-  Chinese keyword or a digit in it, it is.
-- Bank cards in unequal groups ("62220 213 12345678") or with a wrong check digit, and ID cards
-  with an impossible birth date or unknown province code, are not recognised as such (an ID-card
-  typo inside an 18-digit block stays readable).
-- False positives: short numbers separated only by spaces/dots/dashes can add up to something that
-  looks like an identifier ("13.5 14.2 15.8 16.1" reads as a mobile number); any 7-12 digit number,
-  a date included, right after a phone word is masked.
-- Names, addresses, car plates and photos are not examined; a shared location is handled by the
-  wall itself (it never shows coordinates).
+Known limitations:
+- An identifier glued to other digits with no separator ("2026120513812345678") is not found; only
+  the +86, 0086 and 86 prefixes are recognised inside one block.
+- Separators other than the ones above (commas, 、, slashes, letters) end a chain, so
+  "138,1234,5678" is not joined. Letters used as digits ("O138l2345678"), spelled-out numbers
+  ("one three eight") and Chinese numerals with 十百千 are not read.
+- Landlines without an area code are found only after a phone word; QQ and WeChat numbers only after
+  their words. A WeChat id of letters only, after an English word and a space ("vx zhangsan"), is
+  left alone to spare English ("wechat group"); with a colon, a Chinese word or a digit it is masked.
+  "weixin"/"wechat" glued to a letters-only id ("wechatzhangsan") is not read either.
+- A bare number written right after a number known only by its word, with just a space between,
+  becomes part of it ("QQ 12345 6" masks "12345 6").
+- Bank cards in unequal groups ("62220 213 1234 5678 2") or with a wrong check digit, and ID cards
+  with an impossible birth date or an unknown province, are not recognised (an 18-digit block may
+  still be masked as a bank card if its check digit happens to fit).
+- False positives: short numbers separated only by spaces can add up to an identifier ("价格 15 80
+  120 3000" reads as a mobile number); any 7-12 digit number right after a phone word is masked,
+  a date included ("电话 2026-12-05").
+- Names, addresses, car plates and pictures are not examined; shared locations are the wall's own
+  business (it never shows coordinates).
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ _BOUND_BEFORE = frozenset("¥$#№第")
 _BOUND_AFTER = frozenset("年月日时点分秒元万千百块角人户次组号栋单室亩米斤个岁周天%")
 # A slash or colon binds only inside a time or date (15:30, 12/5); after a QQ number "：" is punctuation.
 _CLOCK_BEFORE = re.compile(r"(?<!\d)\d{1,2}[:/]$")
-_CLOCK_AFTER = re.compile(r"[:/]\d{1,2}(?!\d)")
+_CLOCK_AFTER = re.compile(r"(?::\d{2}|/\d{1,2})(?![\d年月日号])")
 _SEPARATORS = frozenset(".·•‧∙・。-‐‑‒–—―−_" + _OPENERS + ")]}】〕〗")
 _MAX_SEP = 5      # separator characters allowed between two digits of one chain
 _MAX_DIGITS = 20  # the longest identifier (a WeChat number; a bank card has 19, 0086 + landline 16)
@@ -125,7 +127,7 @@ _WECHAT_WORDS = r"微信|威信|薇信|徽信|v信|加微|微号|(?<![a-z])(?:vx
 _IM_WORD = re.compile(r"(?:扣扣|企鹅|q号|(?<![a-z])qq(?![a-z])|" + _WECHAT_WORDS + ")" + _GAP, re.IGNORECASE)
 _WECHAT_ID = re.compile(
     r"(" + _WECHAT_WORDS + r")(?:[ \t]*(?:号码|号|id|账号|帐号))*[ \t]*([:=是为])?[ \t]*"
-    r"([a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])",
+    r"([a-z][a-z0-9_-]{5,19})",  # at most 20 characters: an id run into English ("abc123please") still goes
     re.IGNORECASE)
 _WXID = re.compile(r"(?<![a-z0-9])wxid_[a-z0-9_-]{4,}", re.IGNORECASE)
 _EMAIL = re.compile(
