@@ -331,9 +331,12 @@ def joiner(draw: st.DrawFn, left: str, right: str) -> str:
     if re.search(r"(^|[^0-9./:¥#-])[0-9]+$", left) or re.match(r"[0-9]+($|[^0-9./:-])", right):
         # A bare number next to a QQ number with only a space between is read as part of it.
         return draw(st.sampled_from(["，", "：", "、"]))
-    if left[-1].isdigit() or right[0].isdigit():
+    if left[-1].isdigit():
         # A date or amount next to the identifier with only a space between: the chain is read whole.
         return draw(st.sampled_from([" ", "，", "：", "\n"]))
+    if right[0].isdigit():
+        # Not "：" before a clock: "QQ 1000 0：10:10" reads as a QQ number 1000 and the time 0:10.
+        return draw(st.sampled_from([" ", "，", "\n"]))
     if ascii_alnum(left[-1]) and ascii_alnum(right[0]):
         return draw(st.sampled_from([" ", "，", "："]))
     return draw(st.sampled_from(["", " ", "，", "：", "（"]))

@@ -103,7 +103,8 @@ _BOUND_BEFORE = frozenset("¥$#№第")
 _BOUND_AFTER = frozenset("年月日时点分秒元万千百块角人户次组号栋单室亩米斤个岁周天%")
 # A slash or colon binds only inside a time or date (15:30, 12/5); after a QQ number "：" is punctuation.
 _CLOCK_BEFORE = re.compile(r"(?<!\d)\d{1,2}[:/]$")
-_CLOCK_AFTER = re.compile(r"(?::\d{2}|/\d{1,2})(?![\d年月日号])")
+_CLOCK_AFTER = re.compile(r":\d{2}(?![\d年月日号])")
+_DAY_AFTER = re.compile(r"/\d{1,2}(?![\d年月日号])")
 _SEPARATORS = frozenset(".·•‧∙・。-‐‑‒–—―−_" + _OPENERS + ")]}】〕〗")
 _MAX_SEP = 5      # separator characters allowed between two digits of one chain
 _MAX_DIGITS = 20  # the longest identifier (a WeChat number; a bank card has 19, 0086 + landline 16)
@@ -287,7 +288,7 @@ def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
     """
     starts = [k for k, u in enumerate(units)
               if k == 0 or u.before or u.han or units[k - 1].han or u.char in "Xx"] + [len(units)]
-    context = _context(norm, units)
+    context = _context(norm, units, starts)
     best: list[tuple[tuple[int, int, int, int, int], int, _Reading | None]] = [((0, 0, 0, 0, 0), -1, None)]
     for j in range(1, len(starts)):
         best.append((best[j - 1][0], j - 1, None))
@@ -339,13 +340,18 @@ class _Context:
     bound_after: bool   # the chain ends right before 年, 元, 号, : … (see _BOUND_AFTER)
 
 
-def _context(norm: str, units: list[_Unit]) -> _Context:
+def _context(norm: str, units: list[_Unit], starts: list[int]) -> _Context:
     head = norm[max(0, units[0].pos - 30):units[0].pos]
     after = units[-1].pos + 1
+    # Only an hour or minute (1-2 digits), a month or a year can be part of a clock or a date:
+    # "0000：10:10" is no time.
+    first_size, last_size = starts[1] - starts[0], starts[-1] - starts[-2]
+    clock_before = first_size <= 2 and bool(_CLOCK_BEFORE.search(head))
+    clock_after = (last_size <= 2 and bool(_CLOCK_AFTER.match(norm, after))) or (
+        last_size in (1, 2, 4) and bool(_DAY_AFTER.match(norm, after)))
     return _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
-                    plus="+" in head[-2:],
-                    bound_before=head[-1:] in _BOUND_BEFORE or bool(_CLOCK_BEFORE.search(head)),
-                    bound_after=norm[after:after + 1] in _BOUND_AFTER or bool(_CLOCK_AFTER.match(norm, after)))
+                    plus="+" in head[-2:], bound_before=head[-1:] in _BOUND_BEFORE or clock_before,
+                    bound_after=norm[after:after + 1] in _BOUND_AFTER or clock_after)
 
 
 @dataclass(frozen=True)
