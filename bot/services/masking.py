@@ -298,6 +298,9 @@ def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
                 break
             explained, strong, whole, weak, pieces = best[i][0]
             piece, bounds = units[starts[i]:starts[j]], starts[i:j + 1]
+            if (_inside_numerals(units, starts[i]) or _inside_numerals(units, starts[j])) and not all(
+                    u.han for u in piece):
+                continue  # cut out of a run of Chinese numerals, a piece is Chinese numerals only
             edges = {"first": i == 0, "last": j == len(starts) - 1}
             reading = _identify(piece, bounds, context, **edges)
             if reading is not None and reading.strong:
@@ -318,6 +321,11 @@ def _chain_spans(norm: str, units: list[_Unit]) -> list[tuple[int, int, str]]:
             spans.append(_span(norm, units, starts[i], starts[j] - 1, i == 0, reading.mask))
         j = i
     return spans
+
+
+def _inside_numerals(units: list[_Unit], k: int) -> bool:
+    """Whether position k falls between two Chinese numerals written without a separator."""
+    return 0 < k < len(units) and units[k].han and units[k - 1].han and not units[k].before
 
 
 def _span(norm: str, units: list[_Unit], first: int, last: int, at_start: bool,
@@ -377,13 +385,16 @@ def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first
         return _Reading(digits[:6] + "*" * 8 + digits[-4:], strong=True)
     if not digits.isdigit():
         return None
-    if m := _MOBILE.fullmatch(digits):
+    # A whole date inside is kept whole: "QQ 100-000-130 2000-01-01" holds no mobile "130 2000 01 01".
+    dated = len(bounds) >= 4 and _holds_date(piece, bounds)
+    if (m := _MOBILE.fullmatch(digits)) and not dated:
         return _Reading(("+86 " if m.group(1) else "") + m.group(2) + "****" + m.group(3), strong=True)
-    if 16 <= len(digits) <= 19 and _card_grouping(_group_sizes(bounds)) and _luhn(digits):
+    if 16 <= len(digits) <= 19 and _card_grouping(_group_sizes(bounds)) and _luhn(digits) and not dated:
         return _Reading(digits[:4] + "*" * (len(digits) - 8) + digits[-4:], strong=True)
-    if m := _LANDLINE.fullmatch(digits):
+    if (m := _LANDLINE.fullmatch(digits)) and not dated:
         return _landline("", m)
-    if ((context.plus and first) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)):
+    if ((context.plus and first) or digits.startswith("0086")) and (m := _LANDLINE_86.fullmatch(digits)) \
+            and not dated:
         return _landline("+86 ", m)
     if len(digits) == 15 and _is_id_card(digits):
         return _Reading(digits[:6] + "*" * 6 + digits[-3:], strong=False)
@@ -433,8 +444,8 @@ def _luhn(digits: str) -> bool:
 
 def _readable(piece: list[_Unit], bounds: list[int], context: _Context, *, first: bool, last: bool) -> bool:
     """A date (2026-12-05, 2026.12, 12-05), a decimal (3.5) or a quantity of up to 6 digits (2026年,
-    ¥1500): worth keeping whole. Not right after a phone, QQ or WeChat word: what follows such a word is what it
-    announces ("QQ 123.45", "电话 2026-12-05")."""
+    ¥1500): worth keeping whole. Not right after a phone, QQ or WeChat word: what follows such a word
+    is what it announces ("QQ 123.45", "电话 2026-12-05")."""
     sizes = _group_sizes(bounds)
     if (first and (context.phone or context.im)) or any(u.han or not u.char.isdigit() for u in piece):
         return False
@@ -445,12 +456,29 @@ def _readable(piece: list[_Unit], bounds: list[int], context: _Context, *, first
         return False
     if len(sizes) == 2 and seps == ["."]:
         return sizes[0] <= 7 and sizes[1] <= 3
-    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
     if len(sizes) == 3:
-        return sizes[0] == 4 and sizes[1] <= 2 and sizes[2] <= 2 and _valid_date(*values)
+        return _full_date(piece, bounds)
+    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
     if sizes[0] == 4:
         return sizes[1] <= 2 and 1 <= values[1] <= 12
     return sizes[0] <= 2 and sizes[1] <= 2 and _valid_date(2000, *values)
+
+
+def _full_date(piece: list[_Unit], bounds: list[int]) -> bool:
+    """Three groups year, month, day joined by - or ., as in 2026-12-05 or 2026.12.5."""
+    sizes = _group_sizes(bounds)
+    seps = {piece[b - bounds[0]].before for b in bounds[1:-1]}
+    if sizes[0] != 4 or sizes[1] > 2 or sizes[2] > 2 or len(seps) != 1 or not seps <= {"-", "."}:
+        return False
+    if any(u.han for u in piece):
+        return False
+    values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
+    return _valid_date(*values)
+
+
+def _holds_date(piece: list[_Unit], bounds: list[int]) -> bool:
+    return any(_full_date(piece[bounds[k] - bounds[0]:bounds[k + 3] - bounds[0]], bounds[k:k + 4])
+               for k in range(len(bounds) - 3))
 
 
 def _valid_date(year: int, month: int, day: int) -> bool:
