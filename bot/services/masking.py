@@ -18,7 +18,8 @@ identifiers, dates (2026-12-05, 12-05), decimals (3.5) or quantities (a group bo
 it, or to 年 元 号 组 % … or a clock after it); then the one with most digits in strong identifiers
 (known by their shape), then the one that keeps most digits in dates and quantities, then the one
 with most digits in weak identifiers (a 15-digit ID card, or a number known only by the word before
-it). See `_chain_spans`.
+it). A mobile, landline or card number never holds a whole date (2000-01-01), and a piece cut out of
+a run of Chinese numerals is Chinese numerals only. See `_chain_spans`.
 
 What is masked, and how. Masks are the same in every language, so they never tell the reader's
 language; they keep the first and last digits as Chinese banks, railways and couriers print them —
@@ -41,7 +42,8 @@ number after a phone word      7-12 digits after 电话 座机 固话 手机 联
 QQ / WeChat number (weak)      5-20 digits after QQ 扣扣 企鹅 Q号 微信 威信   ****
                                薇信 徽信 V信 加微 微号 vx wx v weixin wechat
 WeChat id                      6-20 letters, digits, _ or - starting      ****
-                               with a letter after a WeChat word; wxid_…
+                               with a letter after a WeChat word (a
+                               longer run loses its first 20); wxid_…
 e-mail address                 local@domain.tld, also " @ " and 。 dots    z***@qq.com
 Telegram username              @ + 5-32 letters, digits or _              @***
 =============================  =========================================  ============================
@@ -68,6 +70,8 @@ Known limitations:
   "weixin"/"wechat" glued to a letters-only id ("wechatzhangsan") is not read either.
 - A bare number written right after a number known only by its word, with just a space between,
   becomes part of it ("QQ 12345 6" masks "12345 6").
+- A number split so that a piece of it reads as a date ("1990-12-05-678"), or whose Chinese numerals
+  run on from a name and then go on in Arabic digits ("五一三八 1234 5678"), is not read as a whole.
 - Bank cards in unequal groups ("62220 213 1234 5678 2") or with a wrong check digit, and ID cards
   with an impossible birth date or an unknown province, are not recognised (an 18-digit block may
   still be masked as a bank card if its check digit happens to fit).
@@ -378,8 +382,11 @@ def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first
 
     `first` and `last`: the piece starts, or ends, the chain."""
     digits = "".join(u.char for u in piece)
-    if not digits[:-1].isdigit():
-        return None
+    tail = piece[bounds[-2] - bounds[0]]
+    # The last group is a quantity (2026年, 5678号, 10.1万) written apart from the rest of the piece.
+    quantity = last and context.bound_after and len(bounds) > 2 and bool(tail.before) and not tail.han
+    if not digits[:-1].isdigit() or (quantity and "." in tail.before):
+        return None  # no identifier ends in the fraction of an amount (…10.1万)
     if len(digits) == 18 and _is_id_card(digits):
         # The region stays, the birth date goes, the tail stays (as 12306 prints it).
         return _Reading(digits[:6] + "*" * 8 + digits[-4:], strong=True)
@@ -399,8 +406,7 @@ def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first
     if len(digits) == 15 and _is_id_card(digits):
         return _Reading(digits[:6] + "*" * 6 + digits[-3:], strong=False)
     # Numbers known only by the word before them never swallow a quantity ("QQ 12345 2026年").
-    tail = piece[bounds[-2] - bounds[0]]
-    if not first or (last and context.bound_after and len(bounds) > 2 and tail.before and not tail.han):
+    if not first or quantity:
         return None
     if context.phone and 7 <= len(digits) <= 12:
         return _Reading("*" * (len(digits) - 4) + digits[-4:], strong=False)
@@ -454,8 +460,8 @@ def _readable(piece: list[_Unit], bounds: list[int], context: _Context, *, first
     seps = [piece[b - bounds[0]].before for b in bounds[1:-1]]
     if len(sizes) > 3 or any(sep not in ("-", ".") for sep in seps):
         return False
-    if len(sizes) == 2 and seps == ["."]:
-        return sizes[0] <= 7 and sizes[1] <= 3
+    if len(sizes) == 2 and seps == ["."]:  # 3.5, 1500.00, 0.25; not 0990101.000
+        return (sizes[0] <= 6 and sizes[1] <= 2 and (sizes[0] == 1 or piece[0].char != "0"))
     if len(sizes) == 3:
         return _full_date(piece, bounds)
     values = [int("".join(u.char for u in piece[a - bounds[0]:b - bounds[0]])) for a, b in pairwise(bounds)]
