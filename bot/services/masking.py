@@ -349,7 +349,8 @@ class _Context:
     im: bool      # a QQ or WeChat word stands just before the chain
     plus: bool    # the chain starts right after a +
     bound_before: bool  # the chain starts right after ¥, #, 第, : … (see _BOUND_BEFORE)
-    bound_after: bool   # the chain ends right before 年, 元, 号, : … (see _BOUND_AFTER)
+    bound_after: bool   # the chain ends right before 年, 元, 号, :30 … (see _BOUND_AFTER, _CLOCK_AFTER)
+    unit_after: bool    # … and that is a counter word (年, 元, 号 …), not a clock
 
 
 def _context(norm: str, units: list[_Unit], starts: list[int]) -> _Context:
@@ -363,7 +364,8 @@ def _context(norm: str, units: list[_Unit], starts: list[int]) -> _Context:
         last_size in (1, 2, 4) and bool(_DAY_AFTER.match(norm, after)))
     return _Context(phone=bool(_PHONE_WORD.search(head)), im=bool(_IM_WORD.search(head)),
                     plus="+" in head[-2:], bound_before=head[-1:] in _BOUND_BEFORE or clock_before,
-                    bound_after=norm[after:after + 1] in _BOUND_AFTER or clock_after)
+                    bound_after=norm[after:after + 1] in _BOUND_AFTER or clock_after,
+                    unit_after=norm[after:after + 1] in _BOUND_AFTER)
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,7 @@ def _identify(piece: list[_Unit], bounds: list[int], context: _Context, *, first
     tail = piece[bounds[-2] - bounds[0]]
     # The last group is a quantity (2026年, 5678号, 10.1万) written apart from the rest of the piece.
     quantity = last and context.bound_after and len(bounds) > 2 and bool(tail.before) and not tail.han
-    if not digits[:-1].isdigit() or (quantity and "." in tail.before):
+    if not digits[:-1].isdigit() or (quantity and context.unit_after and "." in tail.before):
         return None  # no identifier ends in the fraction of an amount (…10.1万)
     if len(digits) == 18 and _is_id_card(digits):
         # The region stays, the birth date goes, the tail stays (as 12306 prints it).
