@@ -26,6 +26,7 @@ from bot.formatting import Formatter
 from bot.infra import Infra
 from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
+from bot.services.masking import mask_public
 from bot.services.orgs import NotAllowed, NotFound, Org
 
 DEFAULT_CATEGORIES = ("infrastructure", "sanitation", "welfare", "industry", "disputes", "suggestions", "other")
@@ -280,9 +281,7 @@ _COORDINATES = re.compile(r"📍?\s*-?\d{1,3}\.\d{3,}\s*[,，]\s*-?\d{1,3}\.\d{3
 
 def mask_private(text: str) -> str:
     """Hide phone and ID-card numbers in text that will be shown publicly."""
-    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
-    text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
-    return _LANDLINE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+    return mask_public(text)
 
 
 def public_text(text: str, place: str) -> str:
