@@ -272,15 +272,12 @@ class Block:
     since: datetime
 
 
-_PHONE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
-_ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
 # A point as a location item carries it (and as people paste one): never on the wall.
 _COORDINATES = re.compile(r"📍?\s*-?\d{1,3}\.\d{3,}\s*[,，]\s*-?\d{1,3}\.\d{3,}")
 
 
 def mask_private(text: str) -> str:
-    """Hide phone and ID-card numbers in text that will be shown publicly."""
+    """Hide identifiers (phones, ID cards, bank cards, e-mail, QQ/WeChat) in text shown publicly."""
     return mask_public(text)
 
 
