@@ -3,6 +3,7 @@ the production factory, talking to it over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from fakebotapi import TOKEN, FakeBotApi, Limits
+from schedules import run_all
 from schedules.delivery import DeliveryWorker
 
 ADMIN_ID = 9001
@@ -77,6 +79,28 @@ class BotRunner:
         assert self.app is not None, "bot not started"
         worker: DeliveryWorker = self.app.bot_data["delivery"]
         await worker.wait_idle(timeout)
+
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until every update sent so far has been handled and then the delivery worker is idle.
+        A negative check ("nothing was sent", "answered only once") waits for this, never a sleep.
+
+        The fake drops an update only when the next getUpdates confirms it, which the bot sends only
+        after queueing the update; the update queue counts an update until its handler returned."""
+        assert self.app is not None, "bot not started"
+        while True:
+            await self.fake.wait_for(lambda: not self.fake.pending_updates, timeout=timeout,
+                                     message="updates not fetched")
+            await asyncio.wait_for(self.app.update_queue.join(), timeout)
+            await self.delivery_idle(timeout)
+            if not self.fake.pending_updates:
+                return
+
+    async def ticks(self) -> None:
+        """Run every periodic job once now (what a jump of the settable clock starts), then wait for
+        `idle`: whatever the jobs queued has been delivered."""
+        assert self.app is not None, "bot not started"
+        await run_all(self.app)
+        await self.idle()
 
     async def load_orgs(self, text: str = SAMPLE_ORGS) -> None:
         from bot.services import orgfile
