@@ -18,7 +18,8 @@ from bot.services.orgs import ROLES, NotFound
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options (the command line's whole surface, in one place)."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Party branch Telegram bot")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (long polling); the default")
@@ -64,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     led.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
 
     add_outbox_parser(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
