@@ -13,6 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from orgtree import CHAT_TREE
+
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.config import Settings
@@ -23,24 +25,7 @@ from schedules.delivery import DeliveryWorker
 
 ADMIN_ID = 9001
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
-
-SAMPLE_ORGS = """
-orgs:
-  - code: danfeng
-    name: 中共丹凤县委
-    kind: county
-    children:
-      - code: longjuzhai
-        name: 龙驹寨街道党工委
-        kind: township
-        children:
-          - {code: sanyi, name: 三义村党支部, kind: village_branch}
-          - {code: erlang, name: 二郎村党支部, kind: village_branch}
-people:
-  - {telegram_id: 1001, name: 王建国, roles: [secretary@sanyi, member@sanyi]}
-  - {telegram_id: 1002, name: 李明, roles: [organizer@longjuzhai]}
-  - {telegram_id: 1003, name: 赵强, roles: [secretary@erlang]}
-"""
+SAMPLE_ORGS = CHAT_TREE  # the end-to-end tests' part of the shared tree (tests/orgtree.py); bench/wall.py reads it
 
 
 class BotRunner:
@@ -102,7 +87,7 @@ class BotRunner:
         await run_all(self.app)
         await self.idle()
 
-    async def load_orgs(self, text: str = SAMPLE_ORGS) -> None:
+    async def load_orgs(self, text: str = CHAT_TREE) -> None:
         from bot.services import orgfile
 
         plan = orgfile.parse(text)

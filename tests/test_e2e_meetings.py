@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
+from orgtree import ERLANG_SECRETARY, SECRETARY
+from orgtree import TOWN_ORG as ORGANIZER
 
 from bot.callbacks import (
     MEETING_FLOW,
@@ -34,7 +36,6 @@ from conftest import BotRunner
 from fakebotapi import FakeBotApi, FakeUser, SentMessage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 
 
 def local(*args: int) -> datetime:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from orgtree import SECRETARY
+
 from conftest import BotRunner
 from fakebotapi import FakeBotApi, FakeUser
-
-SECRETARY, ORGANIZER = 1001, 1002
 
 
 async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str = "老张") -> FakeUser:
