@@ -18,7 +18,8 @@ from bot.services.orgs import ROLES, NotFound
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options (the command line's whole surface, in one place)."""
     parser = argparse.ArgumentParser(prog="branchbot", description="Party branch Telegram bot")
     sub = parser.add_subparsers(dest="command")
     run_parser = sub.add_parser("run", help="run the bot (long polling); the default")
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
     add_outbox_parser(sub)
     _add_check_commands(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "check":
         return check_command()

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
@@ -13,14 +16,19 @@ from bot.callbacks import (
     INVITE_ORG,
     INVITE_ROLE,
     AppointAction,
+    AppointOrg,
+    AppointPerson,
+    InviteOrg,
+    Kind,
     RoleCode,
 )
 from bot.context import BotContext
 from bot.outbox import Button
-from bot.services.orgs import APPOINTABLE, ROLES, NotAllowed, NotFound
+from bot.services.orgs import APPOINTABLE, ROLES, NotAllowed, NotFound, Org
 from handlers.common import LEADERS, MANAGERS, Command, answer_callback, edit_text, keyboard, lang_of
 
 MAX_BUTTONS = 40
+_OrgData = TypeVar("_OrgData", AppointOrg, AppointPerson, InviteOrg)  # button data that names an org
 
 
 async def appoint_command(update: Update, context: BotContext) -> None:
@@ -58,17 +66,33 @@ async def _refuse(update: Update, context: BotContext, key: str) -> None:
     await answer_callback(update, context, key, alert=True)
 
 
+async def _org_of_button(update: Update, context: BotContext, kind: Kind[_OrgData],
+                         may: Callable[[int, int], Awaitable[bool]]) -> tuple[_OrgData, Org] | None:
+    """The pressed button's data and its org, when the data is current and the person still has the
+    right (`may(person, org id)`, read from the database now, never from the button); otherwise the
+    refusal is shown and None returned."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None and user is not None
+    data = kind.parse(query.data)
+    if data is None:
+        await _refuse(update, context, "error.stale_button")
+        return None
+    org = await context.core.orgs.get(data.org_id)
+    if org is None or not await may(user.id, data.org_id):
+        await _refuse(update, context, "error.not_allowed")
+        return None
+    return data, org
+
+
 async def appoint_org_chosen(update: Update, context: BotContext) -> None:
     """Step 2: the people of the org (the right is checked again)."""
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    data = APPOINT_ORG.parse(query.data)
-    if data is None:
-        return await _refuse(update, context, "error.stale_button")
-    org = await c.orgs.get(data.org_id)
-    if org is None or not await c.orgs.can_manage(user.id, data.org_id):
-        return await _refuse(update, context, "error.not_allowed")
+    found = await _org_of_button(update, context, APPOINT_ORG, c.orgs.can_manage)
+    if found is None:
+        return
+    data, org = found
     lang = await lang_of(update, context)
     people = await c.orgs.people_in(data.org_id)
     rows = [[Button(f"{name} ({c.formatter.join(lang, [c.t(lang, f'role.{r}') for r in roles])})",
@@ -83,12 +107,10 @@ async def appoint_person_chosen(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    data = APPOINT_PERSON.parse(query.data)
-    if data is None:
-        return await _refuse(update, context, "error.stale_button")
-    org = await c.orgs.get(data.org_id)
-    if org is None or not await c.orgs.can_manage(user.id, data.org_id):
-        return await _refuse(update, context, "error.not_allowed")
+    found = await _org_of_button(update, context, APPOINT_PERSON, c.orgs.can_manage)
+    if found is None:
+        return
+    data, org = found
     lang = await lang_of(update, context)
     held = {role for pid, _, roles in await c.orgs.people_in(data.org_id) if pid == data.person_id for role in roles}
     name = await c.people.display_name(data.person_id)
@@ -132,12 +154,10 @@ async def invite_org_chosen(update: Update, context: BotContext) -> None:
     c = context.core
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
-    data = INVITE_ORG.parse(query.data)
-    if data is None:
-        return await _refuse(update, context, "error.stale_button")
-    org = await c.orgs.get(data.org_id)
-    if org is None or not await c.orgs.can_approve(user.id, data.org_id):
-        return await _refuse(update, context, "error.not_allowed")
+    found = await _org_of_button(update, context, INVITE_ORG, c.orgs.can_approve)
+    if found is None:
+        return
+    data, org = found
     lang = await lang_of(update, context)
     roles = [r for r in ROLES if await c.orgs.can_approve(user.id, data.org_id, r)]
     rows = [[Button(c.t(lang, f"role.{role}"), INVITE_ROLE(data.org_id, RoleCode.of(role)))] for role in roles]

@@ -3,39 +3,25 @@ the production factory, talking to it over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from orgtree import CHAT_TREE
 
 from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
+from schedules import run_all
 from schedules.delivery import DeliveryWorker
 
 ADMIN_ID = 9001
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
-
-SAMPLE_ORGS = """
-orgs:
-  - code: danfeng
-    name: 中共丹凤县委
-    kind: county
-    children:
-      - code: longjuzhai
-        name: 龙驹寨街道党工委
-        kind: township
-        children:
-          - {code: sanyi, name: 三义村党支部, kind: village_branch}
-          - {code: erlang, name: 二郎村党支部, kind: village_branch}
-people:
-  - {telegram_id: 1001, name: 王建国, roles: [secretary@sanyi, member@sanyi]}
-  - {telegram_id: 1002, name: 李明, roles: [organizer@longjuzhai]}
-  - {telegram_id: 1003, name: 赵强, roles: [secretary@erlang]}
-"""
+SAMPLE_ORGS = CHAT_TREE  # the end-to-end tests' part of the shared tree (tests/orgtree.py); bench/wall.py reads it
 
 
 class BotRunner:
@@ -75,7 +61,29 @@ class BotRunner:
         worker: DeliveryWorker = self.app.bot_data["delivery"]
         await worker.wait_idle(timeout)
 
-    async def load_orgs(self, text: str = SAMPLE_ORGS) -> None:
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until every update sent so far has been handled and then the delivery worker is idle.
+        A negative check ("nothing was sent", "answered only once") waits for this, never a sleep.
+
+        The fake drops an update only when the next getUpdates confirms it, which the bot sends only
+        after queueing the update; the update queue counts an update until its handler returned."""
+        assert self.app is not None, "bot not started"
+        while True:
+            await self.fake.wait_for(lambda: not self.fake.pending_updates, timeout=timeout,
+                                     message="updates not fetched")
+            await asyncio.wait_for(self.app.update_queue.join(), timeout)
+            await self.delivery_idle(timeout)
+            if not self.fake.pending_updates:
+                return
+
+    async def ticks(self) -> None:
+        """Run every periodic job once now (what a jump of the settable clock starts), then wait for
+        `idle`: whatever the jobs queued has been delivered."""
+        assert self.app is not None, "bot not started"
+        await run_all(self.app)
+        await self.idle()
+
+    async def load_orgs(self, text: str = CHAT_TREE) -> None:
         from bot.services import orgfile
 
         plan = orgfile.parse(text)

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import zxingcpp
+from orgtree import CHAT_TREE
 from PIL import Image
 
 from bot.config import Settings
 from bot.core import Core
 from bot.services.invites import JoinOutcome
-from conftest import SAMPLE_ORGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ async def remember_username(tmp_path: Path, username: str = "branch_test_bot") -
 
 
 def test_import_then_export_round_trips(tmp_path: Path) -> None:
-    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    (tmp_path / "orgs.yaml").write_text(CHAT_TREE, encoding="utf-8")
     result = run_cli(tmp_path, "orgs", "import", "orgs.yaml")
     assert result.returncode == 0, result.stderr
     assert "orgs: 4 added" in result.stdout and "roles: 4 granted" in result.stdout
@@ -54,7 +54,7 @@ def test_import_then_export_round_trips(tmp_path: Path) -> None:
 
 
 def test_invite_prints_link_and_writes_a_scannable_qr(tmp_path: Path) -> None:
-    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    (tmp_path / "orgs.yaml").write_text(CHAT_TREE, encoding="utf-8")
     run_cli(tmp_path, "orgs", "import", "orgs.yaml")
     asyncio.run(remember_username(tmp_path))
     result = run_cli(tmp_path, "invite", "sanyi", "--role", "resident", "--qr", "wall.png")
@@ -77,7 +77,7 @@ def test_invite_prints_link_and_writes_a_scannable_qr(tmp_path: Path) -> None:
 
 
 def test_revoke_and_reissue(tmp_path: Path) -> None:
-    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    (tmp_path / "orgs.yaml").write_text(CHAT_TREE, encoding="utf-8")
     run_cli(tmp_path, "orgs", "import", "orgs.yaml")
     asyncio.run(remember_username(tmp_path))
     first = run_cli(tmp_path, "invite", "sanyi", "--role", "member").stdout.splitlines()[1]
@@ -107,7 +107,7 @@ def test_invite_without_known_username_or_token(tmp_path: Path) -> None:
 
 
 def test_ticket_settings_and_category_assignee(tmp_path: Path) -> None:
-    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    (tmp_path / "orgs.yaml").write_text(CHAT_TREE, encoding="utf-8")
     run_cli(tmp_path, "orgs", "import", "orgs.yaml")
     ok = run_cli(tmp_path, "tickets", "settings", "sanyi", "--accept-days", "2", "--answer-days", "7",
                  "--categories", "道路,用水,其他")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orgtree import CHAT_TREE
 from test_cli import run_cli
-
-from conftest import SAMPLE_ORGS
 
 
 def test_a_category_assignee_set_from_the_command_line_must_lead_at_or_above_the_org(tmp_path: Path) -> None:
-    (tmp_path / "orgs.yaml").write_text(SAMPLE_ORGS, encoding="utf-8")
+    (tmp_path / "orgs.yaml").write_text(CHAT_TREE, encoding="utf-8")
     assert run_cli(tmp_path, "orgs", "import", "orgs.yaml").returncode == 0
     for person in ("1003", "555"):  # erlang's secretary; someone the bot never saw
         refused = run_cli(tmp_path, "tickets", "assign", "sanyi", "welfare", person)

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from orgtree import ERLANG_SECRETARY, SECRETARY
+from orgtree import TOWN_ORG as ORGANIZER
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from conftest import ADMIN_ID, BotRunner
 from handlers import system
-
-SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 
 NOT_ALLOWED = "您没有权限进行这项操作。"
 STALE = "这个按钮已失效，请重新操作。"

@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,13 +185,14 @@ async def test_graceful_restart_mid_burst_loses_nothing(bot: BotRunner, fake: Fa
     assert set(delivered_counts(fake, chats).values()) == {1}
 
 
-def _bot_process(fake: FakeBotApi | None, database: Path, api_url: str | None = None) -> subprocess.Popen[bytes]:
+def _bot_process(fake: FakeBotApi | None, database: Path, api_url: str | None = None,
+                 stderr: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     api_url = api_url or (fake.base_url if fake else "")
     env.update(BOT_TOKEN=TOKEN, BOT_API_URL=api_url, BOT_FILE_URL=api_url.replace("/bot", "/file/bot"),
                BOT_DATABASE=str(database), PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=database.parent, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 async def _stop(proc: subprocess.Popen[bytes], sig: int) -> int:
@@ -257,10 +259,17 @@ async def test_network_down_at_start_up_is_retried(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     late = FakeBotApi()
     database = tmp_path / "bot.sqlite3"
-    proc = _bot_process(None, database, api_url=f"http://127.0.0.1:{port}/bot")
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as err:
+        proc = _bot_process(None, database, api_url=f"http://127.0.0.1:{port}/bot", stderr=err)
     try:
-        await asyncio.sleep(2.5)
+        # Wait until the bot has failed to connect at least twice (it logs each retry), not a fixed time.
+        for _ in range(1500):
+            if log.read_text(errors="replace").count("Retrying") >= 2 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.02)
         assert proc.poll() is None, "the bot gave up while the network was down"
+        assert log.read_text(errors="replace").count("Retrying") >= 2, "the bot did not retry within 30 s"
         await late.start(port=port)
         user = late.user(39000, first_name="老李")
         user.send("/start")
@@ -269,7 +278,7 @@ async def test_network_down_at_start_up_is_retried(tmp_path: Path) -> None:
     finally:
         code = await _stop(proc, signal.SIGTERM)
         await late.stop()
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    stderr = log.read_text(errors="replace")
     assert code == 0
     assert "Network Retry Loop" in stderr and "Retrying" in stderr  # the operator sees it waiting
     assert "Traceback" not in stderr

@@ -7,7 +7,6 @@ The sample tree: 中共丹凤县委 → 龙驹寨街道党工委 (organizer 1002
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
+from orgtree import ERLANG_SECRETARY, SECRETARY
+from orgtree import TOWN_ORG as ORGANIZER
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import (
@@ -35,7 +36,6 @@ from bot.services.meetings import Draft, MeetingService, SeriesSpec
 from conftest import BotRunner
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 
 
 def local(*args: int) -> datetime:
@@ -57,11 +57,10 @@ async def add_member(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str, 
     return user
 
 
-async def settle(clock: SettableClock, fake: FakeBotApi, when: datetime, quiet: float = 0.4) -> None:
-    """Move the clock (every periodic job runs) and let the outbox drain."""
-    clock.set(when)
-    await asyncio.sleep(0.1)
-    await fake.wait_idle(quiet=quiet, timeout=20)
+async def settle(bot: BotRunner, when: datetime) -> None:
+    """Move the clock, run every periodic job, and wait until the outbox has drained what is due."""
+    bot.clock.set(when)
+    await bot.ticks()
 
 
 async def edited(fake: FakeBotApi, message: SentMessage, contains: str) -> SentMessage:
@@ -152,15 +151,15 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     assert "SUMMARY:支部党员大会：学习党的二十届四中全会精神" in lines
 
     # The 1-day reminder at 15:00 the day before, to all but the one on leave; not a minute early.
-    await settle(clock, fake, local(2026, 12, 4, 14, 59))
+    await settle(bot, local(2026, 12, 4, 14, 59))
     assert texts_with(fake, 2101, "会议提醒") == []
-    await settle(clock, fake, local(2026, 12, 4, 15, 0))
+    await settle(bot, local(2026, 12, 4, 15, 0))
     for uid in (SECRETARY, 2101, 2103):
         reminder = await fake.wait_message(uid, contains="⏰ 会议提醒：明天下午3:00开会")
         assert reminder.button_texts[0] == "📍 签到"
     assert texts_with(fake, 2102, "会议提醒") == []
     # The 2-hour reminder at 13:00 on the day.
-    await settle(clock, fake, local(2026, 12, 5, 13, 0))
+    await settle(bot, local(2026, 12, 5, 13, 0))
     for uid in (SECRETARY, 2101, 2103):
         await fake.wait_message(uid, contains="⏰ 会议提醒：今天下午3:00开会")
     assert texts_with(fake, 2102, "会议提醒") == []
@@ -170,7 +169,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     press = zhang.press(reminder, "📍 签到")
     assert "还没到签到时间" in await alert_text(fake, press)
     assert await bot.core.db.fetchval("SELECT COUNT(*) FROM meeting_attendees WHERE checked_in_at IS NOT NULL") == 0
-    await settle(clock, fake, local(2026, 12, 5, 14, 40))
+    await settle(bot, local(2026, 12, 5, 14, 40))
     press = zhang.press(reminder, "📍 签到")
     assert "签到成功" in await alert_text(fake, press)
     wang.send("/checkin")
@@ -179,7 +178,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     await fake.wait_message(SECRETARY, contains="签到成功")
 
     # After the meeting: answers are closed; the roster, minutes (text and a photo), close as held.
-    await settle(clock, fake, local(2026, 12, 5, 17, 30))
+    await settle(bot, local(2026, 12, 5, 17, 30))
     press = li.press(notices[2102], "✅ 参加")
     assert await alert_text(fake, press) == "会议已经开始了，不能再改。"
     secretary.send("/meetings")
@@ -253,7 +252,7 @@ async def test_bad_input_gets_a_clear_message_and_changes_nothing(
     secretary.press(confirm, "✅ 确认，发通知")
     await fake.wait_text(SECRETARY, "正在通知")
     meeting_id = await bot.core.db.fetchval("SELECT MAX(id) FROM meetings")
-    await fake.wait_idle()
+    await bot.idle()
 
     # A member of another branch forges the buttons of a meeting they were not invited to.
     before = await bot.core.db.fetchall("SELECT * FROM meeting_attendees ORDER BY person_id")
@@ -306,9 +305,9 @@ async def test_edit_moves_reminders_and_cancel_stops_them(
     assert await outbox_keys(bot, f"mt:{meeting_id}:r", "pending") == sorted(
         [f"mt:{meeting_id}:r2:{SECRETARY}:1440", f"mt:{meeting_id}:r2:{SECRETARY}:120",
          f"mt:{meeting_id}:r2:2301:1440", f"mt:{meeting_id}:r2:2301:120"])
-    await settle(clock, fake, local(2026, 12, 4, 15, 0))
+    await settle(bot, local(2026, 12, 4, 15, 0))
     assert texts_with(fake, 2301, "会议提醒") == []
-    await settle(clock, fake, local(2026, 12, 7, 9, 0))
+    await settle(bot, local(2026, 12, 7, 9, 0))
     await fake.wait_message(2301, contains="⏰ 会议提醒：明天上午9:00开会")
     assert len(texts_with(fake, 2301, "会议提醒")) == 1
 
@@ -324,7 +323,7 @@ async def test_edit_moves_reminders_and_cancel_stops_them(
     assert await bot.core.db.fetchval(
         "SELECT answer FROM meeting_attendees WHERE meeting_id = ? AND person_id = 2301", (meeting_id,)) is None
     assert await outbox_keys(bot, f"mt:{meeting_id}:r", "pending") == []
-    await settle(clock, fake, local(2026, 12, 8, 7, 0))
+    await settle(bot, local(2026, 12, 8, 7, 0))
     assert len(texts_with(fake, 2301, "会议提醒")) == 1
 
 
@@ -357,7 +356,7 @@ async def test_edits_tell_members_at_most_three_times_a_day(bot: BotRunner, fake
             assert f"→ {place}" in change.text
         else:
             assert "今天已经发过三次变更通知" in card.text
-    await fake.wait_idle()
+    await bot.idle()
     assert len(texts_with(fake, 2351, "会议有变动")) == 3
     assert not texts_with(fake, 2351, "祠堂")
     zhang.send("/meetings")
@@ -375,14 +374,14 @@ async def test_reminders_in_quiet_hours_go_the_evening_before(
     await fake.wait_message(2401, contains="📢 会议通知")
     # 1 day before is 07:30 on the 4th (allowed); 2 hours before is 05:30, inside 22:00–07:00, so it
     # goes at 21:59 on the 4th — the end of the allowed window before it, not after.
-    await settle(clock, fake, local(2026, 12, 4, 7, 30))
+    await settle(bot, local(2026, 12, 4, 7, 30))
     first = await fake.wait_message(2401, contains="⏰ 会议提醒：明天早上7:30开会")
-    await settle(clock, fake, local(2026, 12, 4, 21, 58, 59))
+    await settle(bot, local(2026, 12, 4, 21, 58, 59))
     assert len(texts_with(fake, 2401, "会议提醒")) == 1
-    await settle(clock, fake, local(2026, 12, 4, 21, 59))
+    await settle(bot, local(2026, 12, 4, 21, 59))
     second = await fake.wait_message(2401, contains="⏰ 会议提醒：明天早上7:30开会")
     assert second.message_id != first.message_id
-    await settle(clock, fake, local(2026, 12, 5, 7, 0))
+    await settle(bot, local(2026, 12, 5, 7, 0))
     assert len(texts_with(fake, 2401, "会议提醒")) == 2
     sent = [c for c in fake.calls_to("sendMessage") if c.ok and c.params["chat_id"] == 2401]
     assert len(sent) == 3
@@ -397,10 +396,10 @@ async def test_a_restart_between_scheduling_and_the_reminder_loses_nothing_and_s
     meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0))
     await fake.wait_message(2501, contains="📢 会议通知")
     await bot.restart()
-    await settle(clock, fake, local(2026, 12, 4, 15, 0))
+    await settle(bot, local(2026, 12, 4, 15, 0))
     await fake.wait_message(2501, contains="⏰ 会议提醒：明天下午3:00开会")
     await bot.restart()
-    await settle(clock, fake, local(2026, 12, 4, 15, 5), quiet=1.0)
+    await settle(bot, local(2026, 12, 4, 15, 5))
     assert len(texts_with(fake, 2501, "会议提醒")) == 1
     assert await outbox_keys(bot, f"mt:{meeting_id}:r1:2501:1440", "sent") == [f"mt:{meeting_id}:r1:2501:1440"]
 
@@ -408,8 +407,7 @@ async def test_a_restart_between_scheduling_and_the_reminder_loses_nothing_and_s
     await bot.stop()
     clock.set(local(2026, 12, 5, 15, 10))
     await bot.start()
-    await asyncio.sleep(0.5)
-    await fake.wait_idle(quiet=0.5)
+    await bot.ticks()
     assert len(texts_with(fake, 2501, "会议提醒")) == 1
     assert await outbox_keys(bot, f"mt:{meeting_id}:r1:2501:120", "cancelled") == [f"mt:{meeting_id}:r1:2501:120"]
 
@@ -421,7 +419,7 @@ async def test_a_monthly_series_across_national_day_make_up_days_and_an_unknown_
     organizer = fake.user(ORGANIZER, first_name="李明")
     fake.user(SECRETARY)
     fake.user(ERLANG_SECRETARY)
-    await settle(clock, fake, local(2026, 9, 15, 10, 0))
+    await settle(bot, local(2026, 9, 15, 10, 0))
     # Reminders are switched off for the township and everything below (the setting is inherited):
     # this test is about the dates; the clock jumps over many meetings.
     township = await bot.core.orgs.by_code("longjuzhai")
@@ -464,13 +462,13 @@ async def test_a_monthly_series_across_national_day_make_up_days_and_an_unknown_
         kind="theme_day", org_id=longjuzhai.id, starts_at=start, ends_at=start + timedelta(hours=2),
         place="村委会", topic="主题党日"), SeriesSpec(rule=Rule("monthday", day=10)))
 
-    await settle(clock, fake, local(2026, 9, 30, 23, 0))
+    await settle(bot, local(2026, 9, 30, 23, 0))
     assert texts_with(fake, SECRETARY, "会议通知") == []
-    await settle(clock, fake, local(2026, 10, 1, 7, 0))
+    await settle(bot, local(2026, 10, 1, 7, 0))
     notice = await fake.wait_message(SECRETARY, contains="📢 会议通知")
     assert "会议：月例会" in notice.text and "时间：10月8日（周四）上午9:00" in notice.text
     await fake.wait_message(ERLANG_SECRETARY, contains="时间：10月8日（周四）上午9:00")
-    await settle(clock, fake, local(2026, 10, 3, 9, 0))
+    await settle(bot, local(2026, 10, 3, 9, 0))
     notice = await fake.wait_message(SECRETARY, contains="📢 会议通知")
     assert "会议：主题党日" in notice.text and "时间：10月10日（周六）下午3:00" in notice.text
 
@@ -479,15 +477,15 @@ async def test_a_monthly_series_across_national_day_make_up_days_and_an_unknown_
                            (local(2026, 11, 3, 9, 0), "时间：11月10日（周二）下午3:00"),
                            (local(2026, 11, 24, 9, 0), "时间：12月1日（周二）上午9:00"),
                            (local(2026, 12, 3, 9, 0), "时间：12月10日（周四）下午3:00")):
-        await settle(clock, fake, when)
+        await settle(bot, when)
         assert expected in (await fake.wait_message(SECRETARY, contains="📢 会议通知")).text
 
     # 2027 is not in the holidays package yet: Monday to Friday count as working days, so Friday
     # 1 January stays (an admin can load the official list), and Sunday 10 January moves to the 11th.
-    await settle(clock, fake, local(2026, 12, 25, 9, 0))
+    await settle(bot, local(2026, 12, 25, 9, 0))
     assert "时间：2027年1月1日（周五）上午9:00" in (
         await fake.wait_message(SECRETARY, contains="📢 会议通知")).text
-    await settle(clock, fake, local(2027, 1, 4, 9, 0))
+    await settle(bot, local(2027, 1, 4, 9, 0))
     assert "时间：1月11日（周一）下午3:00" in (
         await fake.wait_message(SECRETARY, contains="📢 会议通知")).text
 
@@ -510,14 +508,14 @@ async def test_quota_reminders_at_a_quarters_end(bot: BotRunner, fake: FakeBotAp
     await add_member(bot, fake, 2602, "钱六", org="erlang")
     # 三义 holds its quarter's general meeting (with minutes); 二郎 holds nothing.
     meeting_id = await schedule(bot, local(2026, 12, 10, 9, 0))
-    await settle(clock, fake, local(2026, 12, 10, 12, 0))
+    await settle(bot, local(2026, 12, 10, 12, 0))
     await service(bot).add_minutes(SECRETARY, meeting_id, "text", "学习党章，讨论发展党员。")
     await service(bot).close(SECRETARY, meeting_id)
 
     # Seven days before the quarter ends (25 December, 09:00) each secretary hears what is still due.
-    await settle(clock, fake, local(2026, 12, 25, 8, 59))
+    await settle(bot, local(2026, 12, 25, 8, 59))
     assert texts_with(fake, SECRETARY, "会议任务提醒") == []
-    await settle(clock, fake, local(2026, 12, 25, 9, 0))
+    await settle(bot, local(2026, 12, 25, 9, 0))
     sanyi = await fake.wait_message(SECRETARY, contains="📋 会议任务提醒（三义村党支部）")
     assert "本季度还没有召开支部党员大会" not in sanyi.text
     assert "• 本月还没有召开支部委员会会议" in sanyi.text and "• 本季度还没有召开党课" in sanyi.text
@@ -530,13 +528,13 @@ async def test_quota_reminders_at_a_quarters_end(bot: BotRunner, fake: FakeBotAp
     await fake.wait_message(ERLANG_SECRETARY, contains="请选择会议类型")
 
     # At the quarter's end the organizer above is told what was missed, once.
-    await settle(clock, fake, local(2027, 1, 1, 9, 0))
+    await settle(bot, local(2027, 1, 1, 9, 0))
     digest = await fake.wait_message(ORGANIZER, contains="📋 截至2026年12月31日（周四）")
     assert "• 二郎村党支部：" in digest.text and "支部党员大会（2026年第4季度）" in digest.text
     sanyi_line = next(line for line in digest.text.split("\n") if line.startswith("• 三义村党支部"))
     assert "支部党员大会" not in sanyi_line and "党课（2026年第4季度）" in sanyi_line
-    await settle(clock, fake, local(2027, 1, 1, 10, 0))
-    await settle(clock, fake, local(2027, 1, 2, 9, 0))
+    await settle(bot, local(2027, 1, 1, 10, 0))
+    await settle(bot, local(2027, 1, 2, 9, 0))
     assert len(texts_with(fake, ORGANIZER, "截至2026年12月31日")) == 1
     assert len(texts_with(fake, SECRETARY, "会议任务提醒")) == 1
     assert len(texts_with(fake, ERLANG_SECRETARY, "会议任务提醒")) == 1
@@ -569,12 +567,12 @@ async def test_no_minutes_two_days_after_reminds_the_secretary_once_and_nudges(
     assert await alert_text(fake, press) == "今天已经提醒过他们了，明天可以再提醒。"
     assert texts_with(fake, 2701, "您还没有回复") == []
 
-    await settle(clock, fake, local(2026, 12, 4, 16, 59))
+    await settle(bot, local(2026, 12, 4, 16, 59))
     assert texts_with(fake, SECRETARY, "还没有会议记录") == []
-    await settle(clock, fake, local(2026, 12, 4, 17, 0))
+    await settle(bot, local(2026, 12, 4, 17, 0))
     reminder = await fake.wait_message(SECRETARY, contains="结束已经两天了，还没有会议记录")
     assert reminder.button_texts == ["📝 会议记录"]
-    await settle(clock, fake, local(2026, 12, 6, 9, 0))
+    await settle(bot, local(2026, 12, 6, 9, 0))
     assert len(texts_with(fake, SECRETARY, "还没有会议记录")) == 1
     secretary.press(reminder, "📝 会议记录")
     await fake.wait_message(SECRETARY, contains="请发会议记录")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from orgtree import SECRETARY
+from orgtree import TOWN_ORG as ORGANIZER
+
 from bench.fakebotapi import FakeBotApi
 from conftest import ADMIN_ID, BotRunner
-
-SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 
 
 async def test_resident_link_joins_at_once(bot: BotRunner, fake: FakeBotApi) -> None:

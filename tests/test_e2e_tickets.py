@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from orgtree import SECRETARY
+
 from bench.fakebotapi import FakeBotApi, FakeUser
 from conftest import BotRunner
-
-SECRETARY, ORGANIZER = 1001, 1002
 
 
 async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str = "老张") -> FakeUser:

@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from orgtree import ERLANG_SECRETARY, SECRETARY
+from orgtree import TOWN_ORG as ORGANIZER
+
 import schedules
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
 from bot.services.tickets import Item, Ticket, TicketService
 from conftest import BotRunner
 
-SECRETARY, ORGANIZER, ERLANG_SECRETARY = 1001, 1002, 1003
 ZHANG, LI = 2001, 2002
 WAIT = 15.0  # for messages that may queue behind others to the same chat
 

@@ -177,7 +177,7 @@ async def test_nothing_a_handler_can_see_tells_who_an_anonymous_resident_is(
     walk.press(secretary, card, "✅ 受理")  # no longer theirs
     secretary.send("/wall")
     await walk.wait(SECRETARY, "回音壁")
-    await fake.wait_idle(quiet=0.5, timeout=30)
+    await bot.idle()
     # The operator's tickets commands, on the same database.
     cli = [await asyncio.to_thread(run_cli, tmp_path, *args) for args in (
         ("tickets", "settings", "sanyi", "--accept-days", "2"), ("tickets", "assign", "sanyi", "sanitation", "1001"),
@@ -254,12 +254,12 @@ async def test_a_non_admin_gets_one_bindwall_answer_an_hour_per_group(
     for _ in range(5):
         zhang.send("/bindwall", chat=group)
     await group.wait_message(contains="只有那个群或频道的管理员才能绑定。", timeout=WAIT)
-    await fake.wait_idle(quiet=0.5, timeout=30)
+    await bot.idle()
     refusals = [m for m in fake.history(group.id) if "只有那个群或频道的管理员" in m.text]
     assert len(refusals) == 1
     clock.advance(timedelta(minutes=61))
     zhang.send("/bindwall", chat=group)
-    await fake.wait_idle(quiet=0.5, timeout=30)
+    await bot.idle()
     assert len([m for m in fake.history(group.id) if "只有那个群或频道的管理员" in m.text]) == 2
     # An admin is still answered at once.
     secretary.send("/bindwall", chat=group)

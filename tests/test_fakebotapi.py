@@ -229,10 +229,10 @@ async def test_get_updates_long_poll(server: FakeBotApi, tg: Bot) -> None:
         alice.send("/start@branch_test_bot hello")
 
     task = asyncio.create_task(later())
-    t0 = time.monotonic()
-    updates = await tg.get_updates(timeout=5)
+    # A poll that was not woken by the update would hold for its whole timeout; the outer limit is
+    # far below that and far above any busy machine's delay.
+    updates = await asyncio.wait_for(tg.get_updates(timeout=50, read_timeout=60), timeout=20)
     await task
-    assert time.monotonic() - t0 < 2
     assert len(updates) == 1
     message = updates[0].message
     assert message is not None and message.text == "/start@branch_test_bot hello"
@@ -300,10 +300,7 @@ async def test_no_limits_allows_burst() -> None:
     async with FakeBotApi(limits=None) as api:
         alice = api.user(1001, "Alice")
         async with Bot(TOKEN, base_url=api.base_url) as bot:
-            t0 = time.monotonic()
             await asyncio.gather(*(bot.send_message(alice.id, f"m{i}") for i in range(200)))
-            elapsed = time.monotonic() - t0
         assert api.delivered(alice.id) == 200
         assert api.stats.rate_limited == 0
         assert sorted(api.texts(alice.id)) == sorted(f"m{i}" for i in range(200))
-        assert elapsed < 5

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
+from orgtree import Person, org_file
 from service_fixtures import (
     ADMIN,
     COUNTY_ORG,
@@ -47,27 +48,11 @@ from bot.services.orgs import NotAllowed, NotFound
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
-GROUP_MEMBER = 10
+GROUP_MEMBER = 1010
 
-# A party group under 三义 with one member of its own.
-GROUP = """\
-orgs:
-  - code: danfeng
-    name: 中共丹凤县委
-    kind: county
-    children:
-      - code: longjuzhai
-        name: 龙驹寨街道党工委
-        kind: township
-        children:
-          - code: sanyi
-            name: 三义村党支部
-            kind: village_branch
-            children:
-              - {code: sanyi1, name: 三义村第一党小组, kind: party_group}
-people:
-  - {telegram_id: 10, name: 小组党员, roles: [member@sanyi1]}
-"""
+# A party group under 三义 with one member of its own (loaded on top of the tree).
+GROUP = org_file((), extra_orgs={"sanyi": [{"code": "sanyi1", "name": "三义村第一党小组", "kind": "party_group"}]},
+                 extra_people=[Person(GROUP_MEMBER, "小组党员", ("member@sanyi1",))])
 
 
 def local(*args: int) -> datetime:
@@ -529,13 +514,13 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
     # A branch set up after the warning is not blamed for this quarter.
     clock.set(local(2026, 12, 26, 9, 0))
     await load(tree, "orgs:\n  - {code: xinjian, name: 新建村党支部, kind: village_branch}\n"
-                     "people:\n  - {telegram_id: 11, name: 新书记, roles: [secretary@xinjian]}\n")
+                     "people:\n  - {telegram_id: 1011, name: 新书记, roles: [secretary@xinjian]}\n")
     clock.set(local(2027, 1, 1, 9, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 1
     [digest] = await quota_texts(tree, TOWN_ORG)
     assert digest.startswith("📋 截至2026年12月31日（周四），下面这些组织有规定的会议没有召开：")
     assert "• 三义村党支部：支部委员会会议（2026年12月）和组织生活会（2026年）" in digest
-    assert "• 二郎庙村党支部：" in digest and "支部党员大会（2026年第4季度）" in digest
+    assert "• 二郎村党支部：" in digest and "支部党员大会（2026年第4季度）" in digest
     assert "新建村党支部" not in digest
     assert await quota_texts(tree, COUNTY_ORG) == []  # the nearest organizers above are told
     clock.set(local(2027, 1, 3, 9, 0))
@@ -647,8 +632,7 @@ def test_the_ledger_command_line(tmp_path: Path) -> None:
     async def prepare() -> None:
         core = make_core(tmp_path / "bot.sqlite3", SettableClock(datetime.now(UTC)))
         await core.open()
-        await load(core, "orgs:\n  - {code: sanyi, name: 三义村党支部, kind: village_branch}\npeople:\n"
-                         "  - {telegram_id: 3, name: 王建国, roles: [secretary@sanyi]}\n")
+        await load(core, org_file((SECRETARY,), only={"sanyi"}))
         await core.close()
 
     asyncio.run(prepare())
@@ -674,8 +658,7 @@ async def test_a_failure_half_way_through_a_big_meeting_leaves_nothing(tree: Cor
     """The outbox rows of a county-wide meeting are written in batches; when one write fails (here
     the disk "fills up" at the 300th row), every batch has finished before the rollback, and nothing
     of the meeting remains."""
-    people = "\n".join(f"  - {{telegram_id: {5000 + i}, name: 党员{i}, roles: [member@xijie]}}" for i in range(400))
-    await load(tree, "orgs:\n  - {code: xijie, name: 西街社区党支部, kind: village_branch}\npeople:\n" + people + "\n")
+    await load(tree, org_file((), extra_people=[Person(5000 + i, f"党员{i}", ("member@xijie",)) for i in range(400)]))
     async with tree.db.transaction() as tx:
         await tx.execute("CREATE TRIGGER disk_full BEFORE INSERT ON outbox WHEN (SELECT COUNT(*) FROM outbox) >= 300"
                          " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")

@@ -26,7 +26,7 @@ from bot.core import Core
 from bot.services.invites import PAYLOAD_PREFIX, DecisionOutcome, JoinOutcome
 from bot.services.orgs import NotAllowed, NotFound
 
-NEWCOMER = 1001
+NEWCOMER = 2001
 
 
 async def newcomer(core: Core, person: int = NEWCOMER, name: str = "王小明", language: str | None = None) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from orgtree import Person, org_file
 from service_fixtures import (
     ADMIN,
     COUNTY_ORG,
@@ -46,51 +47,18 @@ from bot.services.tickets import (
 
 SH = ZoneInfo("Asia/Shanghai")
 
-# service_fixtures.TREE with a party group below sanyi (no secretary of its own) and residents
-# with ids and names distinctive enough to search for in every message.
-WORLD = """\
-orgs:
-  - code: danfeng
-    name: 中共丹凤县委
-    kind: county
-    children:
-      - code: longjuzhai
-        name: 龙驹寨街道党工委
-        kind: township
-        children:
-          - code: sanyi
-            name: 三义村党支部
-            kind: village_branch
-            children:
-              - {code: sanyi-g1, name: 三义村一组党小组, kind: party_group}
-          - {code: erlang, name: 二郎庙村党支部, kind: village_branch}
-      - code: chengguan
-        name: 城关街道党工委
-        kind: township
-        children:
-          - {code: xijie, name: 西街社区党支部, kind: village_branch}
-  - {code: lonely, name: 独立党支部, kind: other}
-people:
-  - {telegram_id: 1, name: 县组织委员, roles: [organizer@danfeng]}
-  - {telegram_id: 2, name: 李明, roles: [organizer@longjuzhai]}
-  - {telegram_id: 3, name: 王建国, roles: [secretary@sanyi]}
-  - {telegram_id: 4, name: 党员张三, roles: [member@sanyi]}
-  - {telegram_id: 5, name: 村民赵四, roles: [resident@sanyi]}
-  - {telegram_id: 6, name: 城关组织委员, roles: [organizer@chengguan]}
-  - {telegram_id: 7, name: 三义组织委员, roles: [organizer@sanyi]}
-  - {telegram_id: 8, name: 二郎书记, roles: [secretary@erlang]}
-  - {telegram_id: 700001, name: 钱多多, roles: [resident@sanyi]}
-  - {telegram_id: 700002, name: 孙小妹, roles: [resident@sanyi]}
-  - {telegram_id: 700003, name: 周一组, roles: [resident@sanyi-g1]}
-  - {telegram_id: 700004, name: 吴西街, roles: [resident@xijie]}
-  - {telegram_id: 700005, name: 郑独立, roles: [resident@lonely]}
-  - {telegram_id: 700006, name: 冯二郎, roles: [resident@erlang]}
-"""
-
+# The shared tree with a party group below sanyi (no secretary of its own) and residents with ids and
+# names distinctive enough to search for in every message.
 RES_A, RES_B, RES_GROUP, RES_XIJIE, RES_LONELY, RES_ERLANG = 700001, 700002, 700003, 700004, 700005, 700006
+WORLD = org_file(
+    extra_orgs={"sanyi": [{"code": "sanyi-g1", "name": "三义村一组党小组", "kind": "party_group"}]},
+    extra_people=[Person(RES_A, "钱多多", ("resident@sanyi",)), Person(RES_B, "孙小妹", ("resident@sanyi",)),
+                  Person(RES_GROUP, "周一组", ("resident@sanyi-g1",)), Person(RES_XIJIE, "吴西街", ("resident@xijie",)),
+                  Person(RES_LONELY, "郑独立", ("resident@lonely",)),
+                  Person(RES_ERLANG, "冯二郎", ("resident@erlang",))])
 NAME_A = "钱多多"
-TOWN_SECRETARY = 15  # secretary@longjuzhai, granted in the tests that need one
-SECOND_SECRETARY = 16  # a second secretary@sanyi, granted in the tests that need one
+TOWN_SECRETARY = 1015  # secretary@longjuzhai, granted in the tests that need one
+SECOND_SECRETARY = 1016  # a second secretary@sanyi, granted in the tests that need one
 
 TICKET_TABLES = ("tickets", "ticket_items", "ticket_events", "submit_blocks", "wall_chats", "ticket_settings",
                  "category_assignees", "outbox", "flows", "roles")
@@ -491,13 +459,13 @@ async def test_transfer_to_another_org_with_a_reason(world: Core) -> None:
     assert people == []
 
     done = await s.transfer(SECRETARY, 1, "路在二郎庙村地界", to_org=erlang)
-    assert done == Done("ticket.done.transferred", {"id": 1, "target": "二郎庙村党支部"})
+    assert done == Done("ticket.done.transferred", {"id": 1, "target": "二郎村党支部"})
     moved = await s.get(SYSTEM_ACTOR, 1)
     assert (moved.handler_org_id, moved.assignee_id, moved.status) == (erlang, None, "new")
     assert texts_to(await messages(world, "tk:1:"), ERLANG_SECRETARY)[-1].startswith(
         "↪️ 转交来的问题（原因：路在二郎庙村地界）")
-    assert texts_to(await messages(world, "tk-res:1:"), RES_A) == ["您反映的问题 #1 已转交给「二郎庙村党支部」办理。"]
-    assert (await events(world, 1))[-1] == (SECRETARY, "transferred", "二郎庙村党支部: 路在二郎庙村地界")
+    assert texts_to(await messages(world, "tk-res:1:"), RES_A) == ["您反映的问题 #1 已转交给「二郎村党支部」办理。"]
+    assert (await events(world, 1))[-1] == (SECRETARY, "transferred", "二郎村党支部: 路在二郎庙村地界")
 
     # The new org's secretary may act; the old one no longer.
     assert await s.can_act(ERLANG_SECRETARY, moved)

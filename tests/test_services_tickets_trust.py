@@ -27,6 +27,7 @@ from test_services_tickets import (
     RES_A,
     RES_B,
     SECOND_SECRETARY,
+    TOWN_SECRETARY,
     events,
     grant,
     snapshot,
@@ -337,7 +338,7 @@ async def test_a_ticket_with_maximal_content_queues_only_what_telegram_accepts(
     every row queued is within the limits (the outbox refuses others), and the full text is a tap
     away (the view, in several messages)."""
     s = svc(world)
-    await grant(world, 15, "龙驹寨书记", "longjuzhai", "secretary")
+    await grant(world, TOWN_SECRETARY, "龙驹寨书记", "longjuzhai", "secretary")
     await s.bind_wall(SECRETARY, await org_id(world, "sanyi"), -100500, "墙")
     long_text = ("村里的路坏了，" * 700)[:4096]
     items = [Item("text", f"{n}{long_text}"[:4096]) for n in range(20)]

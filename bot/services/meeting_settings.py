@@ -216,9 +216,9 @@ class SettingsPart(MeetingBase):
         return sent
 
     async def _quota_stage(self, now: datetime, boundary: date, stage: str) -> int:
-        """One stage of the quota check for every org not yet checked at this boundary. (A little over
-        60 lines: it reads everything once and then walks the orgs in one transaction, so that a
-        county of thousands of orgs is checked in a few queries.)"""
+        """One stage of the quota check for every org not yet checked at this boundary. It reads
+        everything once and then walks the orgs in one transaction, so that a county of thousands of
+        orgs is checked in a few queries."""
         # Orgs that existed before the warning (a branch set up in the last week is not blamed).
         cutoff = to_db(datetime.combine(boundary - timedelta(days=QUOTA_WARN_DAYS), time(0, 0), tzinfo=self.tz))
         pending = [dict(r) for r in await self.db.fetchall(
@@ -248,28 +248,12 @@ class SettingsPart(MeetingBase):
                 chain.append(parents[chain[-1]])  # type: ignore[arg-type]
             return chain
 
-        def counts_for(meeting: dict[str, Any], org_id: int, chain: list[int]) -> bool:
-            return meeting["org_id"] == org_id or (bool(meeting["include_below"]) and meeting["org_id"] in chain)
-
         missed_by_org: dict[int, list[tuple[str, str, date, list[datetime]]]] = {}
         async with self.db.transaction() as tx:
             for org in pending:
                 chain = ancestors(org["id"])
-                missing: list[tuple[str, str, date, list[datetime]]] = []
-                if org["id"] in populated:
-                    for kind, period in sorted(quotas.get(org["id"], {}).items()):
-                        if period == "none" or not ends_at_boundary(period, boundary):
-                            continue
-                        start = period_start(period, boundary - timedelta(days=1))
-                        lo = datetime.combine(start, time(0, 0), tzinfo=self.tz)
-                        relevant = [m for m in meetings if counts_for(m, org["id"], chain)
-                                    and from_db(m["starts_at"]) >= lo and self._quota_match(m, kind, org["id"],
-                                                                                          secretaries)]
-                        if any(m["status"] == MeetingStatus.HELD for m in relevant):
-                            continue
-                        planned = sorted(from_db(m["starts_at"]) for m in relevant
-                                         if m["status"] == MeetingStatus.SCHEDULED and from_db(m["starts_at"]) > now)
-                        missing.append((kind, period, start, planned))
+                missing = (self._missing_quotas(now, boundary, org["id"], chain, quotas.get(org["id"], {}), meetings,
+                                                secretaries) if org["id"] in populated else [])
                 await tx.execute(
                     "INSERT INTO meeting_quota_checks (org_id, boundary, stage, missing, done_at)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -279,6 +263,28 @@ class SettingsPart(MeetingBase):
             if stage == "due":
                 return await self._tell_secretaries(tx, now, boundary, pending, missed_by_org)
             return await self._tell_organizers(tx, now, boundary, pending, missed_by_org, parents)
+
+    def _missing_quotas(self, now: datetime, boundary: date, org_id: int, chain: list[int], quotas: dict[str, str],
+                        meetings: list[dict[str, Any]], secretaries: dict[int, set[int]],
+                        ) -> list[tuple[str, str, date, list[datetime]]]:
+        """One org's quotas whose period ends at this boundary with no such meeting held:
+        (kind, period, period start, the planned meetings still to come)."""
+        missing: list[tuple[str, str, date, list[datetime]]] = []
+        for kind, period in sorted(quotas.items()):
+            if period == "none" or not ends_at_boundary(period, boundary):
+                continue
+            start = period_start(period, boundary - timedelta(days=1))
+            lo = datetime.combine(start, time(0, 0), tzinfo=self.tz)
+            # A meeting counts for its own org, and for the orgs below it when it includes them.
+            relevant = [m for m in meetings
+                        if (m["org_id"] == org_id or (bool(m["include_below"]) and m["org_id"] in chain))
+                        and from_db(m["starts_at"]) >= lo and self._quota_match(m, kind, org_id, secretaries)]
+            if any(m["status"] == MeetingStatus.HELD for m in relevant):
+                continue
+            planned = sorted(from_db(m["starts_at"]) for m in relevant
+                             if m["status"] == MeetingStatus.SCHEDULED and from_db(m["starts_at"]) > now)
+            missing.append((kind, period, start, planned))
+        return missing
 
     @staticmethod
     def _quota_match(meeting: dict[str, Any], kind: str, org_id: int, secretaries: dict[int, set[int]]) -> bool:

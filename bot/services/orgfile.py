@@ -75,51 +75,10 @@ def parse(text: str, known_codes: set[str] | frozenset[str] = frozenset()) -> Or
         if key not in ("orgs", "people"):
             problems.append(f"{key}: unknown key (expected 'orgs' and 'people')")
     first_seen: dict[str, str] = {}
-
-    def walk(items: Any, path: str, parent: str | None) -> None:
-        if not isinstance(items, list):
-            problems.append(f"{path}: expected a list of orgs")
-            return
-        for i, item in enumerate(items):
-            here = f"{path}[{i}]"
-            if not isinstance(item, dict):
-                problems.append(f"{here}: expected a mapping with code, name, kind")
-                continue
-            for key in item:
-                if key not in ORG_KEYS:
-                    problems.append(f"{here}.{key}: unknown key (expected {', '.join(sorted(ORG_KEYS))})")
-            code, name, kind = item.get("code"), item.get("name"), item.get("kind")
-            ok = True
-            if code is None:
-                problems.append(f"{here}.code: missing")
-                ok = False
-            elif not isinstance(code, str) or not CODE_PATTERN.match(code):
-                problems.append(f"{here}.code: {code!r} is not a valid code (lower-case letters, digits, - and _,"
-                                " at most 32, starting with a letter or digit)")
-                ok = False
-            elif code in first_seen:
-                problems.append(f"{here}.code: duplicate code {code!r} (first at {first_seen[code]})")
-                ok = False
-            else:
-                first_seen[code] = f"{here}.code"
-            if not isinstance(name, str) or not name.strip():
-                problems.append(f"{here}.name: missing or empty")
-                ok = False
-            elif len(name) > MAX_NAME:
-                problems.append(f"{here}.name: longer than {MAX_NAME} characters")
-                ok = False
-            if kind not in ORG_KINDS:
-                problems.append(f"{here}.kind: {kind!r} is not one of {' | '.join(ORG_KINDS)}")
-                ok = False
-            if ok:
-                result.orgs.append(OrgEntry(code=code, name=name.strip(), kind=kind, parent_code=parent, position=i))
-            if "children" in item and item["children"] is not None:
-                walk(item["children"], f"{here}.children", code if isinstance(code, str) else None)
-
     if "orgs" not in doc:
         problems.append("orgs: missing")
     else:
-        walk(doc["orgs"], "orgs", None)
+        _walk_orgs(doc["orgs"], "orgs", None, first_seen, problems, result)
 
     codes = set(first_seen) | set(known_codes)
     people = doc.get("people") or []
@@ -128,52 +87,115 @@ def parse(text: str, known_codes: set[str] | frozenset[str] = frozenset()) -> Or
         people = []
     seen_ids: dict[int, str] = {}
     for i, item in enumerate(people):
-        here = f"people[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{here}: expected a mapping with telegram_id, name, roles")
-            continue
-        for key in item:
-            if key not in PERSON_KEYS:
-                problems.append(f"{here}.{key}: unknown key (expected {', '.join(sorted(PERSON_KEYS))})")
-        tid, name, roles = item.get("telegram_id"), item.get("name", ""), item.get("roles") or []
-        ok = True
-        if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0:
-            problems.append(f"{here}.telegram_id: {tid!r} is not a Telegram user id (a positive whole number)")
-            ok = False
-        elif tid in seen_ids:
-            problems.append(f"{here}.telegram_id: duplicate id {tid} (first at {seen_ids[tid]})")
-            ok = False
-        else:
-            seen_ids[tid] = f"{here}.telegram_id"
-        if not isinstance(name, str) or len(name) > MAX_PERSON_NAME:
-            problems.append(f"{here}.name: expected text of at most {MAX_PERSON_NAME} characters")
-            ok = False
-        parsed: list[tuple[str, str]] = []
-        if not isinstance(roles, list):
-            problems.append(f"{here}.roles: expected a list such as [secretary@sanyi]")
-            roles = []
-        for j, spec in enumerate(roles):
-            where = f"{here}.roles[{j}]"
-            if not isinstance(spec, str) or spec.count("@") != 1:
-                problems.append(f"{where}: {spec!r} is not role@org_code")
-                ok = False
-                continue
-            role, code = spec.split("@")
-            if role not in ROLES:
-                problems.append(f"{where}: unknown role {role!r} (expected {' | '.join(ROLES)})")
-                ok = False
-            if code not in codes:
-                problems.append(f"{where}: no org with code {code!r}")
-                ok = False
-            if (role, code) in parsed:
-                problems.append(f"{where}: {spec!r} listed twice")
-                ok = False
-            parsed.append((role, code))
-        if ok:
-            result.people.append(PersonEntry(telegram_id=tid, name=(name or "").strip(), roles=parsed))
+        entry = _check_person(item, f"people[{i}]", codes, seen_ids, problems)
+        if entry is not None:
+            result.people.append(entry)
     if problems:
         raise OrgFileError(problems)
     return result
+
+
+def _walk_orgs(items: Any, path: str, parent: str | None, first_seen: dict[str, str], problems: list[str],
+               result: OrgFile) -> None:
+    """Check a list of orgs and, depth first, their children; good ones go into `result`."""
+    if not isinstance(items, list):
+        problems.append(f"{path}: expected a list of orgs")
+        return
+    for i, item in enumerate(items):
+        here = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{here}: expected a mapping with code, name, kind")
+            continue
+        for key in item:
+            if key not in ORG_KEYS:
+                problems.append(f"{here}.{key}: unknown key (expected {', '.join(sorted(ORG_KEYS))})")
+        code, name, kind = item.get("code"), item.get("name"), item.get("kind")
+        ok = _check_code(code, here, first_seen, problems)
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{here}.name: missing or empty")
+            ok = False
+        elif len(name) > MAX_NAME:
+            problems.append(f"{here}.name: longer than {MAX_NAME} characters")
+            ok = False
+        if kind not in ORG_KINDS:
+            problems.append(f"{here}.kind: {kind!r} is not one of {' | '.join(ORG_KINDS)}")
+            ok = False
+        if ok:
+            result.orgs.append(OrgEntry(code=code, name=name.strip(), kind=kind, parent_code=parent, position=i))
+        if "children" in item and item["children"] is not None:
+            _walk_orgs(item["children"], f"{here}.children", code if isinstance(code, str) else None, first_seen,
+                       problems, result)
+
+
+def _check_code(code: Any, here: str, first_seen: dict[str, str], problems: list[str]) -> bool:
+    if code is None:
+        problems.append(f"{here}.code: missing")
+        return False
+    if not isinstance(code, str) or not CODE_PATTERN.match(code):
+        problems.append(f"{here}.code: {code!r} is not a valid code (lower-case letters, digits, - and _,"
+                        " at most 32, starting with a letter or digit)")
+        return False
+    if code in first_seen:
+        problems.append(f"{here}.code: duplicate code {code!r} (first at {first_seen[code]})")
+        return False
+    first_seen[code] = f"{here}.code"
+    return True
+
+
+def _check_person(item: Any, here: str, codes: set[str], seen_ids: dict[int, str],
+                  problems: list[str]) -> PersonEntry | None:
+    """One entry of `people`, or None (with its problems added) when it is not right."""
+    if not isinstance(item, dict):
+        problems.append(f"{here}: expected a mapping with telegram_id, name, roles")
+        return None
+    for key in item:
+        if key not in PERSON_KEYS:
+            problems.append(f"{here}.{key}: unknown key (expected {', '.join(sorted(PERSON_KEYS))})")
+    tid, name, roles = item.get("telegram_id"), item.get("name", ""), item.get("roles") or []
+    ok = True
+    if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0:
+        problems.append(f"{here}.telegram_id: {tid!r} is not a Telegram user id (a positive whole number)")
+        ok = False
+    elif tid in seen_ids:
+        problems.append(f"{here}.telegram_id: duplicate id {tid} (first at {seen_ids[tid]})")
+        ok = False
+    else:
+        seen_ids[tid] = f"{here}.telegram_id"
+    if not isinstance(name, str) or len(name) > MAX_PERSON_NAME:
+        problems.append(f"{here}.name: expected text of at most {MAX_PERSON_NAME} characters")
+        ok = False
+    parsed: list[tuple[str, str]] = []
+    if not isinstance(roles, list):
+        problems.append(f"{here}.roles: expected a list such as [secretary@sanyi]")
+        roles = []
+    for j, spec in enumerate(roles):
+        role_ok, role = _check_role(spec, f"{here}.roles[{j}]", codes, parsed, problems)
+        ok = ok and role_ok
+        if role is not None:
+            parsed.append(role)
+    if not ok:
+        return None
+    return PersonEntry(telegram_id=tid, name=(name or "").strip(), roles=parsed)
+
+
+def _check_role(spec: Any, where: str, codes: set[str], parsed: list[tuple[str, str]],
+                problems: list[str]) -> tuple[bool, tuple[str, str] | None]:
+    """(whether `role@code` is right, the pair when it could be split at all)."""
+    if not isinstance(spec, str) or spec.count("@") != 1:
+        problems.append(f"{where}: {spec!r} is not role@org_code")
+        return False, None
+    role, code = spec.split("@")
+    ok = True
+    if role not in ROLES:
+        problems.append(f"{where}: unknown role {role!r} (expected {' | '.join(ROLES)})")
+        ok = False
+    if code not in codes:
+        problems.append(f"{where}: no org with code {code!r}")
+        ok = False
+    if (role, code) in parsed:
+        problems.append(f"{where}: {spec!r} listed twice")
+        ok = False
+    return ok, (role, code)
 
 
 async def apply(orgs: OrgService, tx: Tx, plan: OrgFile, source_note: str) -> ImportReport:
