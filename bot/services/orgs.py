@@ -6,6 +6,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot.actors import Actor, is_system
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 from bot.i18n import Translator
@@ -241,7 +242,12 @@ class OrgService:
                     out.append((depth, org))
         return out
 
-    async def people_in(self, org_id: int) -> list[tuple[int, str, list[str]]]:
+    async def people_in(self, actor: Actor, org_id: int) -> list[tuple[int, str, list[str]]]:
+        """(id, name, roles) of everyone with a role in the org: names are private, so only for the
+        system, admins, and those who lead (secretary or organizer) at or above the org."""
+        if not (is_system(actor) or (isinstance(actor, int) and (
+                self.is_admin(actor) or await self.has_role_at_or_above(actor, org_id, APPOINTABLE)))):
+            raise NotAllowed("people")
         rows = await self.db.fetchall(
             "SELECT p.telegram_id, p.name, p.username, group_concat(r.role) AS roles FROM roles r"
             " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id = ?"
