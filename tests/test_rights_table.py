@@ -17,7 +17,8 @@ The prepared world (service_fixtures.TREE plus a few people):
 Tickets at sanyi: T_NEW (new; transferred to person 11, who then lost the secretary role),
 T_INFO (more information asked), T_ANSWERED (answered), T_BLOCKED (another resident's; its author
 blocked: block B). Meetings of sanyi: UPCOMING (in four days), CURRENT (started 30 minutes ago,
-minutes recorded), a monthly SERIES. A pending join request R for member@sanyi.
+minutes recorded), a monthly SERIES. A join link for member@sanyi (issued by the secretary) and
+a pending join request R through it.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ org.manageable_orgs            hid    hid  hid  hid  hid  ok   ok   hid  ok    h
 org.tree_view                  no     no   no   ok   hid  ok   ok   hid  ok    no   no
 w invite.create_member         no     no   no   ok   no   ok   ok   no   ok    no   no
 w invite.create_organizer      no     no   no   no   no   ok   ok   no   ok    no   no
+w invite.revoke                 no     no   no   ok   no   ok   ok   no   ok    no   no
+invite.list                    hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
 w invite.approve               no     no   no   ok   no   ok   ok   no   ok    no   no
 w invite.reject                no     no   no   ok   no   ok   ok   no   ok    no   no
 """
@@ -204,6 +207,8 @@ w invite.reject                no     no   no   ok   no   ok   ok   no   ok    n
 # - org.tree_view: shows the orgs where one leads; "hid" where that is elsewhere, "no" where the
 #   person leads nowhere.
 # - invite.create_organizer: a secretary may not raise anyone above themselves.
+# - invite.revoke/list: a link is a key into the org: only those who could have issued it (and
+#   the system, for the command line) see or revoke it.
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,7 @@ class World:
     t_blocked: int
     block: int
     request: int
+    invite: str
     upcoming: int
     current: int
     series: int
@@ -303,7 +309,7 @@ async def prepare(path: Path) -> World:
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
-                      t_answered=t_answered, t_blocked=t_blocked, block=block, request=request,
+                      t_answered=t_answered, t_blocked=t_blocked, block=block, request=request, invite=invite.payload,
                       upcoming=upcoming, current=current, series=series)
     finally:
         await core.close()
@@ -467,6 +473,8 @@ ACTIONS: dict[str, Action] = {
     "org.tree_view": _tree_view,
     "invite.create_member": lambda c, w, a: c.invites.create("sanyi", "member", created_by=a),
     "invite.create_organizer": lambda c, w, a: c.invites.create("sanyi", "organizer", created_by=a),
+    "invite.revoke": lambda c, w, a: c.invites.revoke(w.invite, actor=a),
+    "invite.list": lambda c, w, a: _invite_listed(c.invites.list("sanyi", actor=a), w.invite),
     "invite.approve": lambda c, w, a: c.invites.decide(a, w.request, True),
     "invite.reject": lambda c, w, a: c.invites.decide(a, w.request, False),
 }
@@ -478,6 +486,10 @@ async def _listed(found: Awaitable[list[Any]], meeting_id: int) -> None:
 
 async def _listed_pairs(found: Awaitable[list[tuple[Any, Any]]], meeting_id: int) -> None:
     shown(any(m.id == meeting_id for m, _ in await found))
+
+
+async def _invite_listed(found: Awaitable[list[Any]], payload: str) -> None:
+    shown(any(invite.payload == payload for invite in await found))
 
 
 async def _org_listed(found: Awaitable[list[tuple[int, Any]]], org_id: int) -> None:
@@ -565,7 +577,8 @@ def test_the_table_covers_every_action_once() -> None:
 # --- the system actor -----------------------------------------------------------------------------
 @pytest.mark.parametrize("action", ["ticket.tick", "meeting.tick", "meeting.expire_reminders", "ticket.configure",
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
-                                    "ticket.unblock", "meeting.ledger_data", "org.people_in"])
+                                    "ticket.unblock", "meeting.ledger_data", "org.people_in",
+                                    "invite.create_organizer", "invite.revoke", "invite.list"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
