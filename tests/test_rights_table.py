@@ -11,14 +11,14 @@ The prepared world (service_fixtures.TREE plus a few people):
     longjuzhai (township)           organizer 2            ← "org^"  (organiser above)
       sanyi (village branch)        secretary 3, member 4, residents 5 and 21 (the author),
                                     organizer 7 ("org@"), 11 a former secretary (now member)
-      erlang (village branch)       secretary 8            ← "sib"   (secretary of a sibling)
+      erlang (village branch)       secretary 8 ("sib", secretary of a sibling), resident 23
     chengguan (township)            organizer 6            ← "org~"  (organiser beside)
   admin 9 (settings.admins), stranger 4242 (never seen)
 Tickets at sanyi: T_NEW (new; transferred to person 11, who then lost the secretary role),
 T_INFO (more information asked), T_ANSWERED (answered), T_BLOCKED (another resident's; its author
-blocked: block B). Meetings of sanyi: UPCOMING (in four days), CURRENT (started 30 minutes ago,
-minutes recorded), a monthly SERIES. A join link for member@sanyi (issued by the secretary) and
-a pending join request R through it.
+blocked: block B); at erlang T_SIBLING. Meetings of sanyi: UPCOMING (in four days), CURRENT (started
+30 minutes ago, minutes recorded), a monthly SERIES; of erlang, one in four days. A join link for
+member@sanyi (issued by the secretary) and a pending join request R through it.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ AUTHOR = 21     # resident@sanyi, the author of the tickets T_NEW, T_INFO and T_
 NEIGHBOUR = 22  # resident@sanyi, the author of T_BLOCKED
 FORMER = 11     # was secretary@sanyi and T_NEW's assignee; now only member@sanyi
 APPLICANT = 12  # asked to join sanyi as a member (join request R)
+ERLANG_RESIDENT = 23  # resident@erlang, the author of T_SIBLING
 
 # Appended to TREE's list of people.
 EXTRA = """\
   - {telegram_id: 21, name: 钱多多, roles: [resident@sanyi]}
   - {telegram_id: 22, name: 孙小妹, roles: [resident@sanyi]}
   - {telegram_id: 11, name: 前任书记, roles: [secretary@sanyi, member@sanyi]}
+  - {telegram_id: 23, name: 冯二郎, roles: [resident@erlang]}
 """
 
 # --- the table ------------------------------------------------------------------------------------
@@ -115,6 +117,8 @@ w ticket.accept                no     no   no   ok   no   ok   ok   no   ok    n
 w ticket.answer                no     no   no   ok   no   ok   ok   no   ok    no   no
 w ticket.resolve               no     no   no   ok   no   ok   ok   no   ok    no   no
 w ticket.ask_info              no     no   no   ok   no   ok   ok   no   ok    no   no
+ticket.view_sibling            no     no   no   no   ok   no   ok   no   ok    no   no
+w ticket.accept_sibling        no     no   no   no   ok   no   ok   no   ok    no   no
 w ticket.transfer_offered      no     no   no   ok   no   ok   ok   no   ok    no   no
 w ticket.transfer_forged_org   no     no   no   no   no   no   no   no   no    no   no
 w ticket.transfer_forged_person no    no   no   no   no   no   no   no   no    no   no
@@ -140,6 +144,7 @@ meeting.preview_count          no     no   no   ok   no   ok   ok   no   ok    n
 meeting.recent_places          no     no   no   ok   no   ok   ok   no   ok    no   no
 meeting.resolve_people         hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
 w meeting.edit                 no     no   no   ok   no   ok   ok   no   ok    no   no
+w meeting.edit_sibling         no     no   no   no   ok   no   ok   no   ok    no   no
 w meeting.cancel               no     no   no   ok   no   ok   ok   no   ok    no   no
 meeting.cancellable            no     no   no   ok   no   ok   ok   no   ok    no   no
 w meeting.add_people           no     no   no   ok   no   ok   ok   no   ok    no   no
@@ -189,6 +194,8 @@ w invite.reject                no     no   no   ok   no   ok   ok   no   ok    n
 #   admins act on it; the former assignee lost every right with the secretary role, although the
 #   ticket still names them (an assignee keeps rights only while they lead at or above the org).
 #   The author reads their ticket (get, view, items, "handled by") but not the internal history.
+# - ticket.*_sibling, meeting.edit_sibling: the mirror image, a ticket and a meeting of erlang: its
+#   own secretary and the township's organiser; sanyi's secretary and organiser have no say there.
 # - ticket.transfer_forged_*: a target the transfer menu never offers (a township's village
 #   elsewhere; a plain member) is refused to everyone, admins included.
 # - ticket.blocks/unblock/bind_wall: the org's secretaries and organisers at or above it.
@@ -249,10 +256,12 @@ class World:
     t_info: int
     t_answered: int
     t_blocked: int
+    t_sibling: int
     block: int
     request: int
     invite: str
     upcoming: int
+    sibling_meeting: int
     current: int
     series: int
 
@@ -284,6 +293,7 @@ async def prepare(path: Path) -> World:
         t_info = (await t.submit(AUTHOR, text("垃圾没人收"), "sanitation", True, False)).id
         t_answered = (await t.submit(AUTHOR, text("低保怎么申请"), "welfare", True, False)).id
         t_blocked = (await t.submit(NEIGHBOUR, text("骂人的话"), "other", False, True)).id
+        t_sibling = (await t.submit(ERLANG_RESIDENT, text("二郎庙的井干了"), "welfare", True, False)).id
         await t.transfer(SECRETARY, t_new, "他管这片", to_person=FORMER)
         await t.ask_info(SECRETARY, t_info, "在哪个组？")
         await t.answer(SECRETARY, t_answered, text("到村委会填表即可"))
@@ -300,6 +310,9 @@ async def prepare(path: Path) -> World:
             minutes=30), ends_at=NOW + timedelta(hours=2), place="村委会", topic="学习党章"))).meeting.id
         upcoming = (await m.create(SECRETARY, Draft(kind="general_meeting", org_id=sanyi, starts_at=NOW + timedelta(
             days=4), ends_at=NOW + timedelta(days=4, hours=2), place="村委会", topic="主题党日"))).meeting.id
+        sibling_meeting = (await m.create(ERLANG_SECRETARY, Draft(
+            kind="general_meeting", org_id=ids["erlang"], starts_at=NOW + timedelta(days=4),
+            ends_at=NOW + timedelta(days=4, hours=2), place="二郎庙村委会", topic="主题党日"))).meeting.id
         series_start = NOW + timedelta(days=20)
         series, _ = await m.create_series(
             SECRETARY, Draft(kind="theme_day", org_id=sanyi, starts_at=series_start,
@@ -309,8 +322,9 @@ async def prepare(path: Path) -> World:
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
-                      t_answered=t_answered, t_blocked=t_blocked, block=block, request=request, invite=invite.payload,
-                      upcoming=upcoming, current=current, series=series)
+                      t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
+                      request=request, invite=invite.payload, upcoming=upcoming,
+                      sibling_meeting=sibling_meeting, current=current, series=series)
     finally:
         await core.close()
     return world
@@ -408,6 +422,8 @@ ACTIONS: dict[str, Action] = {
     "ticket.answer": lambda c, w, a: c.tickets.answer(a, w.t_new, text("下周修")),
     "ticket.resolve": lambda c, w, a: c.tickets.answer(a, w.t_new, text("已修好"), final=True),
     "ticket.ask_info": lambda c, w, a: c.tickets.ask_info(a, w.t_new, "哪个路口？"),
+    "ticket.view_sibling": lambda c, w, a: c.tickets.view(a, w.t_sibling, "zh_CN"),
+    "ticket.accept_sibling": lambda c, w, a: c.tickets.accept(a, w.t_sibling),
     "ticket.transfer_offered": lambda c, w, a: c.tickets.transfer(a, w.t_new, "归二郎庙管", to_org=w.erlang),
     "ticket.transfer_forged_org": lambda c, w, a: c.tickets.transfer(a, w.t_new, "伪造", to_org=w.xijie),
     "ticket.transfer_forged_person": lambda c, w, a: c.tickets.transfer(a, w.t_new, "伪造", to_person=MEMBER),
@@ -434,6 +450,7 @@ ACTIONS: dict[str, Action] = {
     "meeting.recent_places": lambda c, w, a: c.meetings.recent_places(a, w.sanyi),
     "meeting.resolve_people": _resolve_people,
     "meeting.edit": lambda c, w, a: c.meetings.edit(a, w.upcoming, place="党员活动室"),
+    "meeting.edit_sibling": lambda c, w, a: c.meetings.edit(a, w.sibling_meeting, place="党员活动室"),
     "meeting.cancel": lambda c, w, a: c.meetings.cancel(a, w.upcoming, "下大雨"),
     "meeting.cancellable": lambda c, w, a: c.meetings.cancellable(a, w.upcoming),
     "meeting.add_people": lambda c, w, a: c.meetings.add_people(a, w.upcoming, [RESIDENT]),
