@@ -318,7 +318,7 @@ async def test_org_tree_per_role(bot: BotRunner, fake: FakeBotApi) -> None:
 
 async def _audit_rows(bot: BotRunner, person_id: int) -> list[tuple[Any, ...]]:
     return [(r["actor_id"], r["source"], r["action"], r["org_id"], r["role"])
-            for r in await bot.core.orgs.audit_trail(person_id=person_id)]
+            for r in await bot.core.orgs.audit_trail(SYSTEM_ACTOR, person_id=person_id)]
 
 
 async def test_organizer_appoints_and_removes_a_secretary(bot: BotRunner, fake: FakeBotApi) -> None:

@@ -180,6 +180,7 @@ w meeting.expire_reminders     no     no   no   no   no   no   no   no   no    n
 w org.appoint                  no     no   no   no   no   ok   ok   no   ok    no   no
 w org.remove                   no     no   no   no   no   ok   ok   no   ok    no   no
 org.people_in                  no     no   no   ok   no   ok   ok   no   ok    no   no
+org.audit_trail                hid    hid  hid  hid  hid  ok   ok   hid  ok    hid  hid
 org.manageable_orgs            hid    hid  hid  hid  hid  ok   ok   hid  ok    hid  hid
 org.tree_view                  no     no   no   ok   hid  ok   ok   hid  ok    no   no
 w invite.create_member         no     no   no   ok   no   ok   ok   no   ok    no   no
@@ -211,6 +212,8 @@ w invite.reject                no     no   no   ok   no   ok   ok   no   ok    n
 #   was not invited to it, so they have nothing to answer.
 # - meeting.cycle_quota: only organisers strictly above the org (or admins): sanyi's own
 #   organiser may not switch off what the township requires.
+# - org.audit_trail: who appointed whom is for those who appoint there (organisers at or above),
+#   not for the secretary whose branch it is.
 # - org.tree_view: shows the orgs where one leads; "hid" where that is elsewhere, "no" where the
 #   person leads nowhere.
 # - invite.create_organizer: a secretary may not raise anyone above themselves.
@@ -401,6 +404,11 @@ async def _tree_view(c: Core, w: World, a: int) -> None:
     shown(any(line.org.id == w.sanyi for line in await c.orgs.tree_view(a)))
 
 
+async def _audit_trail(c: Core, w: World, a: int) -> None:
+    """The fixture's revocation of the former secretary's role at sanyi."""
+    shown(any(r["person_id"] == FORMER and r["action"] == "revoke" for r in await c.orgs.audit_trail(a, w.sanyi)))
+
+
 async def _people_in(c: Core, w: World, a: int) -> None:
     assert any(pid == MEMBER for pid, _, _ in await c.orgs.people_in(a, w.sanyi))
 
@@ -486,6 +494,7 @@ ACTIONS: dict[str, Action] = {
     "org.appoint": lambda c, w, a: c.orgs.appoint(a, MEMBER, w.sanyi, "secretary"),
     "org.remove": lambda c, w, a: c.orgs.appoint(a, SECRETARY, w.sanyi, "secretary", remove=True),
     "org.people_in": _people_in,
+    "org.audit_trail": _audit_trail,
     "org.manageable_orgs": lambda c, w, a: _org_listed(c.orgs.manageable_orgs(a), w.sanyi),
     "org.tree_view": _tree_view,
     "invite.create_member": lambda c, w, a: c.invites.create("sanyi", "member", created_by=a),
@@ -594,7 +603,7 @@ def test_the_table_covers_every_action_once() -> None:
 # --- the system actor -----------------------------------------------------------------------------
 @pytest.mark.parametrize("action", ["ticket.tick", "meeting.tick", "meeting.expire_reminders", "ticket.configure",
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
-                                    "ticket.unblock", "meeting.ledger_data", "org.people_in",
+                                    "ticket.unblock", "meeting.ledger_data", "org.people_in", "org.audit_trail",
                                     "invite.create_organizer", "invite.revoke", "invite.list"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
