@@ -9,7 +9,7 @@ fixture answering "already handled" cannot pass for a right).
 The prepared world (service_fixtures.TREE plus a few people):
   danfeng (county)                  organizer 1
     longjuzhai (township)           organizer 2            ← "org^"  (organiser above)
-      sanyi (village branch)        secretary 3, member 4, residents 5 and 21 (the author),
+      sanyi (village branch)        secretary 3 (and 13), member 4, residents 5 and 21 (the author),
                                     organizer 7 ("org@"), 11 a former secretary (now member)
       erlang (village branch)       secretary 8 ("sib", secretary of a sibling), resident 23
     chengguan (township)            organizer 6            ← "org~"  (organiser beside)
@@ -64,6 +64,7 @@ NEIGHBOUR = 22  # resident@sanyi, the author of T_BLOCKED
 FORMER = 11     # was secretary@sanyi and T_NEW's assignee; now only member@sanyi
 APPLICANT = 12  # asked to join sanyi as a member (join request R)
 ERLANG_RESIDENT = 23  # resident@erlang, the author of T_SIBLING
+DEPUTY = 13     # a second secretary@sanyi: a transfer target the menu offers
 
 # Appended to TREE's list of people.
 EXTRA = """\
@@ -71,6 +72,7 @@ EXTRA = """\
   - {telegram_id: 22, name: 孙小妹, roles: [resident@sanyi]}
   - {telegram_id: 11, name: 前任书记, roles: [secretary@sanyi, member@sanyi]}
   - {telegram_id: 23, name: 冯二郎, roles: [resident@erlang]}
+  - {telegram_id: 13, name: 刘副书记, roles: [secretary@sanyi]}
 """
 
 # --- the table ------------------------------------------------------------------------------------
@@ -120,6 +122,7 @@ w ticket.ask_info              no     no   no   ok   no   ok   ok   no   ok    n
 ticket.view_sibling            no     no   no   no   ok   no   ok   no   ok    no   no
 w ticket.accept_sibling        no     no   no   no   ok   no   ok   no   ok    no   no
 w ticket.transfer_offered      no     no   no   ok   no   ok   ok   no   ok    no   no
+w ticket.transfer_offered_person no    no   no   ok   no   ok   ok   no   ok    no   no
 w ticket.transfer_forged_org   no     no   no   no   no   no   no   no   no    no   no
 w ticket.transfer_forged_person no    no   no   no   no   no   no   no   no    no   no
 w ticket.decline               no     no   no   ok   no   ok   ok   no   ok    no   no
@@ -149,6 +152,8 @@ w meeting.cancel               no     no   no   ok   no   ok   ok   no   ok    n
 meeting.cancellable            no     no   no   ok   no   ok   ok   no   ok    no   no
 w meeting.add_people           no     no   no   ok   no   ok   ok   no   ok    no   no
 w meeting.add_outsider         no     no   no   no   no   no   no   no   ok    no   no
+meeting.answerable             ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
+meeting.manageable             no     no   no   ok   no   ok   ok   no   ok    no   no
 meeting.view                   ni     ni   ok   ok   ni   ok   ok   ni   ok    ok   ni
 meeting.ics                    ni     ni   ok   ok   ni   ok   ok   ni   ok    ok   ni
 w meeting.answer_attend        ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
@@ -433,6 +438,7 @@ ACTIONS: dict[str, Action] = {
     "ticket.view_sibling": lambda c, w, a: c.tickets.view(a, w.t_sibling, "zh_CN"),
     "ticket.accept_sibling": lambda c, w, a: c.tickets.accept(a, w.t_sibling),
     "ticket.transfer_offered": lambda c, w, a: c.tickets.transfer(a, w.t_new, "归二郎庙管", to_org=w.erlang),
+    "ticket.transfer_offered_person": lambda c, w, a: c.tickets.transfer(a, w.t_new, "你熟悉", to_person=DEPUTY),
     "ticket.transfer_forged_org": lambda c, w, a: c.tickets.transfer(a, w.t_new, "伪造", to_org=w.xijie),
     "ticket.transfer_forged_person": lambda c, w, a: c.tickets.transfer(a, w.t_new, "伪造", to_person=MEMBER),
     "ticket.decline": lambda c, w, a: c.tickets.decline(a, w.t_new, "不归我们管"),
@@ -463,6 +469,8 @@ ACTIONS: dict[str, Action] = {
     "meeting.cancellable": lambda c, w, a: c.meetings.cancellable(a, w.upcoming),
     "meeting.add_people": lambda c, w, a: c.meetings.add_people(a, w.upcoming, [RESIDENT]),
     "meeting.add_outsider": lambda c, w, a: c.meetings.add_people(a, w.upcoming, [OTHER_TOWN_ORG]),
+    "meeting.answerable": lambda c, w, a: c.meetings.answerable(a, w.upcoming),
+    "meeting.manageable": lambda c, w, a: c.meetings.manageable(a, w.upcoming, before_start=True),
     "meeting.view": lambda c, w, a: c.meetings.view(a, w.upcoming),
     "meeting.ics": lambda c, w, a: c.meetings.ics(a, w.upcoming, "zh_CN"),
     "meeting.answer_attend": lambda c, w, a: c.meetings.answer(a, w.upcoming, "attend"),
