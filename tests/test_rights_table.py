@@ -102,98 +102,98 @@ ACTORS: dict[str, int] = {
 #
 # Rows: action → one answer per actor, in the order of ACTORS. "w" marks an action that writes.
 TABLE = """
-#                              author res  mem  sec  sib  org@ org^ org~ admin exA  str
+#                                   author  res  mem  sec  sib  org@  org^  org~  admin  exA  str
 # --- tickets (T_NEW unless said) ----------------------------------------------------------------
-ticket.get                     ok     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.view                    ok     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.items                   ok     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.handled_by              ok     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.events                  no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.check_can_act           no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.transfer_targets        no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.preview_answer          no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.inbox                   hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-ticket.mine                    ok     hid  hid  hid  hid  hid  hid  hid  hid   hid  hid
-ticket.check_own               ok     no   no   no   no   no   no   no   no    no   no
-w ticket.accept                no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.answer                no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.resolve               no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.ask_info              no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.view_sibling            no     no   no   no   ok   no   ok   no   ok    no   no
-w ticket.accept_sibling        no     no   no   no   ok   no   ok   no   ok    no   no
-w ticket.transfer_offered      no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.transfer_offered_person no    no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.transfer_forged_org   no     no   no   no   no   no   no   no   no    no   no
-w ticket.transfer_forged_person no    no   no   no   no   no   no   no   no    no   no
-w ticket.decline               no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.block                 no     no   no   ok   no   ok   ok   no   ok    no   no
-ticket.blocks                  hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-w ticket.unblock               no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.bind_wall             no     no   no   ok   no   ok   ok   no   ok    no   no
-w ticket.configure             no     no   no   no   no   no   no   no   ok    no   no
-w ticket.assign_category       no     no   no   no   no   no   no   no   ok    no   no
-w ticket.assign_category_member no    no   no   no   no   no   no   no   bad   no   no
-w ticket.submit                ok     ok   ok   org  org  org  org  org  org   ok   org
-w ticket.withdraw              ok     no   no   no   no   no   no   no   no    no   no
-w ticket.add_info              ok     no   no   no   no   no   no   no   no    no   no
-w ticket.rate                  ok     no   no   no   no   no   no   no   no    no   no
-w ticket.tick                  no     no   no   no   no   no   no   no   no    no   no
+  ticket.get                        ok      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.view                       ok      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.items                      ok      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.handled_by                 ok      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.events                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.check_can_act              no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.transfer_targets           no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.preview_answer             no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.inbox                      hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+  ticket.mine                       ok      hid  hid  hid  hid  hid   hid   hid   hid    hid  hid
+  ticket.check_own                  ok      no   no   no   no   no    no    no    no     no   no
+w ticket.accept                     no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.answer                     no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.resolve                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.ask_info                   no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.view_sibling               no      no   no   no   ok   no    ok    no    ok     no   no
+w ticket.accept_sibling             no      no   no   no   ok   no    ok    no    ok     no   no
+w ticket.transfer_offered           no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.transfer_offered_person    no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.transfer_forged_org        no      no   no   no   no   no    no    no    no     no   no
+w ticket.transfer_forged_person     no      no   no   no   no   no    no    no    no     no   no
+w ticket.decline                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.block                      no      no   no   ok   no   ok    ok    no    ok     no   no
+  ticket.blocks                     hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+w ticket.unblock                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.bind_wall                  no      no   no   ok   no   ok    ok    no    ok     no   no
+w ticket.configure                  no      no   no   no   no   no    no    no    ok     no   no
+w ticket.assign_category            no      no   no   no   no   no    no    no    ok     no   no
+w ticket.assign_category_member     no      no   no   no   no   no    no    no    bad    no   no
+w ticket.submit                     ok      ok   ok   org  org  org   org   org   org    ok   org
+w ticket.withdraw                   ok      no   no   no   no   no    no    no    no     no   no
+w ticket.add_info                   ok      no   no   no   no   no    no    no    no     no   no
+w ticket.rate                       ok      no   no   no   no   no    no    no    no     no   no
+w ticket.tick                       no      no   no   no   no   no    no    no    no     no   no
 # --- meetings of sanyi ----------------------------------------------------------------------------
-w meeting.create               no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.create_below         no     no   no   no   no   ok   ok   no   ok    no   no
-w meeting.create_outsider      no     no   no   no   no   no   no   no   ok    no   no
-w meeting.create_series        no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.preview_count          no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.recent_places          no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.resolve_people         hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-w meeting.edit                 no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.edit_sibling         no     no   no   no   ok   no   ok   no   ok    no   no
-w meeting.cancel               no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.cancellable            no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.add_people           no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.add_outsider         no     no   no   no   no   no   no   no   ok    no   no
-meeting.answerable             ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
-meeting.manageable             no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.view                   ni     ni   ok   ok   ni   ok   ok   ni   ok    ok   ni
-meeting.ics                    ni     ni   ok   ok   ni   ok   ok   ni   ok    ok   ni
-w meeting.answer_attend        ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
-w meeting.answer_leave         ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
-w meeting.check_in             ni     ni   ok   ok   ni   ok   ni   ni   ni    ok   ni
-meeting.checkin_candidates     hid    hid  ok   ok   hid  ok   hid  hid  hid   ok   hid
-meeting.upcoming               hid    hid  ok   ok   hid  ok   hid  hid  hid   ok   hid
-meeting.managed                hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-meeting.schedulable_orgs       hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-meeting.attendees              no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.roster                 no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.mark_sheet             no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.begin_minutes          no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.mark                 no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.add_minutes          no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.close                no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.settings_of            no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.toggle_offset        no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.cycle_quota          no     no   no   no   no   no   ok   no   ok    no   no
-w meeting.reset_settings       no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.committee              no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.cycle_committee      no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.ledger_data            no     no   no   ok   no   ok   ok   no   ok    no   no
-meeting.next_occurrence        no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.stop_series          no     no   no   ok   no   ok   ok   no   ok    no   no
-w meeting.tick                 no     no   no   no   no   no   no   no   no    no   no
-w meeting.expire_reminders     no     no   no   no   no   no   no   no   no    no   no
+w meeting.create                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.create_below              no      no   no   no   no   ok    ok    no    ok     no   no
+w meeting.create_outsider           no      no   no   no   no   no    no    no    ok     no   no
+w meeting.create_series             no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.preview_count             no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.recent_places             no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.resolve_people            hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+w meeting.edit                      no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.edit_sibling              no      no   no   no   ok   no    ok    no    ok     no   no
+w meeting.cancel                    no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.cancellable               no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.add_people                no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.add_outsider              no      no   no   no   no   no    no    no    ok     no   no
+  meeting.answerable                ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
+  meeting.manageable                no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.view                      ni      ni   ok   ok   ni   ok    ok    ni    ok     ok   ni
+  meeting.ics                       ni      ni   ok   ok   ni   ok    ok    ni    ok     ok   ni
+w meeting.answer_attend             ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
+w meeting.answer_leave              ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
+w meeting.check_in                  ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
+  meeting.checkin_candidates        hid     hid  ok   ok   hid  ok    hid   hid   hid    ok   hid
+  meeting.upcoming                  hid     hid  ok   ok   hid  ok    hid   hid   hid    ok   hid
+  meeting.managed                   hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+  meeting.schedulable_orgs          hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+  meeting.attendees                 no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.roster                    no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.mark_sheet                no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.begin_minutes             no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.mark                      no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.add_minutes               no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.close                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.settings_of               no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.toggle_offset             no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.cycle_quota               no      no   no   no   no   no    ok    no    ok     no   no
+w meeting.reset_settings            no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.committee                 no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.cycle_committee           no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.ledger_data               no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.next_occurrence           no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.stop_series               no      no   no   ok   no   ok    ok    no    ok     no   no
+w meeting.tick                      no      no   no   no   no   no    no    no    no     no   no
+w meeting.expire_reminders          no      no   no   no   no   no    no    no    no     no   no
 # --- orgs and invites (sanyi) ---------------------------------------------------------------------
-w org.appoint                  no     no   no   no   no   ok   ok   no   ok    no   no
-w org.remove                   no     no   no   no   no   ok   ok   no   ok    no   no
-org.people_in                  no     no   no   ok   no   ok   ok   no   ok    no   no
-org.audit_trail                hid    hid  hid  hid  hid  ok   ok   hid  ok    hid  hid
-org.manageable_orgs            hid    hid  hid  hid  hid  ok   ok   hid  ok    hid  hid
-org.tree_view                  no     no   no   ok   hid  ok   ok   hid  ok    no   no
-w invite.create_member         no     no   no   ok   no   ok   ok   no   ok    no   no
-w invite.create_organizer      no     no   no   no   no   ok   ok   no   ok    no   no
-w invite.revoke                 no     no   no   ok   no   ok   ok   no   ok    no   no
-invite.list                    hid    hid  hid  ok   hid  ok   ok   hid  ok    hid  hid
-w invite.approve               no     no   no   ok   no   ok   ok   no   ok    no   no
-w invite.reject                no     no   no   ok   no   ok   ok   no   ok    no   no
+w org.appoint                       no      no   no   no   no   ok    ok    no    ok     no   no
+w org.remove                        no      no   no   no   no   ok    ok    no    ok     no   no
+  org.people_in                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  org.audit_trail                   hid     hid  hid  hid  hid  ok    ok    hid   ok     hid  hid
+  org.manageable_orgs               hid     hid  hid  hid  hid  ok    ok    hid   ok     hid  hid
+  org.tree_view                     no      no   no   ok   hid  ok    ok    hid   ok     no   no
+w invite.create_member              no      no   no   ok   no   ok    ok    no    ok     no   no
+w invite.create_organizer           no      no   no   no   no   ok    ok    no    ok     no   no
+w invite.revoke                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  invite.list                       hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+w invite.approve                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w invite.reject                     no      no   no   ok   no   ok    ok    no    ok     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
