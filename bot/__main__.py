@@ -330,20 +330,20 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
         if args.revoke:
             try:
-                invite = await core.invites.revoke(args.revoke)
+                invite = await core.invites.revoke(args.revoke, actor=SYSTEM_ACTOR)
             except NotFound as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             print(f"revoked: {invite.payload} ({invite.org.code}, {invite.role})")
             return 0
         if args.list:
-            for invite in await core.invites.list(args.org_code):
+            for invite in await core.invites.list(args.org_code, actor=SYSTEM_ACTOR):
                 state = "revoked" if invite.revoked else "active"
                 print(f"{invite.payload}\t{invite.org.code}\t{invite.role}\t{state}")
             return 0
         username = await core.bot_username() or await _fetch_username(settings)
         try:
-            invite = await core.invites.create(args.org_code, args.role, revoke_old=args.revoke_old)
+            invite = await core.invites.create(args.org_code, args.role, SYSTEM_ACTOR, revoke_old=args.revoke_old)
         except NotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

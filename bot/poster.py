@@ -19,6 +19,7 @@ from typing import Any
 
 from babel.dates import format_skeleton
 
+from bot.actors import SYSTEM_ACTOR
 from bot.core import Core
 from bot.i18n import Translator
 from bot.services.echo_wall import WallEntry
@@ -320,7 +321,7 @@ async def cli(settings: Any, args: Any) -> int:
             return 1
         month = month or previous_month(core.clock.now().astimezone(settings.tz).date())
         username = await core.bot_username() or await _fetch_username(settings)
-        link = await core.echo_wall.join_link(org, username, actor_id=None)
+        link = await core.echo_wall.join_link(org, username, SYSTEM_ACTOR)
         pdf = await make_poster(core, org, month, lang, link)
         out = args.out or Path(file_name(core.t, lang, org, month))
     out.parent.mkdir(parents=True, exist_ok=True)

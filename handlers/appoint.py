@@ -94,7 +94,7 @@ async def appoint_org_chosen(update: Update, context: BotContext) -> None:
         return
     data, org = found
     lang = await lang_of(update, context)
-    people = await c.orgs.people_in(data.org_id)
+    people = await c.orgs.people_in(user.id, data.org_id)
     rows = [[Button(f"{name} ({c.formatter.join(lang, [c.t(lang, f'role.{r}') for r in roles])})",
                     APPOINT_PERSON(data.org_id, pid))] for pid, name, roles in people[:MAX_BUTTONS]]
     text = c.t(lang, "appoint.pick_person" if people else "appoint.nobody", org=org.name)
@@ -112,7 +112,8 @@ async def appoint_person_chosen(update: Update, context: BotContext) -> None:
         return
     data, org = found
     lang = await lang_of(update, context)
-    held = {role for pid, _, roles in await c.orgs.people_in(data.org_id) if pid == data.person_id for role in roles}
+    people = await c.orgs.people_in(user.id, data.org_id)
+    held = {role for pid, _, roles in people if pid == data.person_id for role in roles}
     name = await c.people.display_name(data.person_id)
     rows = []
     for role in APPOINTABLE:

@@ -78,7 +78,7 @@ async def poster_chosen(update: Update, context: BotContext) -> None:
     month = date(data.month // 100, data.month % 100, 1)
     await answer_callback(update, context, "poster.making")
     username = await c.bot_username() or context.bot.username
-    link = await wall.join_link(org, username, actor_id=user.id)
+    link = await wall.join_link(org, username, user.id)
     # The poster is for the village's notice board: in the bot's language, whoever asks for it.
     poster_lang = c.settings.locale
     try:

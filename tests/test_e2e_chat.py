@@ -21,6 +21,7 @@ from orgtree import ERLANG_SECRETARY, SECRETARY
 from orgtree import TOWN_ORG as ORGANIZER
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
+from bot.actors import SYSTEM_ACTOR
 from conftest import ADMIN_ID, BotRunner
 from handlers import system
 
@@ -70,7 +71,7 @@ async def grants(bot: BotRunner, person_id: int) -> list[tuple[str, str]]:
 async def make_resident(bot: BotRunner, fake: FakeBotApi, user_id: int, org: str = "sanyi") -> FakeUser:
     """A person who joined `org` as a resident (through the service, so their chat stays empty)."""
     user = fake.user(user_id, first_name=f"居民{user_id}")
-    invite = await bot.core.invites.create(org, "resident")
+    invite = await bot.core.invites.create(org, "resident", created_by=SYSTEM_ACTOR)
     await bot.core.invites.join(user_id, invite.payload)
     return user
 
@@ -171,7 +172,7 @@ async def test_over_long_text_outside_a_flow_gets_no_fallback(bot: BotRunner, fa
 # --------------------------------------------------------------------------- 3. forged and stale buttons
 
 async def _member_request(bot: BotRunner, fake: FakeBotApi, applicant_id: int) -> tuple[int, SentMessage]:
-    invite = await bot.core.invites.create("sanyi", "member")
+    invite = await bot.core.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
     applicant = fake.user(applicant_id, first_name="小王")
     fake.user(SECRETARY)
     fake.user(ORGANIZER)
@@ -317,7 +318,7 @@ async def test_org_tree_per_role(bot: BotRunner, fake: FakeBotApi) -> None:
 
 async def _audit_rows(bot: BotRunner, person_id: int) -> list[tuple[Any, ...]]:
     return [(r["actor_id"], r["source"], r["action"], r["org_id"], r["role"])
-            for r in await bot.core.orgs.audit_trail(person_id=person_id)]
+            for r in await bot.core.orgs.audit_trail(SYSTEM_ACTOR, person_id=person_id)]
 
 
 async def test_organizer_appoints_and_removes_a_secretary(bot: BotRunner, fake: FakeBotApi) -> None:

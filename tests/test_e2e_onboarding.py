@@ -6,11 +6,12 @@ from orgtree import SECRETARY
 from orgtree import TOWN_ORG as ORGANIZER
 
 from bench.fakebotapi import FakeBotApi
+from bot.actors import SYSTEM_ACTOR
 from conftest import ADMIN_ID, BotRunner
 
 
 async def test_resident_link_joins_at_once(bot: BotRunner, fake: FakeBotApi) -> None:
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     villager = fake.user(2001, first_name="老张")
     villager.send(f"/start {invite.payload}")
     reply = await fake.wait_message(villager.id, contains="欢迎")
@@ -20,7 +21,7 @@ async def test_resident_link_joins_at_once(bot: BotRunner, fake: FakeBotApi) -> 
 
 
 async def test_member_link_is_approved_by_the_secretary(bot: BotRunner, fake: FakeBotApi) -> None:
-    invite = await bot.core.invites.create("sanyi", "member")
+    invite = await bot.core.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
     member = fake.user(2002, first_name="小王")
     secretary = fake.user(SECRETARY, first_name="王建国")
     organizer = fake.user(ORGANIZER, first_name="李明", language_code="en")
@@ -47,7 +48,7 @@ async def test_member_link_is_approved_by_the_secretary(bot: BotRunner, fake: Fa
 
 
 async def test_secretary_link_is_rejected_by_the_organizer(bot: BotRunner, fake: FakeBotApi) -> None:
-    invite = await bot.core.invites.create("sanyi", "secretary")
+    invite = await bot.core.invites.create("sanyi", "secretary", created_by=SYSTEM_ACTOR)
     candidate = fake.user(2003, first_name="小刘")
     organizer = fake.user(ORGANIZER, first_name="李明")
     candidate.send(f"/start {invite.payload}")
@@ -60,7 +61,7 @@ async def test_secretary_link_is_rejected_by_the_organizer(bot: BotRunner, fake:
 
 
 async def test_organizer_link_goes_to_organizers_not_the_secretary(bot: BotRunner, fake: FakeBotApi) -> None:
-    invite = await bot.core.invites.create("sanyi", "organizer")
+    invite = await bot.core.invites.create("sanyi", "organizer", created_by=SYSTEM_ACTOR)
     candidate = fake.user(2004, first_name="小陈")
     fake.user(SECRETARY)
     organizer = fake.user(ORGANIZER)
@@ -73,8 +74,8 @@ async def test_organizer_link_goes_to_organizers_not_the_secretary(bot: BotRunne
 
 
 async def test_revoked_and_invalid_links(bot: BotRunner, fake: FakeBotApi) -> None:
-    invite = await bot.core.invites.create("sanyi", "resident")
-    await bot.core.invites.revoke(invite.payload)
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    await bot.core.invites.revoke(invite.payload, actor=SYSTEM_ACTOR)
     villager = fake.user(2005)
     villager.send(f"/start {invite.payload}")
     assert "已作废" in (await fake.wait_message(villager.id)).text
@@ -113,7 +114,7 @@ async def _help_commands(fake: FakeBotApi, user_id: int) -> set[str]:
 async def test_help_lists_only_what_each_role_allows(bot: BotRunner, fake: FakeBotApi) -> None:
     everyone = {"/start", "/help", "/me", "/lang", "/cancel", "/submit", "/my", "/wall"}
     leaders = {"/org", "/invite", "/inbox", "/blocked", "/bindwall"}
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     fake.user(2008).send(f"/start {invite.payload}")
     await fake.wait_message(2008)
     resident = await _help_commands(fake, 2008)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from orgtree import SECRETARY
 
 from bench.fakebotapi import FakeBotApi, FakeUser
+from bot.actors import SYSTEM_ACTOR
 from conftest import BotRunner
 
 
 async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str = "老张") -> FakeUser:
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     user = fake.user(user_id, first_name=name)
     user.send(f"/start {invite.payload}")
     await fake.wait_message(user_id, contains="欢迎")

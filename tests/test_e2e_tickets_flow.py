@@ -44,7 +44,7 @@ async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str) ->
     """A resident of sanyi who joined by link (through the service, so their chat starts empty)."""
     user = fake.user(user_id, first_name=name)
     await bot.core.people.touch(user_id, name, None, "zh-hans")
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     await bot.core.invites.join(user_id, invite.payload)
     return user
 

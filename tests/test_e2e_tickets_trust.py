@@ -31,6 +31,7 @@ from test_e2e_tickets_flow import (
 )
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
+from bot.actors import SYSTEM_ACTOR
 from bot.i18n import load_catalog
 from bot.services.tickets import Item
 from conftest import BotRunner
@@ -63,7 +64,7 @@ def leaks(value: Any) -> list[str]:
 async def the_hidden_resident(bot: BotRunner, fake: FakeBotApi) -> FakeUser:
     user = fake.user(HIDDEN_ID, first_name=FIRST, last_name=LAST, username=USERNAME, language_code="en")
     await bot.core.people.touch(HIDDEN_ID, f"{FIRST} {LAST}", USERNAME, "en")
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     await bot.core.invites.join(HIDDEN_ID, invite.payload)
     return user
 

@@ -13,6 +13,7 @@ from PIL import Image
 from webwall_fixtures import PHONE, cjk_font_or_skip, need, pdf_pages, pdf_text
 
 from bench.fakebotapi import FakeBotApi
+from bot.actors import SYSTEM_ACTOR
 from bot.app import build_application, start_application, stop_application
 from bot.clock import SettableClock
 from bot.services import orgfile
@@ -26,7 +27,7 @@ SECRETARY = 1001
 async def test_secretary_gets_the_poster_as_a_document(bot: BotRunner, fake: FakeBotApi, tmp_path: Path) -> None:
     need("pdftoppm")
     cjk_font_or_skip()
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", SYSTEM_ACTOR)
     villager = fake.user(2001, first_name="老张")
     villager.send(f"/start {invite.payload}")
     await fake.wait_message(2001, contains="欢迎")

@@ -20,6 +20,7 @@ from service_fixtures import (
     snapshot,
 )
 
+from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.services import orgfile
@@ -121,7 +122,7 @@ async def test_export_round_trips_after_an_org_was_added_in_front(core: Core, tm
 
 async def test_export_of_a_long_telegram_name_can_be_imported(core: Core) -> None:
     await load(core, SAMPLE)
-    invite = await core.invites.create("sanyi", "resident")
+    invite = await core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     long_name = "阿" * 64 + " " + "B" * 64  # the longest first_name + last_name Telegram allows
     await core.people.touch(3000, long_name, None, "zh-hans")
     await core.invites.join(3000, invite.payload)

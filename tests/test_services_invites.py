@@ -21,6 +21,7 @@ from service_fixtures import (
     tree_fixture,  # noqa: F401  (the `tree` fixture: service_fixtures.TREE loaded)
 )
 
+from bot.actors import SYSTEM_ACTOR
 from bot.callbacks import JOIN_DECISION, Verdict
 from bot.core import Core
 from bot.services.invites import PAYLOAD_PREFIX, DecisionOutcome, JoinOutcome
@@ -42,8 +43,8 @@ async def invite_audit(core: Core) -> list[dict]:
 # --- links ----------------------------------------------------------------------------------
 
 async def test_create_makes_a_short_unique_payload(tree: Core) -> None:
-    a = await tree.invites.create("sanyi", "resident")
-    b = await tree.invites.create("sanyi", "resident")
+    a = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    b = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     assert a.payload != b.payload
     for invite in (a, b):
         assert invite.payload.startswith(PAYLOAD_PREFIX)
@@ -54,9 +55,9 @@ async def test_create_makes_a_short_unique_payload(tree: Core) -> None:
 
 async def test_create_checks_role_org_and_right(tree: Core) -> None:
     with pytest.raises(ValueError, match="unknown role"):
-        await tree.invites.create("sanyi", "boss")
+        await tree.invites.create("sanyi", "boss", created_by=SYSTEM_ACTOR)
     with pytest.raises(NotFound):
-        await tree.invites.create("nowhere", "member")
+        await tree.invites.create("nowhere", "member", created_by=SYSTEM_ACTOR)
     with pytest.raises(NotAllowed):
         await tree.invites.create("sanyi", "member", created_by=MEMBER)
     assert await rows(tree, "SELECT * FROM invites") == []
@@ -81,8 +82,8 @@ async def test_resident_link_joins_at_once(tree: Core) -> None:
 
 
 async def test_resident_link_of_another_org_moves_them(tree: Core) -> None:
-    first = await tree.invites.create("sanyi", "resident")
-    second = await tree.invites.create("erlang", "resident")
+    first = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    second = await tree.invites.create("erlang", "resident", created_by=SYSTEM_ACTOR)
     person = await newcomer(tree)
     await tree.invites.join(person, first.payload)
 
@@ -99,19 +100,19 @@ async def test_resident_link_of_another_org_moves_them(tree: Core) -> None:
 
 
 async def test_resident_link_keeps_other_roles(tree: Core) -> None:
-    invite = await tree.invites.create("erlang", "resident")
+    invite = await tree.invites.create("erlang", "resident", created_by=SYSTEM_ACTOR)
     assert (await tree.invites.join(MEMBER, invite.payload)).outcome is JoinOutcome.joined
     assert await roles_of(tree, MEMBER) == {("member", "sanyi"), ("resident", "erlang")}
 
 
 async def test_same_link_twice_is_already(tree: Core) -> None:
-    invite = await tree.invites.create("sanyi", "resident")
+    invite = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
     person = await newcomer(tree)
     await tree.invites.join(person, invite.payload)
     before = await snapshot(tree)
     assert (await tree.invites.join(person, invite.payload)).outcome is JoinOutcome.already
     assert await snapshot(tree) == before
-    member_link = await tree.invites.create("sanyi", "member")
+    member_link = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
     before = await snapshot(tree)
     assert (await tree.invites.join(MEMBER, member_link.payload)).outcome is JoinOutcome.already
     assert await snapshot(tree) == before
@@ -173,15 +174,15 @@ async def test_organizer_request_is_not_put_to_the_org_secretary(tree: Core) -> 
 
 
 async def test_request_for_an_org_nobody_leads_goes_to_the_admins(tree: Core) -> None:
-    invite = await tree.invites.create("lonely", "member")
+    invite = await tree.invites.create("lonely", "member", created_by=SYSTEM_ACTOR)
     person = await newcomer(tree)
     assert (await tree.invites.join(person, invite.payload)).outcome is JoinOutcome.requested
     assert [r["chat_id"] for r in await outbox_rows(tree)] == [ADMIN]
 
 
 async def test_second_join_while_pending_is_pending(tree: Core) -> None:
-    invite = await tree.invites.create("sanyi", "member")
-    other_link = await tree.invites.create("sanyi", "member")
+    invite = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
+    other_link = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
     person = await newcomer(tree)
     await tree.invites.join(person, invite.payload)
     before = await snapshot(tree)
@@ -196,7 +197,7 @@ async def test_second_join_while_pending_is_pending(tree: Core) -> None:
 # --- decide ---------------------------------------------------------------------------------
 
 async def pending_request(core: Core, role: str = "member", person: int = NEWCOMER) -> int:
-    invite = await core.invites.create("sanyi", role)
+    invite = await core.invites.create("sanyi", role, created_by=SYSTEM_ACTOR)
     await newcomer(core, person)
     assert (await core.invites.join(person, invite.payload)).outcome is JoinOutcome.requested
     return (await rows(core, "SELECT id FROM join_requests WHERE person_id = ? AND status = 'pending'",
@@ -236,7 +237,7 @@ async def test_reject_grants_nothing_and_tells_the_requester(tree: Core) -> None
     assert [r["payload"]["text"] for r in await outbox_rows(tree, NEWCOMER)] == [
         "很抱歉，您加入「三义村党支部」（党员）的申请未通过。如有疑问请联系书记。"]
     # After a rejection, the person may ask again.
-    invite = await tree.invites.create("sanyi", "member")
+    invite = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
     assert (await tree.invites.join(NEWCOMER, invite.payload)).outcome is JoinOutcome.requested
 
 
@@ -288,8 +289,8 @@ async def test_a_secretary_cannot_make_themselves_organizer(tree: Core) -> None:
 # --- revoked and invalid links --------------------------------------------------------------
 
 async def test_revoked_link(tree: Core) -> None:
-    invite = await tree.invites.create("sanyi", "resident")
-    revoked = await tree.invites.revoke(invite.payload)
+    invite = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    revoked = await tree.invites.revoke(invite.payload, actor=SYSTEM_ACTOR)
     assert revoked.revoked is True
     assert (await tree.invites.get(invite.payload)).revoked is True  # type: ignore[union-attr]
     person = await newcomer(tree)
@@ -302,10 +303,10 @@ async def test_revoked_link(tree: Core) -> None:
 
 
 async def test_create_with_revoke_old_revokes_only_that_org_and_role(tree: Core) -> None:
-    old = await tree.invites.create("sanyi", "member")
-    other_role = await tree.invites.create("sanyi", "resident")
-    other_org = await tree.invites.create("erlang", "member")
-    new = await tree.invites.create("sanyi", "member", revoke_old=True)
+    old = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR)
+    other_role = await tree.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    other_org = await tree.invites.create("erlang", "member", created_by=SYSTEM_ACTOR)
+    new = await tree.invites.create("sanyi", "member", created_by=SYSTEM_ACTOR, revoke_old=True)
     person = await newcomer(tree)
 
     assert (await tree.invites.join(person, old.payload)).outcome is JoinOutcome.revoked
@@ -313,7 +314,7 @@ async def test_create_with_revoke_old_revokes_only_that_org_and_role(tree: Core)
     assert (await tree.invites.join(person, new.payload)).outcome is JoinOutcome.requested
     assert (await tree.invites.join(person, other_role.payload)).outcome is JoinOutcome.joined
     assert (await tree.invites.join(person, other_org.payload)).outcome is JoinOutcome.requested
-    assert [(i.payload, i.revoked) for i in await tree.invites.list("sanyi")] == [
+    assert [(i.payload, i.revoked) for i in await tree.invites.list("sanyi", actor=SYSTEM_ACTOR)] == [
         (old.payload, True), (other_role.payload, False), (new.payload, False)]
 
 
@@ -328,4 +329,4 @@ async def test_invalid_payload(tree: Core, payload: str) -> None:
 
 async def test_revoke_unknown_payload(tree: Core) -> None:
     with pytest.raises(NotFound):
-        await tree.invites.revoke("j-doesnotexist")
+        await tree.invites.revoke("j-doesnotexist", actor=SYSTEM_ACTOR)

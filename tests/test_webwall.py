@@ -216,9 +216,9 @@ async def test_poster_has_the_month_and_a_qr_code_that_opens_the_join_link(
     _, core, _ = site
     org = await core.orgs.by_code("sanyi")
     assert org is not None
-    link = await EchoWall(core).join_link(org, "branch_test_bot", actor_id=SECRETARY)
+    link = await EchoWall(core).join_link(org, "branch_test_bot", SECRETARY)
     assert link.startswith("https://t.me/branch_test_bot?start=j-")
-    assert await EchoWall(core).join_link(org, "branch_test_bot", actor_id=SECRETARY) == link  # reused
+    assert await EchoWall(core).join_link(org, "branch_test_bot", SECRETARY) == link  # reused
     pdf = await make_poster(core, org, date(2026, 11, 1), "zh_CN", link)
     assert pdf.startswith(b"%PDF")
     path = (SHOTS or tmp_path) / "poster.pdf"

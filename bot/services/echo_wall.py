@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.actors import Actor
 from bot.clock import from_db, to_db
 from bot.infra import Infra
 from bot.services.orgs import NotAllowed, NotFound, Org, Role
@@ -146,14 +147,15 @@ class EchoWall:
             " ORDER BY id DESC LIMIT 1", (org.id, Role.resident.value))
         return f"https://t.me/{username}?start={payload}" if username and payload else None
 
-    async def join_link(self, org: Org, username: str, actor_id: int | None) -> str:
+    async def join_link(self, org: Org, username: str, actor: Actor) -> str:
         """The link residents of the org join with: the newest working one, else a new one (made in
-        the actor's name, which checks they may invite residents there)."""
+        the actor's name, which checks they may invite residents there; SYSTEM_ACTOR on the command
+        line)."""
         payload = await self.db.fetchval(
             "SELECT payload FROM invites WHERE org_id = ? AND role = ? AND revoked_at IS NULL"
             " ORDER BY id DESC LIMIT 1", (org.id, Role.resident.value))
         if payload is None:
-            payload = (await self.core.invites.create(org.code, Role.resident.value, created_by=actor_id)).payload
+            payload = (await self.core.invites.create(org.code, Role.resident.value, created_by=actor)).payload
         return f"https://t.me/{username}?start={payload}"
 
     async def poster_orgs(self, actor_id: int) -> list[Org]:

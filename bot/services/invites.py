@@ -6,6 +6,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 
+from bot.actors import Actor, is_system
 from bot.callbacks import JOIN_DECISION, Verdict
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
@@ -75,16 +76,16 @@ class InviteService:
         self.outbox = outbox
         self.t = t
 
-    async def create(self, org_code: str, role: str, created_by: int | None = None,
-                     revoke_old: bool = False) -> Invite:
-        """Issue a new link; with `revoke_old`, the org's earlier links for that role stop working."""
+    async def create(self, org_code: str, role: str, created_by: Actor, revoke_old: bool = False) -> Invite:
+        """Issue a new link, for someone who may let people into the org with that role (or the
+        system: the command line); with `revoke_old`, the org's earlier links for that role stop working."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         org = await self.orgs.by_code(org_code)
         if org is None:
             raise NotFound(f"no org with code {org_code!r}")
         async with self.db.transaction() as tx:
-            if created_by is not None and not await self.orgs.can_approve(created_by, org.id, role, tx):
+            if not await self._may_issue(created_by, org.id, role, tx):
                 raise NotAllowed("invite")
             now = to_db(self.clock.now())
             if revoke_old:
@@ -94,17 +95,23 @@ class InviteService:
             payload = PAYLOAD_PREFIX + secrets.token_urlsafe(12)
             invite_id = await tx.insert(
                 "INSERT INTO invites (payload, org_id, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-                (payload, org.id, role, now, created_by))
+                (payload, org.id, role, now, None if is_system(created_by) else created_by))
         return Invite(id=invite_id, payload=payload, org=org, role=role, revoked=False)
 
-    async def revoke(self, payload: str) -> Invite:
+    async def revoke(self, payload: str, *, actor: Actor) -> Invite:
         invite = await self.get(payload)
         if invite is None:
             raise NotFound(f"no link with payload {payload!r}")
         async with self.db.transaction() as tx:
+            if not await self._may_issue(actor, invite.org.id, invite.role, tx):
+                raise NotAllowed("invite")
             await tx.execute("UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                              (to_db(self.clock.now()), invite.id))
         return Invite(id=invite.id, payload=invite.payload, org=invite.org, role=invite.role, revoked=True)
+
+    async def _may_issue(self, actor: Actor, org_id: int, role: str, tx: Tx | None = None) -> bool:
+        """Links are keys into an org: only the system and those who may approve that role there."""
+        return is_system(actor) or (isinstance(actor, int) and await self.orgs.can_approve(actor, org_id, role, tx))
 
     async def get(self, payload: str) -> Invite | None:
         row = await self.db.fetchone("SELECT * FROM invites WHERE payload = ?", (payload,))
@@ -115,11 +122,13 @@ class InviteService:
         return Invite(id=row["id"], payload=row["payload"], org=org, role=row["role"],
                       revoked=row["revoked_at"] is not None)
 
-    async def list(self, org_code: str | None = None) -> list[Invite]:
+    async def list(self, org_code: str | None = None, *, actor: Actor) -> list[Invite]:
+        """The links (all, or one org's) that the actor could have issued: a link is a key."""
         rows = await self.db.fetchall(
             "SELECT i.payload FROM invites i JOIN orgs o ON o.id = i.org_id"
             " WHERE (? IS NULL OR o.code = ?) ORDER BY i.id", (org_code, org_code))
-        return [inv for r in rows if (inv := await self.get(r["payload"])) is not None]
+        return [inv for r in rows if (inv := await self.get(r["payload"])) is not None
+                and await self._may_issue(actor, inv.org.id, inv.role)]
 
     async def join(self, person_id: int, payload: str) -> JoinResult:
         """Follow a join link. Approvers are told in the same transaction as the request."""

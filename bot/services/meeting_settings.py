@@ -166,7 +166,7 @@ class SettingsPart(MeetingBase):
         titles = {r[0]: r[1] for r in await self.db.fetchall(
             "SELECT person_id, title FROM meeting_committee WHERE org_id = ?", (org_id,))}
         out = []
-        for pid, name, roles in await self.orgs.people_in(org_id):
+        for pid, name, roles in await self.orgs.people_in(actor, org_id):
             if "secretary" in roles:
                 out.append((pid, name, "secretary"))
             elif set(roles) & set(MEMBER_ROLES):

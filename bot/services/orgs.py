@@ -6,6 +6,7 @@ import enum
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot.actors import Actor, is_system
 from bot.clock import Clock, to_db
 from bot.database import Database, Tx
 from bot.i18n import Translator
@@ -241,7 +242,12 @@ class OrgService:
                     out.append((depth, org))
         return out
 
-    async def people_in(self, org_id: int) -> list[tuple[int, str, list[str]]]:
+    async def people_in(self, actor: Actor, org_id: int) -> list[tuple[int, str, list[str]]]:
+        """(id, name, roles) of everyone with a role in the org: names are private, so only for the
+        system, admins, and those who lead (secretary or organizer) at or above the org."""
+        if not (is_system(actor) or (isinstance(actor, int) and (
+                self.is_admin(actor) or await self.has_role_at_or_above(actor, org_id, APPOINTABLE)))):
+            raise NotAllowed("people")
         rows = await self.db.fetchall(
             "SELECT p.telegram_id, p.name, p.username, group_concat(r.role) AS roles FROM roles r"
             " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id = ?"
@@ -282,7 +288,10 @@ class OrgService:
             (to_db(self.clock.now()), actor_id, source, action, person_id, org_id, role, note),
         )
 
-    async def audit_trail(self, org_id: int | None = None, person_id: int | None = None) -> list[dict[str, object]]:
+    async def audit_trail(self, actor: Actor, org_id: int | None = None,
+                          person_id: int | None = None) -> list[dict[str, object]]:
+        """Who gave or took which role: the system and admins read all of it, an organizer the rows
+        of the orgs they manage, anyone else nothing."""
         where, params = [], []
         if org_id is not None:
             where.append("org_id = ?")
@@ -291,7 +300,11 @@ class OrgService:
             where.append("person_id = ?")
             params.append(person_id)
         sql = "SELECT * FROM role_audit" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [dict(r) for r in await self.db.fetchall(sql, params)]
+        found = [dict(r) for r in await self.db.fetchall(sql, params)]
+        if is_system(actor):
+            return found
+        assert isinstance(actor, int)
+        return [r for r in found if await self.can_manage(actor, r["org_id"])]
 
     async def appoint(self, actor_id: int, person_id: int, org_id: int, role: str, remove: bool = False) -> bool:
         """An organizer (at or above the org) or an admin appoints or removes a secretary/organizer.

@@ -729,7 +729,7 @@ class TicketService:
             orgs += [o for _, o in (await self.orgs.subtree(parent.id))[1:] if o.parent_id == parent.id]
         orgs += [o for depth, o in await self.orgs.subtree(here.id) if depth == 1]
         orgs = [o for o in dict((o.id, o) for o in orgs).values() if o.id != here.id]
-        people = [(pid, name) for pid, name, roles in await self.orgs.people_in(here.id)
+        people = [(pid, name) for pid, name, roles in await self.orgs.people_in(actor, here.id)
                   if "secretary" in roles and pid != actor and pid != ticket.assignee_id]
         return orgs, people
 
