@@ -8,16 +8,50 @@ import asyncio
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from service_fixtures import TREE, load, make_core
-from webwall_fixtures import seed_bulk
 
-from bot.services.echo_wall import PAGE_SIZE, EchoWall
+from bot.clock import SettableClock, to_db
+from bot.config import Settings
+from bot.core import Core
+from bot.services import orgfile
+from bot.services.echo_wall import PAGE_SIZE
 from bot.web import WallSite
 
 ROUNDS = 30
+RESIDENT = 2001
+ORG_FILE = f"""\
+orgs:
+  - code: longjuzhai
+    name: 龙驹寨街道党工委
+    kind: township
+    children:
+      - {{code: sanyi, name: 三义村党支部, kind: village_branch}}
+      - {{code: erlang, name: 二郎村党支部, kind: village_branch}}
+people:
+  - {{telegram_id: {RESIDENT}, name: 村民, roles: [resident@sanyi]}}
+"""
+
+
+async def seed_bulk(core: Core, org_code: str, n: int, resident: int, start_id: int = 1_000_000) -> None:
+    """n answered public problems, one a minute, written straight into the tickets table."""
+    org = await core.orgs.by_code(org_code)
+    assert org is not None
+    now = core.clock.now()
+    rows = []
+    for i in range(n):
+        at = to_db(now - timedelta(minutes=n - i))
+        rows.append((start_id + i, org.id, org.id, resident, "infrastructure", 1, 0, "closed" if i % 3 else "answered",
+                     f"第{i}号问题：水管漏水，电话{13800000000 + i}", f"k{i}", at, at, f"已修好 {i}", at, at, at))
+    async with core.db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO tickets (id, org_id, handler_org_id, resident_id, category, public_ok, anonymous, status,"
+            " summary, content_key, accept_due, answer_due, answer_text, created_at, accepted_at, answered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +69,14 @@ async def timed(session: aiohttp.ClientSession, url: str) -> float:
 
 async def measure(n: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
-        core = make_core(Path(tmp) / "wall.sqlite3")
+        settings = Settings(_env_file=None, token=None, database=Path(tmp) / "wall.sqlite3")  # type: ignore[call-arg]
+        core = Core.build(settings, SettableClock(datetime.now(UTC)))
         await core.open()
-        await load(core, TREE)
-        await seed_bulk(core, "sanyi", n)
-        await seed_bulk(core, "erlang", n // 10, start_id=5_000_000)  # a neighbour's wall in the same table
-        wall = EchoWall(core)
+        async with core.db.transaction() as tx:
+            await orgfile.apply(core.orgs, tx, orgfile.parse(ORG_FILE), source_note="bench")
+        await seed_bulk(core, "sanyi", n, RESIDENT)
+        await seed_bulk(core, "erlang", n // 10, RESIDENT, start_id=5_000_000)  # a neighbour's wall in the same table
+        wall = core.echo_wall
         # Cursors of a page in the middle and of the last full page, walked to as a reader would.
         middle_at, last_at = n // PAGE_SIZE // 2, n // PAGE_SIZE - 1
         page, cursors = await wall.page("sanyi", "zh_CN"), {}  # page number (from 0) -> its `before` link

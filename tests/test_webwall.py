@@ -30,8 +30,9 @@ from service_fixtures import (  # noqa: F401  (the `clock`, `core` and `tree` fi
     make_core,
     tree_fixture,
 )
-from webwall_fixtures import PHONE, SECRETS, cjk_font_or_skip, need, pdf_pages, pdf_text, seed_bulk, seed_real
+from webwall_fixtures import PHONE, SECRETS, cjk_font_or_skip, need, pdf_pages, pdf_text, seed_real
 
+from bench.webwall import seed_bulk
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.poster import make_poster, wrap
@@ -120,7 +121,7 @@ async def test_unknown_org_and_bad_page_links(site: tuple[str, Core, list[int]])
 
 
 async def test_keyset_paging_walks_every_problem_once_both_ways(tree: Core) -> None:
-    await seed_bulk(tree, "sanyi", 2 * PAGE_SIZE + 5)
+    await seed_bulk(tree, "sanyi", 2 * PAGE_SIZE + 5, RESIDENT)
     wall = EchoWall(tree)
     seen, page = [], await wall.page("sanyi", "zh_CN")
     pages = [page]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from service_fixtures import RESIDENT, SECRETARY
 
-from bot.clock import SettableClock, to_db
+from bot.clock import SettableClock
 from bot.core import Core
 from bot.services.tickets import Item
 
@@ -79,23 +79,6 @@ async def seed_real(core: Core, clock: SettableClock) -> list[int]:
     clock.advance(timedelta(hours=1))
     await t.submit(RESIDENT, [Item("text", "还没答复的问题 未答复内容")], "other", public_ok=True, anonymous=False)
     return made
-
-
-async def seed_bulk(core: Core, org_code: str, n: int, start_id: int = 1_000_000) -> None:
-    """n answered public problems, one a minute, written straight into the tickets table."""
-    org = await core.orgs.by_code(org_code)
-    assert org is not None
-    now = core.clock.now()
-    rows = []
-    for i in range(n):
-        at = to_db(now - timedelta(minutes=n - i))
-        rows.append((start_id + i, org.id, org.id, RESIDENT, "infrastructure", 1, 0, "closed" if i % 3 else "answered",
-                     f"第{i}号问题：水管漏水，电话{13800000000 + i}", f"k{i}", at, at, f"已修好 {i}", at, at, at))
-    async with core.db.transaction() as tx:
-        await tx.executemany(
-            "INSERT INTO tickets (id, org_id, handler_org_id, resident_id, category, public_ok, anonymous, status,"
-            " summary, content_key, accept_due, answer_due, answer_text, created_at, accepted_at, answered_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def pdf_pages(pdf: Path, prefix: Path) -> list[Path]:
