@@ -1,0 +1,259 @@
+"""Issue 7, "nothing is silently lost": every kind of notice the bot queues (other than the tickets',
+see test_*_tickets_trust.py) filled with maximal content — every free-text input at the largest
+size the bot accepts, written in emoji so that Telegram's UTF-16 count is double the characters,
+names as long as the org file takes, hundreds of members and dozens of orgs — is queued (the outbox
+refuses what Telegram would refuse, OverLimit, inside the service's transaction), delivered by the
+fake Bot API without a 400, and carries the full content or a way to the rest.
+
+The service tests use 300 members and 40 branches; the end-to-end test sends the same notices
+through the real Application to a few people (the fake server paces messages as Telegram does)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from service_fixtures import (
+    clock_fixture,  # noqa: F401  (the `clock` fixture)
+    core_fixture,  # noqa: F401  (the `core` fixture)
+    load,
+    org_id,
+    outbox_rows,
+)
+
+from bot.actors import SYSTEM_ACTOR
+from bot.clock import SettableClock, to_db
+from bot.core import Core
+from bot.i18n import load_catalog
+from bot.limits import MAX_CAPTION, MAX_TEXT, check_payload, telegram_length
+from bot.services import orgfile
+from bot.services.meeting_model import (
+    LECTURER_MAX,
+    MINUTES_TEXT_MAX,
+    PLACE_MAX,
+    REASON_MAX,
+    TOPIC_MAX,
+    Purpose,
+    Refused,
+)
+from bot.services.meetings import Draft
+from bot.services.orgfile import MAX_NAME, MAX_PERSON_NAME
+from conftest import BotRunner
+from fakebotapi import FakeBotApi
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BRANCHES = 40
+MEMBERS = 300
+COUNTY_ORGANIZER, TOWN_ORGANIZER = 1, 2
+SECRETARY = 100  # secretary of b00, the branch with the many members
+FIRST_MEMBER = 10_000
+JOINER = 77_777
+
+
+def maxed(limit: int, seed: str = "") -> str:
+    """`limit` characters, most of them emoji (two UTF-16 units each), with commas and spaces where
+    a clean cut can fall; `seed` first, so that different fields are told apart."""
+    unit = "🚩🌾🏠👍🎉🌟🔥💪🌻🎈🚩🌾🏠👍🎉🌟🔥💪🌻 "
+    return (seed + unit * (limit // len(unit) + 1))[:limit]
+
+
+def org_name(n: int) -> str:
+    return maxed(MAX_NAME, f"{n:02d}号村")
+
+
+def person_name(n: int) -> str:
+    return maxed(MAX_PERSON_NAME, f"人{n}")
+
+
+def big_tree(members: int = MEMBERS, branches: int = BRANCHES, member_ids: list[int] | None = None) -> str:
+    """A county, a township and `branches` village branches with the longest names the org file
+    takes; branch b00 has `members` members, every branch a secretary."""
+    ids = member_ids or [FIRST_MEMBER + n for n in range(members)]
+    lines = ["orgs:", "  - code: county", f"    name: '{maxed(MAX_NAME, '县')}'", "    kind: county",
+             "    children:", "      - code: town", f"        name: '{maxed(MAX_NAME, '镇')}'",
+             "        kind: township", "        children:"]
+    lines += [f"          - {{code: b{n:02d}, name: '{org_name(n)}', kind: village_branch}}" for n in range(branches)]
+    lines += ["people:",
+              f"  - {{telegram_id: {COUNTY_ORGANIZER}, name: '{person_name(1)}', roles: [organizer@county]}}",
+              f"  - {{telegram_id: {TOWN_ORGANIZER}, name: '{person_name(2)}', roles: [organizer@town]}}",
+              f"  - {{telegram_id: {SECRETARY}, name: '{person_name(3)}', roles: [secretary@b00, member@b00]}}"]
+    lines += [f"  - {{telegram_id: {SECRETARY + n}, name: '{person_name(SECRETARY + n)}', roles: [secretary@b{n:02d}]}}"
+              for n in range(1, branches)]
+    lines += [f"  - {{telegram_id: {pid}, name: '{person_name(pid)}', roles: [member@b00]}}" for pid in ids]
+    return "\n".join(lines) + "\n"
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+TOPIC, PLACE, LECTURER = maxed(TOPIC_MAX, "议题"), maxed(PLACE_MAX, "地点"), maxed(LECTURER_MAX, "讲课人")
+NEW_TOPIC, NEW_PLACE = maxed(TOPIC_MAX, "新议题"), maxed(PLACE_MAX, "新地点")
+REASON, CANCEL_REASON = maxed(REASON_MAX, "改期原因"), maxed(REASON_MAX, "取消原因")
+MINUTES = maxed(MINUTES_TEXT_MAX, "会议记录")
+
+
+async def lecture(core: Core, start: datetime, topic: str = TOPIC) -> int:
+    draft = Draft(kind="party_lecture", org_id=await org_id(core, "b00"), starts_at=start,
+                  ends_at=start + timedelta(hours=2), place=PLACE, topic=topic, lecturer=LECTURER)
+    return (await core.meetings.create(SECRETARY, draft)).meeting.id
+
+
+async def mark_sent(core: Core) -> None:
+    """What the delivery worker does with due rows (the service tests have no worker)."""
+    now = to_db(core.clock.now())
+    async with core.db.transaction() as tx:
+        await tx.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE status = 'pending'"
+                         " AND not_before <= ?", (now, now))
+
+
+Checkpoint = Callable[[], Awaitable[None]]
+
+
+async def every_notice(core: Core, clock: SettableClock, checkpoint: Checkpoint, joiner: int = JOINER
+                       ) -> dict[str, int]:
+    """Drive every notice other than the tickets' with maximal content; returns meeting ids by name.
+    Each call below would raise OverLimit if a queued message were over Telegram's limits.
+    `checkpoint` runs after each step of the clock: what is due by then is delivered."""
+    meetings = core.meetings
+    clock.set(local(2026, 12, 1, 10, 0))
+    moved = await lecture(core, local(2026, 12, 10, 15, 0))  # notice and reminders
+    called_off = await lecture(core, local(2026, 12, 11, 15, 0), topic=maxed(TOPIC_MAX, "取消的会"))
+    unminuted = await lecture(core, local(2026, 12, 3, 15, 0), topic=maxed(TOPIC_MAX, "没记录的会"))
+    await checkpoint()
+    await meetings.answer(FIRST_MEMBER, moved, "leave", maxed(REASON_MAX, "请假"))
+    await meetings.nudge(SECRETARY, moved)
+    await meetings.edit(SECRETARY, moved, starts_at=local(2026, 12, 10, 16, 0), place=NEW_PLACE, topic=NEW_TOPIC,
+                        reason=REASON)
+    await meetings.cancel(SECRETARY, called_off, CANCEL_REASON)
+    await checkpoint()
+    # The meeting without minutes: two days after it ended, its secretary is reminded.
+    clock.set(local(2026, 12, 6, 9, 0))
+    await meetings.tick(SYSTEM_ACTOR)
+    await checkpoint()
+    await meetings.add_minutes(SECRETARY, unminuted, "text", MINUTES)
+    # Both reminders of the moved meeting (1 day and 2 hours before its new start) are due.
+    clock.set(local(2026, 12, 10, 14, 5))
+    await checkpoint()
+    # The quota checks: a week before the quarter's end (to every secretary) and after it (a digest
+    # of all the branches to the township's organizer).
+    clock.set(local(2026, 12, 25, 9, 0))
+    await meetings.tick(SYSTEM_ACTOR)
+    await checkpoint()
+    clock.set(local(2027, 1, 1, 9, 0))
+    await meetings.tick(SYSTEM_ACTOR)
+    # A join request from a person with Telegram's longest name, its decision, and an appointment.
+    await core.people.touch(joiner, maxed(64, "名") + " " + maxed(64, "姓"), "a" * 32, "zh-hans")
+    invite = await core.invites.create("b00", "member", created_by=SECRETARY)
+    await core.invites.join(joiner, invite.payload)
+    request = await core.db.fetchval("SELECT id FROM join_requests WHERE person_id = ?", (joiner,))
+    await core.invites.decide(SECRETARY, request, True)
+    await core.orgs.appoint(TOWN_ORGANIZER, joiner, await org_id(core, "b00"), "secretary")
+    await checkpoint()
+    return {"moved": moved, "called_off": called_off, "unminuted": unminuted}
+
+
+ALL_PURPOSES = {Purpose.NOTICE, Purpose.REMINDER, Purpose.CHANGE, Purpose.CANCEL, Purpose.NUDGE, Purpose.MINUTES,
+                Purpose.QUOTA_DUE, Purpose.QUOTA_MISSED, "join/request", "join/decision", "role/change"}
+
+
+async def test_every_notice_with_maximal_content_is_queued_within_telegrams_limits(
+        core: Core, clock: SettableClock) -> None:
+    await load(core, big_tree())
+    ids = await every_notice(core, clock, lambda: mark_sent(core))
+    rows = await outbox_rows(core)
+    assert {r["purpose"] for r in rows} >= ALL_PURPOSES
+    for row in rows:
+        check_payload(row["method"], row["payload"])  # what enqueue checked, checked again
+    by_purpose: dict[str, list[str]] = {}
+    for row in rows:
+        by_purpose.setdefault(row["purpose"], []).append(row["payload"]["text"])
+    # Hundreds of members each got their own notice and reminders.
+    assert len(by_purpose[Purpose.NOTICE]) >= MEMBERS * 3
+    assert len(by_purpose[Purpose.REMINDER]) >= MEMBERS
+    # The full content is in the notices, or (when it could not fit) the rest is on the meeting's card.
+    for text in by_purpose[Purpose.NOTICE] + by_purpose[Purpose.REMINDER] + by_purpose[Purpose.NUDGE]:
+        assert any(topic in text for topic in (TOPIC, NEW_TOPIC)) or "没记录的会" in text or "取消的会" in text
+    for text in by_purpose[Purpose.CHANGE]:
+        assert NEW_PLACE in text and PLACE in text and REASON in text
+    for text in by_purpose[Purpose.CANCEL]:
+        assert CANCEL_REASON in text and maxed(TOPIC_MAX, "取消的会") in text
+    assert any(maxed(TOPIC_MAX, "没记录的会") in text for text in by_purpose[Purpose.MINUTES])
+    assert len(by_purpose[Purpose.QUOTA_DUE]) >= BRANCHES
+    # The digest is split into several messages that together name every late branch.
+    digest = "\n".join(by_purpose[Purpose.QUOTA_MISSED])
+    assert len(by_purpose[Purpose.QUOTA_MISSED]) > 1
+    assert all(org_name(n) in digest for n in range(BRANCHES))
+    view = await core.meetings.view(SECRETARY, ids["moved"])
+    assert view.meeting.topic == NEW_TOPIC and view.meeting.place == NEW_PLACE
+
+
+async def test_the_org_file_refuses_names_over_its_limits() -> None:
+    """Names are bounded where they come in, so every text that shows them stays bounded."""
+    ok = ("orgs:\n  - {code: a, name: '%s', kind: county}\n"
+          "people:\n  - {telegram_id: 5, name: '%s', roles: [organizer@a]}\n")
+    orgfile.parse(ok % (maxed(MAX_NAME), maxed(MAX_PERSON_NAME)))
+    with pytest.raises(orgfile.OrgFileError, match=f"name: longer than {MAX_NAME} characters"):
+        orgfile.parse(ok % (maxed(MAX_NAME + 1), "张三"))
+    with pytest.raises(orgfile.OrgFileError, match=f"at most {MAX_PERSON_NAME} characters"):
+        orgfile.parse(ok % ("县委", maxed(MAX_PERSON_NAME + 1)))
+
+
+async def test_meeting_inputs_over_their_limits_are_refused(core: Core) -> None:
+    await load(core, big_tree(members=2, branches=1))
+    start = local(2026, 12, 10, 15, 0)
+    for field, limit in (("topic", TOPIC_MAX), ("place", PLACE_MAX), ("lecturer", LECTURER_MAX)):
+        values: dict[str, Any] = {"place": PLACE, "topic": TOPIC, "lecturer": LECTURER} | {field: "字" * (limit + 1)}
+        draft = Draft(kind="party_lecture", org_id=await org_id(core, "b00"), starts_at=start,
+                      ends_at=start + timedelta(hours=2), **values)
+        with pytest.raises(Refused, match=f"{field}_long"):
+            await core.meetings.create(SECRETARY, draft)
+
+
+def test_document_captions_with_the_longest_org_name_fit() -> None:
+    """The poster's and the ledger's captions carry the org's name: at its longest they still fit."""
+    for lang in ("zh_CN", "en"):
+        catalog = load_catalog(lang)
+        poster = catalog["poster.caption"].format(org=maxed(MAX_NAME), month="2026年12月")
+        ledger = catalog["meeting.ledger.caption"].format(org=maxed(MAX_NAME), first="2026-01-01",
+                                                          last="2030-12-31")
+        assert telegram_length(poster) <= MAX_CAPTION and telegram_length(ledger) <= MAX_CAPTION
+
+
+# --- end to end ------------------------------------------------------------------------------------
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_every_notice_with_maximal_content_is_delivered_by_the_fake_bot_api(
+        bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    members = [FIRST_MEMBER + n for n in range(4)]
+    people = [COUNTY_ORGANIZER, TOWN_ORGANIZER, *[SECRETARY + n for n in range(4)], *members, JOINER]
+    for pid in (*people, 1001, 1002, 1003):  # and the people of conftest's sample tree
+        fake.user(pid, first_name=maxed(64, "名"), last_name=maxed(64, "姓"))
+    await bot.load_orgs(big_tree(branches=4, member_ids=members))
+
+    async def settled() -> bool:
+        return not await bot.core.db.fetchval(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND not_before <= ?", (to_db(clock.now()),))
+
+    async def delivered() -> None:
+        await eventually(settled, "every due message delivered", timeout=60)
+
+    await every_notice(bot.core, clock, delivered)
+    rows = await bot.core.db.fetchall("SELECT purpose, status, COUNT(*) FROM outbox GROUP BY purpose, status")
+    assert {r[1] for r in rows} <= {"sent", "cancelled"}, rows
+    assert {r[0] for r in rows if r[1] == "sent"} >= ALL_PURPOSES
+    assert not fake.stats.errors, fake.stats.errors
+    assert all(telegram_length(m.raw_text) <= MAX_TEXT for pid in people for m in fake.history(pid))
+    to_member = "\n".join(m.text for m in fake.history(members[1]))
+    assert NEW_PLACE in to_member and REASON in to_member and CANCEL_REASON in to_member
