@@ -10,6 +10,7 @@ through the real Application to a few people (the fake server paces messages as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,3 +258,32 @@ async def test_every_notice_with_maximal_content_is_delivered_by_the_fake_bot_ap
     assert all(telegram_length(m.raw_text) <= MAX_TEXT for pid in people for m in fake.history(pid))
     to_member = "\n".join(m.text for m in fake.history(members[1]))
     assert NEW_PLACE in to_member and REASON in to_member and CANCEL_REASON in to_member
+
+
+async def test_the_roster_of_three_hundred_long_names_shows_every_list_and_its_count(
+        core: Core, clock: SettableClock) -> None:
+    """With 300 names of the longest kind and long leave reasons, the roster (a reply, clipped to one
+    message) still shows every list with its count, and how many names it left out; the mark sheet
+    pages through all of them."""
+    from handlers.meetings.management import MARK_PAGE, roster_text
+
+    await load(core, big_tree(branches=1))
+    clock.set(local(2026, 12, 1, 10, 0))
+    mid = await lecture(core, local(2026, 12, 10, 15, 0))
+    for n in range(200):
+        pid = FIRST_MEMBER + n
+        if n % 2:
+            await core.meetings.answer(pid, mid, "attend")
+        else:
+            await core.meetings.answer(pid, mid, "leave", maxed(REASON_MAX, f"请假{n}"))
+    roster = await core.meetings.roster(SECRETARY, mid)
+    for lang in ("zh_CN", "en"):
+        text = roster_text(core, core.meetings, lang, roster)
+        assert telegram_length(text) <= MAX_TEXT
+        lines = text.split("\n")
+        assert TOPIC in text
+        for count in (100, 100, MEMBERS + 1 - 200, 0):
+            assert any(f"({count})" in line or f"（{count}）" in line for line in lines[2:]), (lang, count)
+        # Every list but the empty one names some people and counts the rest.
+        assert len(re.findall("另有" if lang == "zh_CN" else r" and \d+ more", text)) == 3, text
+    assert len(roster.attendees) == MEMBERS + 1 and MARK_PAGE * 31 >= len(roster.attendees)
