@@ -29,7 +29,7 @@ from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.i18n import load_catalog
-from bot.limits import MAX_CAPTION, MAX_TEXT, check_payload, telegram_length
+from bot.limits import MAX_CAPTION, MAX_TEXT, check_payload, clip, telegram_length
 from bot.services import orgfile
 from bot.services.meeting_model import (
     LECTURER_MAX,
@@ -59,6 +59,11 @@ def maxed(limit: int, seed: str = "") -> str:
     a clean cut can fall; `seed` first, so that different fields are told apart."""
     unit = "🚩🌾🏠👍🎉🌟🔥💪🌻🎈🚩🌾🏠👍🎉🌟🔥💪🌻 "
     return (seed + unit * (limit // len(unit) + 1))[:limit]
+
+
+def message(seed: str) -> str:
+    """The longest message a person can send: 4096 UTF-16 units."""
+    return clip(maxed(MAX_TEXT, seed), MAX_TEXT, marker="")
 
 
 def org_name(n: int) -> str:
@@ -221,7 +226,30 @@ def test_document_captions_with_the_longest_org_name_fit() -> None:
         poster = catalog["poster.caption"].format(org=maxed(MAX_NAME), month="2026年12月")
         ledger = catalog["meeting.ledger.caption"].format(org=maxed(MAX_NAME), first="2026-01-01",
                                                           last="2030-12-31")
-        assert telegram_length(poster) <= MAX_CAPTION and telegram_length(ledger) <= MAX_CAPTION
+        calendar = catalog["meeting.calendar.caption"]
+        assert max(map(telegram_length, (poster, ledger, calendar))) <= MAX_CAPTION
+
+
+async def test_the_calendar_file_of_a_maximal_meeting_keeps_every_word(core: Core, clock: SettableClock) -> None:
+    """The .ics (a document: its caption is a fixed line) folds the longest topic, place and
+    lecturer into lines of at most 75 octets, and reads back whole."""
+    from bot.services.meeting_ics import unfold
+
+    await load(core, big_tree(members=2, branches=1))
+    clock.set(local(2026, 12, 1, 10, 0))
+    mid = await lecture(core, local(2026, 12, 10, 15, 0))
+    name, content = await core.meetings.ics(FIRST_MEMBER, mid, "zh_CN")
+    assert name == f"meeting-{mid}.ics"
+    assert all(len(line) <= 75 for line in content.split(b"\r\n"))
+    lines = unfold(content)
+    summary = next(line for line in lines if line.startswith("SUMMARY:"))
+    location = next(line for line in lines if line.startswith("LOCATION:"))
+    description = next(line for line in lines if line.startswith("DESCRIPTION:"))
+    plain = {"\\,": ",", "\\;": ";", "\\n": "\n"}
+    for line, value in ((summary, TOPIC), (location, PLACE), (description, LECTURER), (description, org_name(0))):
+        for escaped, raw in plain.items():
+            line = line.replace(escaped, raw)
+        assert value in line
 
 
 # --- end to end ------------------------------------------------------------------------------------
@@ -287,3 +315,36 @@ async def test_the_roster_of_three_hundred_long_names_shows_every_list_and_its_c
         # Every list but the empty one names some people and counts the rest.
         assert len(re.findall("另有" if lang == "zh_CN" else r" and \d+ more", text)) == 3, text
     assert len(roster.attendees) == MEMBERS + 1 and MARK_PAGE * 31 >= len(roster.attendees)
+
+
+async def test_a_wall_page_of_maximal_posts_shows_all_five_and_the_next_page_the_rest(
+        bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    """Six published problems with the longest texts and answers: /wall shows five on its first
+    page, each clipped with the marker (the whole post is on the web wall and in the group), and
+    "older" shows the sixth — none is cut off the end of the message."""
+    from bot.services.tickets import Item
+
+    user = fake.user(2001, first_name=maxed(64, "名"), last_name=maxed(64, "姓"))
+    await bot.core.people.touch(2001, user.first_name, None, "zh-hans")
+    invite = await bot.core.invites.create("sanyi", "resident")
+    await bot.core.invites.join(2001, invite.payload)
+    fake.user(1001)
+    tickets = bot.core.tickets
+    for n in range(1, 7):
+        await tickets.submit(2001, [Item("text", message(f"问题{n}号"))], "infrastructure", True, False)
+        await tickets.answer(1001, n, [Item("text", message(f"答复{n}号"))])
+        clock.advance(timedelta(hours=1))  # a resident may send only so many an hour
+    user.send("/wall")
+    first = await user.wait_message(contains="【回音壁】#6", timeout=15)
+    assert telegram_length(first.raw_text) <= MAX_TEXT
+    assert all(f"【回音壁】#{n} " in first.text for n in range(2, 7)), first.text
+    assert "……" in first.text
+    user.press(first, "较早 ➡️")
+
+    async def turned() -> bool:  # the page is edited in place
+        return any("【回音壁】#1 " in m.text for m in fake.history(2001))
+
+    await eventually(turned, "the older page shown", timeout=15)
+    [second] = [m for m in fake.history(2001) if "【回音壁】#1 " in m.text]
+    assert "【回音壁】#2 " not in second.text and telegram_length(second.raw_text) <= MAX_TEXT
+    assert not fake.stats.errors, fake.stats.errors
