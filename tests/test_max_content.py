@@ -348,3 +348,22 @@ async def test_a_wall_page_of_maximal_posts_shows_all_five_and_the_next_page_the
     [second] = [m for m in fake.history(2001) if "【回音壁】#1 " in m.text]
     assert "【回音壁】#2 " not in second.text and telegram_length(second.raw_text) <= MAX_TEXT
     assert not fake.stats.errors, fake.stats.errors
+
+
+async def test_the_org_tree_of_many_long_names_comes_in_several_messages_that_telegram_accepts(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    """/org for an organizer above forty branches with the longest names: several messages, each
+    within Telegram's limit (counted in UTF-16), that together name every branch."""
+    await bot.load_orgs(big_tree(members=2))
+    organizer = fake.user(COUNTY_ORGANIZER, first_name=maxed(64, "名"))
+    organizer.send("/org")
+
+    async def whole() -> bool:  # one message a second to a chat, as Telegram allows
+        return org_name(BRANCHES - 1) in "\n".join(m.text for m in fake.history(COUNTY_ORGANIZER))
+
+    await eventually(whole, "the whole tree", timeout=30)
+    replies = fake.history(COUNTY_ORGANIZER)
+    assert len(replies) > 1 and not fake.stats.errors, ([telegram_length(m.raw_text) for m in replies], fake.stats)
+    assert all(telegram_length(m.raw_text) <= MAX_TEXT for m in replies)
+    tree = "\n".join(m.text for m in replies)
+    assert all(org_name(n) in tree for n in range(BRANCHES))
