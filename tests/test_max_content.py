@@ -367,3 +367,41 @@ async def test_the_org_tree_of_many_long_names_comes_in_several_messages_that_te
     assert all(telegram_length(m.raw_text) <= MAX_TEXT for m in replies)
     tree = "\n".join(m.text for m in replies)
     assert all(org_name(n) in tree for n in range(BRANCHES))
+
+
+async def test_scheduling_in_chat_with_the_longest_inputs_and_hundreds_of_people_typed_at_once(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    """A secretary types the longest place and topic, then one full message of ids and unknown
+    names to add: every screen is within Telegram's limit (the names found and not found are
+    clipped with a marker; the count and the roster carry the rest), and the meeting is created."""
+    from test_e2e_meetings import edited
+
+    from bot.callbacks import MEETING_FLOW, FlowAction
+
+    fake.auto_chats = True  # the 300 members' notices go to chats the fake creates on the way
+    await bot.load_orgs(big_tree(branches=1))
+    secretary = fake.user(SECRETARY, first_name=maxed(64, "名"), last_name=maxed(64, "姓"))
+    secretary.send("/newmeeting")
+    step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
+    secretary.press(step, "其他会议")
+    step = await edited(fake, step, "请选择开会日期")
+    secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261204))
+    step = await edited(fake, step, "几点开会")
+    secretary.press(step, "10:00")
+    await edited(fake, step, "请输入开会地点")
+    secretary.send(PLACE)
+    await fake.wait_message(SECRETARY, contains="请输入会议议题")
+    secretary.send(TOPIC)
+    confirm = await fake.wait_message(SECRETARY, contains="应到")
+    assert TOPIC in confirm.text and PLACE in confirm.text
+    secretary.press(confirm, "➕ 添加参会人员")
+    await edited(fake, confirm, "请输入要添加的人")
+    typed = " ".join([*(str(FIRST_MEMBER + n) for n in range(MEMBERS)), *(f"无名氏{n}" for n in range(400))])
+    secretary.send(clip(typed, MAX_TEXT, marker=""))
+    confirm = await fake.wait_message(SECRETARY, contains="没找到", timeout=15)
+    assert "已添加：" in confirm.text and "…" in confirm.text
+    assert telegram_length(confirm.raw_text) <= MAX_TEXT
+    secretary.press(confirm, "✅ 确认，发通知")
+    await edited(fake, confirm, "正在通知")
+    assert not fake.stats.errors, fake.stats.errors
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM meeting_attendees") == MEMBERS + 1
