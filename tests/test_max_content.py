@@ -254,6 +254,11 @@ async def test_the_calendar_file_of_a_maximal_meeting_keeps_every_word(core: Cor
 
 # --- end to end ------------------------------------------------------------------------------------
 
+def refusals(fake: FakeBotApi) -> dict[int, int]:
+    """Errors the fake Bot API answered, but 429 (the pace under load: retried, nothing lost)."""
+    return {code: n for code, n in fake.stats.errors.items() if code != 429}
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
     import asyncio
     import time
@@ -282,7 +287,7 @@ async def test_every_notice_with_maximal_content_is_delivered_by_the_fake_bot_ap
     rows = await bot.core.db.fetchall("SELECT purpose, status, COUNT(*) FROM outbox GROUP BY purpose, status")
     assert {r[1] for r in rows} <= {"sent", "cancelled"}, rows
     assert {r[0] for r in rows if r[1] == "sent"} >= ALL_PURPOSES
-    assert not fake.stats.errors, fake.stats.errors
+    assert not refusals(fake), fake.stats
     assert all(telegram_length(m.raw_text) <= MAX_TEXT for pid in people for m in fake.history(pid))
     to_member = "\n".join(m.text for m in fake.history(members[1]))
     assert NEW_PLACE in to_member and REASON in to_member and CANCEL_REASON in to_member
@@ -347,7 +352,7 @@ async def test_a_wall_page_of_maximal_posts_shows_all_five_and_the_next_page_the
     await eventually(turned, "the older page shown", timeout=15)
     [second] = [m for m in fake.history(2001) if "【回音壁】#1 " in m.text]
     assert "【回音壁】#2 " not in second.text and telegram_length(second.raw_text) <= MAX_TEXT
-    assert not fake.stats.errors, fake.stats.errors
+    assert not refusals(fake), fake.stats
 
 
 async def test_the_org_tree_of_many_long_names_comes_in_several_messages_that_telegram_accepts(
@@ -363,7 +368,7 @@ async def test_the_org_tree_of_many_long_names_comes_in_several_messages_that_te
 
     await eventually(whole, "the whole tree", timeout=30)
     replies = fake.history(COUNTY_ORGANIZER)
-    assert len(replies) > 1 and not fake.stats.errors, ([telegram_length(m.raw_text) for m in replies], fake.stats)
+    assert len(replies) > 1 and not refusals(fake), ([telegram_length(m.raw_text) for m in replies], fake.stats)
     assert all(telegram_length(m.raw_text) <= MAX_TEXT for m in replies)
     tree = "\n".join(m.text for m in replies)
     assert all(org_name(n) in tree for n in range(BRANCHES))
@@ -403,5 +408,5 @@ async def test_scheduling_in_chat_with_the_longest_inputs_and_hundreds_of_people
     assert telegram_length(confirm.raw_text) <= MAX_TEXT
     secretary.press(confirm, "✅ 确认，发通知")
     await edited(fake, confirm, "正在通知")
-    assert not fake.stats.errors, fake.stats.errors
+    assert not refusals(fake), fake.stats
     assert await bot.core.db.fetchval("SELECT COUNT(*) FROM meeting_attendees") == MEMBERS + 1
