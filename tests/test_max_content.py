@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,7 +43,9 @@ from bot.services.meeting_model import (
 from bot.services.meetings import Draft
 from bot.services.orgfile import MAX_NAME, MAX_PERSON_NAME
 from conftest import BotRunner
-from fakebotapi import FakeBotApi
+
+if TYPE_CHECKING:  # only a type here (the fake's module moves: tests/ or bench/)
+    from fakebotapi import FakeBotApi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BRANCHES = 40
