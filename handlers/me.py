@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.context import BotContext
+from bot.limits import telegram_length
 from bot.services.orgs import ROLES, NotAllowed
 from handlers.common import LEADERS, Command, lang_of, reply
 
@@ -57,7 +58,8 @@ async def org_command(update: Update, context: BotContext) -> None:
     # Telegram's 4096-character limit: send a long tree in several messages.
     chunk: list[str] = []
     for text in out:
-        if sum(len(x) + 1 for x in chunk) + len(text) > MAX_TEXT:
+        # Measured as Telegram counts (UTF-16): an emoji in an org's name counts twice.
+        if chunk and telegram_length("\n".join([*chunk, text])) > MAX_TEXT:
             await update.effective_message.reply_text("\n".join(chunk))
             chunk = []
         chunk.append(text)

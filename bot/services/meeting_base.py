@@ -16,6 +16,7 @@ from bot.database import Database, Tx
 from bot.formatting import Formatter
 from bot.i18n import language_for
 from bot.infra import Infra
+from bot.limits import clip, telegram_length
 from bot.services.meeting_model import (
     KINDS,
     LECTURER_MAX,
@@ -344,13 +345,15 @@ def not_cancelled(meeting: Meeting) -> None:
 
 
 def chunks(head: str, lines: list[str], limit: int) -> list[str]:
-    """`head` and the lines, split into messages under `limit` characters."""
+    """`head` and the lines, split into messages under `limit` characters as Telegram counts them
+    (UTF-16: an emoji in an org's name counts twice); a line too long for one message is clipped."""
     out, current = [], [head]
     for line in lines:
-        if sum(len(x) + 1 for x in current) + len(line) > limit and len(current) > 1:
+        line = clip(line, limit - telegram_length(head) - 1)
+        if telegram_length("\n".join([*current, line])) > limit and len(current) > 1:
             out.append("\n".join(current))
             current = [head]
-        current.append(line[:limit - len(head) - 2])
+        current.append(line)
     out.append("\n".join(current))
     return out
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from bot.callbacks import MEETING_MANAGE, ManageAction
 from bot.clock import from_db, to_db
 from bot.database import Tx
+from bot.limits import clip
 from bot.outbox import Button
 from bot.services.meeting_base import (
     MEETING_SQL,
@@ -36,6 +37,10 @@ from bot.services.meeting_time import (
 )
 
 log = logging.getLogger(__name__)
+
+
+# How much of a changed topic the change line shows (the card under it has the new one in full).
+TOPIC_PREVIEW = 100
 
 
 class NoticesPart(MeetingBase):
@@ -173,7 +178,9 @@ class NoticesPart(MeetingBase):
         if old.place != new.place:
             lines.append(self.t(lang, "meeting.changed.place", old=old.place, new=new.place))
         if old.topic != new.topic:
-            lines.append(self.t(lang, "meeting.changed.topic", old=old.topic, new=new.topic))
+            # The full new topic is on the card below; both in full, three times, would not fit.
+            lines.append(self.t(lang, "meeting.changed.topic", old=clip(old.topic, TOPIC_PREVIEW),
+                                new=clip(new.topic, TOPIC_PREVIEW)))
         if reason:
             lines.append(self.t(lang, "meeting.changed.reason", reason=reason))
         lines += ["", *self.card(lang, new, now), "", self.t(lang, "meeting.changed.footer")]

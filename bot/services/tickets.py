@@ -44,7 +44,7 @@ CARD_ROOM = 1500
 NOTICE_ROOM = 2500
 WALL_PROBLEM_ROOM = 1500
 WALL_ANSWER_ROOM = 2000
-WALL_PAGE_ROOM = 600  # each post on a /wall page, so five fit in one message
+WALL_PAGE_ROOM = 300  # problem and answer of each post on a /wall page: five posts fit in one message
 LEADS = ("secretary", "organizer")
 
 

@@ -18,7 +18,7 @@ from bot.callbacks import (
 )
 from bot.context import BotContext
 from bot.core import Core
-from bot.limits import MAX_TEXT, clip
+from bot.limits import MAX_TEXT, clip, telegram_length
 from bot.outbox import Button
 from bot.services.meeting_model import Answer, Attendee, MinutesKind, Presence, Roster
 from bot.services.meetings import MeetingService
@@ -35,12 +35,25 @@ def roster_text(c: Core, svc: MeetingService, lang: str, roster: Roster) -> str:
     """Who answered what, who is on leave and why, who came."""
     meeting = roster.meeting
 
+    # Each list gets its share of the message, so that long names never push the later lists
+    # (and their counts) out of it; the names left out are counted, and the mark sheet pages them all.
+    title = c.t(lang, "meeting.roster.title", kind=svc.text.kind(lang, meeting.kind), topic=meeting.topic,
+                when=svc.text.when(lang, meeting.starts_at, c.clock.now()), count=len(roster.attendees))
+    budget = max(200, (MAX_TEXT - 96 - telegram_length(title)) // 6 - 40)
+
     def names(people: list[Attendee], with_reason: bool = False) -> str:
         if not people:
             return c.t(lang, "meeting.roster.none")
-        shown = [c.t(lang, "meeting.roster.leave_item", name=a.name, reason=a.leave_reason or "")
-                 if with_reason else a.name for a in people[:ROSTER_NAMES]]
-        more = c.t(lang, "meeting.roster.more", count=len(people) - ROSTER_NAMES) if len(people) > ROSTER_NAMES else ""
+        shown: list[str] = []
+        used = 0
+        for a in people[:ROSTER_NAMES]:
+            item = clip(c.t(lang, "meeting.roster.leave_item", name=a.name, reason=a.leave_reason or "")
+                        if with_reason else a.name, budget // 2)
+            used += telegram_length(item) + 2
+            if shown and used > budget:
+                break
+            shown.append(item)
+        more = c.t(lang, "meeting.roster.more", count=len(people) - len(shown)) if len(people) > len(shown) else ""
         return svc.fmt.join(lang, shown) + more
 
     everyone = roster.attendees
@@ -49,8 +62,7 @@ def roster_text(c: Core, svc: MeetingService, lang: str, roster: Roster) -> str:
     silent = roster.with_answer(None)
     present = [a for a in everyone if a.attended]
     absent = [a for a in everyone if a.presence == Presence.ABSENT]
-    lines = [c.t(lang, "meeting.roster.title", kind=svc.text.kind(lang, meeting.kind), topic=meeting.topic,
-                 when=svc.text.when(lang, meeting.starts_at, c.clock.now()), count=len(everyone)),
+    lines = [title,
              c.t(lang, "meeting.roster.attending", count=len(attend), names=names(attend)),
              c.t(lang, "meeting.roster.leave", count=len(leave), names=names(leave, with_reason=True)),
              c.t(lang, "meeting.roster.no_answer", count=len(silent), names=names(silent)),

@@ -13,6 +13,7 @@ from telegram import Update
 from bot.callbacks import MEETING_FLOW, EditWhat, FlowAction, MeetingFlow
 from bot.context import BotContext
 from bot.core import Core
+from bot.limits import clip
 from bot.outbox import Button
 from bot.services.meeting_model import KINDS, MeetingKind, SeriesSpec
 from bot.services.meeting_text import WEEKDAY_KEYS, local_today
@@ -36,6 +37,7 @@ from handlers.meetings.flow import MeetingFlowState, Mode, Repeat, Step
 PICKER_DAYS = 14
 PICKER_HOURS = range(7, 22)
 LEAD_CHOICES = (3, 7, 14)
+PEOPLE_ROOM = 1000  # the names found, and those not found, shown after people are typed in
 CANCEL_REASONS = ("meeting.cancel.reason_conflict", "meeting.cancel.reason_weather",
                   "meeting.cancel.reason_superior")
 Screen = tuple[str, list[list[Button]]]
@@ -540,10 +542,14 @@ async def typed_people(update: Update, context: BotContext, state: MeetingFlowSt
     lang = await lang_of(update, context)
     found, unknown = await svc.resolve_people(me, re.split(r"[\s,，、;；]+", text))
     lines = []
+    # One message of ids can name hundreds of people: each list is clipped so that the screen fits
+    # one message; the count below it and the roster show everyone.
     if found:
-        lines.append(c.t(lang, "meeting.new.people_added", names=svc.fmt.join(lang, found.values())))
+        lines.append(clip(c.t(lang, "meeting.new.people_added", names=svc.fmt.join(lang, found.values())),
+                          PEOPLE_ROOM))
     if unknown:
-        lines.append(c.t(lang, "meeting.new.people_unknown", names=svc.fmt.join(lang, unknown)))
+        lines.append(clip(c.t(lang, "meeting.new.people_unknown", names=svc.fmt.join(lang, unknown)),
+                          PEOPLE_ROOM))
     if state.mode == Mode.ADD:
         assert state.mid is not None
         added = await svc.add_people(me, state.mid, list(found)) if found else []
