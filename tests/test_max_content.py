@@ -44,8 +44,8 @@ from bot.services.meetings import Draft
 from bot.services.orgfile import MAX_NAME, MAX_PERSON_NAME
 from conftest import BotRunner
 
-if TYPE_CHECKING:  # only a type here (the fake's module moves: tests/ or bench/)
-    from fakebotapi import FakeBotApi
+if TYPE_CHECKING:
+    from bench.fakebotapi import FakeBotApi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BRANCHES = 40
