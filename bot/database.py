@@ -1,11 +1,13 @@
-"""SQLite: one writer connection (aiosqlite) behind a lock, one reader, numbered migrations.
+"""SQLite: one writer connection behind a lock, one reader, numbered migrations.
 
-Writes go through aiosqlite's thread: a write may wait for SQLite's lock (another process, a
-command-line import) or for the disk (a commit's or a checkpoint's fsync), and the event loop
-must never wait with it. Reads run on the loop's thread with plain sqlite3: they are point lookups
-on indexed keys that take microseconds, a WAL reader never waits for a writer, and the hop to a
-database thread and back cost several times the read itself (`python -m bench wall`: half of the
-bot's CPU per update went to those hops)."""
+Statements that never wait run on the event loop's thread with plain sqlite3: the bot's are point
+lookups and small writes on indexed keys that take microseconds, and handing each to a database
+thread and back cost several times more (`python -m bench wall`: about half of the bot's CPU per
+update). In WAL mode a reader never waits for the writer, and commits do not fsync
+(synchronous=NORMAL). What may wait goes to aiosqlite's thread, so the loop never stops: the write
+lock while another process (a command-line import) holds it (the loop's writer has busy_timeout=0
+and, when refused, waits for the lock there and tries again), the migrations at start-up, and the
+WAL checkpoint, the one step that waits for the disk."""
 
 from __future__ import annotations
 
@@ -24,37 +26,38 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+Row = sqlite3.Row
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Commits between two checkpoints; SQLite's own default is about every 1,000 pages written.
+CHECKPOINT_EVERY = 200
 
 
 class Tx:
     """An open write transaction; callbacks registered here run once it has committed."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._after_commit: list[Callable[[], None]] = []
 
-    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
-        return await self._conn.execute(sql, params)
+    async def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(sql, rows)
+        self._conn.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return _fetchall(self._conn, sql, params)
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        cur = await self._conn.execute(sql, params)
-        return int(cur.lastrowid or 0)
+        return int(self._conn.execute(sql, params).lastrowid or 0)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
@@ -65,51 +68,56 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._waiter: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpointing: asyncio.Task[None] | None = None
         self.applied: list[str] = []  # the migrations `connect` applied
+        self.last_checkpoint: tuple[int, int, int] | None = None  # (busy, WAL frames, frames copied)
 
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._open()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
+        # The connection that waits: for the lock, for migrations, for checkpoints (its own thread).
+        self._waiter = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._waiter.execute("PRAGMA busy_timeout=10000")
+        await self._waiter.execute("PRAGMA journal_mode=WAL")
+        await self._waiter.execute("PRAGMA foreign_keys=ON")
         self.applied = await self.migrate()
-        self._reader = self._open_reader()
+        self._writer = self._open(busy_ms=0)  # never waits on the loop: see _begin
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
+        # A WAL reader is kept waiting only while another connection recovers the WAL.
+        self._reader = self._open(busy_ms=2000)
 
-    async def _open(self) -> aiosqlite.Connection:
+    def _open(self, busy_ms: int) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        return conn
-
-    def _open_reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys=ON")
-        # A WAL reader waits only while another connection recovers the WAL after a crash.
-        conn.execute("PRAGMA busy_timeout=2000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={busy_ms}")
         return conn
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        if self._writer is not None:
-            await self._writer.close()  # the last connection to close checkpoints the WAL
-        self._reader = self._writer = None
+        if self._checkpointing is not None:
+            await self._checkpointing
+            self._checkpointing = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        if self._waiter is not None:
+            await self._waiter.close()  # the last connection to close checkpoints the WAL
+        self._reader = self._writer = self._waiter = None
 
     async def migrate(self) -> list[str]:
-        """Apply every migration in bot/migrations not yet applied, in number order."""
-        assert self._writer is not None
-        conn = self._writer
+        """Apply every migration in bot/migrations not yet applied, in number order (on the
+        waiting connection: another process may hold the lock at start-up)."""
+        assert self._waiter is not None
+        conn = self._waiter
         await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
-        )
-        async with conn.execute("SELECT version FROM schema_migrations") as cur:
-            done = {row[0] for row in await cur.fetchall()}
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        done = {row[0] for row in await conn.execute_fetchall("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in _migrations():
             if version in done:
@@ -127,50 +135,88 @@ class Database:
             applied.append(name)
         return applied
 
+    async def _locked(self, statement: Callable[[], Any]) -> Any:
+        """Run `statement` on the loop's writer; when another process holds the write lock, wait
+        for it on aiosqlite's thread (the loop serves other chats meanwhile) and try again."""
+        assert self._waiter is not None
+        while True:
+            try:
+                return statement()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            # busy_timeout there: an error after 10 s, as a wait on the loop would have given.
+            await self._waiter.execute("BEGIN IMMEDIATE")
+            await self._waiter.execute("ROLLBACK")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT; rolled back on any exception."""
         assert self._writer is not None, "database not connected"
         tx = Tx(self._writer)
+        writer = self._writer
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._locked(lambda: writer.execute("BEGIN IMMEDIATE"))
             try:
                 yield tx
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                self._writer.execute("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            self._writer.execute("COMMIT")
+            self._committed()
         for callback in tx._after_commit:
             callback()
 
     async def write(self, sql: str, params: Params = ()) -> int:
-        """One statement on its own, atomic by itself (SQLite's autocommit): one trip to the
-        database thread instead of three, for the many small writes (flow state, names).
-        Returns the number of rows changed."""
+        """One statement on its own, atomic by itself (SQLite's autocommit), for the many small
+        writes (flow state, names). Returns the number of rows changed."""
         assert self._writer is not None, "database not connected"
+        writer = self._writer
         async with self._write_lock:
-            cur = await self._writer.execute(sql, params)
-            changed = cur.rowcount
-            await cur.close()
+            changed = await self._locked(lambda: writer.execute(sql, params).rowcount)
+            self._committed()
         return changed
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._reader is not None, "database not connected"
-        # Execute, read to the end and close with no await in between: a statement left open
-        # would hold the connection's read snapshot, and later reads would miss later commits.
-        cursor = self._reader.execute(sql, params)
-        try:
-            return cursor.fetchall()
-        finally:
-            cursor.close()
+        return _fetchall(self._reader, sql, params)
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpointing is None:
+            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL back into the database file on aiosqlite's thread: this is the step that
+        waits for the disk (fsync), so the loop must not do it. PASSIVE: it never blocks the writer
+        or the readers; what it cannot copy now, the next one will."""
+        try:
+            assert self._waiter is not None
+            rows = await self._waiter.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, frames, copied = next(iter(rows))
+            self.last_checkpoint = (busy, frames, copied)
+        except (sqlite3.Error, ValueError, AssertionError) as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            self._checkpointing = None
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Params = ()) -> list[Row]:
+    """Execute and read to the end with no await in between: a statement left open would hold the
+    connection's read snapshot, and later reads would not see what was committed since."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _migrations() -> list[tuple[int, str, str]]:

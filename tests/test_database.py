@@ -1,5 +1,5 @@
-"""The database layer: reads (on the loop's thread) that see every commit, rollback, and a write
-that waits for another process's lock without stopping the event loop."""
+"""The database layer: reads that see every commit, rollback, WAL checkpoints off the loop, and a
+write that waits for another process's lock without stopping the event loop."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import Database
+from bot.database import CHECKPOINT_EVERY, Database
 
 
 async def test_a_read_sees_what_was_committed_just_before(tmp_path: Path) -> None:
@@ -25,6 +25,24 @@ async def test_a_read_sees_what_was_committed_just_before(tmp_path: Path) -> Non
                 await tx.execute("DELETE FROM meta")
                 raise RuntimeError("changed my mind")
         assert await db.fetchval("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'") == 3
+    finally:
+        await db.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_commits(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    db = Database(path)
+    await db.connect()
+    try:
+        for n in range(CHECKPOINT_EVERY):
+            await db.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{n}", "x" * 500))
+        task = db._checkpointing
+        assert task is not None, "the commit that reached the count started a checkpoint"
+        assert db.last_checkpoint is None
+        await task
+        assert db.last_checkpoint is not None
+        busy, frames, copied = db.last_checkpoint
+        assert busy == 0 and frames >= CHECKPOINT_EVERY and copied == frames
     finally:
         await db.close()
 

@@ -333,7 +333,7 @@ async def test_a_wall_page_of_maximal_posts_shows_all_five_and_the_next_page_the
 
     user = fake.user(2001, first_name=maxed(64, "名"), last_name=maxed(64, "姓"))
     await bot.core.people.touch(2001, user.first_name, None, "zh-hans")
-    invite = await bot.core.invites.create("sanyi", "resident")
+    invite = await bot.core.invites.create("sanyi", "resident", SYSTEM_ACTOR)
     await bot.core.invites.join(2001, invite.payload)
     fake.user(1001)
     tickets = bot.core.tickets
