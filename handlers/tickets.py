@@ -125,8 +125,6 @@ async def take_unsolicited(update: Update, context: BotContext) -> bool:
     return True
 
 
-
-
 async def _show_draft(update: Update, context: BotContext, data: dict[str, Any], edit: bool) -> None:
     """Categories until one is chosen; then the summary with the two privacy switches and 提交."""
     c = context.core
@@ -137,8 +135,7 @@ async def _show_draft(update: Update, context: BotContext, data: dict[str, Any],
     draft = data["draft"]
     count = len(data["items"])
     if data["category"] is None:
-        org = await svc.home_org(user.id)
-        categories = await svc.categories(org.id) if org else []
+        categories = await svc.categories_for(user.id)
         buttons = [Button(svc.category_name(lang, cat), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CATEGORY, i))
                    for i, cat in enumerate(categories)]
         rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
@@ -186,8 +183,7 @@ async def submit_button(update: Update, context: BotContext) -> None:
         await answer_callback(update, context, "ticket.refused.empty", alert=True)
         return
     if action == cb.DraftAction.CATEGORY:
-        org = await service(context).home_org(user.id)
-        categories = await service(context).categories(org.id) if org else []
+        categories = await service(context).categories_for(user.id)
         if not 0 <= button.index < len(categories):
             await stale(update, context)
             return

@@ -13,7 +13,6 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.database import Database, Tx
-from bot.formatting import Formatter
 from bot.i18n import language_for
 from bot.infra import Infra
 from bot.limits import clip, telegram_length
@@ -65,8 +64,8 @@ class MeetingBase:
         self.t = core.t
         self.tz = core.settings.tz
         self.default_locale = core.settings.locale
-        self.text = MeetingText(core.t, self.tz)
-        self.fmt = Formatter(core.t, self.tz)
+        self.fmt = core.formatter
+        self.text = MeetingText(core.formatter)
 
     # --- reading ----------------------------------------------------------------------------
     async def _get(self, meeting_id: int, tx: Tx | None = None) -> Meeting:

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import MEETING_MEMBER, MemberAction
 from bot.formatting import Formatter
-from bot.i18n import Translator
 from bot.outbox import Button
 from bot.services.meeting_model import Answer, MeetingStatus
 
@@ -40,10 +39,10 @@ STATUS_KEYS = {MeetingStatus.SCHEDULED: "meeting.status.scheduled",
 class MeetingText:
     """Renders meeting texts in a person's language and the bot's time zone."""
 
-    def __init__(self, t: Translator, tz: ZoneInfo) -> None:
-        self.t = t
-        self.tz = tz
-        self.fmt = Formatter(t, tz)
+    def __init__(self, fmt: Formatter) -> None:
+        self.fmt = fmt
+        self.t = fmt.t
+        self.tz = fmt.tz
 
     # --- dates and times ----------------------------------------------------------------------
     def kind(self, lang: str, kind: str) -> str:

@@ -22,7 +22,6 @@ from bot import callbacks as cb
 from bot.actors import Actor, SystemActor, is_system
 from bot.clock import from_db, to_db
 from bot.database import Tx
-from bot.formatting import Formatter
 from bot.infra import Infra
 from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
@@ -300,13 +299,18 @@ class TicketService:
         self.people = core.people
         self.outbox = core.outbox
         self.tz = core.settings.tz
-        self.fmt = Formatter(core.t, core.settings.tz)
+        self.fmt = core.formatter
         self._bindwall_told: dict[int, datetime] = {}
 
     # --- settings and lookups ---------------------------------------------------------------
     async def categories(self, org_id: int) -> list[str]:
         raw = await self.db.fetchval("SELECT categories FROM ticket_settings WHERE org_id = ?", (org_id,))
         return list(json.loads(raw)) if raw else list(DEFAULT_CATEGORIES)
+
+    async def categories_for(self, person_id: int) -> list[str]:
+        """The categories a person picks from: their home org's (none without a home org)."""
+        org = await self.home_org(person_id)
+        return await self.categories(org.id) if org else []
 
     def category_name(self, lang: str, category: str) -> str:
         return self.t(lang, f"ticket.category.{category}") if category in DEFAULT_CATEGORIES else category
