@@ -85,7 +85,7 @@ class Database:
         await self._waiter.execute("PRAGMA journal_mode=WAL")
         await self._waiter.execute("PRAGMA foreign_keys=ON")
         self.applied = await self.migrate()
-        self._writer = self._open(busy_ms=0)  # never waits on the loop: see _begin
+        self._writer = self._open(busy_ms=0)  # never waits on the loop: see _locked
         self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
         # A WAL reader is kept waiting only while another connection recovers the WAL.
         self._reader = self._open(busy_ms=2000)
