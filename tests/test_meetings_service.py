@@ -605,8 +605,8 @@ async def test_the_ledger_workbook(tree: Core, clock: SettableClock) -> None:
     assert book.sheetnames[:3] == ["汇总", "支部党员大会", "支部委员会会议"] and "月例会" in book.sheetnames
     sheet = book["支部党员大会"]
     header = [c.value for c in sheet[1]]
-    assert header == ["日期", "时间", "组织", "会议类型", "议题", "地点", "应到人数", "实到人数", "请假人数", "缺席人数",
-                      "到会人员", "请假人员（原因）", "缺席人员", "会议记录摘要", "状态"]
+    assert header == ["日期", "时间", "组织", "会议类型", "议题", "地点", "应到人数", "实到人数", "请假人数",
+                      "缺席人数", "到会人员", "请假人员（原因）", "缺席人员", "会议记录摘要", "状态"]
     body = [dict(zip(header, [c.value for c in row], strict=True)) for row in sheet.iter_rows(min_row=2)]
     assert [(r["议题"], r["状态"]) for r in body] == [("学习全会精神", "已召开"), ("取消的会", "已取消（天气原因）")]
     first = body[0]

@@ -226,6 +226,7 @@ async def ledger_button(update: Update, context: BotContext) -> None:
         return
     first = datetime.strptime(str(data.first), "%Y%m%d").date()
     last = datetime.strptime(str(data.last), "%Y%m%d").date()
+    await service(context).ledger_org(person(update), data.org_id)  # refused in the tap's own answer
     await query.answer()
     await _leave_ledger_flow(context, person(update))  # a tap instead of the typed dates asked for
     await send_ledger(update, context, data.org_id, first, last)
@@ -241,12 +242,12 @@ async def ledger_menu_button(update: Update, context: BotContext) -> None:
     if data is None:
         await stale(update, context)
         return
+    me = person(update)
+    await service(context).ledger_org(me, data.org_id)  # refused in the tap's own answer
     if data.action == LedgerAction.PERIODS:
         await query.answer()
         await show_periods(update, context, data.org_id, edit=True)
         return
-    me = person(update)
-    await service(context).ledger_org(me, data.org_id)
     await save(context, me, MeetingFlowState(mode=Mode.LEDGER, step=Step.LEDGER_DATES, org=data.org_id))
     await query.answer()
     lang = await lang_of(update, context)
