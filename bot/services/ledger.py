@@ -1,6 +1,9 @@
 """The meeting ledger (台账) as an Excel workbook (openpyxl): a summary sheet of meetings held
-against those required per period, then one sheet per kind of meeting with one row per meeting
-(date, kind, topic, lecturer, place, invited, attended, on leave with reasons, absent, minutes).
+against those required per period (in the order the periods end; 不适用 for periods before the org
+used the bot, and a line saying which period is the first counted), then one sheet per kind of
+meeting with one row per meeting (date and time as the reader writes them, org, kind, topic,
+lecturer where there are lectures, place, invited / attended / on leave / absent as counts and
+names, leave reasons, minutes, status with the reason of a cancellation).
 
 A renderer only: it is handed `LedgerData` (read, and the right checked, by the meetings service)
 and touches neither the database nor the service, so it can run in a worker thread. Every text

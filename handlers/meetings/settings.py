@@ -174,8 +174,7 @@ async def ledger_command(update: Update, context: BotContext) -> None:
             await reply(update, context, "error.not_allowed")
             return
         if len(orgs) > 1:
-            await say(update, context, *pick_org_view(c, svc, lang, [org for _, org in orgs[:MAX_BUTTONS]],
-                                                      [depth for depth, _ in orgs[:MAX_BUTTONS]], bounds))
+            await say(update, context, *pick_org_view(c, svc, lang, orgs[:MAX_BUTTONS], bounds))
             return
         org_id = orgs[0][1].id
     if bounds is None:
@@ -184,17 +183,18 @@ async def ledger_command(update: Update, context: BotContext) -> None:
     await send_ledger(update, context, org_id, *bounds)
 
 
-def pick_org_view(c: Core, svc: MeetingService, lang: str, orgs: list[Org], depths: list[int],
+def pick_org_view(c: Core, svc: MeetingService, lang: str, orgs: list[tuple[int, Org]],
                   bounds: tuple[date, date] | None) -> tuple[str, list[list[Button]]]:
-    """One button per org: straight to the file when the period was typed, else to the period picker."""
+    """One button per org (indented by depth): straight to the file when the period was typed,
+    else to the period picker."""
     if bounds is None:
         return c.t(lang, "meeting.ledger.pick_org_plain"), [
             [Button(f"{'· ' * depth}{org.name}", MEETING_LEDGER_MENU(LedgerAction.PERIODS, org.id))]
-            for depth, org in zip(depths, orgs, strict=True)]
+            for depth, org in orgs]
     first, last = bounds
     return c.t(lang, "meeting.ledger.pick_org", period=describe(svc.fmt, lang, first, last)), [
         [Button(f"{'· ' * depth}{org.name}", MEETING_LEDGER(org.id, _day_number(first), _day_number(last)))]
-        for depth, org in zip(depths, orgs, strict=True)]
+        for depth, org in orgs]
 
 
 async def show_periods(update: Update, context: BotContext, org_id: int, edit: bool) -> None:
