@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 from openpyxl.workbook import Workbook
-from orgtree import ERLANG_SECRETARY, MEMBER, SECRETARY, TOWN_ORG, TREE, load, make_core, org_file
+from orgtree import ERLANG_SECRETARY, MEMBER, SECRETARY, TOWN_ORG, TREE, VILLAGE_ORG, load, make_core, org_file
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
@@ -181,6 +181,17 @@ async def test_an_org_nobody_of_which_uses_the_bot_is_not_applicable_throughout(
     assert name == "台账-西街社区党支部-2026.xlsx"
 
 
+async def test_in_use_since_is_when_the_first_member_joined_and_stays_when_they_leave(village: Core) -> None:
+    """The tree was loaded on 7-1 with nobody in 三义; its people came on 8-20. Their leaving later
+    does not move the day (the audit trail keeps it)."""
+    org = await sanyi(village)
+    assert await village.meetings.in_use_since(org) == date(2026, 8, 20)
+    async with village.db.transaction() as tx:
+        for person, role in ((SECRETARY, "secretary"), (MEMBER, "member"), (VILLAGE_ORG, "organizer")):
+            await village.orgs.revoke(tx, person_id=person, org_id=org, role=role, actor_id=None, source="test")
+    assert await village.meetings.in_use_since(org) == date(2026, 8, 20)
+
+
 # --- the periods, without the bot -----------------------------------------------------------------
 
 def test_the_picker_offers_this_and_last_year_quarters_begun_and_the_right_dates() -> None:
@@ -302,7 +313,7 @@ async def test_the_period_picker_gives_each_choice_its_dates(bot: BotRunner, fak
         assert name == filename
         title = book.worksheets[0]["A1"].value
         assert f"{first.year}年{first.month}月{first.day}日至" in title
-    # The first quarter the tree was in the bot for (it came on 2026-11-27) is said on the summary.
+    # The tree came to the bot on 2026-11-27: the summary says which periods are the first counted.
     secretary.press(menu, "今年（2026年）")
     _, book = await document(secretary)
     assert book.worksheets[0]["A2"].value.startswith("统计起始：2026年12月（按月统计）、2027年第1季度（按季度统计）")
