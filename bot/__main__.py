@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     led.add_argument("org_code")
     led.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
     led.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
-    led.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx")
+    led.add_argument("--out", type=Path, metavar="FILE.xlsx",
+                     help="default: the ledger's own name (台账-<org>-<period>.xlsx) here")
 
     poster = sub.add_parser("poster", help="an org's monthly echo-wall poster: A4 PDF with the residents' join QR code")
     poster.add_argument("org_code")
@@ -171,7 +172,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
 
 
 async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
-    """`ledger ORG_CODE --from DATE --to DATE --out FILE.xlsx`: an operator, acting as the system."""
+    """`ledger ORG_CODE --from DATE --to DATE [--out FILE.xlsx]`: an operator, acting as the system; the
+    file is named as the chat names it (台账-三义村党支部-2026.xlsx) unless --out says otherwise."""
     from datetime import date
 
     from bot.services.meetings import Refused
@@ -188,15 +190,20 @@ async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         try:
             data = await core.meetings.ledger_data(SYSTEM_ACTOR, org.id, first, last)
-            _, content = await core.meetings.render_ledger(data, settings.locale)
+            name, content = await core.meetings.render_ledger(data, settings.locale)
         except Refused as exc:
             print(f"error: {core.t(settings.locale, exc.key, **exc.values)}", file=sys.stderr)
             return 2
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(content)
+        out: Path = args.out or Path(name)
+        await asyncio.to_thread(_write_file, out, content)
         own = sum(1 for item in data.meetings if item.meeting.org_id == org.id)
-        print(f"{args.out}: ledger of {org.code} ({org.name}) from {first} to {last}, {own} meeting(s)")
+        print(f"{out}: ledger of {org.code} ({org.name}) from {first} to {last}, {own} meeting(s)")
         return 0
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
 
 
 def run(settings: Settings, web: str | None = None) -> int:

@@ -491,6 +491,19 @@ class LedgerPick(NamedTuple):
 MEETING_LEDGER = Kind("mtx", LedgerPick)
 
 
+class LedgerAction(StrEnum):
+    PERIODS = "p"  # show the period picker for the org
+    TYPE = "t"     # ask for typed dates
+
+
+class LedgerMenu(NamedTuple):
+    action: LedgerAction
+    org_id: int
+
+
+MEETING_LEDGER_MENU = Kind("mtz", LedgerMenu)
+
+
 class LegacyAction(StrEnum):
     """The old actions still read: a member's answers, "record minutes", "schedule a meeting"."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,21 +204,21 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     # The ledger for the quarter, as an Excel file.
     secretary.send("/ledger 2026Q4")
     ledger = await fake.wait_message(SECRETARY, contains="会议台账")
-    assert ledger.document is not None and ledger.document[0] == "ledger-sanyi-2026-10-01-2026-12-31.xlsx"
+    assert ledger.document is not None and ledger.document[0] == "台账-三义村党支部-2026年第4季度.xlsx"
     book = load_workbook(io.BytesIO(ledger.document[1]))
     assert book.sheetnames[0] == "汇总" and "支部党员大会" in book.sheetnames
     sheet = book["支部党员大会"]
     header = [c.value for c in sheet[1]]
     row = dict(zip(header, [c.value for c in sheet[2]], strict=True))
-    assert row["日期"].date() == date(2026, 12, 5)
+    assert row["日期"] == "2026年12月5日（周六）"
     assert row["议题"] == "学习党的二十届四中全会精神" and row["地点"] == "村委会会议室"
     assert row["应到人数"] == 4 and row["实到人数"] == 3
     assert row["请假人员（原因）"] == "李四（身体不适）" and row["缺席人员"] in (None, "")
     assert "冬季防火" in row["会议记录摘要"] and "照片1张" in row["会议记录摘要"]
     assert row["状态"] == "已召开"
     summary = book["汇总"]
-    rows = [[c.value for c in r] for r in summary.iter_rows(min_row=4)]
-    assert ["2026年第4季度", "支部党员大会", 1, 1, "已完成"] in rows
+    rows = [[c.value for c in r] for r in summary.iter_rows(min_row=5)]
+    assert ["2026年第4季度", "支部党员大会", "—", 1, "已完成"] in rows
     assert ["2026年12月", "主题党日", 1, 0, "进行中"] in rows
 
 

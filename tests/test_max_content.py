@@ -226,8 +226,8 @@ def test_document_captions_with_the_longest_org_name_fit() -> None:
     for lang in ("zh_CN", "en"):
         catalog = load_catalog(lang)
         poster = catalog["poster.caption"].format(org=maxed(MAX_NAME), month="2026年12月")
-        ledger = catalog["meeting.ledger.caption"].format(org=maxed(MAX_NAME), first="2026-01-01",
-                                                          last="2030-12-31")
+        ledger = catalog["meeting.ledger.caption"].format(org=maxed(MAX_NAME),
+                                                          period="Sep 30, 2026 to Dec 31, 2030")
         calendar = catalog["meeting.calendar.caption"]
         assert max(map(telegram_length, (poster, ledger, calendar))) <= MAX_CAPTION
 

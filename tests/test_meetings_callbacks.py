@@ -14,6 +14,7 @@ from bot.callbacks import (
     MEETING_FLOW,
     MEETING_LEAVE_REASON,
     MEETING_LEDGER,
+    MEETING_LEDGER_MENU,
     MEETING_LEGACY,
     MEETING_MANAGE,
     MEETING_MARK,
@@ -27,7 +28,8 @@ from bot.callbacks import (
 from bot.services.meeting_model import QuotaKind
 
 MEETING_KINDS = [MEETING_NEW, MEETING_FLOW, MEETING_MEMBER, MEETING_LEAVE_REASON, MEETING_MANAGE, MEETING_MARK,
-                 MEETING_EDIT, MEETING_SERIES_STOP, MEETING_SETTINGS, MEETING_QUOTA, MEETING_LEDGER, MEETING_LEGACY]
+                 MEETING_EDIT, MEETING_SERIES_STOP, MEETING_SETTINGS, MEETING_QUOTA, MEETING_LEDGER,
+                 MEETING_LEDGER_MENU, MEETING_LEGACY]
 BIG = 2**63 - 1  # SQLite's largest rowid, larger than any Telegram user id (< 2**53)
 # The largest value each int field can take: ids are rowids or Telegram user ids (positive).
 LARGEST = {"page": 9999, "first": 99991231, "last": 99991231, "reason": 99}

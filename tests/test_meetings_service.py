@@ -600,28 +600,31 @@ async def test_the_ledger_workbook(tree: Core, clock: SettableClock) -> None:
     with pytest.raises(NotAllowed):
         await svc.ledger(MEMBER, sanyi, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
     name, content = await svc.ledger(TOWN_ORG, sanyi, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
-    assert name == "ledger-sanyi-2026-10-01-2026-12-31.xlsx"
+    assert name == "台账-三义村党支部-2026年第4季度.xlsx"
     book = load_workbook(io.BytesIO(content))
     assert book.sheetnames[:3] == ["汇总", "支部党员大会", "支部委员会会议"] and "月例会" in book.sheetnames
     sheet = book["支部党员大会"]
     header = [c.value for c in sheet[1]]
-    assert header == ["日期", "时间", "组织", "会议类型", "议题", "主讲人", "地点", "应到人数", "实到人数", "到会人员",
-                      "请假人员（原因）", "缺席人员", "会议记录摘要", "状态"]
+    assert header == ["日期", "时间", "组织", "会议类型", "议题", "地点", "应到人数", "实到人数", "请假人数",
+                      "缺席人数", "到会人员", "请假人员（原因）", "缺席人员", "会议记录摘要", "状态"]
     body = [dict(zip(header, [c.value for c in row], strict=True)) for row in sheet.iter_rows(min_row=2)]
-    assert [(r["议题"], r["状态"]) for r in body] == [("学习全会精神", "已召开"), ("取消的会", "已取消")]
+    assert [(r["议题"], r["状态"]) for r in body] == [("学习全会精神", "已召开"), ("取消的会", "已取消（天气原因）")]
     first = body[0]
-    assert first["日期"].date() == date(2026, 12, 5) and first["时间"] == "15:00–17:00"
-    assert (first["应到人数"], first["实到人数"]) == (3, 1)
+    assert first["日期"] == "2026年12月5日（周六）" and first["时间"] == "下午3:00—5:00"
+    assert (first["应到人数"], first["实到人数"], first["请假人数"], first["缺席人数"]) == (3, 1, 1, 1)
     assert first["到会人员"] == "党员张三" and first["请假人员（原因）"] == "三义组织委员（外出务工）"
     assert first["缺席人员"] == "王建国"
     assert first["会议记录摘要"] == "一、学习全会精神。 二、讨论冬季防火。 （照片0张，文件1个）"
+    assert body[1]["缺席人员"] in (None, "") and body[1]["实到人数"] in (None, "")  # called off: nobody was absent
     monthly = [[c.value for c in row] for row in book["月例会"].iter_rows(min_row=2)]
-    assert monthly[0][2] == "龙驹寨街道党工委" and monthly[0][7] == 3  # only 三义's own people
-    summary = [[c.value for c in row] for row in book["汇总"].iter_rows(min_row=4)]
-    assert ["2026年第4季度", "支部党员大会", 1, 1, "已完成"] in summary
-    assert ["2026年10月", "支部委员会会议", 1, 0, "未完成"] in summary
+    assert monthly[0][2] == "龙驹寨街道党工委" and monthly[0][6] == 3  # only 三义's own people
+    summary = [[c.value for c in row] for row in book["汇总"].iter_rows(min_row=5)]
+    # The tree came to the bot on 2026-11-27: October, November and the fourth quarter are not
+    # counted (held is held all the same); December is.
+    assert ["2026年第4季度", "支部党员大会", "—", 1, "已完成"] in summary
+    assert ["2026年10月", "支部委员会会议", "—", 0, "不适用"] in summary
     assert ["2026年12月", "支部委员会会议", 1, 0, "进行中"] in summary
-    assert book["汇总"]["A1"].value == "三义村党支部 会议台账（2026-10-01 至 2026-12-31）"
+    assert book["汇总"]["A1"].value == "三义村党支部 会议台账（2026年10月1日至12月31日）"
     with pytest.raises(Refused, match="bad_range"):
         await svc.ledger(SECRETARY, sanyi, date(2026, 12, 31), date(2026, 10, 1), "zh_CN")
 

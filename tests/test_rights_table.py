@@ -177,6 +177,7 @@ w meeting.reset_settings            no      no   no   ok   no   ok    ok    no  
   meeting.committee                 no      no   no   ok   no   ok    ok    no    ok     no   no
 w meeting.cycle_committee           no      no   no   ok   no   ok    ok    no    ok     no   no
   meeting.ledger_data               no      no   no   ok   no   ok    ok    no    ok     no   no
+  meeting.ledger_org                no      no   no   ok   no   ok    ok    no    ok     no   no
   meeting.next_occurrence           no      no   no   ok   no   ok    ok    no    ok     no   no
 w meeting.stop_series               no      no   no   ok   no   ok    ok    no    ok     no   no
 w meeting.tick                      no      no   no   no   no   no    no    no    no     no   no
@@ -494,6 +495,7 @@ ACTIONS: dict[str, Action] = {
     "meeting.committee": lambda c, w, a: c.meetings.committee(a, w.sanyi),
     "meeting.cycle_committee": lambda c, w, a: c.meetings.cycle_committee(a, w.sanyi, MEMBER),
     "meeting.ledger_data": lambda c, w, a: c.meetings.ledger_data(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31)),
+    "meeting.ledger_org": lambda c, w, a: c.meetings.ledger_org(a, w.sanyi),
     "meeting.next_occurrence": lambda c, w, a: c.meetings.next_occurrence(a, w.series),
     "meeting.stop_series": lambda c, w, a: c.meetings.stop_series(a, w.series),
     "meeting.tick": lambda c, w, a: c.meetings.tick(a),
@@ -611,7 +613,8 @@ def test_the_table_covers_every_action_once() -> None:
 # --- the system actor -----------------------------------------------------------------------------
 @pytest.mark.parametrize("action", ["ticket.tick", "meeting.tick", "meeting.expire_reminders", "ticket.configure",
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
-                                    "ticket.unblock", "meeting.ledger_data", "org.people_in", "org.audit_trail",
+                                    "ticket.unblock", "meeting.ledger_data", "meeting.ledger_org", "org.people_in",
+                                    "org.audit_trail",
                                     "invite.create_organizer", "invite.revoke", "invite.list"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)

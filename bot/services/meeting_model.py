@@ -285,8 +285,20 @@ class LedgerMeeting:
 
 
 @dataclass(frozen=True)
+class HeldMeeting:
+    """A held meeting as the ledger's summary counts it against the quotas."""
+
+    kind: str
+    day: date  # local
+    lecturer_id: int | None
+
+
+@dataclass(frozen=True)
 class LedgerData:
-    """Everything the ledger workbook shows, read (and the right checked) by the service."""
+    """Everything the ledger workbook shows, read (and the right checked) by the service. `held`
+    covers the whole quota periods the ledger touches (a quarter counts its meetings even when the
+    ledger starts in its middle); `since` is the first day the bot was in use for the org (None:
+    not yet), before which quota periods are 不适用."""
 
     org_name: str
     org_code: str
@@ -296,6 +308,8 @@ class LedgerData:
     meetings: list[LedgerMeeting]
     quotas: dict[str, str]
     secretaries: frozenset[int]
+    held: list[HeldMeeting] = field(default_factory=list)
+    since: date | None = None
 
 
 def meeting_from_row(row: Any) -> Meeting:

@@ -31,22 +31,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from bot.actors import SYSTEM_ACTOR
-from bot.clock import to_db
+from bot.clock import from_db, to_db
 from bot.services import ledger as ledger_renderer
+from bot.services.ledger_period import describe
 from bot.services.meeting_attendance import AttendancePart
 from bot.services.meeting_model import (
     DEFAULT_DURATION,
     KINDS,
     LEDGER_MAX_YEARS,
+    MEMBER_ROLES,
     OFFSET_CHOICES,
     QUOTA_KINDS,
     Attendee,
     Created,
     Draft,
     Edited,
+    HeldMeeting,
     LedgerData,
     LedgerMeeting,
     Meeting,
@@ -64,7 +69,7 @@ from bot.services.meeting_scheduling import SchedulingPart
 from bot.services.meeting_series import SeriesPart
 from bot.services.meeting_settings import SettingsPart
 from bot.services.meeting_time import add_years
-from bot.services.orgs import NotAllowed, NotFound
+from bot.services.orgs import NotAllowed, NotFound, Org
 
 __all__ = ["DEFAULT_DURATION", "KINDS", "OFFSET_CHOICES", "QUOTA_KINDS", "Attendee", "Created", "Draft", "Edited",
            "Meeting", "MeetingKind", "MeetingService", "MeetingStatus", "Refused", "Roster", "SeriesSpec",
@@ -101,27 +106,27 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         return await self._attendees(meeting.id)
 
     # --- the ledger -------------------------------------------------------------------------------
-    async def ledger_data(self, actor: int, org_id: int, first: date, last: date) -> LedgerData:
-        """What the org's ledger shows, for someone who may schedule its meetings (or the system).
-        Rows are the org's own meetings and the meetings an org above sent down to it; for the
-        latter only the org's own people are listed. At most five years at a time."""
+    async def ledger_org(self, actor: int, org_id: int) -> Org:
+        """The org whose ledger the actor asks for, when they may see it (the picker and the
+        typed-dates prompt check before offering anything)."""
         if actor != SYSTEM_ACTOR and not await self.can_view_ledger(actor, org_id):
             raise NotAllowed("ledger")
         org = await self.orgs.get(org_id)
         if org is None:
             raise NotFound("org")
+        return org
+
+    async def ledger_data(self, actor: int, org_id: int, first: date, last: date) -> LedgerData:
+        """What the org's ledger shows, for someone who may schedule its meetings (or the system).
+        Rows are the org's own meetings and the meetings an org above sent down to it; for the
+        latter only the org's own people are listed. At most five years at a time."""
+        org = await self.ledger_org(actor, org_id)
         if last < first:
             raise Refused("meeting.error.bad_range")
         if last >= add_years(datetime.combine(first, time(0, 0)), LEDGER_MAX_YEARS).date():
             raise Refused("meeting.error.range_too_long", years=LEDGER_MAX_YEARS)
-        lo = datetime.combine(first, time(0, 0), tzinfo=self.tz)
-        hi = datetime.combine(last + timedelta(days=1), time(0, 0), tzinfo=self.tz)
-        above = [o.id for o in (await self.orgs.ancestors(org.id))[1:]]
-        rows = await self.db.fetchall(
-            "SELECT m.*, o.name AS org_name FROM meetings m JOIN orgs o ON o.id = m.org_id"
-            " WHERE (m.org_id = ? OR (m.include_below = 1 AND m.org_id IN (SELECT value FROM json_each(?))))"
-            " AND m.starts_at >= ? AND m.starts_at < ? ORDER BY m.starts_at, m.id",
-            (org.id, json.dumps(above), to_db(lo), to_db(hi)))
+        above = json.dumps([o.id for o in (await self.orgs.ancestors(org.id))[1:]])
+        rows = await self._ledger_rows(org.id, above, first, last + timedelta(days=1))
         own_people = {r[0] for r in await self.db.fetchall(
             "WITH RECURSIVE down(id) AS (SELECT ? UNION SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             " SELECT DISTINCT person_id FROM roles WHERE org_id IN (SELECT id FROM down)", (org.id,))}
@@ -133,9 +138,44 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
             minutes = [MinutesEntry(kind=MinutesKind(m["kind"]), text=m["text"])
                        for m in await self._minutes(meeting.id)]
             meetings.append(LedgerMeeting(meeting=meeting, attendees=attendees, minutes=minutes))
+        # Every quota period (month, quarter or year) lies inside one calendar year: counting the
+        # whole years around the ledger counts each period's meetings in full.
+        held = [HeldMeeting(kind=m.kind, day=self.fmt.local(m.starts_at).date(), lecturer_id=m.lecturer_id)
+                for m in map(meeting_from_row, await self._ledger_rows(
+                    org.id, above, date(first.year, 1, 1), date(last.year + 1, 1, 1)))
+                if m.status == MeetingStatus.HELD]
         return LedgerData(org_name=org.name, org_code=org.code, first=first, last=last, now=self.clock.now(),
                           meetings=meetings, quotas=(await self.effective_quotas()).get(org.id, {}),
-                          secretaries=frozenset(await self._secretaries_of(self.db, org.id)))
+                          secretaries=frozenset(await self._secretaries_of(self.db, org.id)),
+                          held=held, since=await self.in_use_since(org.id))
+
+    async def _ledger_rows(self, org_id: int, above: str, first: date, end: date) -> list[Any]:
+        """The org's meetings and those sent down to it from above, starting in [first, end)."""
+        lo = datetime.combine(first, time(0, 0), tzinfo=self.tz)
+        hi = datetime.combine(end, time(0, 0), tzinfo=self.tz)
+        return list(await self.db.fetchall(
+            "SELECT m.*, o.name AS org_name FROM meetings m JOIN orgs o ON o.id = m.org_id"
+            " WHERE (m.org_id = ? OR (m.include_below = 1 AND m.org_id IN (SELECT value FROM json_each(?))))"
+            " AND m.starts_at >= ? AND m.starts_at < ? ORDER BY m.starts_at, m.id",
+            (org_id, above, to_db(lo), to_db(hi))))
+
+    async def in_use_since(self, org_id: int) -> date | None:
+        """The first day the bot was in use for the org: the later of the day the org was loaded
+        (orgs.created_at) and the first day someone who takes part in its meetings (member,
+        secretary, organizer) held a role in it (role_audit keeps grants later revoked; roles covers
+        rows older than the audit). Not the first meeting: a branch that never met in the bot is
+        exactly what the ledger must show as 未完成. Not created_at alone: a county loads all its
+        villages at once, and a village whose secretary joins months later could not record those
+        months here. The quota checks reason the same way (only orgs with such people are checked)."""
+        created = await self.db.fetchval("SELECT created_at FROM orgs WHERE id = ?", (org_id,))
+        joined = await self.db.fetchval(
+            "SELECT MIN(at) FROM (SELECT at FROM role_audit WHERE org_id = ? AND action = 'grant'"
+            " AND role IN (SELECT value FROM json_each(?)) UNION ALL SELECT granted_at FROM roles"
+            " WHERE org_id = ? AND role IN (SELECT value FROM json_each(?)))",
+            (org_id, json.dumps(MEMBER_ROLES), org_id, json.dumps(MEMBER_ROLES)))
+        if created is None or joined is None:
+            return None
+        return self.fmt.local(max(from_db(created), from_db(joined))).date()
 
     async def ledger(self, actor: int, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
         """The org's meeting ledger (台账) as an Excel workbook, built off the event loop."""
@@ -145,7 +185,18 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         """(file name, workbook) of data read by `ledger_data`, rendered in a worker thread so that
         other chats go on meanwhile."""
         content = await asyncio.to_thread(ledger_renderer.render, data, self.t, self.text, self.fmt, lang)
-        return f"ledger-{data.org_code}-{data.first.isoformat()}-{data.last.isoformat()}.xlsx", content
+        return self.ledger_file_name(data, lang), content
+
+    def ledger_file_name(self, data: LedgerData, lang: str) -> str:
+        """台账-三义村党支部-2026.xlsx, 台账-三义村党支部-2026年第3季度.xlsx,
+        台账-三义村党支部-2026年1月1日-6月30日.xlsx: what the file is, in the reader's language (the
+        org's name as it is; characters no file system takes become "-")."""
+        period = describe(self.fmt, lang, data.first, data.last, for_file=True)
+        name = self.t(lang, "meeting.ledger.file_name", org=data.org_name[:60], period=period)
+        return _UNSAFE_IN_FILE_NAMES.sub("-", name).strip(" ")
+
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def _require_system(actor: int) -> None:

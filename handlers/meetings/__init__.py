@@ -20,6 +20,7 @@ from bot.callbacks import (
     MEETING_FLOW,
     MEETING_LEAVE_REASON,
     MEETING_LEDGER,
+    MEETING_LEDGER_MENU,
     MEETING_LEGACY,
     MEETING_MANAGE,
     MEETING_MARK,
@@ -38,7 +39,8 @@ from handlers.meetings.flow import FLOW, MeetingFlowState, Step
 
 MEMBERS = frozenset({"member", "secretary", "organizer", "admin"})
 
-TYPED = {**scheduling.TYPED, Step.LEAVE_REASON: attendance.typed_leave_reason}
+TYPED = {**scheduling.TYPED, Step.LEAVE_REASON: attendance.typed_leave_reason,
+         Step.LEDGER_DATES: settings.typed_ledger_dates}
 
 
 @guarded
@@ -107,6 +109,7 @@ BUTTONS = [
     (MEETING_SETTINGS, settings.settings_button),
     (MEETING_QUOTA, settings.quota_button),
     (MEETING_LEDGER, settings.ledger_button),
+    (MEETING_LEDGER_MENU, settings.ledger_menu_button),
     (MEETING_LEGACY, legacy_button),
 ]
 

@@ -1,6 +1,6 @@
 """The state of a meeting flow (scheduling, editing, cancelling, adding people, a typed leave
-reason, recording minutes), kept in the database by FlowStore between messages: one typed object
-instead of a dict of loose keys, and the steps as an enum."""
+reason, recording minutes, the ledger's typed dates), kept in the database by FlowStore between
+messages: one typed object instead of a dict of loose keys, and the steps as an enum."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Mode(StrEnum):
     ADD = "add"
     LEAVE = "leave"
     MINUTES = "minutes"
+    LEDGER = "ledger"
 
 
 class Step(StrEnum):
@@ -47,6 +48,7 @@ class Step(StrEnum):
     ADD_PEOPLE = "add_people"
     LEAVE_REASON = "leave_reason"
     MINUTES = "minutes"
+    LEDGER_DATES = "ledger_dates"  # the ledger's first and last day, typed (state.org: whose ledger)
 
 
 @dataclass

@@ -7,17 +7,25 @@ from datetime import date, datetime
 
 from telegram import InputFile, Update
 
-from bot.callbacks import MEETING_LEDGER, MEETING_QUOTA, MEETING_SETTINGS, SettingsAction
+from bot.callbacks import (
+    MEETING_LEDGER,
+    MEETING_LEDGER_MENU,
+    MEETING_QUOTA,
+    MEETING_SETTINGS,
+    LedgerAction,
+    SettingsAction,
+)
 from bot.context import BotContext
 from bot.core import Core
 from bot.outbox import Button
+from bot.services.ledger_period import choices, describe, parse_range
 from bot.services.meeting_model import OFFSET_CHOICES, QUOTA_KINDS, CommitteeTitle, Period
 from bot.services.meeting_text import QUOTA_SETTING_KEYS, local_today
-from bot.services.meeting_time import parse_period
 from bot.services.meetings import MeetingService
-from bot.services.orgs import NotFound
+from bot.services.orgs import NotAllowed, NotFound, Org
 from handlers.common import answer_callback, lang_of, reply
-from handlers.meetings.common import MAX_BUTTONS, guarded, person, say, service, stale
+from handlers.meetings.common import MAX_BUTTONS, flow_state, guarded, person, save, say, service, stale
+from handlers.meetings.flow import MeetingFlowState, Mode, Step
 
 COMMITTEE_KEYS = {CommitteeTitle.SECRETARY: "meeting.committee.secretary",
                   CommitteeTitle.DEPUTY: "meeting.committee.deputy", CommitteeTitle.MEMBER: "meeting.committee.member"}
@@ -144,7 +152,8 @@ async def quota_button(update: Update, context: BotContext) -> None:
 
 @guarded
 async def ledger_command(update: Update, context: BotContext) -> None:
-    """The org's meeting ledger as an Excel file: /ledger [ORG_CODE] [period]."""
+    """The org's meeting ledger as an Excel file. `/ledger` alone: the org (when there are several)
+    and then the period, one tap each; `/ledger [ORG_CODE] [period or two dates]` at once."""
     c, svc = context.core, service(context)
     lang = await lang_of(update, context)
     org_id: int | None = None
@@ -155,42 +164,60 @@ async def ledger_command(update: Update, context: BotContext) -> None:
             org_id = org.id
         else:
             period_words.append(arg)
-    bounds = ledger_bounds(period_words, local_today(c.clock.now(), svc.tz))
-    if bounds is None:
+    bounds = parse_range(" ".join(period_words), local_today(c.clock.now(), svc.tz)) if period_words else None
+    if period_words and bounds is None:
         await reply(update, context, "meeting.ledger.bad_period")
         return
-    first, last = bounds
     if org_id is None:
         orgs = await svc.schedulable_orgs(person(update))
         if not orgs:
             await reply(update, context, "error.not_allowed")
             return
         if len(orgs) > 1:
-            rows = [[Button(f"{'· ' * depth}{org.name}",
-                            MEETING_LEDGER(org.id, int(f"{first:%Y%m%d}"), int(f"{last:%Y%m%d}")))]
-                    for depth, org in orgs[:MAX_BUTTONS]]
-            await say(update, context, c.t(lang, "meeting.ledger.pick_org", first=first.isoformat(),
-                                           last=last.isoformat()), rows)
+            await say(update, context, *pick_org_view(c, svc, lang, orgs[:MAX_BUTTONS], bounds))
             return
         org_id = orgs[0][1].id
-    await send_ledger(update, context, org_id, first, last)
+    if bounds is None:
+        await show_periods(update, context, org_id, edit=False)
+        return
+    await send_ledger(update, context, org_id, *bounds)
 
 
-def ledger_bounds(words: list[str], today: date) -> tuple[date, date] | None:
-    """This year by default; else a period as typed, or two ISO dates."""
-    if not words:
-        return date(today.year, 1, 1), date(today.year, 12, 31)
-    bounds = parse_period(" ".join(words), today)
-    if bounds is None and len(words) == 2:
-        try:
-            bounds = (date.fromisoformat(words[0]), date.fromisoformat(words[1]))
-        except ValueError:
-            bounds = None
-    return bounds
+def pick_org_view(c: Core, svc: MeetingService, lang: str, orgs: list[tuple[int, Org]],
+                  bounds: tuple[date, date] | None) -> tuple[str, list[list[Button]]]:
+    """One button per org (indented by depth): straight to the file when the period was typed,
+    else to the period picker."""
+    if bounds is None:
+        return c.t(lang, "meeting.ledger.pick_org_plain"), [
+            [Button(f"{'· ' * depth}{org.name}", MEETING_LEDGER_MENU(LedgerAction.PERIODS, org.id))]
+            for depth, org in orgs]
+    first, last = bounds
+    return c.t(lang, "meeting.ledger.pick_org", period=describe(svc.fmt, lang, first, last)), [
+        [Button(f"{'· ' * depth}{org.name}", MEETING_LEDGER(org.id, _day_number(first), _day_number(last)))]
+        for depth, org in orgs]
+
+
+async def show_periods(update: Update, context: BotContext, org_id: int, edit: bool) -> None:
+    """The period picker: this year, last year, this and last quarter, each quarter of this year
+    begun so far, and typing dates (the service says first whether the person may see the ledger)."""
+    c, svc = context.core, service(context)
+    lang = await lang_of(update, context)
+    org = await svc.ledger_org(person(update), org_id)
+    today = local_today(c.clock.now(), svc.tz)
+    rows = [[Button(c.t(lang, choice.key, **dict(choice.values)),
+                    MEETING_LEDGER(org_id, _day_number(choice.first), _day_number(choice.last)))
+             for choice in row] for row in choices(today)]
+    rows.append([Button(c.t(lang, "meeting.ledger.pick_type"), MEETING_LEDGER_MENU(LedgerAction.TYPE, org_id))])
+    await say(update, context, c.t(lang, "meeting.ledger.pick_period", org=org.name), rows, edit=edit)
+
+
+def _day_number(day: date) -> int:
+    return int(f"{day:%Y%m%d}")
 
 
 @guarded
 async def ledger_button(update: Update, context: BotContext) -> None:
+    """A period (or an org, with the period typed earlier) was tapped: the file."""
     query = update.callback_query
     assert query is not None
     data = MEETING_LEDGER.parse(query.data)
@@ -199,18 +226,66 @@ async def ledger_button(update: Update, context: BotContext) -> None:
         return
     first = datetime.strptime(str(data.first), "%Y%m%d").date()
     last = datetime.strptime(str(data.last), "%Y%m%d").date()
+    await service(context).ledger_org(person(update), data.org_id)  # refused in the tap's own answer
     await query.answer()
+    await _leave_ledger_flow(context, person(update))  # a tap instead of the typed dates asked for
     await send_ledger(update, context, data.org_id, first, last)
+
+
+@guarded
+async def ledger_menu_button(update: Update, context: BotContext) -> None:
+    """An org picked (show its periods), or "type dates" (the prompt; the next text answers it)."""
+    c = context.core
+    query = update.callback_query
+    assert query is not None
+    data = MEETING_LEDGER_MENU.parse(query.data)
+    if data is None:
+        await stale(update, context)
+        return
+    me = person(update)
+    await service(context).ledger_org(me, data.org_id)  # refused in the tap's own answer
+    if data.action == LedgerAction.PERIODS:
+        await query.answer()
+        await show_periods(update, context, data.org_id, edit=True)
+        return
+    await save(context, me, MeetingFlowState(mode=Mode.LEDGER, step=Step.LEDGER_DATES, org=data.org_id))
+    await query.answer()
+    lang = await lang_of(update, context)
+    await say(update, context, c.t(lang, "meeting.ledger.type_prompt"), edit=True)
+
+
+async def typed_ledger_dates(update: Update, context: BotContext, state: MeetingFlowState, text: str) -> None:
+    """The typed first and last day. Text that is not two dates (or a period) is answered with how
+    to write them, and the prompt stays open; so does a range the service refuses (backwards, too
+    long). Only losing the right to the ledger ends the flow."""
+    c = context.core
+    assert state.org is not None
+    bounds = parse_range(text, local_today(c.clock.now(), service(context).tz))
+    if bounds is None:
+        await reply(update, context, "meeting.ledger.bad_dates")
+        return
+    try:
+        await send_ledger(update, context, state.org, *bounds)
+    except (NotAllowed, NotFound):
+        await c.flows.clear(person(update))
+        raise
+    await c.flows.clear(person(update))
+
+
+async def _leave_ledger_flow(context: BotContext, person_id: int) -> None:
+    state = await flow_state(context, person_id)
+    if state is not None and state.mode == Mode.LEDGER:
+        await context.core.flows.clear(person_id)
 
 
 async def send_ledger(update: Update, context: BotContext, org_id: int, first: date, last: date) -> None:
     """Build the workbook (the service checks the right) and send it to the person who asked."""
-    c = context.core
+    c, svc = context.core, service(context)
     assert update.effective_message is not None
     lang = await lang_of(update, context)
-    filename, content = await service(context).ledger(person(update), org_id, first, last, lang)
+    filename, content = await svc.ledger(person(update), org_id, first, last, lang)
     org = await c.orgs.get(org_id)
     await update.effective_message.reply_document(
         InputFile(content, filename=filename),
-        caption=c.t(lang, "meeting.ledger.caption", org=org.name if org else "", first=first.isoformat(),
-                    last=last.isoformat()))
+        caption=c.t(lang, "meeting.ledger.caption", org=org.name if org else "",
+                    period=describe(svc.fmt, lang, first, last)))
