@@ -103,7 +103,6 @@ async def ask(fake: FakeBotApi, user: FakeUser, text: str, contains: str | None 
 # --------------------------------------------------------------------------- 1. fallbacks
 
 async def test_unknown_command_plain_text_and_unsupported_messages(bot: BotRunner, fake: FakeBotApi) -> None:
-    await bot.load_orgs()
     before = await snapshot(bot)
     commander, talker, sticker, contact, location = (fake.user(i) for i in (2001, 2002, 2003, 2004, 2005))
     commander.send("/foo")
