@@ -195,7 +195,7 @@ async def offer_choice(update: Update, context: BotContext, questions: list[tupl
     for n, fresh in enumerate(FRESH_STARTS):
         if await fresh.may(context, user.id):
             rows.append([Button(c.t(lang, fresh.label_key), cb.PROMPT_PICK(token, -1 - n))])
-    preview = " ".join((message.text or "").split()) or c.t(lang, "prompt.media")
+    preview = " ".join((message.text or message.caption or "").split()) or c.t(lang, "prompt.media")
     preview = preview if len(preview) <= PREVIEW_ROOM else preview[:PREVIEW_ROOM] + "…"
     await message.reply_text(c.t(lang, "prompt.choose", preview=preview), reply_markup=keyboard(rows))
 
