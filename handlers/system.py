@@ -50,6 +50,7 @@ FLOW_HOLDS: dict[str, Callable[[FlowState], bool]] = {}
 # The chooser's words for a flow in progress (a catalog key; values from the flow's data).
 FLOW_LABELS: dict[str, str] = {}
 MAX_CHOICES = 12
+MEDIA = ("photo", "voice", "video", "video_note", "audio", "document", "location")  # what may answer besides text
 LABEL_ROOM = 60
 PREVIEW_ROOM = 40
 
@@ -152,9 +153,12 @@ async def private_message(update: Update, context: BotContext) -> None:
 async def _open_questions(update: Update, context: BotContext,
                           flow: FlowState | None) -> list[tuple[Question, str]]:
     """The person's open questions this message can answer, less the one their flow answers."""
-    assert update.effective_user is not None and update.effective_message is not None
-    media = not update.effective_message.text
-    found = await context.core.prompts.pending(update.effective_user.id, await lang_of(update, context), media)
+    message = update.effective_message
+    assert update.effective_user is not None and message is not None
+    if not message.text and not any(getattr(message, kind, None) for kind in MEDIA):
+        return []  # a sticker or a contact answers nothing
+    found = await context.core.prompts.pending(update.effective_user.id, await lang_of(update, context),
+                                               media=not message.text)
     covers = FLOW_COVERS.get(flow.flow) if flow is not None else None
     covered = covers(flow) if covers is not None and flow is not None else None
     return [(q, label) for q, label in found if q.kind in ANSWERS and (q.kind, q.subject_id) != covered]

@@ -113,6 +113,8 @@ async def test_a_reply_to_a_request_for_information_is_added_to_the_ticket(
 
     asked = await said(fake, ZHANG, "关于问题 #1，书记需要您补充：")
     assert asked.button_texts == ["✍️ 补充信息"]
+    zhang.send_sticker()  # answers nothing
+    await said(fake, ZHANG, "暂不支持这类消息")
     zhang.send("村东头的石桥")  # just replies, without the button
     await said(fake, ZHANG, "已把补充信息转给书记（问题 #1）。")
     await said(fake, SECRETARY, "✍️ 群众补充了信息")
