@@ -49,6 +49,8 @@ FLOW_COVERS: dict[str, Callable[[FlowState], tuple[str, int] | None]] = {}
 FLOW_HOLDS: dict[str, Callable[[FlowState], bool]] = {}
 # The chooser's words for a flow in progress (a catalog key; values from the flow's data).
 FLOW_LABELS: dict[str, str] = {}
+# 回到上一步 after 取消: show the flow's current step again (default: a line saying all is still there).
+FLOW_RESUME: dict[str, Callable[[Update, BotContext, FlowState], Awaitable[None]]] = {}
 MAX_CHOICES = 12
 MEDIA = ("photo", "voice", "video", "video_note", "audio", "document", "location")  # what may answer besides text
 LABEL_ROOM = 60
@@ -317,6 +319,9 @@ async def cancel_choice_button(update: Update, context: BotContext) -> None:
         await edit_text(query, c.t(lang, "prompt.cancel.discarded"))
     else:
         await edit_text(query, c.t(lang, "prompt.cancel.kept"))
+        resume = FLOW_RESUME.get(state.flow)
+        if resume is not None:
+            await resume(update, context, state)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

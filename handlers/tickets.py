@@ -16,6 +16,7 @@ from bot import callbacks as cb
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
+from bot.services.flows import FlowState
 from bot.services.orgs import NotAllowed, NotFound
 from bot.services.prompts import Question
 from bot.services.tickets import (
@@ -585,13 +586,25 @@ async def collect_items(update: Update, context: BotContext) -> None:
         return
     state.data["items"].append(item.to_dict())
     await c.flows.set(user.id, state.flow, state.step, state.data)
+    await show_collected(update, context, state)
+
+
+async def show_collected(update: Update, context: BotContext, state: FlowState) -> None:
+    """How many pieces the reply (or the added information) has, with 发送 and 取消."""
+    c = context.core
     lang = await lang_of(update, context)
     ticket_id = state.data["ticket"]
     data = cb.TICKET_REPLY_SEND(ticket_id) if state.flow == REPLY else cb.TICKET_ADD_INFO(ticket_id, cb.InfoStep.SEND)
-    await message.reply_text(
-        c.t(lang, "ticket.collected", count=len(state.data["items"])),
+    assert update.effective_chat is not None
+    await context.bot.send_message(
+        update.effective_chat.id, c.t(lang, "ticket.collected", count=len(state.data["items"])),
         reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), data),
                                 Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]))
+
+
+async def show_draft_again(update: Update, context: BotContext, state: FlowState) -> None:
+    """回到上一步 after 取消: the draft's screen again, with its buttons."""
+    await _show_draft(update, context, state.data, edit=False)
 
 
 async def reason_message(update: Update, context: BotContext) -> None:
@@ -839,6 +852,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     system.ANSWERS[INFO_QUESTION] = answer_info_question
     system.ANSWERS[RATE_QUESTION] = answer_rate_question
     system.FLOW_COVERS[INFO] = lambda state: (INFO_QUESTION, state.data["ticket"])
+    system.FLOW_RESUME.update({SUBMIT: show_draft_again, REPLY: show_collected, INFO: show_collected})
     system.FLOW_COVERS[RATE_REASON] = lambda state: (RATE_QUESTION, state.data["ticket"])
     system.FLOW_LABELS.update({
         REPLY: "prompt.flow.ticket_reply", ASK: "prompt.flow.ticket_ask", TRANSFER: "prompt.flow.ticket_transfer",

@@ -382,9 +382,11 @@ async def test_cancel_with_typed_content_offers_both_choices(bot: BotRunner, fak
     ask = await cancel_asks(fake, zhang)
     zhang.press(ask, "↩️ 回到上一步")
     await edited(fake, ask, "刚才输入的内容都还在")
+    again = await said(fake, ZHANG, "已收到 1 条内容")  # the step it was at, with its buttons
+    assert again.button_texts == categories.button_texts
     state = await bot.core.flows.get(ZHANG)
     assert state is not None and [i["text"] for i in state.data["items"]] == ["村口路灯坏了"]
-    zhang.press(categories, "基础设施")
+    zhang.press(again, "基础设施")
     confirm = await fake.wait_text(ZHANG, "请确认", timeout=WAIT)
 
     # The draft's own 取消 asks too; a choice made stale by more typing changes nothing.
@@ -413,6 +415,11 @@ async def test_cancel_with_typed_content_offers_both_choices(bot: BotRunner, fak
     await said(fake, SECRETARY, "请输入对问题 #1 的答复")
     secretary.send("已经通知水利站")
     collected = await said(fake, SECRETARY, "已记录 1 条")
+    secretary.press(collected, "取消")
+    ask = await cancel_asks(fake, secretary)
+    secretary.press(ask, "↩️ 回到上一步")
+    collected = await said(fake, SECRETARY, "已记录 1 条")
+    assert collected.button_texts == ["📨 发送", "取消"]
     secretary.press(collected, "取消")
     ask = await cancel_asks(fake, secretary)
     secretary.press(ask, "🗑 放弃这段内容")
