@@ -29,7 +29,11 @@ API (core.prompts, a PromptService):
   JSON) kept while the person chooses, in the database, so a restart in between loses nothing.
 
 Deliberation (issue 9) and any future prompt: register a kind, ask it with the outbox message that
-asks, add its entry to ANSWERS, close it when the subject moves on.
+asks, add its entry to ANSWERS, close it when the subject moves on. A multi-step flow (FlowStore)
+that waits for typing takes part through handlers/system.py too: FLOW_LABELS (its words on a
+chooser button), FLOW_COVERS (the open question it is itself answering, so it is not offered
+twice), FLOW_HOLDS and FLOW_RESUME (取消 asks before dropping typed content; 回到上一步 shows the
+step again), FRESH_STARTS (a "作为新议题提交" of its own).
 """
 
 from __future__ import annotations
