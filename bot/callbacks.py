@@ -536,3 +536,26 @@ class PosterPick(NamedTuple):
 
 
 POSTER = Kind("pst", PosterPick)
+
+
+# --- prompts: which open question a typed message answers; 取消 with typed content -----------------
+
+class PromptPick(NamedTuple):
+    kept: Token  # the kept message (a tap after it was placed is stale)
+    target: int  # an open question's id; 0: the flow in progress; -1, -2 …: a fresh start (a new problem)
+
+
+PROMPT_PICK = Kind("pk", PromptPick)
+
+
+class CancelChoice(StrEnum):
+    DISCARD = "d"  # 放弃这段内容
+    BACK = "b"     # 回到上一步
+
+
+class PromptCancel(NamedTuple):
+    flow: Token  # the flow's fingerprint when 取消 was tapped: a flow that moved on since makes it stale
+    choice: CancelChoice
+
+
+PROMPT_CANCEL = Kind("pc", PromptCancel)

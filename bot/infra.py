@@ -15,6 +15,7 @@ from bot.services.flows import FlowStore
 from bot.services.invites import InviteService
 from bot.services.orgs import OrgService
 from bot.services.people import PeopleService
+from bot.services.prompts import PromptService
 from bot.services.workdays import WorkCalendar
 
 
@@ -30,6 +31,7 @@ class Infra:
     orgs: OrgService
     invites: InviteService
     flows: FlowStore
+    prompts: PromptService
     calendar: WorkCalendar
 
     @classmethod
@@ -44,7 +46,8 @@ class Infra:
         invites = InviteService(db, clock, orgs, outbox, t)
         return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
                     people=people, orgs=orgs,
-                    invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db))
+                    invites=invites, flows=FlowStore(db, clock), prompts=PromptService(db, clock),
+                    calendar=WorkCalendar(db))
 
     async def open(self) -> None:
         await self.db.connect()

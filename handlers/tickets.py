@@ -16,9 +16,13 @@ from bot import callbacks as cb
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
+from bot.services.flows import FlowState
 from bot.services.orgs import NotAllowed, NotFound
+from bot.services.prompts import Question
 from bot.services.tickets import (
+    INFO_QUESTION,
     MAX_ITEMS,
+    RATE_QUESTION,
     Done,
     Item,
     Rating,
@@ -175,6 +179,8 @@ async def submit_button(update: Update, context: BotContext) -> None:
         return
     data, action = state.data, button.action
     if action == cb.DraftAction.CANCEL:
+        if await system.confirm_cancel(update, context):  # the draft holds what they typed: ask first
+            return
         await c.flows.clear(user.id)
         await query.answer()
         await edit_text(query, c.t(await lang_of(update, context), "cancel.done"))
@@ -316,7 +322,8 @@ async def rating_button(update: Update, context: BotContext) -> None:
     if not await _own_ticket_in(update, context, ticket_id, Status.ANSWERED):
         return
     lang = await lang_of(update, context)
-    await c.flows.set(user.id, RATE_REASON, "reason", {"ticket": ticket_id})
+    # An open question, not a flow: a draft being written stays, and the next text is the reason.
+    await service(context).ask_rate_reason(user.id, ticket_id)
     await query.answer()
     rows = [[Button(c.t(lang, f"ticket.reason.{n}"), cb.TICKET_PRESET_REASON(ticket_id, n))]
             for n in range(PRESET_REASONS)]
@@ -334,12 +341,45 @@ async def preset_reason_button(update: Update, context: BotContext) -> None:
         await stale(update, context)
         return
     reason = c.t(await lang_of(update, context), f"ticket.reason.{button.reason}")
-    await c.flows.clear(user.id)
+    state = await c.flows.get(user.id)
+    if state is not None and state.flow == RATE_REASON:  # a reason flow of an older version
+        await c.flows.clear(user.id)
     await _run(update, context, lambda svc: svc.rate(user.id, button.ticket_id, Rating.BAD, reason))
 
 
+async def answer_rate_question(update: Update, context: BotContext, question: Question) -> None:
+    """The text typed after 不满意 (an open question) is the reason."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    if not message.text:
+        await reply(update, context, "ticket.rate_reason")
+        return
+    text = message.text
+    await _run(update, context, lambda svc: svc.rate(user.id, question.subject_id, Rating.BAD, text))
+
+
+async def answer_info_question(update: Update, context: BotContext, question: Question) -> None:
+    """What a resident sends after the secretary asked for more (an open question) is added to the
+    ticket, as 补充 then typing would, and the secretary is told."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    item = item_of(message)
+    if item is None:
+        await reply(update, context, "ticket.submit.unsupported")
+        return
+    await _run(update, context, lambda svc: svc.add_info(user.id, question.subject_id, [item]))
+
+
+async def may_submit(context: BotContext, person_id: int) -> bool:
+    try:
+        await context.core.tickets.check_can_submit(person_id)
+    except Refused:
+        return False
+    return True
+
+
 async def rate_reason_message(update: Update, context: BotContext) -> None:
-    """A typed reason for 不满意."""
+    """A typed reason for 不满意 (the flow of an older version; now an open question)."""
     c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
@@ -519,9 +559,11 @@ async def reply_send_button(update: Update, context: BotContext) -> None:
 
 
 async def flow_cancel_button(update: Update, context: BotContext) -> None:
-    """Leave the reply being typed."""
+    """Leave the reply being typed (asking first when something was typed)."""
     user = update.effective_user
     assert user is not None and update.callback_query is not None
+    if await system.confirm_cancel(update, context):
+        return
     await context.core.flows.clear(user.id)
     await update.callback_query.answer()
     await reply(update, context, "cancel.done")
@@ -544,13 +586,25 @@ async def collect_items(update: Update, context: BotContext) -> None:
         return
     state.data["items"].append(item.to_dict())
     await c.flows.set(user.id, state.flow, state.step, state.data)
+    await show_collected(update, context, state)
+
+
+async def show_collected(update: Update, context: BotContext, state: FlowState) -> None:
+    """How many pieces the reply (or the added information) has, with 发送 and 取消."""
+    c = context.core
     lang = await lang_of(update, context)
     ticket_id = state.data["ticket"]
     data = cb.TICKET_REPLY_SEND(ticket_id) if state.flow == REPLY else cb.TICKET_ADD_INFO(ticket_id, cb.InfoStep.SEND)
-    await message.reply_text(
-        c.t(lang, "ticket.collected", count=len(state.data["items"])),
+    assert update.effective_chat is not None
+    await context.bot.send_message(
+        update.effective_chat.id, c.t(lang, "ticket.collected", count=len(state.data["items"])),
         reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), data),
                                 Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]))
+
+
+async def show_draft_again(update: Update, context: BotContext, state: FlowState) -> None:
+    """回到上一步 after 取消: the draft's screen again, with its buttons."""
+    await _show_draft(update, context, state.data, edit=False)
 
 
 async def reason_message(update: Update, context: BotContext) -> None:
@@ -795,6 +849,16 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     system.FLOW_HANDLERS[DECLINE] = reason_message
     system.FLOW_HANDLERS[TRANSFER] = reason_message
     system.FLOW_HANDLERS[RATE_REASON] = rate_reason_message
+    system.ANSWERS[INFO_QUESTION] = answer_info_question
+    system.ANSWERS[RATE_QUESTION] = answer_rate_question
+    system.FLOW_COVERS[INFO] = lambda state: (INFO_QUESTION, state.data["ticket"])
+    system.FLOW_RESUME.update({SUBMIT: show_draft_again, REPLY: show_collected, INFO: show_collected})
+    system.FLOW_COVERS[RATE_REASON] = lambda state: (RATE_QUESTION, state.data["ticket"])
+    system.FLOW_LABELS.update({
+        REPLY: "prompt.flow.ticket_reply", ASK: "prompt.flow.ticket_ask", TRANSFER: "prompt.flow.ticket_transfer",
+        DECLINE: "prompt.flow.ticket_decline", INFO: "prompt.flow.ticket_info", RATE_REASON: "prompt.flow.ticket_rate"})
+    if not any(fresh.flow == SUBMIT for fresh in system.FRESH_STARTS):
+        system.FRESH_STARTS.append(system.FreshStart("prompt.new_problem", may_submit, submit_content, SUBMIT))
     if take_unsolicited not in system.UNSOLICITED:
         system.UNSOLICITED.append(take_unsolicited)
     for kind, callback in (

@@ -30,6 +30,7 @@ STALE = "这个按钮已失效，请重新操作。"
 INTERNAL = "抱歉，出了点问题，请稍后再试。"
 FALLBACK = "没看懂您的意思。请用下方菜单，或发送 /help 查看可用功能。"
 UNSUPPORTED = "暂不支持这类消息。请用下方菜单，或发送 /help。"
+NOT_JOINED = "您还没有加入。请向本村（社区）的书记要加入二维码或加入链接"
 NO_ROLES = "您还没有加入任何组织。请向村（社区）党支部索取加入二维码或链接。"
 
 
@@ -111,12 +112,17 @@ async def test_unknown_command_plain_text_and_unsupported_messages(bot: BotRunne
     location.send_location(33.7, 110.3)
 
     assert (await fake.wait_message(commander.id)).text == "没有 /foo 这个命令。发送 /help 查看可用功能。"
-    assert (await fake.wait_message(talker.id)).text == FALLBACK
-    assert (await fake.wait_message(sticker.id)).text == UNSUPPORTED
-    assert (await fake.wait_message(contact.id)).text == UNSUPPORTED
-    assert (await fake.wait_message(location.id)).text == UNSUPPORTED
+    # None of them has joined: each is told how to (tests/test_e2e_prompts.py has the rest).
+    for user in (talker, sticker, contact, location):
+        assert (await fake.wait_message(user.id)).text.startswith(NOT_JOINED)
     for user in (commander, talker, sticker, contact, location):
         assert len(fake.texts(user.id)) == 1
+    # Someone who has joined but reports no problems (a township organiser) gets the plain fallbacks.
+    organizer = fake.user(ORGANIZER)
+    organizer.send("你好")
+    assert (await fake.wait_message(ORGANIZER)).text == FALLBACK
+    organizer.send_sticker("👍")
+    assert (await fake.wait_message(ORGANIZER)).text == UNSUPPORTED
     assert await snapshot(bot) == before
 
 
@@ -126,8 +132,7 @@ async def test_fallbacks_speak_the_persons_language(bot: BotRunner, fake: FakeBo
     assert (await fake.wait_message(english.id)).text == "There is no command /foo. Send /help to see what you can do."
     other = fake.user(2007, language_code="en-GB")
     other.send_sticker()
-    assert (await fake.wait_message(other.id)).text == \
-        "This kind of message is not supported. Use the menu below or send /help."
+    assert (await fake.wait_message(other.id)).text.startswith("You have not joined yet.")
 
 
 # --------------------------------------------------------------------------- 2. over-long input
@@ -610,7 +615,7 @@ async def test_error_is_reported_in_the_persons_language(bot: BotRunner, fake: F
     user.send("hello")
     assert (await fake.wait_message(user.id)).text == "Sorry, something went wrong. Please try again later."
     user.send("hello")
-    assert (await fake.wait_message(user.id)).text == "Sorry, I did not understand. Use the menu below or send /help."
+    assert (await fake.wait_message(user.id)).text.startswith("You have not joined yet.")
 
 
 async def test_error_before_a_button_is_answered_shows_an_alert(bot: BotRunner, fake: FakeBotApi) -> None:

@@ -137,6 +137,7 @@ w ticket.submit                     ok      ok   ok   org  org  org   org   org 
 w ticket.withdraw                   ok      no   no   no   no   no    no    no    no     no   no
 w ticket.add_info                   ok      no   no   no   no   no    no    no    no     no   no
 w ticket.rate                       ok      no   no   no   no   no    no    no    no     no   no
+w ticket.ask_rate_reason            ok      no   no   no   no   no    no    no    no     no   no
 w ticket.tick                       no      no   no   no   no   no    no    no    no     no   no
 # --- meetings of sanyi ----------------------------------------------------------------------------
 w meeting.create                    no      no   no   ok   no   ok    ok    no    ok     no   no
@@ -158,6 +159,7 @@ w meeting.add_outsider              no      no   no   no   no   no    no    no  
   meeting.ics                       ni      ni   ok   ok   ni   ok    ok    ni    ok     ok   ni
 w meeting.answer_attend             ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
 w meeting.answer_leave              ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
+w meeting.ask_leave_reason          ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
 w meeting.check_in                  ni      ni   ok   ok   ni   ok    ni    ni    ni     ok   ni
   meeting.checkin_candidates        hid     hid  ok   ok   hid  ok    hid   hid   hid    ok   hid
   meeting.upcoming                  hid     hid  ok   ok   hid  ok    hid   hid   hid    ok   hid
@@ -454,6 +456,7 @@ ACTIONS: dict[str, Action] = {
     "ticket.withdraw": lambda c, w, a: c.tickets.withdraw(a, w.t_new),
     "ticket.add_info": lambda c, w, a: c.tickets.add_info(a, w.t_info, text("三组")),
     "ticket.rate": lambda c, w, a: c.tickets.rate(a, w.t_answered, "good"),
+    "ticket.ask_rate_reason": lambda c, w, a: c.tickets.ask_rate_reason(a, w.t_answered),
     "ticket.tick": lambda c, w, a: c.tickets.tick(a),
     # meetings
     "meeting.create": lambda c, w, a: c.meetings.create(a, draft(w)),
@@ -476,6 +479,7 @@ ACTIONS: dict[str, Action] = {
     "meeting.ics": lambda c, w, a: c.meetings.ics(a, w.upcoming, "zh_CN"),
     "meeting.answer_attend": lambda c, w, a: c.meetings.answer(a, w.upcoming, "attend"),
     "meeting.answer_leave": lambda c, w, a: c.meetings.answer(a, w.upcoming, "leave", "外出务工"),
+    "meeting.ask_leave_reason": lambda c, w, a: c.meetings.ask_leave_reason(a, w.upcoming),
     "meeting.check_in": lambda c, w, a: c.meetings.check_in(a, w.current),
     "meeting.checkin_candidates": lambda c, w, a: _listed(c.meetings.checkin_candidates(a), w.current),
     "meeting.upcoming": lambda c, w, a: _listed_pairs(c.meetings.upcoming(a), w.upcoming),

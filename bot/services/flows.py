@@ -18,7 +18,10 @@ class FlowState:
 
 
 class FlowStore:
-    """One open flow per person; starting another replaces it, /cancel clears it."""
+    """One open flow per person; starting another replaces it, /cancel clears it (asking first
+    when it holds what the person typed: handlers/system.py). A question that someone else asks
+    the person, or that must not be lost when another flow starts (a leave reason, information a
+    secretary asked for), is an open question instead (bot/services/prompts.py)."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db

@@ -122,6 +122,13 @@ class InviteService:
         return Invite(id=row["id"], payload=row["payload"], org=org, role=row["role"],
                       revoked=row["revoked_at"] is not None)
 
+    async def waiting_for(self, person_id: int) -> list[str]:
+        """The names of the orgs where the person's join request awaits a decision."""
+        rows = await self.db.fetchall(
+            "SELECT o.name FROM join_requests r JOIN orgs o ON o.id = r.org_id"
+            " WHERE r.person_id = ? AND r.status = 'pending' ORDER BY r.id", (person_id,))
+        return [r["name"] for r in rows]
+
     async def list(self, org_code: str | None = None, *, actor: Actor) -> list[Invite]:
         """The links (all, or one org's) that the actor could have issued: a link is a key."""
         rows = await self.db.fetchall(

@@ -26,13 +26,36 @@ from bot.services.meeting_model import (
     meeting_from_row,
 )
 from bot.services.meeting_notices import NoticesPart
-from bot.services.orgs import NotAllowed
+from bot.services.orgs import NotAllowed, NotFound
+from bot.services.prompts import Question, QuestionKind
 
 log = logging.getLogger(__name__)
+
+LEAVE_QUESTION = "meeting/leave"  # an open question (bot/services/prompts.py): why the person asks for leave
+LEAVE_REASON_LASTS = timedelta(hours=3)  # typing long after the 请假 tap is about something else
 
 
 class AttendancePart(NoticesPart):
     """Answers, check-in, what a person sees, roster, marks, minutes, closing, .ics."""
+
+    def register_questions(self) -> None:
+        self.core.prompts.register(QuestionKind(LEAVE_QUESTION, self._describe_leave))
+
+    async def ask_leave_reason(self, person_id: int, meeting_id: int) -> Meeting:
+        """请假 was tapped: the reason is asked, and the person's next text answers it."""
+        meeting = await self.answerable(person_id, meeting_id)
+        await self.core.prompts.ask_now(person_id, LEAVE_QUESTION, meeting.id, lasts=LEAVE_REASON_LASTS)
+        return meeting
+
+    async def _describe_leave(self, lang: str, question: Question) -> str | None:
+        """"请假原因：12月5日 党员大会"; None once the person can no longer answer."""
+        try:
+            meeting = await self.answerable(question.person_id, question.subject_id)
+        except (Refused, NotFound):
+            return None
+        day = self.text.short_day(lang, meeting.starts_at.astimezone(self.tz).date())
+        topic = meeting.topic if len(meeting.topic) <= 16 else meeting.topic[:16] + "…"
+        return self.t(lang, "prompt.label.meeting_leave", day=day, topic=topic)
 
     async def answer(self, person_id: int, meeting_id: int, answer: str, reason: str | None = None) -> Attendee:
         """Attend or ask for leave (with a reason); changeable until the meeting starts. Leave cancels the
@@ -52,6 +75,8 @@ class AttendancePart(NoticesPart):
             elif before.answer == Answer.LEAVE:
                 await self._plan_reminders(tx, meeting, [person_id], await self._langs(tx, [person_id]), now)
             after = await self._attendee(meeting_id, person_id, tx)
+            await self.core.prompts.close_about(tx, [LEAVE_QUESTION], meeting_id, person_id=person_id,
+                                                why="answered")
         assert after is not None
         return after
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import from_db, to_db
+from bot.infra import Infra
 from bot.services import ledger as ledger_renderer
 from bot.services.ledger_period import describe
 from bot.services.meeting_attendance import AttendancePart
@@ -78,6 +79,10 @@ __all__ = ["DEFAULT_DURATION", "KINDS", "OFFSET_CHOICES", "QUOTA_KINDS", "Attend
 
 class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
     """Meetings, all parts together (see the module's docstring for where each part lives)."""
+
+    def __init__(self, core: Infra) -> None:
+        super().__init__(core)
+        self.register_questions()
 
     # --- periodic work ----------------------------------------------------------------------------
     async def tick(self, actor: int) -> TickReport:

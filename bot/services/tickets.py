@@ -27,6 +27,7 @@ from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
 from bot.services.masking import mask_public
 from bot.services.orgs import NotAllowed, NotFound, Org
+from bot.services.prompts import Question, QuestionKind
 
 DEFAULT_CATEGORIES = ("infrastructure", "sanitation", "welfare", "industry", "disputes", "suggestions", "other")
 DEFAULT_ACCEPT_DAYS = 1
@@ -41,6 +42,10 @@ REMIND_HOUR = 9  # reminders go out at 09:00 local on the last day before a dead
 # (详情和记录 / the resident's /my). A card with these and a 500-character note stays far below 4096.
 CARD_ROOM = 1500
 NOTICE_ROOM = 2500
+INFO_QUESTION, RATE_QUESTION = "ticket/info", "ticket/rate"  # open questions (bot/services/prompts.py)
+QUESTIONS = (INFO_QUESTION, RATE_QUESTION)
+RATE_REASON_LASTS = timedelta(days=1)  # a 不满意 tap asks why; typing after a day is something else
+LABEL_ROOM = 16  # characters of the problem named on a chooser button
 WALL_PROBLEM_ROOM = 1500
 WALL_ANSWER_ROOM = 2000
 WALL_PAGE_ROOM = 300  # problem and answer of each post on a /wall page: five posts fit in one message
@@ -301,6 +306,10 @@ class TicketService:
         self.tz = core.settings.tz
         self.fmt = core.formatter
         self._bindwall_told: dict[int, datetime] = {}
+        self.prompts = core.prompts
+        # Questions a resident answers by typing (bot/services/prompts.py; answered in handlers/tickets.py).
+        self.prompts.register(QuestionKind(INFO_QUESTION, self._describe_question, media=True))
+        self.prompts.register(QuestionKind(RATE_QUESTION, self._describe_question))
 
     # --- settings and lookups ---------------------------------------------------------------
     async def categories(self, org_id: int) -> list[str]:
@@ -557,12 +566,35 @@ class TicketService:
             raise Refused("ticket.submit.stale")
         return ticket
 
+    async def ask_rate_reason(self, person_id: int, ticket_id: int) -> None:
+        """不满意 was tapped: the resident's next text (within a day) is the reason."""
+        ticket = await self.check_own(person_id, ticket_id, Status.ANSWERED)
+        await self.prompts.ask_now(person_id, RATE_QUESTION, ticket.id, lasts=RATE_REASON_LASTS)
+
+    async def _describe_question(self, lang: str, question: Question) -> str | None:
+        """A resident's open question in plain words ("补充问题：路灯坏了…"); None once the ticket
+        has moved on (or was never theirs)."""
+        try:
+            ticket = await self._load(question.subject_id)
+        except NotFound:
+            return None
+        wanted = Status.NEED_INFO if question.kind == INFO_QUESTION else Status.ANSWERED
+        if ticket.resident_id != question.person_id or ticket.status != wanted:
+            return None
+        texts = [item.text for side, item in await self._items(ticket.id)
+                 if side == Side.RESIDENT and item.kind == "text" and item.text]
+        summary = " ".join(texts[0].split()) if texts else self.category_name(lang, ticket.category)
+        summary = summary if len(summary) <= LABEL_ROOM else summary[:LABEL_ROOM] + "…"
+        key = "prompt.label.ticket_info" if question.kind == INFO_QUESTION else "prompt.label.ticket_rate"
+        return self.t(lang, key, summary=summary)
+
     async def withdraw(self, person_id: int, ticket_id: int) -> Done:
         async with self.db.transaction() as tx:
             ticket = await self._own(tx, person_id, ticket_id)
             if not ticket.is_open:
                 return await self._already(tx, ticket)
             await self._set(tx, ticket, status=Status.WITHDRAWN, closed_at=self.clock.now(), next_escalation_at=None)
+            await self.prompts.close_about(tx, QUESTIONS, ticket.id)
             stamp = await self._event(tx, ticket.id, person_id, Action.WITHDRAWN)
             await self._cancel_reminders(tx, ticket.id)
             await self._notify_handlers(tx, ticket, "withdrawn", stamp=stamp)
@@ -581,6 +613,7 @@ class TicketService:
             status = Status.ACCEPTED if ticket.accepted_at else Status.NEW
             due = ticket.answer_due if ticket.accepted_at else ticket.accept_due
             await self._set(tx, ticket, status=status, next_escalation_at=max(due, self.clock.now()))
+            await self.prompts.close_about(tx, QUESTIONS, ticket.id, why="answered")
             await self._add_items(tx, ticket.id, Side.RESIDENT, person_id, items)
             stamp = await self._event(tx, ticket.id, person_id, Action.INFO_ADDED)
             await self._notify_handlers(tx, await self._load(ticket.id, tx), "info_added", items=items, stamp=stamp)
@@ -602,6 +635,7 @@ class TicketService:
             await tx.execute("UPDATE tickets SET rating = ?, rating_reason = ? WHERE id = ?",
                              (str(rating), reason, ticket.id))
             stamp = await self._event(tx, ticket.id, person_id, Action(f"rated_{rating}"), reason)
+            await self.prompts.close_about(tx, QUESTIONS, ticket.id, why="answered")
             if rating == Rating.BAD:
                 # The clock is not restarted: the original answer deadline still counts.
                 await self._set(tx, ticket, status=Status.REOPENED, answered_at=None,
@@ -690,6 +724,7 @@ class TicketService:
             await tx.execute("UPDATE tickets SET answer_text = ?, rating = NULL WHERE id = ?",
                              (text or None, ticket.id))
             await self._add_items(tx, ticket.id, Side.HANDLER, self._person(actor), items)
+            await self.prompts.close_about(tx, QUESTIONS, ticket.id)
             stamp = await self._event(tx, ticket.id, actor, Action.RESOLVED if final else Action.ANSWERED,
                                       text[:200] or None)
             await self._cancel_reminders(tx, ticket.id)
@@ -714,6 +749,8 @@ class TicketService:
                             next_escalation_at=None)
             stamp = await self._event(tx, ticket.id, actor, Action.ASKED_INFO, question)
             await self._tell_resident(tx, ticket, "need_info", note=question, stamp=stamp)
+            # The resident's next message answers it (with the message that asks, or neither).
+            await self.prompts.ask(tx, ticket.resident_id, INFO_QUESTION, ticket.id)
         return Done("ticket.done.asked_info", {"id": ticket_id})
 
     async def transfer_targets(self, actor: Actor, ticket_id: int,
@@ -786,6 +823,7 @@ class TicketService:
             if not ticket.is_open:
                 return await self._already(tx, ticket)
             await self._set(tx, ticket, status=Status.DECLINED, closed_at=self.clock.now(), next_escalation_at=None)
+            await self.prompts.close_about(tx, QUESTIONS, ticket.id)
             stamp = await self._event(tx, ticket.id, actor, Action.DECLINED, reason)
             await self._cancel_reminders(tx, ticket.id)
             await self._tell_resident(tx, ticket, "declined", note=reason, stamp=stamp)

@@ -31,6 +31,7 @@ from bot.callbacks import (
     MEETING_SETTINGS,
 )
 from bot.context import BotContext
+from bot.services.meeting_attendance import LEAVE_QUESTION
 from handlers import system
 from handlers.common import LEADERS, Command, reply
 from handlers.meetings import attendance, management, scheduling, settings
@@ -118,3 +119,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
     system.FLOW_HANDLERS[FLOW] = flow_message
+    system.ANSWERS[LEAVE_QUESTION] = attendance.answer_leave_question
+    system.FLOW_LABELS[FLOW] = "prompt.flow.meeting"
+    # What was typed into a meeting being set up (place, topic): 取消 asks before dropping it.
+    system.FLOW_HOLDS[FLOW] = lambda state: bool(state.data.get("place") or state.data.get("topic"))

@@ -12,9 +12,10 @@ from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.meeting_model import Answer
 from bot.services.meeting_text import local_today
+from bot.services.prompts import Question
 from handlers.common import answer_callback, lang_of, reply
-from handlers.meetings.common import MAX_BUTTONS, card_view, guarded, person, save, say, service, stale
-from handlers.meetings.flow import MeetingFlowState, Mode, Step
+from handlers.meetings.common import MAX_BUTTONS, card_view, guarded, person, say, service, stale
+from handlers.meetings.flow import MeetingFlowState
 
 LEAVE_REASONS = ("meeting.leave.reason_sick", "meeting.leave.reason_away", "meeting.leave.reason_family",
                  "meeting.leave.reason_work")
@@ -52,15 +53,15 @@ async def member_button(update: Update, context: BotContext) -> None:
         await answer_callback(update, context, "meeting.answer.attend_ok")
         await show_answer_under(update, svc.text.answer_line(lang, attendee.answer, None))
     elif data.action == MemberAction.LEAVE:
-        await svc.answerable(me, meeting_id)
+        # The screen says "or type it": the next text is the reason (an open question).
+        await svc.ask_leave_reason(me, meeting_id)
         rows = [[Button(c.t(lang, LEAVE_REASONS[i]), MEETING_LEAVE_REASON(meeting_id, i)) for i in (0, 1)],
                 [Button(c.t(lang, LEAVE_REASONS[i]), MEETING_LEAVE_REASON(meeting_id, i)) for i in (2, 3)],
                 [Button(c.t(lang, "meeting.leave.other"), MEETING_MEMBER(MemberAction.LEAVE_TYPED, meeting_id))]]
         await query.answer()
         await say(update, context, c.t(lang, "meeting.leave.ask"), rows)
     elif data.action == MemberAction.LEAVE_TYPED:
-        await svc.answerable(me, meeting_id)
-        await save(context, me, MeetingFlowState(mode=Mode.LEAVE, step=Step.LEAVE_REASON, mid=meeting_id))
+        await svc.ask_leave_reason(me, meeting_id)
         await query.answer()
         await say(update, context, c.t(lang, "meeting.leave.type"), edit=True)
     elif data.action == MemberAction.CALENDAR:
@@ -106,7 +107,21 @@ async def leave_reason_button(update: Update, context: BotContext) -> None:
     await say(update, context, c.t(lang, "meeting.answer.leave_ok", reason=attendee.leave_reason or ""), edit=True)
 
 
+@guarded
+async def answer_leave_question(update: Update, context: BotContext, question: Question) -> None:
+    """The text typed after 请假 (an open question) is the reason: leave is recorded with it, as a
+    reason button would."""
+    message = update.effective_message
+    assert message is not None
+    if not message.text or not message.text.strip():
+        await reply(update, context, "meeting.error.text_only")
+        return
+    attendee = await service(context).answer(person(update), question.subject_id, Answer.LEAVE, message.text.strip())
+    await reply(update, context, "meeting.answer.leave_ok", reason=attendee.leave_reason or "")
+
+
 async def typed_leave_reason(update: Update, context: BotContext, state: MeetingFlowState, text: str) -> None:
+    """A leave-reason flow of an older version (now an open question)."""
     assert state.mid is not None
     attendee = await service(context).answer(person(update), state.mid, Answer.LEAVE, text)
     await context.core.flows.clear(person(update))
