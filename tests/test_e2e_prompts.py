@@ -455,6 +455,9 @@ async def test_a_person_who_has_not_joined_is_told_how_to_join(bot: BotRunner, f
 # Every catalog text that invites typing (it says 输入, 打字, 说明 or 补充, or "type" in English), and the
 # test that answers it by typing and checks where the answer landed ("file::test" for another file).
 PROMPT_TESTS = {
+    "meeting.ledger.pick_period": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
+    "meeting.ledger.pick_type": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
+    "meeting.ledger.type_prompt": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
     "meeting.leave.ask": "test_a_typed_leave_reason_is_recorded_as_leave",
     "meeting.leave.other": "test_a_typed_leave_reason_is_recorded_as_leave",
     "meeting.leave.type": "test_a_typed_leave_reason_is_recorded_as_leave",
@@ -489,6 +492,7 @@ PROMPT_TESTS = {
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {
+    "meeting.ledger.legend",  # the sheet's legend (说明), not a question
     "ticket.action.declined", "ticket.event.declined", "ticket.event.asked_info", "ticket.event.info_added",
     "ticket.status.need_info", "ticket.done.asked_info", "ticket.done.info_added", "ticket.to_handler.info_added",
     "ticket.to_resident.declined", "prompt.cancel.discarded", "prompt.cancel.kept", "prompt.flow.ticket_ask",
