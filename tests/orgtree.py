@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bot.clock import SettableClock
+from bot.clock import SettableClock, to_db
 from bot.config import Settings
 from bot.core import Core
 from bot.services import orgfile
@@ -147,3 +147,13 @@ async def load(core: Core, text: str, note: str = "test.yaml") -> ImportReport:
     plan = orgfile.parse(text, known)
     async with core.db.transaction() as tx:
         return await orgfile.apply(core.orgs, tx, plan, source_note=note)
+
+
+async def in_use_from(core: Core, day: datetime) -> None:
+    """As if the whole tree had been loaded, and its people had joined, on `day`: the quota checks
+    and the ledger count a period only when the bot was in use for at least half of it, and the
+    fixtures load the tree on 27 November, too late for the fourth quarter and the year."""
+    async with core.db.transaction() as tx:
+        await tx.execute("UPDATE orgs SET created_at = ?", (to_db(day),))
+        await tx.execute("UPDATE roles SET granted_at = ?", (to_db(day),))
+        await tx.execute("UPDATE role_audit SET at = ?", (to_db(day),))

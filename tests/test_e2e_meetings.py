@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
-from orgtree import ERLANG_SECRETARY, SECRETARY
+from orgtree import ERLANG_SECRETARY, SECRETARY, in_use_from
 from orgtree import TOWN_ORG as ORGANIZER
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
@@ -506,6 +506,7 @@ async def test_quota_reminders_at_a_quarters_end(bot: BotRunner, fake: FakeBotAp
     fake.user(ERLANG_SECRETARY)
     await add_member(bot, fake, 2601, "张三")
     await add_member(bot, fake, 2602, "钱六", org="erlang")
+    await in_use_from(bot.core, local(2026, 1, 5, 9, 0))  # so that the quarter and the year count
     # 三义 holds its quarter's general meeting (with minutes); 二郎 holds nothing.
     meeting_id = await schedule(bot, local(2026, 12, 10, 9, 0))
     await settle(bot, local(2026, 12, 10, 12, 0))

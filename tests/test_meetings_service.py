@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from orgtree import Person, org_file
+from orgtree import Person, in_use_from, org_file
 from service_fixtures import (
     ADMIN,
     COUNTY_ORG,
@@ -475,12 +475,18 @@ async def test_series_of_the_nth_weekday_and_its_rights(tree: Core, clock: Setta
 
 # --- quotas ----------------------------------------------------------------------------------------
 
-async def quota_texts(core: Core, chat_id: int) -> list[str]:
-    return [r["payload"]["text"] for r in await outbox_rows(core, chat_id) if r["dedup_key"].startswith("mq:")]
+async def quota_texts(core: Core, chat_id: int, boundary: str = "") -> list[str]:
+    """The quota messages to `chat_id` (those of one boundary, e.g. '2027-01-01', when given)."""
+    return [r["payload"]["text"] for r in await outbox_rows(core, chat_id)
+            if r["dedup_key"].startswith(f"mq:{boundary}")]
 
 
 async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, clock: SettableClock) -> None:
     svc = svc_of(tree)
+    # In use since January, so the quarter and the year count; November was checked on time.
+    await in_use_from(tree, local(2026, 1, 5, 9, 0))
+    clock.set(local(2026, 12, 1, 9, 0))
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages > 0
     # 三义 holds its general meeting; a lecture by its secretary; 二郎 holds nothing.
     mid = (await svc.create(SECRETARY, await draft(tree, local(2026, 12, 10, 9, 0)))).meeting.id
     lecture = await draft(tree, local(2026, 12, 11, 9, 0), kind="party_lecture", lecturer="王建国",
@@ -501,13 +507,13 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
     clock.set(local(2026, 12, 25, 9, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 2
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 0
-    [sanyi] = await quota_texts(tree, SECRETARY)
+    [sanyi] = await quota_texts(tree, SECRETARY, "2027-01-01")
     assert sanyi.split("\n") == [
         "📋 会议任务提醒（三义村党支部）：",
         "• 本月还没有召开支部委员会会议",
         "• 本年度还没有召开组织生活会",
         "请在12月31日（周四）前召开，会后记得发会议记录并归档。"]
-    [erlang] = await quota_texts(tree, ERLANG_SECRETARY)
+    [erlang] = await quota_texts(tree, ERLANG_SECRETARY, "2027-01-01")
     assert "• 本季度还没有召开支部党员大会" in erlang and "• 本年度书记还没有讲过党课" in erlang
     assert "主题党日" not in erlang
     assert "• 本月还没有召开支部委员会会议（已安排在 12月28日）" in erlang
@@ -517,14 +523,31 @@ async def test_quota_reminders_before_and_at_the_end_of_a_quarter(tree: Core, cl
                      "people:\n  - {telegram_id: 1011, name: 新书记, roles: [secretary@xinjian]}\n")
     clock.set(local(2027, 1, 1, 9, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 1
-    [digest] = await quota_texts(tree, TOWN_ORG)
+    [digest] = await quota_texts(tree, TOWN_ORG, "2027-01-01")
     assert digest.startswith("📋 截至2026年12月31日（周四），下面这些组织有规定的会议没有召开：")
     assert "• 三义村党支部：支部委员会会议（2026年12月）和组织生活会（2026年）" in digest
     assert "• 二郎村党支部：" in digest and "支部党员大会（2026年第4季度）" in digest
     assert "新建村党支部" not in digest
-    assert await quota_texts(tree, COUNTY_ORG) == []  # the nearest organizers above are told
+    assert await quota_texts(tree, COUNTY_ORG, "2027-01-01") == []  # the nearest organizers above are told
     clock.set(local(2027, 1, 3, 9, 0))
     assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 0
+
+
+async def test_a_period_the_ledger_calls_not_applicable_is_not_a_missed_quota(tree: Core, clock: SettableClock) -> None:
+    """The quota warnings and the ledger agree: a branch that came to the bot on 20 November had
+    less than half of the fourth quarter and of the year here (不适用 in the ledger), so only its
+    December meetings are missed; one that came on 10 November had more than half of the quarter."""
+    svc = svc_of(tree)
+    await in_use_from(tree, local(2026, 11, 20, 9, 0))
+    sanyi = await org_id(tree, "sanyi")
+    assert await svc.in_use_since(sanyi) == date(2026, 11, 20)
+    clock.set(local(2027, 1, 1, 9, 0))
+    assert (await svc.tick(SYSTEM_ACTOR)).quota_messages == 1
+    [digest] = await quota_texts(tree, TOWN_ORG)
+    assert "• 三义村党支部：支部委员会会议（2026年12月）" in digest
+    assert "第4季度" not in digest and "（2026年）" not in digest
+    ledger = await svc.ledger_data(SECRETARY, sanyi, date(2026, 10, 1), date(2026, 12, 31))
+    assert ledger.since == date(2026, 11, 20)
 
 
 async def test_quota_settings_are_inherited_and_only_organizers_change_them(tree: Core) -> None:

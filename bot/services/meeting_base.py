@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from bot.clock import from_db
 from bot.database import Database, Tx
 from bot.i18n import language_for
 from bot.infra import Infra
@@ -21,6 +22,7 @@ from bot.services.meeting_model import (
     LECTURER_MAX,
     MAX_DURATION,
     MAX_YEARS_AHEAD,
+    MEMBER_ROLES,
     PLACE_MAX,
     REASON_MAX,
     TOPIC_MAX,
@@ -68,6 +70,32 @@ class MeetingBase:
         self.text = MeetingText(core.formatter)
 
     # --- reading ----------------------------------------------------------------------------
+    async def in_use_since(self, org_id: int) -> date | None:
+        """The first day the bot was in use for the org (see `in_use_since_by_org`)."""
+        return (await self.in_use_since_by_org(org_id)).get(org_id)
+
+    async def in_use_since_by_org(self, org_id: int | None = None) -> dict[int, date]:
+        """The first day the bot was in use for each org (or just `org_id`): the later of the day
+        the org was loaded (orgs.created_at) and the first day someone who takes part in its
+        meetings (member, secretary, organizer) held a role in it (role_audit keeps grants later
+        revoked; roles covers rows older than the audit). Not the first meeting: a branch that
+        never met in the bot is exactly what the ledger must show as 未完成. Not created_at alone: a
+        county loads all its villages at once, and a village whose secretary joins months later
+        could not record those months here. The ledger's 不适用 and the quota warnings both use it,
+        so an organiser is never told of a miss that the ledger calls 不适用. Orgs nobody joined
+        are absent."""
+        roles = json.dumps(MEMBER_ROLES)
+        only = "" if org_id is None else " AND org_id = ?"
+        extra: tuple[int, ...] = () if org_id is None else (org_id,)
+        rows = await self.db.fetchall(
+            "SELECT o.id, o.created_at, j.joined FROM orgs o JOIN (SELECT org_id, MIN(at) AS joined FROM"
+            " (SELECT org_id, at FROM role_audit WHERE action = 'grant'"
+            f" AND role IN (SELECT value FROM json_each(?)){only}"
+            f" UNION ALL SELECT org_id, granted_at FROM roles WHERE role IN (SELECT value FROM json_each(?)){only})"
+            " GROUP BY org_id) j ON j.org_id = o.id",
+            (roles, *extra, roles, *extra))
+        return {row[0]: self.fmt.local(max(from_db(row[1]), from_db(row[2]))).date() for row in rows}
+
     async def _get(self, meeting_id: int, tx: Tx | None = None) -> Meeting:
         src = tx or self.db
         row = await src.fetchone(f"{MEETING_SQL} WHERE m.id = ?", (meeting_id,))

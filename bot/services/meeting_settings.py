@@ -12,6 +12,7 @@ from bot.callbacks import MEETING_NEW
 from bot.clock import from_db, to_db
 from bot.database import Tx
 from bot.outbox import Button
+from bot.services.ledger_period import counted
 from bot.services.meeting_base import (
     MeetingBase,
     chunks,
@@ -37,6 +38,7 @@ from bot.services.meeting_time import (
     after_quiet,
     ends_at_boundary,
     next_boundary,
+    period_end,
     period_start,
     previous_boundary,
 )
@@ -230,6 +232,7 @@ class SettingsPart(MeetingBase):
         quotas = await self.effective_quotas()
         populated = {r[0] for r in await self.db.fetchall(
             "SELECT DISTINCT org_id FROM roles WHERE role IN ('member', 'secretary', 'organizer')")}
+        in_use_since = await self.in_use_since_by_org()
         parents = {r[0]: r[1] for r in await self.db.fetchall("SELECT id, parent_id FROM orgs")}
         earliest = min(period_start(p, boundary - timedelta(days=1)) for p in ("month", "quarter", "year"))
         window_start = datetime.combine(earliest, time(0, 0), tzinfo=self.tz)
@@ -253,7 +256,8 @@ class SettingsPart(MeetingBase):
             for org in pending:
                 chain = ancestors(org["id"])
                 missing = (self._missing_quotas(now, boundary, org["id"], chain, quotas.get(org["id"], {}), meetings,
-                                                secretaries) if org["id"] in populated else [])
+                                                secretaries, in_use_since.get(org["id"]))
+                           if org["id"] in populated else [])
                 await tx.execute(
                     "INSERT INTO meeting_quota_checks (org_id, boundary, stage, missing, done_at)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -265,15 +269,18 @@ class SettingsPart(MeetingBase):
             return await self._tell_organizers(tx, now, boundary, pending, missed_by_org, parents)
 
     def _missing_quotas(self, now: datetime, boundary: date, org_id: int, chain: list[int], quotas: dict[str, str],
-                        meetings: list[dict[str, Any]], secretaries: dict[int, set[int]],
+                        meetings: list[dict[str, Any]], secretaries: dict[int, set[int]], since: date | None,
                         ) -> list[tuple[str, str, date, list[datetime]]]:
         """One org's quotas whose period ends at this boundary with no such meeting held:
-        (kind, period, period start, the planned meetings still to come)."""
+        (kind, period, period start, the planned meetings still to come). A period the ledger
+        calls 不适用 (the bot was in use for less than half of it) is not a miss."""
         missing: list[tuple[str, str, date, list[datetime]]] = []
         for kind, period in sorted(quotas.items()):
             if period == "none" or not ends_at_boundary(period, boundary):
                 continue
             start = period_start(period, boundary - timedelta(days=1))
+            if not counted(start, period_end(period, start), since):
+                continue
             lo = datetime.combine(start, time(0, 0), tzinfo=self.tz)
             # A meeting counts for its own org, and for the orgs below it when it includes them.
             relevant = [m for m in meetings

@@ -36,7 +36,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bot.actors import SYSTEM_ACTOR
-from bot.clock import from_db, to_db
+from bot.clock import to_db
 from bot.infra import Infra
 from bot.services import ledger as ledger_renderer
 from bot.services.ledger_period import describe
@@ -45,7 +45,6 @@ from bot.services.meeting_model import (
     DEFAULT_DURATION,
     KINDS,
     LEDGER_MAX_YEARS,
-    MEMBER_ROLES,
     OFFSET_CHOICES,
     QUOTA_KINDS,
     Attendee,
@@ -163,24 +162,6 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
             " WHERE (m.org_id = ? OR (m.include_below = 1 AND m.org_id IN (SELECT value FROM json_each(?))))"
             " AND m.starts_at >= ? AND m.starts_at < ? ORDER BY m.starts_at, m.id",
             (org_id, above, to_db(lo), to_db(hi))))
-
-    async def in_use_since(self, org_id: int) -> date | None:
-        """The first day the bot was in use for the org: the later of the day the org was loaded
-        (orgs.created_at) and the first day someone who takes part in its meetings (member,
-        secretary, organizer) held a role in it (role_audit keeps grants later revoked; roles covers
-        rows older than the audit). Not the first meeting: a branch that never met in the bot is
-        exactly what the ledger must show as 未完成. Not created_at alone: a county loads all its
-        villages at once, and a village whose secretary joins months later could not record those
-        months here. The quota checks reason the same way (only orgs with such people are checked)."""
-        created = await self.db.fetchval("SELECT created_at FROM orgs WHERE id = ?", (org_id,))
-        joined = await self.db.fetchval(
-            "SELECT MIN(at) FROM (SELECT at FROM role_audit WHERE org_id = ? AND action = 'grant'"
-            " AND role IN (SELECT value FROM json_each(?)) UNION ALL SELECT granted_at FROM roles"
-            " WHERE org_id = ? AND role IN (SELECT value FROM json_each(?)))",
-            (org_id, json.dumps(MEMBER_ROLES), org_id, json.dumps(MEMBER_ROLES)))
-        if created is None or joined is None:
-            return None
-        return self.fmt.local(max(from_db(created), from_db(joined))).date()
 
     async def ledger(self, actor: int, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
         """The org's meeting ledger (台账) as an Excel workbook, built off the event loop."""
