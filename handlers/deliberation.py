@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import Message, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.callbacks import (
@@ -87,11 +88,14 @@ async def say(update: Update, context: BotContext, text: str, rows: list[list[Bu
     """Edit the message whose button was pressed (edit=True), else send a new message."""
     markup = keyboard(rows) if rows else None
     query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer()
+        except BadRequest:  # answered already (with a toast): the press needs no second answer
+            pass
     if edit and query is not None and query.message is not None:
         await edit_text(query, text, markup)
         return
-    if query is not None:
-        await query.answer()
     assert update.effective_chat is not None
     await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
 
@@ -440,6 +444,7 @@ async def cast(update: Update, context: BotContext, round_id: int, mask: int, fo
     c, service, me = context.core, svc(context), person(update)
     reason = None
     if for_person:
+        await service.ballot(me, round_id, for_person)  # the rights first: a forged proxy ballot is "not allowed"
         state = await flow_data(context, me, "proxy")
         if state is None or state[1].get("round") != round_id or state[1].get("person") != for_person \
                 or state[0] != "ballot":
@@ -498,7 +503,7 @@ async def reason_message(update: Update, context: BotContext, data: dict[str, An
     c, service, me = context.core, svc(context), person(update)
     what, round_id, value = data["what"], int(data["round"]), int(data.get("value", 0))
     if what == "proxy":
-        data.update(mode="proxy", reason=reason)
+        data.update(mode="proxy", reason=reason, person=value)
         await save(context, me, "ballot", data)
         await ballot_screen(update, context, round_id, None, value, edit=False)
         return
@@ -827,7 +832,6 @@ async def flow_button(update: Update, context: BotContext) -> None:
         raise ValueError(query.data)
     me = person(update)
     if data.action == DelibFlowAction.NEW:
-        await query.answer()
         await newdeliberation_command(update, context)
         return
     if data.action == DelibFlowAction.ABORT:
@@ -846,7 +850,6 @@ async def flow_button(update: Update, context: BotContext) -> None:
         if not 0 <= data.value < len(PROXY_REASONS):
             raise ValueError(data.value)
         lang = await lang_of(update, context)
-        await query.answer()
         await reason_message(update, context, values, context.core.t(lang, PROXY_REASONS[data.value]))
         return
     handler = OPEN_BUTTONS.get((step, data.action)) if values.get("mode") == "open" else None
