@@ -355,18 +355,23 @@ class DeliberationService:
                 or await self.orgs.has_role_at_or_above(actor, rnd.org_id, [Role.secretary, Role.organizer], src))  # type: ignore[arg-type]
 
     async def openable_orgs(self, actor: Actor) -> list[tuple[int, str, bool]]:
-        """(org id, name, may include the orgs below) where the person may open a round."""
+        """(org id, name, may include the orgs below) where the person may open a round: their
+        secretary orgs, and every org in their organiser subtrees, in tree order."""
         if not isinstance(actor, int):
             return []
         rows = await self.db.fetchall(
-            "SELECT DISTINCT o.id, o.name FROM roles r JOIN orgs o ON o.id = r.org_id"
+            "SELECT o.id, r.role FROM roles r JOIN orgs o ON o.id = r.org_id"
             " WHERE r.person_id = ? AND r.role IN ('secretary', 'organizer') ORDER BY o.id", (actor,))
-        out = []
+        out: dict[int, tuple[int, str, bool]] = {}
         for row in rows:
-            below = await self._may_open(self.db, actor, row[0], True)
-            if below or await self._may_open(self.db, actor, row[0], False):
-                out.append((row[0], row[1], below))
-        return out
+            if row["role"] == Role.organizer:
+                for _, org in await self.orgs.subtree(row["id"]):
+                    out[org.id] = (org.id, org.name, True)
+            elif row["id"] not in out:
+                org = await self.orgs.get(row["id"])
+                if org is not None:
+                    out[org.id] = (org.id, org.name, False)
+        return list(out.values())
 
     async def rights(self, actor: Actor, round_id: int) -> tuple[bool, bool, bool]:
         """(in the audience, may manage, may vote on others' behalf), for which buttons to show;
