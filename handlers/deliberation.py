@@ -305,15 +305,14 @@ async def opinion_button(update: Update, context: BotContext) -> None:
     if data is None:
         raise ValueError(query.data)
     c, service, me = context.core, svc(context), person(update)
-    round_id = await c.db.fetchval("SELECT round_id FROM delib_opinions WHERE id = ?", (data.opinion_id,))
-    if round_id is None:
-        raise NotFound("opinion")
+    round_id = (await service.round_of_opinion(me, data.opinion_id)).id
     lang = await lang_of(update, context)
     if data.action == OpinionAct.SUPPORT:
         added = await service.support(me, data.opinion_id)
         await answer_callback(update, context, "delib.supported" if added else "delib.supported_already")
-        text, rows = await opinions_page(c, service, lang, me, round_id, data.page)
-        await say(update, context, text, rows, edit=True)
+        if added:  # the count on the page changed
+            text, rows = await opinions_page(c, service, lang, me, round_id, data.page)
+            await say(update, context, text, rows, edit=True)
     elif data.action == OpinionAct.VOICE:
         opinions, _ = await service.opinions(me, round_id, data.page)
         found = next((o for o in opinions if o.id == data.opinion_id and o.chat_id), None)

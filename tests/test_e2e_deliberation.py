@@ -142,6 +142,7 @@ async def test_a_round_from_opening_to_a_published_result_across_a_restart(
     secretary = fake.user(SECRETARY, first_name="王建国")
     people = await village(bot, fake)
     zhang, li, wang = people[ZHANG], people[LI], people[WANG]
+    await add(bot, fake, LAOWANG, "老王", "member")  # takes no part
     fake.group(WALL_CHAT, "三义村回音壁")
     sanyi = await bot.core.orgs.by_code("sanyi")
     assert sanyi is not None
@@ -165,6 +166,13 @@ async def test_a_round_from_opening_to_a_published_result_across_a_restart(
     assert await alert_text(fake, li.press(page, "👍 支持①")) == "👍 已支持"
     page = await edited(fake, page, "👍 1")
     assert await alert_text(fake, li.press(page, "👍 支持①")) == "您已经支持过这条意见了"
+
+    # A day before the opinions close: a reminder to whoever has not taken part, none to those who
+    # did (an opinion, or a +1), nor to the secretary who opened it.
+    clock.set(local(2026, 11, 27, 20, 0))
+    await bot.ticks()
+    await fake.wait_message(LAOWANG, contains="⏰ 提醒：议事「要不要修村西的路」明天就不收意见了")
+    assert not any("⏰ 提醒" in m.text for uid in (*people, SECRETARY) for m in fake.history(uid))
 
     # Voting starts when the opinions close (the job), with a notice to everyone in the audience.
     clock.set(local(2026, 11, 28, 20, 1))
@@ -196,7 +204,7 @@ async def test_a_round_from_opening_to_a_published_result_across_a_restart(
         for uid in (SECRETARY, ZHANG, WANG):
             result = await fake.wait_message(uid, contains="📊 民主议事结果：要不要修村西的路")
             assert "· 修水泥路：1票\n· 修柏油路：1票\n· 先不修：0票" in result.text
-            assert "投票人数：2人，可以投票的共4人，参与率50%" in result.text
+            assert "投票人数：2人，可以投票的共5人，参与率40%" in result.text
             assert "修水泥路结实" in result.text and "13812345678" not in result.text
         wall = await fake.wait_message(WALL_CHAT, contains="📊 民主议事结果")
         assert "张三" not in wall.text and "13812345678" not in wall.text

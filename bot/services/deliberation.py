@@ -309,6 +309,13 @@ class DeliberationService:
                        chat_id=None if hidden else r["chat_id"], message_id=None if hidden else r["message_id"],
                        supports=int(r["supports"]), hidden_reason=r["hidden_reason"] if hidden else None)
 
+    async def round_of_opinion(self, actor: Actor, opinion_id: int) -> Round:
+        """The round an opinion belongs to, for those who may read it."""
+        round_id = await self.db.fetchval("SELECT round_id FROM delib_opinions WHERE id = ?", (opinion_id,))
+        if round_id is None:
+            raise NotFound("opinion")
+        return await self.get(actor, round_id)
+
     # --- rights -----------------------------------------------------------------------------
     async def _is_secretary(self, src: Tx | Database, person: int, org_id: int) -> bool:
         row = await src.fetchone("SELECT 1 FROM roles WHERE person_id = ? AND org_id = ? AND role = 'secretary'",
@@ -914,6 +921,7 @@ class DeliberationService:
             return int(cur.rowcount)  # the close comes next; nobody is invited to a vote that is over
         if len(await self._options(tx, rnd.id)) < 2:
             return 1 + await self._close(tx, rnd, now, None)  # nothing to vote on: closed on its opinions
+        await self.outbox.cancel(tx, key_prefix=f"dl:{rnd.id}:ro:")  # the opinion phase is over
         audience = await self._audience(tx, rnd)
         at = after_quiet(now, self.tz)
         langs = await self._langs(tx, audience)
