@@ -619,3 +619,11 @@ DELIB_BALLOT = Kind("db", DelibBallot)
 DELIB_MANAGE = Kind("dm", DelibManaged)
 DELIB_OPINION = Kind("do", DelibOpinion)
 DELIB_PROXY = Kind("dp", DelibProxy)
+
+
+class DelibLedger(NamedTuple):
+    org_id: int
+    year: int
+
+
+DELIB_LEDGER = Kind("dx", DelibLedger)

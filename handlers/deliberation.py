@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InputFile, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.callbacks import (
     DELIB_BALLOT,
     DELIB_FLOW,
+    DELIB_LEDGER,
     DELIB_MANAGE,
     DELIB_OPINION,
     DELIB_PROXY,
@@ -63,6 +64,7 @@ VOTE_DAYS = (2, 3, 5)
 MAX_CHOICE_BUTTONS = (2, 3)
 PROXY_REASONS = ("delib.proxy.reason.no_phone", "delib.proxy.reason.elderly", "delib.proxy.reason.away")
 MAX_PEOPLE_BUTTONS = 60
+MAX_LEDGER_BUTTONS = 5
 
 AUDIENCE_KEYS = {Audience.MEMBERS: "delib.audience.members", Audience.RESIDENTS: "delib.audience.residents",
                  Audience.BOTH: "delib.audience.both"}
@@ -165,7 +167,31 @@ async def deliberations_command(update: Update, context: BotContext) -> None:
                     DELIB_VIEW(DelibView.CARD, r.id))] for r, _ in rounds]
     if await svc(context).openable_orgs(me):
         rows.append([Button(c.t(lang, "delib.button.new"), DELIB_FLOW(DelibFlowAction.NEW))])
+    year = c.clock.now().astimezone(c.settings.tz).year
+    led = {g.org.id: g.org.name for g in await c.orgs.grants(me) if g.role in ("secretary", "organizer")}
+    rows += [[Button(c.t(lang, "delib.button.ledger", org=name, year=year), DELIB_LEDGER(org_id, year))]
+             for org_id, name in list(led.items())[:MAX_LEDGER_BUTTONS]]
     await say_key(update, context, "delib.list.head" if rounds else "delib.list.none", rows)
+
+
+@guarded
+async def ledger_button(update: Update, context: BotContext) -> None:
+    """The rounds of an org (and the orgs below it) opened in a year, as an Excel file for the ledger."""
+    query = update.callback_query
+    assert query is not None
+    data = DELIB_LEDGER.parse(query.data)
+    if data is None or not 2000 <= data.year <= 2100:
+        raise ValueError(query.data)
+    c = context.core
+    lang = await lang_of(update, context)
+    filename, content = await svc(context).ledger(person(update), data.org_id, date(data.year, 1, 1),
+                                                  date(data.year, 12, 31), lang)
+    await answer_callback(update, context, "delib.ledger.making")
+    org = await c.orgs.get(data.org_id)
+    assert update.effective_chat is not None
+    await context.bot.send_document(update.effective_chat.id, InputFile(content, filename=filename),
+                                    caption=c.t(lang, "delib.ledger.caption", org=org.name if org else "",
+                                                year=data.year))
 
 
 async def card(c: Core, service: DeliberationService, lang: str, me: int,
@@ -952,6 +978,7 @@ BUTTONS = [
     (DELIB_MANAGE, manage_button),
     (DELIB_OPINION, opinion_button),
     (DELIB_PROXY, proxy_button),
+    (DELIB_LEDGER, ledger_button),
 ]
 
 

@@ -6,10 +6,12 @@ the members and residents it needs."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from openpyxl import load_workbook
 from orgtree import SECRETARY
 from test_deliberation_service import assert_no_link
 
@@ -271,6 +273,20 @@ async def test_a_secret_round_with_a_proxy_ballot_leaves_no_link(
     assert f"· {labels[0]}：2票\n· {labels[1]}：1票" in result.text
     assert "其中代投 1 票" in result.text
     await assert_no_link(bot.core, [ZHANG, LI, LAOWANG], labels, [2, 1])
+
+    # The ledger (台账): the round with its counts, and the proxy ballot's record without its choice.
+    secretary.send("/deliberations")
+    listing = await fake.wait_message(SECRETARY, contains="民主议事（正在进行的")
+    secretary.press(listing, "📥 导出三义村党支部2026年议事台账")
+    sheet = await fake.wait_message(SECRETARY, contains="三义村党支部 2026年民主议事台账")
+    assert sheet.document is not None and sheet.document[0].endswith(".xlsx")
+    book = load_workbook(io.BytesIO(sheet.document[1]))
+    rounds = [[c.value for c in row] for row in book["民主议事"].iter_rows(min_row=2)]
+    assert rounds[0][2] == "村委会选址" and rounds[0][8] == "无记名投票" and rounds[0][11] == 1
+    assert f"{labels[0]}：2票" in rounds[0][9] and rounds[0][10] == "3/5人（60%）"
+    record = [[c.value for c in row] for row in book["议事记录"].iter_rows(min_row=2)]
+    assert [(r[2], r[3], r[4], r[5]) for r in record] == [("王建国", "代投", "老王", "年纪大，不会用手机")]
+    assert not any(label in str(cell) for row in record for cell in row for label in labels)
 
 
 # --------------------------------------------------------------------------- the opener manages

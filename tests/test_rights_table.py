@@ -217,6 +217,7 @@ w delib.cast                       ok      ok   ok   no   no   no    no    no   
   delib.proxy_targets              no      no   no   ok   no   no    no    no    no     no   no
 w delib.cast_proxy                 no      no   no   ok   no   no    no    no    no     no   no
 w delib.tick                       no      no   no   no   no   no    no    no    no     no   no
+  delib.ledger                     no      no   no   ok   no   ok    ok    no    ok     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -581,6 +582,7 @@ ACTIONS: dict[str, Action] = {
     "delib.proxy_targets": lambda c, w, a: c.deliberation.proxy_targets(a, w.d_voting),
     "delib.cast_proxy": lambda c, w, a: c.deliberation.cast(a, w.d_voting, [1], for_person=MEMBER, reason="没有手机"),
     "delib.tick": lambda c, w, a: c.deliberation.tick(a),
+    "delib.ledger": lambda c, w, a: c.deliberation.ledger(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31), "zh_CN"),
 }
 
 
@@ -692,7 +694,7 @@ def test_the_table_covers_every_action_once() -> None:
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
                                     "ticket.unblock", "meeting.ledger_data", "org.people_in", "org.audit_trail",
                                     "invite.create_organizer", "invite.revoke", "invite.list", "delib.tick",
-                                    "delib.events", "delib.get"])
+                                    "delib.events", "delib.get", "delib.ledger"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"

@@ -18,11 +18,12 @@ matter can point at a round's id and read `result()`; the opinion map (issue 13)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +34,7 @@ from bot.database import Database, Tx
 from bot.infra import Infra
 from bot.limits import clip
 from bot.outbox import Button, Priority
+from bot.services import deliberation_ledger
 from bot.services.ballot_box import AlreadyVoted, BallotBox, Tally
 from bot.services.masking import mask_public
 from bot.services.meeting_time import after_quiet, before_quiet
@@ -891,6 +893,41 @@ class DeliberationService:
         message still goes: it is about something that happened)."""
         for tag in ("n", "m", "x", "ro", "rv", "vs"):
             await self.outbox.cancel(tx, key_prefix=f"dl:{round_id}:{tag}:")
+
+    # --- the ledger (台账) ------------------------------------------------------------------
+    async def ledger(self, actor: Actor, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
+        """The rounds of the org and the orgs below it opened in [first, last] (local days), as an
+        Excel workbook: for the system, admins, and those who lead at or above the org."""
+        org = await self.orgs.get(org_id)
+        if org is None:
+            raise NotFound("org")
+        if not (is_system(actor) or (isinstance(actor, int) and (self.orgs.is_admin(actor) or
+                await self.orgs.has_role_at_or_above(actor, org_id, [Role.secretary, Role.organizer])))):  # type: ignore[list-item]
+            raise NotAllowed("ledger")
+        if not 0 <= (last - first).days <= 366 * 5:
+            raise Refused("delib.refused.bad_period")
+        start = datetime.combine(first, datetime.min.time(), self.tz)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), self.tz)
+        rows = await self.db.fetchall(
+            "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            f" {ROUND_SQL} WHERE r.org_id IN (SELECT id FROM down) AND r.opened_at >= ? AND r.opened_at < ?"
+            " ORDER BY r.opened_at, r.id", (org_id, to_db(start), to_db(end)))
+        rounds = [await self._ledger_round(Round.from_row(r)) for r in rows]
+        content = await asyncio.to_thread(deliberation_ledger.render, rounds, self.t, self.fmt, lang)
+        return deliberation_ledger.file_name(org.code, first, last), content
+
+    async def _ledger_round(self, rnd: Round) -> deliberation_ledger.LedgerRound:
+        opinions = await self.db.fetchval("SELECT COUNT(*) FROM delib_opinions WHERE round_id = ?", (rnd.id,))
+        events = []
+        for e in await self.db.fetchall("SELECT * FROM delib_events WHERE round_id = ? ORDER BY id", (rnd.id,)):
+            events.append(deliberation_ledger.LedgerEvent(
+                at=from_db(e["at"]), actor=await self.people.display_name(e["actor_id"]), action=e["action"],
+                person=await self.people.display_name(e["person_id"]) if e["person_id"] else "",
+                note=e["note"] or ""))
+        return deliberation_ledger.LedgerRound(
+            opened_at=rnd.opened_at, org_name=rnd.org_name, title=rnd.title, audience=rnd.audience.value,
+            opinions_until=rnd.opinions_until, votes_until=rnd.votes_until, status=rnd.status, secret=rnd.secret,
+            opinions=int(opinions), result=rnd.result, note=rnd.end_reason or "", events=events)
 
     # --- the periodic job -------------------------------------------------------------------
     async def tick(self, actor: Actor) -> int:
