@@ -39,11 +39,14 @@ from bot.callbacks import (
 )
 from bot.context import BotContext
 from bot.core import Core
+from bot.limits import clip
 from bot.outbox import Button
 from bot.services.deliberation import (
     EXTEND_DAYS,
+    MAX_BACKGROUND,
     MAX_MEDIA,
     MAX_OPTIONS,
+    MAX_TITLE,
     OPINION_PAGE,
     Audience,
     DeliberationService,
@@ -65,6 +68,7 @@ MAX_CHOICE_BUTTONS = (2, 3)
 PROXY_REASONS = ("delib.proxy.reason.no_phone", "delib.proxy.reason.elderly", "delib.proxy.reason.away")
 MAX_PEOPLE_BUTTONS = 60
 MAX_LEDGER_BUTTONS = 5
+PAGE_OPINION_ROOM = 600
 
 AUDIENCE_KEYS = {Audience.MEMBERS: "delib.audience.members", Audience.RESIDENTS: "delib.audience.residents",
                  Audience.BOTH: "delib.audience.both"}
@@ -290,7 +294,10 @@ async def opinions_page(c: Core, service: DeliberationService, lang: str, me: in
             lines.append(c.t(lang, "delib.opinions.hidden", n=mark, reason=op.hidden_reason))
             continue
         who = op.author if op.author is not None else c.t(lang, "delib.opinions.anonymous")
-        body = op.text or c.t(lang, "delib.opinions.voice")
+        # Five opinions of up to 1,000 characters would not fit in one message: the page shows the
+        # start of each (the voice note, or the opinion in the result, is the rest).
+        body = clip(op.text, PAGE_OPINION_ROOM, c.t(lang, "delib.opinions.clipped")) if op.text \
+            else c.t(lang, "delib.opinions.voice")
         lines.append(c.t(lang, "delib.opinions.line", n=mark, who=who, text=body, supports=op.supports))
         row = []
         if open_phase:
@@ -897,7 +904,9 @@ async def open_typed(update: Update, context: BotContext, step: str, data: dict[
     assert message is not None
     text = (message.text or "").strip()
     lang = await lang_of(update, context)
-    if step == "title" and text:
+    if step == "title" and len(text) > MAX_TITLE:
+        await say_key(update, context, "delib.refused.too_long", limit=MAX_TITLE)
+    elif step == "title" and text:
         data["title"] = text
         await save(context, me, "background", data)
         await say_key(update, context, "delib.new.background", done_button(c, lang, "delib.button.background_done"))
@@ -909,8 +918,11 @@ async def open_typed(update: Update, context: BotContext, step: str, data: dict[
                 return
             data.setdefault("media", []).append(list(item))
             text = (message.caption or "").strip()
-        if text:
-            data["background"] = (data.get("background", "") + "\n" + text).strip()
+        background = (data.get("background", "") + "\n" + text).strip()
+        if len(background) > MAX_BACKGROUND:
+            await say_key(update, context, "delib.refused.too_long", limit=MAX_BACKGROUND)
+            return
+        data["background"] = background
         await save(context, me, "background", data)
         await say_key(update, context, "delib.new.background_more",
                       done_button(c, lang, "delib.button.background_done"))

@@ -300,3 +300,41 @@ async def test_options_from_opinions_before_voting_and_no_vote_without_two(world
 async def test_only_the_system_ticks(world: Core) -> None:
     with pytest.raises(NotAllowed):
         await world.deliberation.tick(SECRETARY)
+
+
+async def test_a_proxy_ballot_never_replaces_a_persons_own(world: Core, clock: SettableClock) -> None:
+    sanyi = await org_id(world, "sanyi")
+    d = world.deliberation
+    rnd = await d.open(SECRETARY, voting(sanyi))
+    clock.set(START + timedelta(days=3, hours=1))
+    await d.cast(MEMBER, rnd.id, [0])
+    with pytest.raises(Refused) as refused:
+        await d.cast(SECRETARY, rnd.id, [2], for_person=MEMBER, reason="没有手机")
+    assert refused.value.key == "delib.refused.voted_already"
+    assert (await d.ballot(MEMBER, rnd.id)).mine == [0]
+
+
+async def test_the_longest_texts_fit_in_telegrams_limits(world: Core, clock: SettableClock) -> None:
+    """Longest title, background, options, opinions and reasons: every message is queued (the outbox
+    refuses one over Telegram's limits) and an opinions page fits in one message."""
+    from handlers.deliberation import opinions_page
+
+    from bot.limits import MAX_TEXT, telegram_length
+    from bot.services.deliberation import MAX_BACKGROUND, MAX_OPINION, MAX_OPTION, MAX_OPTIONS, MAX_REASON, MAX_TITLE
+
+    sanyi = await org_id(world, "sanyi")
+    d = world.deliberation
+    options = tuple(f"{i:02d}" + "选" * (MAX_OPTION - 2) for i in range(MAX_OPTIONS))
+    rnd = await d.open(SECRETARY, spec(sanyi, title="题" * MAX_TITLE, background="景" * MAX_BACKGROUND,
+                                       votes_until=START + timedelta(days=5), options=options))
+    for pid in (MEMBER, RESIDENT, NEIGHBOUR, LAOWANG):
+        op = await d.give_opinion(pid, rnd.id, "意" * MAX_OPINION, anonymous=pid % 2 == 0)
+    await d.support(MEMBER, op)
+    await d.give_opinion(MEMBER, rnd.id, "见" * MAX_OPINION, anonymous=False)
+    text, rows = await opinions_page(world, d, "zh_CN", MEMBER, rnd.id, 0)
+    assert telegram_length(text) <= MAX_TEXT and len(rows) == 5
+    await d.extend(SECRETARY, rnd.id, 7, "因" * MAX_REASON)
+    await d.hide(SECRETARY, op, "由" * MAX_REASON)
+    await d.close_early(SECRETARY, rnd.id, "故" * MAX_REASON)
+    sent = await outbox_rows(world)
+    assert {r["purpose"] for r in sent} >= {Purpose.NOTICE, Purpose.CHANGE, Purpose.HIDDEN, Purpose.RESULT}

@@ -708,6 +708,8 @@ class DeliberationService:
                 raise Refused("delib.refused.bad_choice")
             if len(picked) > (rnd.max_choices if rnd.multiple else 1):
                 raise Refused("delib.refused.too_many_choices", n=rnd.max_choices if rnd.multiple else 1)
+            if for_person is not None and await rnd.box.has_voted(tx, voter):
+                raise Refused("delib.refused.voted_already")  # their own ballot stands
             proxy_by = _person(actor) if for_person is not None else None
             try:
                 first = await rnd.box.cast(tx, voter, picked, proxy_by)
