@@ -15,6 +15,7 @@ checks every right again, so a forged, stale or late press changes nothing and i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -188,9 +189,9 @@ async def ledger_button(update: Update, context: BotContext) -> None:
         raise ValueError(query.data)
     c = context.core
     lang = await lang_of(update, context)
+    await answer_callback(update, context, "delib.ledger.making")
     filename, content = await svc(context).ledger(person(update), data.org_id, date(data.year, 1, 1),
                                                   date(data.year, 12, 31), lang)
-    await answer_callback(update, context, "delib.ledger.making")
     org = await c.orgs.get(data.org_id)
     assert update.effective_chat is not None
     await context.bot.send_document(update.effective_chat.id, InputFile(content, filename=filename),
@@ -658,8 +659,9 @@ def deadline(c: Core, data: dict[str, Any], step: str, days: int | None, typed: 
     tz = c.settings.tz
     base = datetime.fromisoformat(data["opinions_until"]).astimezone(tz) if step == "votes" \
         else c.clock.now().astimezone(tz)
-    if typed is None:
-        day = base.date() + timedelta(days=days or 0)
+    in_days = re.fullmatch(r"\s*(\d{1,2})\s*(?:天|天后|days?)\s*", typed or "")
+    if typed is None or in_days is not None:
+        day = base.date() + timedelta(days=int(in_days.group(1)) if in_days else days or 0)
         return datetime.combine(day, DEADLINE_HOUR, tzinfo=tz)
     when = parse_when(typed, c.clock.now().astimezone(tz).date())
     return datetime.combine(when.day or base.date(), when.start or DEADLINE_HOUR, tzinfo=tz)

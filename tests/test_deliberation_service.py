@@ -317,10 +317,9 @@ async def test_a_proxy_ballot_never_replaces_a_persons_own(world: Core, clock: S
 async def test_the_longest_texts_fit_in_telegrams_limits(world: Core, clock: SettableClock) -> None:
     """Longest title, background, options, opinions and reasons: every message is queued (the outbox
     refuses one over Telegram's limits) and an opinions page fits in one message."""
-    from handlers.deliberation import opinions_page
-
     from bot.limits import MAX_TEXT, telegram_length
     from bot.services.deliberation import MAX_BACKGROUND, MAX_OPINION, MAX_OPTION, MAX_OPTIONS, MAX_REASON, MAX_TITLE
+    from handlers.deliberation import opinions_page
 
     sanyi = await org_id(world, "sanyi")
     d = world.deliberation

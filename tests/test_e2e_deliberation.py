@@ -90,8 +90,8 @@ async def open_by_chat(fake: FakeBotApi, secretary: FakeUser) -> None:
     secretary.send("明天")  # typed: a day without an hour ends at 20:00
     step = await fake.wait_message(SECRETARY, contains="要不要大家投票")
     secretary.press(step, "要投票")
-    step = await fake.wait_message(SECRETARY, contains="投票到什么时候截止")
-    secretary.press(step, "2天")
+    await fake.wait_message(SECRETARY, contains="投票到什么时候截止")
+    secretary.send("2天")  # typed, as the button would say
     await fake.wait_message(SECRETARY, contains="请输入投票的选项")
     secretary.send("修水泥路\n修柏油路")
     await fake.wait_message(SECRETARY, contains="2. 修柏油路")

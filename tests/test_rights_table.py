@@ -218,6 +218,12 @@ w delib.cast                       ok      ok   ok   no   no   no    no    no   
 w delib.cast_proxy                 no      no   no   ok   no   no    no    no    no     no   no
 w delib.tick                       no      no   no   no   no   no    no    no    no     no   no
   delib.ledger                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  delib.options                    ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.round_of_opinion           ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.rights                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
+  delib.check_open                 no      no   no   ok   no   ok    ok    no    no     no   no
+  delib.check_manage               no      no   no   ok   no   no    no    no    no     no   no
+  delib.check_can_give_opinion     ok      ok   ok   no   no   no    no    no    no     ok   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -252,6 +258,7 @@ w delib.tick                       no      no   no   no   no   no    no    no   
 #   who lead at or above sanyi read them (supervision); only the opener (sec) manages them, and
 #   only a secretary of the round's org votes on someone's behalf (代投). Admins build the tree
 #   and take no part. "own": nobody supports their own opinion (the author wrote D_OPINIONS' one).
+#   delib.rights only says what the actor themselves may do there (which buttons to show).
 
 
 @dataclass(frozen=True)
@@ -582,6 +589,12 @@ ACTIONS: dict[str, Action] = {
     "delib.proxy_targets": lambda c, w, a: c.deliberation.proxy_targets(a, w.d_voting),
     "delib.cast_proxy": lambda c, w, a: c.deliberation.cast(a, w.d_voting, [1], for_person=MEMBER, reason="没有手机"),
     "delib.tick": lambda c, w, a: c.deliberation.tick(a),
+    "delib.options": lambda c, w, a: c.deliberation.options(a, w.d_opinions),
+    "delib.round_of_opinion": lambda c, w, a: c.deliberation.round_of_opinion(a, w.d_opinion),
+    "delib.rights": lambda c, w, a: c.deliberation.rights(a, w.d_opinions),
+    "delib.check_open": lambda c, w, a: c.deliberation.check_open(a, w.sanyi, False),
+    "delib.check_manage": lambda c, w, a: c.deliberation.check_manage(a, w.d_opinions),
+    "delib.check_can_give_opinion": lambda c, w, a: c.deliberation.check_can_give_opinion(a, w.d_opinions),
     "delib.ledger": lambda c, w, a: c.deliberation.ledger(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31), "zh_CN"),
 }
 

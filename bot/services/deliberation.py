@@ -309,7 +309,8 @@ class DeliberationService:
         hidden = r["hidden_at"] is not None
         return Opinion(id=r["id"], author=author, kind=r["kind"], text="" if hidden else mask_public(r["text"]),
                        chat_id=None if hidden else r["chat_id"], message_id=None if hidden else r["message_id"],
-                       supports=int(r["supports"]), hidden_reason=r["hidden_reason"] if hidden else None)
+                       supports=int(r["supports"]),
+                       hidden_reason=mask_public(r["hidden_reason"]) if hidden else None)
 
     async def round_of_opinion(self, actor: Actor, opinion_id: int) -> Round:
         """The round an opinion belongs to, for those who may read it."""
