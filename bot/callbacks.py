@@ -556,7 +556,8 @@ class DelibFlow(NamedTuple):
 
 class DelibView(StrEnum):
     CARD = "c"
-    OPINIONS = "o"       # page: the page of opinions
+    OPINIONS = "o"       # page: the page of opinions (a new message)
+    PAGE = "p"           # another page, in place of the one shown
     WRITE = "w"
     BALLOT = "b"
     RESULT = "r"

@@ -233,7 +233,8 @@ async def view_button(update: Update, context: BotContext) -> None:
     if data is None:
         raise ValueError(query.data)
     handlers: dict[DelibView, Callable[[Update, BotContext, int, int], Awaitable[None]]] = {
-        DelibView.CARD: show_card, DelibView.OPINIONS: show_opinions, DelibView.WRITE: start_opinion,
+        DelibView.CARD: show_card, DelibView.OPINIONS: show_opinions, DelibView.PAGE: turn_page,
+        DelibView.WRITE: start_opinion,
         DelibView.BALLOT: show_ballot, DelibView.RESULT: show_result, DelibView.MANAGE: show_manage}
     await handlers[data.action](update, context, data.round_id, data.page)
 
@@ -317,9 +318,9 @@ async def opinions_page(c: Core, service: DeliberationService, lang: str, me: in
         lines.append(c.t(lang, "delib.opinions.none"))
     nav = []
     if page > 0:
-        nav.append(Button(c.t(lang, "delib.button.previous"), DELIB_VIEW(DelibView.OPINIONS, round_id, page - 1)))
+        nav.append(Button(c.t(lang, "delib.button.previous"), DELIB_VIEW(DelibView.PAGE, round_id, page - 1)))
     if (page + 1) * OPINION_PAGE < total:
-        nav.append(Button(c.t(lang, "delib.button.next"), DELIB_VIEW(DelibView.OPINIONS, round_id, page + 1)))
+        nav.append(Button(c.t(lang, "delib.button.next"), DELIB_VIEW(DelibView.PAGE, round_id, page + 1)))
     if nav:
         rows.append(nav)
     return "\n\n".join(lines), rows
@@ -328,7 +329,13 @@ async def opinions_page(c: Core, service: DeliberationService, lang: str, me: in
 async def show_opinions(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:
     lang = await lang_of(update, context)
     text, rows = await opinions_page(context.core, svc(context), lang, person(update), round_id, page)
-    await say(update, context, text, rows, edit=update.callback_query is not None and page != 0)
+    await say(update, context, text, rows)
+
+
+async def turn_page(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:
+    lang = await lang_of(update, context)
+    text, rows = await opinions_page(context.core, svc(context), lang, person(update), round_id, page)
+    await say(update, context, text, rows, edit=True)
 
 
 @guarded

@@ -309,6 +309,15 @@ async def test_hide_extend_close_early_and_cancel(bot: BotRunner, fake: FakeBotA
     secretary.send("有骂人的话")
     await fake.wait_message(SECRETARY, contains="已隐藏这条意见")
     await fake.wait_message(WANG, contains="被发起人隐藏了。原因：有骂人的话")
+    # Six opinions: five on a page, the next page in place of the first.
+    for n, pid in enumerate((LI, SECRETARY, ZHANG, LI)):
+        await bot.core.deliberation.give_opinion(pid, round_id, f"第{n + 3}条意见", anonymous=True)
+    secretary.press(card, "👀 看大家的意见")
+    page = await fake.wait_message(SECRETARY, contains="大家的意见（共6条）")
+    assert "这条意见已被发起人隐藏。原因：有骂人的话" in page.text and "第6条意见" not in page.text
+    secretary.press(page, "下一页 ➡️")
+    page = await edited(fake, page, "第6条意见")
+    assert "⬅️ 上一页" in page.button_texts
     # Someone else cannot hide: the button is not offered, and forged data is refused.
     people[ZHANG].send("/deliberations")
     listing = await fake.wait_message(ZHANG, contains="民主议事（正在进行的")
