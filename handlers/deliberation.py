@@ -764,6 +764,8 @@ async def ask_confirm(update: Update, context: BotContext, data: dict[str, Any])
                          options=numbered(spec.options) or c.t(lang, "delib.confirm.no_options")))
         lines.append(c.t(lang, "delib.confirm.live" if spec.live_results and not spec.secret
                          else "delib.confirm.hidden"))
+    size = await svc(context).audience_size(person(update), spec.org_id, spec.include_below, spec.audience)
+    lines.append(c.t(lang, "delib.confirm.size", n=size))
     rows = [[Button(c.t(lang, "delib.button.confirm"), DELIB_FLOW(DelibFlowAction.CONFIRM))], [abort_button(c, lang)]]
     await say(update, context, "\n".join(lines), rows)
 

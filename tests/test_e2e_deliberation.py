@@ -106,6 +106,7 @@ async def open_by_chat(fake: FakeBotApi, secretary: FakeUser) -> None:
     secretary.press(step, "不能，结束后再公布")
     confirm = await fake.wait_message(SECRETARY, contains="没问题就点「确定发起」")
     assert "议题：要不要修村西的路" in confirm.text and "党员和村民" in confirm.text
+    assert "发起后会马上通知4人" in confirm.text
     assert "说意见截止：11月28日（周六）晚上8:00" in confirm.text
     assert "投票截止：11月30日（周一）晚上8:00（只能选一项，记名投票）" in confirm.text
     assert fake.texts(ZHANG) == []  # nobody is told before the confirmation

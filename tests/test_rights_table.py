@@ -222,6 +222,7 @@ w delib.tick                       no      no   no   no   no   no    no    no   
   delib.round_of_opinion           ok      ok   ok   ok   no   ok    ok    no    no     ok   no
   delib.rights                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
   delib.check_open                 no      no   no   ok   no   ok    ok    no    no     no   no
+  delib.audience_size              no      no   no   ok   no   ok    ok    no    no     no   no
   delib.check_manage               no      no   no   ok   no   no    no    no    no     no   no
   delib.check_can_give_opinion     ok      ok   ok   no   no   no    no    no    no     ok   no
 """
@@ -592,6 +593,7 @@ ACTIONS: dict[str, Action] = {
     "delib.options": lambda c, w, a: c.deliberation.options(a, w.d_opinions),
     "delib.round_of_opinion": lambda c, w, a: c.deliberation.round_of_opinion(a, w.d_opinion),
     "delib.rights": lambda c, w, a: c.deliberation.rights(a, w.d_opinions),
+    "delib.audience_size": lambda c, w, a: c.deliberation.audience_size(a, w.sanyi, False, Audience.BOTH),
     "delib.check_open": lambda c, w, a: c.deliberation.check_open(a, w.sanyi, False),
     "delib.check_manage": lambda c, w, a: c.deliberation.check_manage(a, w.d_opinions),
     "delib.check_can_give_opinion": lambda c, w, a: c.deliberation.check_can_give_opinion(a, w.d_opinions),

@@ -390,6 +390,16 @@ class DeliberationService:
         return (await self._in_audience(self.db, actor, rnd), await self._may_manage(self.db, actor, rnd),
                 await self._may_proxy(self.db, actor, rnd))
 
+    async def audience_size(self, actor: Actor, org_id: int, include_below: bool, audience: Audience) -> int:
+        """How many people a round would invite (for the confirm screen), for those who may open it."""
+        await self.check_open(actor, org_id, include_below)
+        probe = Round(id=0, org_id=org_id, org_name="", include_below=include_below, audience=audience, title="",
+                      background="", media=[], opened_by=0, opened_at=self.clock.now(),
+                      opinions_until=self.clock.now(), votes_until=None, multiple=False, max_choices=1,
+                      secret=False, live_results=False, status="open", vote_started_at=None, extended_at=None,
+                      ended_at=None, end_reason=None, ended_early=False, result=None)
+        return len([p for p in await self._audience(self.db, probe) if p != actor])
+
     async def check_open(self, actor: Actor, org_id: int, include_below: bool) -> None:
         if not await self._may_open(self.db, actor, org_id, include_below):
             raise NotAllowed("open")
