@@ -99,11 +99,12 @@ DRIVE_WEIGHT = {"secretary": 3.0, "resident": 2.0, "organizer": 1.0, "admin": 0.
 # What a driving actor starts when it sets out to do something (texts start a problem report).
 PURPOSES = {
     "secretary": ["/newmeeting"] * 4 + ["/inbox"] * 3 + ["/meetings", "/blocked", "/committee", "/meetingsettings",
-                                                         "/invite", "/checkin", "/ledger", "group:/bindwall"],
+                                                         "/invite", "/checkin", "/ledger", "group:/bindwall",
+                                                         "/newdeliberation", "/deliberations"],
     "resident": ["村道路灯坏了，晚上很黑", "/my", "/my", "/wall", "垃圾没人清理", "/submit"],
     "organizer": ["/appoint", "/newmeeting", "/inbox", "/meetingsettings", "/ledger", "/org"],
     "admin": ["/appoint", "/org"],
-    "member": ["/meetings", "/checkin", "/meetings", "/my"],
+    "member": ["/meetings", "/checkin", "/meetings", "/my", "/deliberations"],
 }
 # Labels of buttons that leave a flow (both languages).
 GIVING_UP = ("✖", "取消", "不安排", "返回", "Cancel", "cancel", "Back", "back", "Abort", "Don't", "Keep")
@@ -495,7 +496,9 @@ def protected_changes(db: Database, before: Snapshot, after: Snapshot, actor: in
                 diff = {c: f"{o!r} -> {n!r}" for c, o, n in zip(columns, old, new, strict=True) if o != n}
                 changes.append(f"{table} row {_row(columns, old)} changed: {diff}")
         for key, row in new_rows.items():
-            if key not in rows and not now.owns(table, key, row):
+            # A row added about something the actor owned before the step (an event of a ticket
+            # they just transferred up the tree) is theirs too.
+            if key not in rows and not now.owns(table, key, row) and not was.owns(table, key, row):
                 changes.append(f"{table} row {_row(columns, row)} was added")
     return changes, counted
 

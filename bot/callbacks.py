@@ -559,3 +559,106 @@ class PromptCancel(NamedTuple):
 
 
 PROMPT_CANCEL = Kind("pc", PromptCancel)
+# --- deliberation (民主议事) -----------------------------------------------------------------------
+# A round's buttons carry the round (or opinion) id; the service checks every right again, and a
+# ballot's choices (a bit mask) are checked against the round's options when cast.
+
+
+class DelibFlowAction(StrEnum):
+    """A button of the opening flow (or of the opinion and reason steps); valid only at its step."""
+
+    NEW = "n"            # start the opening flow
+    ABORT = "q"
+    ORG = "o"            # value: org id
+    SCOPE = "b"          # value: 1 = the org and every org below
+    DONE = "d"           # the background (or the options) is complete
+    AUDIENCE = "a"       # value: index into Audience
+    DAYS = "t"           # value: days from now (opinions) or after the opinion phase (votes)
+    VOTE = "v"           # value: 1 = a vote phase
+    MULTIPLE = "m"       # value: 0 single, else the maximum number of choices
+    SECRET = "s"         # value: 1 = secret ballot
+    LIVE = "l"           # value: 1 = live results
+    CONFIRM = "ok"
+    ANONYMOUS = "an"     # value: 1 = anonymous (after the opinion was given)
+    REASON = "r"         # value: index into the preset reasons
+
+
+class DelibFlow(NamedTuple):
+    action: DelibFlowAction
+    value: int = 0
+
+
+class DelibView(StrEnum):
+    CARD = "c"
+    OPINIONS = "o"       # page: the page of opinions (a new message)
+    PAGE = "p"           # another page, in place of the one shown
+    WRITE = "w"
+    BALLOT = "b"
+    RESULT = "r"
+    MANAGE = "m"
+
+
+class DelibShow(NamedTuple):
+    action: DelibView
+    round_id: int
+    page: int = 0
+
+
+class BallotAction(StrEnum):
+    TOGGLE = "t"         # show the ballot with `mask` ticked (the button's option toggled)
+    CAST = "c"           # cast `mask`
+
+
+class DelibBallot(NamedTuple):
+    action: BallotAction
+    round_id: int
+    mask: int            # the options ticked, bit i for option i
+    for_person: int = 0  # a proxy ballot (代投): the person it is for
+
+
+class DelibManage(StrEnum):
+    EXTEND = "e"         # value: days (asks for the reason)
+    CLOSE = "c"          # asks for the reason
+    CANCEL = "x"         # asks for the reason
+    PROXY = "p"          # the list of people to vote for
+    OPTION = "o"         # type a new choice
+
+
+class DelibManaged(NamedTuple):
+    action: DelibManage
+    round_id: int
+    value: int = 0
+
+
+class OpinionAct(StrEnum):
+    SUPPORT = "s"
+    HIDE = "h"           # asks for the reason
+    TO_OPTION = "o"      # make it a choice of the vote
+    VOICE = "v"          # play the voice note
+
+
+class DelibOpinion(NamedTuple):
+    action: OpinionAct
+    opinion_id: int
+    page: int = 0
+
+
+class DelibProxy(NamedTuple):
+    round_id: int
+    person_id: int
+
+
+DELIB_FLOW = Kind("df", DelibFlow)
+DELIB_VIEW = Kind("dv", DelibShow)
+DELIB_BALLOT = Kind("db", DelibBallot)
+DELIB_MANAGE = Kind("dm", DelibManaged)
+DELIB_OPINION = Kind("do", DelibOpinion)
+DELIB_PROXY = Kind("dp", DelibProxy)
+
+
+class DelibLedger(NamedTuple):
+    org_id: int
+    year: int
+
+
+DELIB_LEDGER = Kind("dx", DelibLedger)

@@ -15,7 +15,9 @@ import pytest
 
 from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
-SEED = 7
+# 7 made no meeting once the deliberation commands joined the random picks (8, 9 and 11 make none
+# on main either): the run must create meetings to protect them.
+SEED = 12
 STEPS = 600
 
 

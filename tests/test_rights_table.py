@@ -52,6 +52,8 @@ from service_fixtures import (
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
+from bot.services.deliberation import Audience, RoundSpec
+from bot.services.deliberation import Refused as DelibRefused
 from bot.services.meeting_model import Refused as MeetingRefused
 from bot.services.meeting_time import Rule
 from bot.services.meetings import Draft, SeriesSpec
@@ -197,6 +199,35 @@ w invite.revoke                     no      no   no   ok   no   ok    ok    no  
   invite.list                       hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
 w invite.approve                    no      no   no   ok   no   ok    ok    no    ok     no   no
 w invite.reject                     no      no   no   ok   no   ok    ok    no    ok     no   no
+# --- deliberation rounds of sanyi (D_OPINIONS: opinions open; D_VOTING: voting open) -------------
+w delib.open                       no      no   no   ok   no   ok    ok    no    no     no   no
+w delib.open_below                 no      no   no   no   no   ok    ok    no    no     no   no
+  delib.openable_orgs              hid     hid  hid  ok   hid  ok    ok    hid   hid    hid  hid
+  delib.mine                       ok      ok   ok   ok   hid  ok    ok    hid   hid    ok   hid
+  delib.get                        ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.opinions                   ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.result                     ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.events                     no      no   no   ok   no   ok    ok    no    no     no   no
+w delib.give_opinion               ok      ok   ok   no   no   no    no    no    no     ok   no
+w delib.support                    own     ok   ok   no   no   no    no    no    no     ok   no
+w delib.hide                       no      no   no   ok   no   no    no    no    no     no   no
+w delib.add_option                 no      no   no   ok   no   no    no    no    no     no   no
+w delib.extend                     no      no   no   ok   no   no    no    no    no     no   no
+w delib.close_early                no      no   no   ok   no   no    no    no    no     no   no
+w delib.cancel                     no      no   no   ok   no   no    no    no    no     no   no
+  delib.ballot                     ok      ok   ok   no   no   no    no    no    no     ok   no
+w delib.cast                       ok      ok   ok   no   no   no    no    no    no     ok   no
+  delib.proxy_targets              no      no   no   ok   no   no    no    no    no     no   no
+w delib.cast_proxy                 no      no   no   ok   no   no    no    no    no     no   no
+w delib.tick                       no      no   no   no   no   no    no    no    no     no   no
+  delib.ledger                     no      no   no   ok   no   ok    ok    no    ok     no   no
+  delib.options                    ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.round_of_opinion           ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  delib.rights                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
+  delib.check_open                 no      no   no   ok   no   ok    ok    no    no     no   no
+  delib.audience_size              no      no   no   ok   no   ok    ok    no    no     no   no
+  delib.check_manage               no      no   no   ok   no   no    no    no    no     no   no
+  delib.check_can_give_opinion     ok      ok   ok   no   no   no    no    no    no     ok   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -227,6 +258,11 @@ w invite.reject                     no      no   no   ok   no   ok    ok    no  
 # - invite.create_organizer: a secretary may not raise anyone above themselves.
 # - invite.revoke/list: a link is a key into the org: only those who could have issued it (and
 #   the system, for the command line) see or revoke it.
+# - delib.*: the rounds' audience is sanyi's members and residents (author, res, mem, exA); those
+#   who lead at or above sanyi read them (supervision); only the opener (sec) manages them, and
+#   only a secretary of the round's org votes on someone's behalf (代投). Admins build the tree
+#   and take no part. "own": nobody supports their own opinion (the author wrote D_OPINIONS' one).
+#   delib.rights only says what the actor themselves may do there (which buttons to show).
 
 
 @dataclass(frozen=True)
@@ -247,7 +283,7 @@ def parse_table(text: str) -> list[Row]:
             words = words[1:]
         action, answers = words[0], words[1:]
         assert len(answers) == len(ACTORS), f"{action}: {len(answers)} answers for {len(ACTORS)} actors"
-        assert set(answers) <= {"ok", "no", "hid", "ni", "org", "bad"}, action
+        assert set(answers) <= {"ok", "no", "hid", "ni", "org", "bad", "own"}, action
         rows.append(Row(action, writes, dict(zip(ACTORS, answers, strict=True))))
     return rows
 
@@ -275,6 +311,9 @@ class World:
     sibling_meeting: int
     current: int
     series: int
+    d_opinions: int
+    d_voting: int
+    d_opinion: int
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -330,15 +369,31 @@ async def prepare(path: Path) -> World:
                              ends_at=series_start + timedelta(hours=2), place="村委会", topic="主题党日"),
             SeriesSpec(Rule("monthday", day=series_start.day), lead_days=7))
         await m.toggle_offset(SECRETARY, sanyi, 30)  # sanyi's own settings (for reset_settings)
+        d_opinions, d_voting, d_opinion = await prepare_deliberation(core, sanyi)
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
-                      sibling_meeting=sibling_meeting, current=current, series=series)
+                      sibling_meeting=sibling_meeting, current=current, series=series,
+                      d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion)
     finally:
         await core.close()
     return world
+
+
+async def prepare_deliberation(core: Core, sanyi: int) -> tuple[int, int, int]:
+    """Two rounds of sanyi opened by its secretary: one taking opinions at NOW (with the author's
+    opinion), one voting at NOW."""
+    d = core.deliberation
+    opinions = await d.open(SECRETARY, RoundSpec(
+        org_id=sanyi, title="要不要修村西的路", audience=Audience.BOTH, opinions_until=NOW + timedelta(days=3),
+        votes_until=NOW + timedelta(days=5), options=("修", "不修")))
+    voting = await d.open(SECRETARY, RoundSpec(
+        org_id=sanyi, title="村委会选址", audience=Audience.BOTH, opinions_until=START + timedelta(hours=12),
+        votes_until=NOW + timedelta(days=3), options=("旧小学", "村口")))
+    opinion = await d.give_opinion(AUTHOR, opinions.id, "先修到小学门口", anonymous=True)
+    return opinions.id, voting.id, opinion
 
 
 @pytest.fixture(scope="module")
@@ -517,7 +572,47 @@ ACTIONS: dict[str, Action] = {
     "invite.list": lambda c, w, a: _invite_listed(c.invites.list("sanyi", actor=a), w.invite),
     "invite.approve": lambda c, w, a: c.invites.decide(a, w.request, True),
     "invite.reject": lambda c, w, a: c.invites.decide(a, w.request, False),
+    # deliberation
+    "delib.open": lambda c, w, a: c.deliberation.open(a, RoundSpec(
+        org_id=w.sanyi, title="修桥", audience=Audience.MEMBERS, opinions_until=NOW + timedelta(days=2))),
+    "delib.open_below": lambda c, w, a: c.deliberation.open(a, RoundSpec(
+        org_id=w.sanyi, title="修桥", audience=Audience.MEMBERS, opinions_until=NOW + timedelta(days=2),
+        include_below=True)),
+    "delib.openable_orgs": lambda c, w, a: _delib_org_listed(c.deliberation.openable_orgs(a), w.sanyi),
+    "delib.mine": lambda c, w, a: _delib_listed(c.deliberation.mine(a), w.d_opinions),
+    "delib.get": lambda c, w, a: c.deliberation.get(a, w.d_opinions),
+    "delib.opinions": lambda c, w, a: c.deliberation.opinions(a, w.d_opinions, 0),
+    "delib.result": lambda c, w, a: c.deliberation.result(a, w.d_voting),
+    "delib.events": lambda c, w, a: c.deliberation.events(a, w.d_opinions),
+    "delib.give_opinion": lambda c, w, a: c.deliberation.give_opinion(a, w.d_opinions, "同意修", anonymous=False),
+    "delib.support": lambda c, w, a: c.deliberation.support(a, w.d_opinion),
+    "delib.hide": lambda c, w, a: c.deliberation.hide(a, w.d_opinion, "不文明"),
+    "delib.add_option": lambda c, w, a: c.deliberation.add_option(a, w.d_opinions, "修一半"),
+    "delib.extend": lambda c, w, a: c.deliberation.extend(a, w.d_opinions, 3, "农忙"),
+    "delib.close_early": lambda c, w, a: c.deliberation.close_early(a, w.d_opinions, "意见一致"),
+    "delib.cancel": lambda c, w, a: c.deliberation.cancel(a, w.d_opinions, "上级另有安排"),
+    "delib.ballot": lambda c, w, a: c.deliberation.ballot(a, w.d_voting),
+    "delib.cast": lambda c, w, a: c.deliberation.cast(a, w.d_voting, [0]),
+    "delib.proxy_targets": lambda c, w, a: c.deliberation.proxy_targets(a, w.d_voting),
+    "delib.cast_proxy": lambda c, w, a: c.deliberation.cast(a, w.d_voting, [1], for_person=MEMBER, reason="没有手机"),
+    "delib.tick": lambda c, w, a: c.deliberation.tick(a),
+    "delib.options": lambda c, w, a: c.deliberation.options(a, w.d_opinions),
+    "delib.round_of_opinion": lambda c, w, a: c.deliberation.round_of_opinion(a, w.d_opinion),
+    "delib.rights": lambda c, w, a: c.deliberation.rights(a, w.d_opinions),
+    "delib.audience_size": lambda c, w, a: c.deliberation.audience_size(a, w.sanyi, False, Audience.BOTH),
+    "delib.check_open": lambda c, w, a: c.deliberation.check_open(a, w.sanyi, False),
+    "delib.check_manage": lambda c, w, a: c.deliberation.check_manage(a, w.d_opinions),
+    "delib.check_can_give_opinion": lambda c, w, a: c.deliberation.check_can_give_opinion(a, w.d_opinions),
+    "delib.ledger": lambda c, w, a: c.deliberation.ledger(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31), "zh_CN"),
 }
+
+
+async def _delib_listed(found: Awaitable[list[tuple[Any, bool]]], round_id: int) -> None:
+    shown(any(r.id == round_id for r, _ in await found))
+
+
+async def _delib_org_listed(found: Awaitable[list[tuple[int, str, bool]]], org_id: int) -> None:
+    shown(any(found_id == org_id for found_id, _, _ in await found))
 
 
 async def _listed(found: Awaitable[list[Any]], meeting_id: int) -> None:
@@ -555,8 +650,9 @@ async def outcome(core: Core, world: World, action: str, actor: int) -> str:
         return "nf"
     except ValueError:
         return "bad"
-    except (MeetingRefused, TicketRefused) as refused:
-        return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org"}.get(refused.key, refused.key)
+    except (MeetingRefused, TicketRefused, DelibRefused) as refused:
+        return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org",
+                "delib.refused.own_opinion": "own"}.get(refused.key, refused.key)
     if isinstance(result, Done) and not result.changed:
         return f"unchanged:{result.key}"  # "already handled": the fixture's state did not allow the action
     return "ok"
@@ -618,8 +714,8 @@ def test_the_table_covers_every_action_once() -> None:
 @pytest.mark.parametrize("action", ["ticket.tick", "meeting.tick", "meeting.expire_reminders", "ticket.configure",
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
                                     "ticket.unblock", "meeting.ledger_data", "meeting.ledger_org", "org.people_in",
-                                    "org.audit_trail",
-                                    "invite.create_organizer", "invite.revoke", "invite.list"])
+                                    "org.audit_trail", "invite.create_organizer", "invite.revoke", "invite.list",
+                                    "delib.tick", "delib.events", "delib.get", "delib.ledger"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
