@@ -35,6 +35,7 @@ from bot.callbacks import (
     MatterStep,
 )
 from bot.context import BotContext
+from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.matters import (
     MAX_DESCRIPTION,
@@ -64,6 +65,7 @@ CONFIRM_KEYS = {"decision": "matter.flow.decision_confirm", "result": "matter.fl
 PUBLISHED_KEYS = {"decision": "matter.flow.decision_published", "result": "matter.flow.result_published"}
 LIMIT_CHOICES = (15, 30, 60)
 MAX_BOARD_BUTTONS = 20
+BOARD_TITLE = 30  # a board line's title and estimate (thirty lines fit in one message)
 NUMBERS = re.compile(r"\d+")
 
 Handler = Callable[..., Awaitable[None]]
@@ -185,7 +187,8 @@ async def show_board(update: Update, context: BotContext, org_id: int, edit: boo
     lines = [c.t(lang, "matter.board.head", org=org.name if org else "")]
     rows: list[list[Button]] = []
     for n, matter in enumerate(matters, start=1):
-        title = matter.title + (c.t(lang, "matter.board.estimate", estimate=matter.estimate) if matter.estimate else "")
+        title = clip(matter.title, BOARD_TITLE) + (c.t(lang, "matter.board.estimate", estimate=clip(
+            matter.estimate, BOARD_TITLE)) if matter.estimate else "")
         lines.append(c.t(lang, "matter.board.line", n=n, title=title, status=service.status_text(lang, matter)))
         if n <= MAX_BOARD_BUTTONS:
             rows.append(matter_buttons(c, lang, matter, manage, n))
@@ -200,7 +203,7 @@ async def show_board(update: Update, context: BotContext, org_id: int, edit: boo
     if days is not None:
         rows.append([Button(c.t(lang, "matter.button.limit", days=days), MATTER_ORG(MatterOrgAct.LIMIT, org_id)),
                      Button(c.t(lang, "matter.button.export"), MATTER_ORG(MatterOrgAct.EXPORT, org_id))])
-    await say(update, context, "\n".join(lines), rows, edit=edit)
+    await say(update, context, clip("\n".join(lines), MAX_TEXT), rows, edit=edit)
 
 
 async def show_matter(update: Update, context: BotContext, matter_id: int) -> None:
@@ -210,7 +213,7 @@ async def show_matter(update: Update, context: BotContext, matter_id: int) -> No
     manage = await service.may_manage(me, matter.org_id)
     rows = [row for row in [matter_buttons(c, lang, matter, manage)] if row]
     rows.append([Button(c.t(lang, "matter.button.board"), MATTER_ORG(MatterOrgAct.BOARD, matter.org_id))])
-    await say(update, context, await service.card(lang, matter), rows)
+    await say(update, context, clip(await service.card(lang, matter), MAX_TEXT), rows)
 
 
 @guarded
@@ -374,8 +377,8 @@ async def record(update: Update, context: BotContext, data: dict[str, Any]) -> N
     key = "matter.flow.rejected_done" if matter.status == Status.REJECTED else "matter.flow.recorded"
     rows = [row for row in [matter_buttons(c, lang, matter, True)] if row]
     rows.append([Button(c.t(lang, "matter.button.board"), MATTER_ORG(MatterOrgAct.BOARD, matter.org_id))])
-    await say(update, context, c.t(lang, key, stage=c.t(lang, STAGE_KEYS[data["stage"]])) + "\n\n"
-              + await service.card(lang, matter), rows)
+    await say(update, context, clip(c.t(lang, key, stage=c.t(lang, STAGE_KEYS[data["stage"]])) + "\n\n"
+                                    + await service.card(lang, matter), MAX_TEXT), rows)
 
 
 async def stage_typed(update: Update, context: BotContext, step: str, data: dict[str, Any], text: str) -> None:
@@ -469,8 +472,8 @@ async def open_next(update: Update, context: BotContext, step: str, data: dict[s
                                          data.get("estimate", ""))
         await c.flows.clear(me)
         rows = [matter_buttons(c, lang, matter, True)]
-        await say(update, context, c.t(lang, "matter.flow.opened") + "\n\n" + await svc(context).card(lang, matter),
-                  rows)
+        await say(update, context, clip(c.t(lang, "matter.flow.opened") + "\n\n"
+                                        + await svc(context).card(lang, matter), MAX_TEXT), rows)
 
 
 async def publish_typed(update: Update, context: BotContext, step: str, data: dict[str, Any], text: str) -> None:

@@ -273,3 +273,50 @@ async def test_the_export_holds_every_matter_and_stage(tree: Core, clock: Settab
     stages = [[c.value for c in row] for row in book["各步记录"].iter_rows(min_row=2)]
     assert stages[0][:2] == ["修建村道", "党支部提议"] and "赞成5票" in stages[0][5] and stages[0][6] == "一致同意"
     assert stages[1][4] == "未通过"
+
+
+async def test_the_longest_matter_fits_every_message(tree: Core, clock: SettableClock) -> None:
+    """Longest title, description, estimate, notes, meeting topic, a round of twenty long choices and
+    the longest decision and result: every message is queued (the outbox refuses one over
+    Telegram's limits) and the card fits in one message."""
+    from bot.limits import MAX_TEXT, telegram_length
+    from bot.services.deliberation import MAX_OPTION, MAX_OPTIONS
+    from bot.services.deliberation import MAX_TITLE as ROUND_TITLE
+    from bot.services.matters import MAX_DECISION, MAX_DESCRIPTION, MAX_ESTIMATE, MAX_NOTE, MAX_RESULT, MAX_TITLE
+
+    core, m = tree, tree.matters
+    sanyi = await org_id(core, "sanyi")
+    await core.tickets.bind_wall(SECRETARY, sanyi, WALL_CHAT, "三义村回音壁")
+    now = clock.now()
+    rnd = await core.deliberation.open(SECRETARY, RoundSpec(
+        org_id=sanyi, title="议" * ROUND_TITLE, audience=Audience.BOTH, opinions_until=now + timedelta(hours=2),
+        votes_until=now + timedelta(days=2), options=tuple(f"{i:02}" + "选" * (MAX_OPTION - 2)
+                                                          for i in range(MAX_OPTIONS))))
+    clock.set(now + timedelta(hours=3))
+    await core.deliberation.tick(SYSTEM_ACTOR)
+    await core.deliberation.close_early(SECRETARY, rnd.id, "结束")
+    clock.set(now)
+    matter_id = (await m.open(SECRETARY, sanyi, "路" * MAX_TITLE, "情" * MAX_DESCRIPTION, "钱" * MAX_ESTIMATE)).id
+    for stage in (1, 2, 3, 4):
+        vote = Vote(VoteKind.ROUND, rnd.id) if stage % 2 else Vote(VoteKind.PAPER, None, 99999, 99999, 99999)
+        await m.record_stage(SECRETARY, matter_id, stage, StageEntry(TODAY, Outcome.PASSED, note="注" * MAX_NOTE,
+                                                                     vote=vote))
+    matter = await m.publish_decision(SECRETARY, matter_id, "决" * MAX_DECISION)
+    await m.publish_result(SECRETARY, matter_id, "果" * MAX_RESULT, [(SECRETARY, n) for n in range(5)])
+    for lang in ("zh_CN", "en"):
+        assert telegram_length(await m.card(lang, matter)) <= MAX_TEXT
+    ours = [r for r in await outbox_rows(core) if (r["purpose"] or "").startswith("matters/")]
+    assert len(ours) == 2 * (2 + 5)  # the resident and the wall: decision, result, five photos
+
+
+async def test_a_decision_published_at_night_reaches_residents_in_the_morning(tree: Core, clock: SettableClock) -> None:
+    from datetime import UTC, datetime
+
+    m = tree.matters
+    matter_id = await open_matter(tree)
+    for stage in (1, 2, 3, 4):
+        await m.record_stage(SECRETARY, matter_id, stage, PASS)
+    clock.set(datetime(2026, 11, 27, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
+    await m.publish_decision(SECRETARY, matter_id, "修路")
+    row = next(r for r in await outbox_rows(tree, RESIDENT) if r["purpose"] == Purpose.DECISION)
+    assert row["not_before"].startswith("2026-11-27T23:00:00")  # 07:00 the next morning, local

@@ -59,7 +59,11 @@ STALL_DAYS = (1, 365)
 RECENT_MEETINGS = timedelta(days=180)
 PICK_LIMIT = 6            # meetings or rounds offered to pick from
 BOARD_LIMIT = 30
-ROOM = 1200               # a typed text's room in a message that carries more
+ROOM = 1000               # a typed text's room in a message that carries more (a card, a notice)
+# Room in one stage's line (four of them, with the decision, fit in one message of 4096).
+MEETING_ROOM = 60
+VOTE_ROOM = 300
+NOTE_ROOM = 150
 
 # The meetings that fit each stage (the meetings feature has no kind for a 两委 or villagers'
 # meeting: those are "other", or the monthly 月例会 where a village holds them together).
@@ -281,7 +285,7 @@ class MatterService:
         if r["meeting_id"] is not None:
             m = await src.fetchone("SELECT topic, starts_at FROM meetings WHERE id = ?", (r["meeting_id"],))
             if m is not None:
-                meeting = f"{m['topic']}（{from_db(m['starts_at']).astimezone(self.tz):%Y-%m-%d}）"
+                meeting = f"{clip(m['topic'], MEETING_ROOM)}（{from_db(m['starts_at']).astimezone(self.tz):%Y-%m-%d}）"
         vote = Vote(VoteKind(r["vote"]), r["round_id"], r["yes"], r["no"], r["abstain"])
         return StageRecord(stage=r["stage"], held_on=date.fromisoformat(r["held_on"]), meeting_id=r["meeting_id"],
                            meeting=meeting, outcome=Outcome(r["outcome"]), note=r["note"], vote=vote,
@@ -582,9 +586,9 @@ class MatterService:
             parts.append(self.t(lang, "matter.card.meeting", meeting=record.meeting))
         vote = await self.vote_text(lang, record.vote, record.present)
         if vote:
-            parts.append(vote)
+            parts.append(clip(vote, VOTE_ROOM))
         if record.note:
-            parts.append(self.t(lang, "matter.card.note", note=clip(record.note, ROOM // 4)))
+            parts.append(self.t(lang, "matter.card.note", note=clip(record.note, NOTE_ROOM)))
         return "\n    ".join(parts)
 
     def status_text(self, lang: str, matter: Matter) -> str:
@@ -626,7 +630,7 @@ class MatterService:
 
     async def result_notice(self, lang: str, matter: Matter) -> str:
         return self.t(lang, "matter.publish.result", title=matter.title, org=matter.org_name,
-                      text=clip(matter.result_text or "", ROOM * 2), photos=len(matter.result_media))
+                      text=clip(matter.result_text or "", MAX_RESULT), photos=len(matter.result_media))
 
     # --- the limit --------------------------------------------------------------------------
     async def stall_days(self, actor: Actor, org_id: int) -> int:
