@@ -504,6 +504,7 @@ async def publish_typed(update: Update, context: BotContext, step: str, data: di
     elif step == "text" and data.get("text"):
         await publish_confirm(update, context, data)
     else:
+        await save(context, me, step, data)  # a photo sent before the text is kept
         await say_key(update, context, "matter.flow.text_please")
 
 

@@ -7,9 +7,11 @@ organiser 1002 李明 above it; each test adds the residents and members it need
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
+from openpyxl import load_workbook
 from orgtree import SECRETARY, TOWN_ORG
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
@@ -195,12 +197,31 @@ async def test_a_rejected_matter_and_what_cannot_happen_before_its_time(
     assert "已经没有通过" in await alert(fake, forged)
     await bot.idle()
     assert fake.texts(WANG) == []
+    wang.send("/matters")  # nothing published: the resident's board is empty
+    board = await fake.wait_message(WANG, contains="📋 四议两公开")
+    assert "现在还没有事项" in board.text and "修建文化广场" not in board.text
+
+    # The secretary changes the reminder limit (typed), and exports the record.
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开")
+    assert "修建文化广场（预算12万元）" in board.text and "没有通过" in board.text
+    secretary.press(board, "⏰ 提醒期限：30天")
+    await fake.wait_message(SECRETARY, contains="提醒书记")
+    secretary.send("45")
+    await fake.wait_message(SECRETARY, contains="已设为45天")
+    secretary.press(board, "📥 导出表格")
+    sheet = await fake.wait_message(SECRETARY, contains="四议两公开事项记录")
+    assert sheet.document is not None and sheet.document[0].endswith(".xlsx")
+    book = load_workbook(io.BytesIO(sheet.document[1]))
+    stages = [[c.value for c in row] for row in book["各步记录"].iter_rows(min_row=2)]
+    assert [(r[1], r[4], r[6]) for r in stages] == [("党支部提议", "通过", None),
+                                                     ("村“两委”商议", "未通过", "今年资金不够，明年再议")]
 
 
 async def test_a_stalled_matter_reminds_the_secretary_then_the_organiser_once_across_restarts(
         bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
     secretary = fake.user(SECRETARY, first_name="王建国")
-    fake.user(TOWN_ORG, first_name="李明")
+    organiser = fake.user(TOWN_ORG, first_name="李明")
     opened = await open_by_chat(fake, secretary, "修建村道")
     done = await record_stage(fake, secretary, opened, "党支部提议")
     assert "记录：村“两委”商议" in done.button_texts
@@ -223,7 +244,10 @@ async def test_a_stalled_matter_reminds_the_secretary_then_the_organiser_once_ac
     clock.set(START + timedelta(days=61))
     await bot.start()
     await bot.ticks()
-    await fake.wait_message(TOWN_ORG, contains="⏰ 督办提醒：三义村党支部的事项「修建村道」")
+    follow_up = await fake.wait_message(TOWN_ORG, contains="⏰ 督办提醒：三义村党支部的事项「修建村道」")
+    organiser.press(follow_up, "📋 查看这个事项")  # the organiser reads the record, without a stage button
+    card = await fake.wait_message(TOWN_ORG, contains="📋 修建村道（三义村党支部）")
+    assert "✅ 党支部提议" in card.text and not any(b.startswith("记录") for b in card.button_texts)
     await bot.restart()
     await bot.ticks()
     await bot.ticks()

@@ -31,11 +31,12 @@ from enum import StrEnum
 from typing import Any
 
 from bot.actors import SYSTEM_ACTOR, Actor, SystemActor, is_system
+from bot.callbacks import MATTER, MatterAct
 from bot.clock import from_db, to_db
 from bot.database import Database, Tx
 from bot.infra import Infra
 from bot.limits import clip
-from bot.outbox import Priority
+from bot.outbox import Button, Priority
 from bot.services import matters_ledger
 from bot.services.deliberation import DeliberationService
 from bot.services.meeting_model import MeetingKind
@@ -312,7 +313,7 @@ class MatterService:
 
     async def boards(self, actor: Actor) -> list[tuple[int, str]]:
         """(org id, name) of every board the person may see: where they are secretary, member or
-        resident, and the orgs with matters in their organiser subtrees."""
+        resident, and the orgs with matters in their organiser subtrees (they supervise, and open none)."""
         if not isinstance(actor, int):
             return []
         out: dict[int, str] = {}
@@ -321,7 +322,7 @@ class MatterService:
                 out.setdefault(grant.org.id, grant.org.name)
                 continue
             for _, org in await self.orgs.subtree(grant.org.id):
-                if org.id == grant.org.id or await self.db.fetchone(
+                if await self.db.fetchone(
                         "SELECT 1 FROM matters WHERE org_id = ? LIMIT 1", (org.id,)):
                     out.setdefault(org.id, org.name)
         return list(out.items())
@@ -717,8 +718,9 @@ class MatterService:
             what = (self.t(lang, STAGE_KEYS[step]) if step in STAGES else self.t(lang, "matter.step.decision"))
             text = self.t(lang, STALLED_KEYS[level], title=matter.title, org=matter.org_name, step=what,
                           days=days)
+            buttons = [[Button(self.t(lang, "matter.button.open"), MATTER(MatterAct.VIEW, matter.id))]]
             await self.outbox.send_text(tx, key=f"vm:{matter.id}:s{step}:{level}:{pid}", chat_id=pid, text=text,
-                                        not_before=at, purpose=Purpose.STALLED, subject_id=matter.id)
+                                        buttons=buttons, not_before=at, purpose=Purpose.STALLED, subject_id=matter.id)
         log.info("matter %s stalled on step %s: %s reminded (%s)", matter.id, step, level, len(people))
         return 1
 
