@@ -66,7 +66,21 @@ PUBLISHED_KEYS = {"decision": "matter.flow.decision_published", "result": "matte
 LIMIT_CHOICES = (15, 30, 60)
 MAX_BOARD_BUTTONS = 20
 BOARD_TITLE = 30  # a board line's title and estimate (thirty lines fit in one message)
-NUMBERS = re.compile(r"\d+")
+NUMBERS = re.compile(r"-?\d+")  # a minus is kept, so that the service refuses it
+# "反对3 赞成41 弃权2" in any order; "不同意" before "同意", which it contains.
+LABELLED = re.compile(r"(不同意|反对|against|no|赞成|同意|for|yes|弃权|abstain\w*)\s*[:：]?\s*(-?\d+)", re.IGNORECASE)
+LABELS = {"不同意": 1, "反对": 1, "against": 1, "no": 1, "赞成": 0, "同意": 0, "for": 0, "yes": 0, "弃权": 2}
+
+
+def read_counts(text: str) -> list[int] | None:
+    """(for, against, abstaining) from labelled counts in any order, else three numbers in that order."""
+    labelled: dict[int, int] = {}
+    for label, number in LABELLED.findall(text):
+        labelled[LABELS.get(label.lower(), 2)] = int(number)
+    if len(labelled) == 3:
+        return [labelled[0], labelled[1], labelled[2]]
+    numbers = [int(n) for n in NUMBERS.findall(text)]
+    return numbers if len(numbers) == 3 else None
 
 Handler = Callable[..., Awaitable[None]]
 
@@ -396,8 +410,8 @@ async def stage_typed(update: Update, context: BotContext, step: str, data: dict
         data["day"] = day.isoformat()
         await ask_meeting(update, context, data)
     elif step == "counts":
-        numbers = [int(n) for n in NUMBERS.findall(text)]
-        if len(numbers) != 3:
+        numbers = read_counts(text)
+        if numbers is None:
             await say_key(update, context, "matter.flow.bad_counts")
             return
         await vote_chosen(update, context, data, Vote(VoteKind.PAPER, None, *numbers))

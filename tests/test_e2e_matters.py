@@ -137,7 +137,7 @@ async def test_a_matter_through_all_stages_to_both_publications(
                               vote="用民主议事的投票结果", round_title="修不修村西的路")
     assert "议事投票「修不修村西的路」：修1票，不修0票" in done.text
     done = await record_stage(fake, secretary, done, "村民（代表）会议决议", vote="纸质投票，我来填票数",
-                              counts="赞成 41 反对 3 弃权 2")
+                              counts="反对3 赞成41 弃权2")
     assert "纸质投票：赞成41票，反对3票，弃权2票" in done.text and "等待决议公开" in done.text
 
     secretary.press(done, "📢 决议公开")
