@@ -662,3 +662,51 @@ class DelibLedger(NamedTuple):
 
 
 DELIB_LEDGER = Kind("dx", DelibLedger)
+
+
+# --- 四议两公开 matters (handlers/matters.py) --------------------------------------------------------
+class MatterOrgAct(StrEnum):
+    BOARD = "b"          # the org's board
+    NEW = "n"            # open a matter (asks for the title)
+    EXPORT = "x"         # the Excel record of every matter
+    LIMIT = "l"          # value 0: the limit's choices; else set it to `value` days
+
+
+class MatterOrg(NamedTuple):
+    action: MatterOrgAct
+    org_id: int
+    value: int = 0
+
+
+class MatterAct(StrEnum):
+    VIEW = "v"           # the matter's whole record
+    STAGE = "s"          # record `stage` (the service refuses any but the next one)
+    DECISION = "d"       # 决议公开 (asks for the text)
+    RESULT = "r"         # 实施结果公开 (asks for the text and photos)
+
+
+class MatterPress(NamedTuple):
+    action: MatterAct
+    matter_id: int
+    stage: int = 0
+
+
+class MatterStep(StrEnum):
+    TODAY = "t"          # the stage was held today
+    MEETING = "m"        # value: the meeting's id, 0 for none
+    VOTE = "v"           # value: 0 none, 1 a deliberation round, 2 paper counts
+    ROUND = "r"          # value: the round's id
+    OUTCOME = "o"        # value: 1 passed, 0 rejected
+    SKIP = "s"           # no note / no description / no estimate / no (more) photos
+    CONFIRM = "c"
+    ABORT = "a"
+
+
+class MatterFlowPress(NamedTuple):
+    action: MatterStep
+    value: int = 0
+
+
+MATTER_ORG = Kind("vmo", MatterOrg)
+MATTER = Kind("vmm", MatterPress)
+MATTER_FLOW = Kind("vmf", MatterFlowPress)

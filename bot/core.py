@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.infra import Infra
 from bot.services.deliberation import DeliberationService
 from bot.services.echo_wall import EchoWall
+from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
 from bot.services.tickets import TicketService
 
@@ -21,6 +22,7 @@ class Core(Infra):
     meetings: MeetingService = field(init=False)
     echo_wall: EchoWall = field(init=False)
     deliberation: DeliberationService = field(init=False)
+    matters: MatterService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -30,4 +32,5 @@ class Core(Infra):
         core.meetings = MeetingService(core)
         core.echo_wall = EchoWall(core)
         core.deliberation = DeliberationService(core)
+        core.matters = MatterService(core, core.deliberation)
         return core

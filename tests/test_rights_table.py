@@ -54,6 +54,8 @@ from bot.clock import SettableClock
 from bot.core import Core
 from bot.services.deliberation import Audience, RoundSpec
 from bot.services.deliberation import Refused as DelibRefused
+from bot.services.matters import Outcome, StageEntry, Vote
+from bot.services.matters import Refused as MatterRefused
 from bot.services.meeting_model import Refused as MeetingRefused
 from bot.services.meeting_time import Rule
 from bot.services.meetings import Draft, SeriesSpec
@@ -228,6 +230,26 @@ w delib.tick                       no      no   no   no   no   no    no    no   
   delib.audience_size              no      no   no   ok   no   ok    ok    no    no     no   no
   delib.check_manage               no      no   no   ok   no   no    no    no    no     no   no
   delib.check_can_give_opinion     ok      ok   ok   no   no   no    no    no    no     ok   no
+# --- 四议两公开 matters of sanyi (M_OPEN: no stage yet; M_DECIDED: four stages; M_PUBLISHED) ------
+w matter.open                      no      no   no   ok   no   no    no    no    no     no   no
+  matter.check_open                no      no   no   ok   no   no    no    no    no     no   no
+  matter.may_manage                hid     hid  hid  ok   hid  hid   hid   hid   hid    hid  hid
+  matter.get                       no      no   no   ok   no   ok    ok    no    ok     no   no
+  matter.get_published             ok      ok   ok   ok   no   ok    ok    no    ok     ok   no
+  matter.board                     hid     hid  hid  ok   no   ok    ok    no    ok     hid  no
+  matter.boards                    ok      ok   ok   ok   hid  ok    ok    hid   hid    ok   hid
+  matter.check_stage               no      no   no   ok   no   no    no    no    no     no   no
+  matter.fitting_meetings          no      no   no   ok   no   no    no    no    no     no   no
+  matter.closed_rounds             no      no   no   ok   no   no    no    no    no     no   no
+  matter.check_vote                no      no   no   ok   no   no    no    no    no     no   no
+w matter.record_stage              no      no   no   ok   no   no    no    no    no     no   no
+  matter.check_publish             no      no   no   ok   no   no    no    no    no     no   no
+w matter.publish_decision          no      no   no   ok   no   no    no    no    no     no   no
+w matter.publish_result            no      no   no   ok   no   no    no    no    no     no   no
+  matter.stall_days                no      no   no   ok   no   ok    ok    no    ok     no   no
+w matter.set_stall_days            no      no   no   ok   no   ok    ok    no    no     no   no
+  matter.export                    no      no   no   ok   no   ok    ok    no    ok     no   no
+w matter.tick                      no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -263,6 +285,11 @@ w delib.tick                       no      no   no   no   no   no    no    no   
 #   only a secretary of the round's org votes on someone's behalf (代投). Admins build the tree
 #   and take no part. "own": nobody supports their own opinion (the author wrote D_OPINIONS' one).
 #   delib.rights only says what the actor themselves may do there (which buttons to show).
+# - matter.*: only the org's own secretary opens matters, records stages and publishes (the
+#   organisers supervise: they read every matter, export, get the stalled reminders and may change
+#   the org's reminder limit); admins read and export. Members and residents of sanyi read the
+#   published matters only ("hid" on the board, "no" for one not published); the former secretary
+#   is a member now.
 
 
 @dataclass(frozen=True)
@@ -314,6 +341,9 @@ class World:
     d_opinions: int
     d_voting: int
     d_opinion: int
+    m_open: int
+    m_decided: int
+    m_published: int
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -370,13 +400,15 @@ async def prepare(path: Path) -> World:
             SeriesSpec(Rule("monthday", day=series_start.day), lead_days=7))
         await m.toggle_offset(SECRETARY, sanyi, 30)  # sanyi's own settings (for reset_settings)
         d_opinions, d_voting, d_opinion = await prepare_deliberation(core, sanyi)
+        m_open, m_decided, m_published = await prepare_matters(core, sanyi)
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
                       sibling_meeting=sibling_meeting, current=current, series=series,
-                      d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion)
+                      d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion,
+                      m_open=m_open, m_decided=m_decided, m_published=m_published)
     finally:
         await core.close()
     return world
@@ -394,6 +426,18 @@ async def prepare_deliberation(core: Core, sanyi: int) -> tuple[int, int, int]:
         votes_until=NOW + timedelta(days=3), options=("旧小学", "村口")))
     opinion = await d.give_opinion(AUTHOR, opinions.id, "先修到小学门口", anonymous=True)
     return opinions.id, voting.id, opinion
+
+
+async def prepare_matters(core: Core, sanyi: int) -> tuple[int, int, int]:
+    """Three matters of sanyi opened by its secretary: one with no stage yet, one with all four
+    passed (the decision not published), one with its decision published."""
+    m = core.matters
+    ids = [(await m.open(SECRETARY, sanyi, title, estimate="12万元")).id for title in ("修建村道", "修桥", "修水渠")]
+    for matter_id in ids[1:]:
+        for stage in (1, 2, 3, 4):
+            await m.record_stage(SECRETARY, matter_id, stage, StageEntry(START.date(), Outcome.PASSED))
+    await m.publish_decision(SECRETARY, ids[2], "修水渠，明年开工")
+    return ids[0], ids[1], ids[2]
 
 
 @pytest.fixture(scope="module")
@@ -604,7 +648,40 @@ ACTIONS: dict[str, Action] = {
     "delib.check_manage": lambda c, w, a: c.deliberation.check_manage(a, w.d_opinions),
     "delib.check_can_give_opinion": lambda c, w, a: c.deliberation.check_can_give_opinion(a, w.d_opinions),
     "delib.ledger": lambda c, w, a: c.deliberation.ledger(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31), "zh_CN"),
+    # 四议两公开
+    "matter.open": lambda c, w, a: c.matters.open(a, w.sanyi, "修路灯", estimate="3万元"),
+    "matter.check_open": lambda c, w, a: c.matters.check_open(a, w.sanyi),
+    "matter.may_manage": lambda c, w, a: _true(c.matters.may_manage(a, w.sanyi)),
+    "matter.get": lambda c, w, a: c.matters.get(a, w.m_open),
+    "matter.get_published": lambda c, w, a: c.matters.get(a, w.m_published),
+    "matter.board": lambda c, w, a: _matter_listed(c.matters.board(a, w.sanyi), w.m_open),
+    "matter.boards": lambda c, w, a: _org_pair_listed(c.matters.boards(a), w.sanyi),
+    "matter.check_stage": lambda c, w, a: c.matters.check_stage(a, w.m_open, 1),
+    "matter.fitting_meetings": lambda c, w, a: c.matters.fitting_meetings(a, w.m_open, 1, "zh_CN"),
+    "matter.closed_rounds": lambda c, w, a: c.matters.closed_rounds(a, w.m_open),
+    "matter.check_vote": lambda c, w, a: c.matters.check_vote(a, w.m_open, 1, None, Vote()),
+    "matter.record_stage": lambda c, w, a: c.matters.record_stage(a, w.m_open, 1, StageEntry(
+        NOW.date(), Outcome.PASSED, note="支委会同意")),
+    "matter.check_publish": lambda c, w, a: c.matters.check_publish(a, w.m_decided, "decision"),
+    "matter.publish_decision": lambda c, w, a: c.matters.publish_decision(a, w.m_decided, "修桥，年底完工"),
+    "matter.publish_result": lambda c, w, a: c.matters.publish_result(a, w.m_published, "水渠修好了"),
+    "matter.stall_days": lambda c, w, a: c.matters.stall_days(a, w.sanyi),
+    "matter.set_stall_days": lambda c, w, a: c.matters.set_stall_days(a, w.sanyi, 20),
+    "matter.export": lambda c, w, a: c.matters.export(a, w.sanyi, "zh_CN"),
+    "matter.tick": lambda c, w, a: c.matters.tick(a),
 }
+
+
+async def _true(found: Awaitable[bool]) -> None:
+    shown(await found)
+
+
+async def _matter_listed(found: Awaitable[list[Any]], matter_id: int) -> None:
+    shown(any(m.id == matter_id for m in await found))
+
+
+async def _org_pair_listed(found: Awaitable[list[tuple[int, str]]], org_id: int) -> None:
+    shown(any(oid == org_id for oid, _ in await found))
 
 
 async def _delib_listed(found: Awaitable[list[tuple[Any, bool]]], round_id: int) -> None:
@@ -650,7 +727,7 @@ async def outcome(core: Core, world: World, action: str, actor: int) -> str:
         return "nf"
     except ValueError:
         return "bad"
-    except (MeetingRefused, TicketRefused, DelibRefused) as refused:
+    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused) as refused:
         return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org",
                 "delib.refused.own_opinion": "own"}.get(refused.key, refused.key)
     if isinstance(result, Done) and not result.changed:
@@ -715,7 +792,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "ticket.assign_category", "ticket.events", "ticket.accept",
                                     "ticket.unblock", "meeting.ledger_data", "meeting.ledger_org", "org.people_in",
                                     "org.audit_trail", "invite.create_organizer", "invite.revoke", "invite.list",
-                                    "delib.tick", "delib.events", "delib.get", "delib.ledger"])
+                                    "delib.tick", "delib.events", "delib.get", "delib.ledger",
+                                    "matter.tick", "matter.get", "matter.export", "matter.stall_days"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
