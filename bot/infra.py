@@ -15,6 +15,7 @@ from bot.services.flows import FlowStore
 from bot.services.invites import InviteService
 from bot.services.orgs import OrgService
 from bot.services.people import PeopleService
+from bot.services.screens import ScreenService
 from bot.services.workdays import WorkCalendar
 
 
@@ -31,6 +32,7 @@ class Infra:
     invites: InviteService
     flows: FlowStore
     calendar: WorkCalendar
+    screens: ScreenService
 
     @classmethod
     def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
@@ -44,7 +46,8 @@ class Infra:
         invites = InviteService(db, clock, orgs, outbox, t)
         return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
                     people=people, orgs=orgs,
-                    invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db))
+                    invites=invites, flows=FlowStore(db, clock), calendar=WorkCalendar(db),
+                    screens=ScreenService(db, clock, outbox))
 
     async def open(self) -> None:
         await self.db.connect()

@@ -26,6 +26,7 @@ from bot.services.tickets import (
     Status,
     TicketService,
     render,
+    status_word,
 )
 from handlers import system
 from handlers.common import LEADERS, Command, answer_callback, edit_text, keyboard, lang_of, reply
@@ -238,7 +239,7 @@ async def my_command(update: Update, context: BotContext) -> None:
         return
     now = c.clock.now()
     rows = [[Button(c.t(lang, "ticket.my.line", id=t.id, category=svc.category_name(lang, t.category),
-                        status=c.t(lang, f"ticket.status.{t.status}"), days=(now - t.created_at).days),
+                        status=status_word(c.t, lang, t.status), days=(now - t.created_at).days),
                     cb.TICKET_VIEW(t.id))] for t in mine]
     await update.effective_message.reply_text(c.t(lang, "ticket.my.title"), reply_markup=keyboard(rows))
 
@@ -269,8 +270,10 @@ async def send_view(update: Update, context: BotContext, ticket_id: int) -> None
     await update.callback_query.answer()
     for n, text in enumerate(view.texts):
         last = n == len(view.texts) - 1
-        await context.bot.send_message(chat.id, text, reply_markup=keyboard(view.buttons)
-                                       if last and view.buttons else None)
+        sent = await context.bot.send_message(chat.id, text, reply_markup=keyboard(view.buttons)
+                                              if last and view.buttons else None)
+        if last and view.buttons:  # its buttons follow the ticket from now on
+            await service(context).remember_view(user.id, ticket_id, chat.id, sent.message_id, view)
     for item in view.media:
         assert item.chat_id is not None and item.message_id is not None
         try:
@@ -392,7 +395,7 @@ async def inbox_command(update: Update, context: BotContext) -> None:
         marks = ("⚠️" if line.overdue else "") + ("👤" if line.mine else "")
         rows.append([Button(c.t(lang, "ticket.inbox.line", id=line.ticket.id, marks=marks,
                                 category=svc.category_name(lang, line.ticket.category),
-                                status=c.t(lang, f"ticket.status.{line.ticket.status}")),
+                                status=status_word(c.t, lang, line.ticket.status)),
                             cb.TICKET_VIEW(line.ticket.id))])
     if not rows:
         text += "\n" + c.t(lang, "ticket.inbox.empty")
