@@ -109,8 +109,14 @@ class ScreenService:
                  json.dumps(data or {}, ensure_ascii=False), digest(text, buttons), to_db(self.clock.now())))
 
     async def forget_message(self, chat_id: int, message_id: int) -> None:
-        """The message now shows something that is not kept true (a menu, a form): leave it alone."""
-        await self.db.write("DELETE FROM screens WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
+        """The message now shows something that is not kept true (a menu, a form): leave it alone,
+        and drop an edit still waiting for it (a roster's, not yet due)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND not_before > ? AND dedup_key ="
+                " (SELECT last_key FROM screens WHERE chat_id = ? AND message_id = ?)",
+                (to_db(self.clock.now()), chat_id, message_id))
+            await tx.execute("DELETE FROM screens WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
 
     async def at(self, chat_id: int, message_id: int) -> Screen | None:
         """The screen a message shows, whether it was sent directly or through the outbox."""
