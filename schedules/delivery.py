@@ -38,6 +38,7 @@ BATCH = 60  # about two seconds of sending: keeps a newly due reminder from wait
 # order: no sort of a large backlog on every pass.
 _PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
 MAX_BACKOFF = 600.0
+MESSAGE_GONE = ("message to edit not found", "message can't be edited")
 
 
 @dataclass(frozen=True)
@@ -353,8 +354,13 @@ class DeliveryWorker:
         except ChatMigrated as exc:
             await self._migrate(row, exc.new_chat_id)
         except BadRequest as exc:
-            if "message is not modified" in exc.message.lower():
+            if "message is not modified" in exc.message.lower():  # it already reads so: done
                 await self._mark(row["id"], status="sent")
+            elif row["method"].startswith("edit") and any(gone in exc.message.lower() for gone in MESSAGE_GONE):
+                # The person deleted the message (or it can no longer be edited): nothing to keep true
+                # there. Recorded as failed, once; the screen is forgotten (bot/services/screens.py).
+                log.info("outbox: row %s (%s): %s", row["id"], row["dedup_key"], exc.message)
+                await self._mark(row["id"], status="failed", error=exc.message)
             else:
                 await self._fail(row, exc.message)
         except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: back off, then retry

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orgtree import SECRETARY
+from test_e2e_meetings import add_member, local, schedule, service, settle
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
+from bot.outbox import Priority
+from bot.services.tickets import Item
 from conftest import BotRunner
 
 WAIT = 10.0
@@ -24,6 +27,7 @@ async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str = "
 
 async def submitted(bot: BotRunner, fake: FakeBotApi, villager: FakeUser, text: str) -> SentMessage:
     """The villager submits a problem; returns the secretary's card."""
+    fake.user(SECRETARY, first_name="王建国")
     villager.send(text)
     categories = await fake.wait_message(villager.id, contains="请选择问题类别")
     villager.press(categories, "基础设施")
@@ -101,3 +105,168 @@ async def test_the_secretary_card_follows_the_ticket(bot: BotRunner, fake: FakeB
     assert await bot.core.screens.live("ticket", 1) == []
     await bot.idle()
     assert not [c for c in fake.calls if c.method == "editMessageText" and not c.ok]
+
+
+# --------------------------------------------------------------------------- meetings
+
+async def test_a_cancelled_meeting_takes_the_buttons_off_its_notice_and_reminders(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    fake.user(SECRETARY)
+    await add_member(bot, fake, 2401, "张三")
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0))
+    notice = await fake.wait_message(2401, contains="📢 会议通知")
+    await settle(bot, local(2026, 12, 4, 15, 0))
+    reminder = await fake.wait_message(2401, contains="⏰ 会议提醒：明天下午3:00开会")
+    assert "✅ 参加" in notice.button_texts and "📍 签到" in reminder.button_texts
+
+    await service(bot).cancel(SECRETARY, meeting_id, "天气原因")
+    await fake.wait_message(2401, contains="🚫 会议取消了")
+    for message in (notice, reminder):
+        now = await until(fake, 2401, message.message_id, lambda m: "已取消" in m.text, "not edited")
+        assert now.buttons == [] and "❌ 会议已取消（原因：天气原因）" in now.text
+    assert "⏰ 会议提醒" in fake.message(2401, reminder.message_id).text  # type: ignore[union-attr]
+    await bot.idle()
+    assert await bot.core.screens.live("meeting", meeting_id) == []
+    # The 2-hour reminder, still waiting, was cancelled with the meeting: nothing more arrives.
+    await settle(bot, local(2026, 12, 5, 13, 0))
+    assert len([m for m in fake.history(2401) if "会议提醒" in m.text]) == 1
+
+
+async def test_an_answered_nudge_reads_as_the_notice_with_the_answer(bot: BotRunner, fake: FakeBotApi) -> None:
+    fake.user(SECRETARY)
+    li = await add_member(bot, fake, 2501, "李四")
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0))
+    notice = await fake.wait_message(2501, contains="📢 会议通知")
+    assert await service(bot).nudge(SECRETARY, meeting_id) == 1
+    nudge = await fake.wait_message(2501, contains="🔔 您还没有回复这次会议")
+
+    li.press(nudge, "✅ 参加")
+    nudge = await until(fake, 2501, nudge.message_id, lambda m: "👉 您的回复：✅ 参加" in m.text, "nudge not edited")
+    assert "🔔" not in nudge.text and nudge.text.startswith("📢 会议通知")
+    assert nudge.button_texts == ["✅ 参加", "📝 请假", "📆 加入手机日历"]  # the answer can still change
+    notice = await until(fake, 2501, notice.message_id, lambda m: "👉 您的回复：✅ 参加" in m.text,
+                         "notice not edited")
+    await bot.idle()
+    # The handler showed it at once and the outbox's edit changed nothing more ("not modified" is done).
+    assert fake.message(2501, nudge.message_id).edits == 1  # type: ignore[union-attr]
+    rows = await bot.core.db.fetchall("SELECT status FROM outbox WHERE purpose = 'meeting/screen'")
+    assert rows and {r[0] for r in rows} == {"sent"}
+
+    # Leave instead: both say so.
+    li.press(nudge, "📝 请假")
+    reasons = await fake.wait_message(2501, contains="请选一个请假原因")
+    li.press(reasons, "身体不适")
+    for message in (nudge, notice):
+        await until(fake, 2501, message.message_id, lambda m: "👉 您的回复：📝 请假（身体不适）" in m.text, "not edited")
+
+
+async def open_roster(fake: FakeBotApi) -> SentMessage:
+    secretary = fake.user(SECRETARY)
+    secretary.send("/meetings")
+    listing = await fake.wait_message(SECRETARY, contains="我的会议")
+    secretary.press(listing, listing.buttons[0][0])
+    card = await fake.wait_message(SECRETARY, contains="📅 会议详情")
+    secretary.press(card, "👥 参会名单")
+    return await until(fake, SECRETARY, card.message_id, lambda m: "❔ 未回复" in m.text, "no roster")
+
+
+async def test_the_roster_fills_in_by_itself_at_most_once_a_minute(bot: BotRunner, fake: FakeBotApi) -> None:
+    members = [await add_member(bot, fake, 2600 + n, f"党员{n}") for n in (1, 2, 3)]
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0), by=SECRETARY)
+    for member in members:
+        await fake.wait_message(member.id, contains="📢 会议通知")
+    roster = await open_roster(fake)
+    assert "🔄 刷新" not in roster.button_texts and "✅ 参加（0）" in roster.text
+    svc = service(bot)
+
+    await svc.answer(2601, meeting_id, "attend")
+    roster = await until(fake, SECRETARY, roster.message_id, lambda m: "✅ 参加（1）" in m.text, "roster not updated")
+    edits = roster.edits
+    # Two more answers within the minute: one edit, a minute after the last, with both.
+    bot.clock.advance(timedelta(seconds=20))
+    await svc.answer(2602, meeting_id, "leave", "出差")
+    bot.clock.advance(timedelta(seconds=20))
+    await svc.answer(2603, meeting_id, "attend")
+    await bot.idle()
+    still = fake.message(SECRETARY, roster.message_id)
+    assert still is not None and still.edits == edits and "✅ 参加（1）" in still.text
+    # Restart-safe: the edit waits in the database.
+    await bot.restart()
+    bot.clock.advance(timedelta(seconds=19))
+    await bot.idle()
+    assert fake.message(SECRETARY, roster.message_id).edits == edits  # type: ignore[union-attr]
+    bot.clock.advance(timedelta(seconds=1))
+    roster = await until(fake, SECRETARY, roster.message_id, lambda m: "✅ 参加（2）" in m.text, "roster not updated")
+    assert "📝 请假（1）：党员2（出差）" in roster.text and roster.edits == edits + 1
+    await bot.idle()
+    assert fake.message(SECRETARY, roster.message_id).edits == edits + 1  # type: ignore[union-attr]
+
+
+async def test_the_roster_stops_when_the_organiser_moves_on(bot: BotRunner, fake: FakeBotApi) -> None:
+    member = await add_member(bot, fake, 2651, "党员1")
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0), by=SECRETARY)
+    await fake.wait_message(member.id, contains="📢 会议通知")
+    roster = await open_roster(fake)
+    fake.user(SECRETARY).press(roster, "⬅️ 返回")
+    await until(fake, SECRETARY, roster.message_id, lambda m: "📅 会议详情" in m.text, "not back to the card")
+    await service(bot).answer(2651, meeting_id, "attend")
+    await bot.idle()
+    assert "📅 会议详情" in fake.message(SECRETARY, roster.message_id).text  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- delivery
+
+async def test_edits_go_after_new_messages(bot: BotRunner, fake: FakeBotApi) -> None:
+    villager = await resident(bot, fake, 2001)
+    card = await submitted(bot, fake, villager, "村口路灯坏了一个月了")
+    await bot.idle()
+    fake.clear_calls()
+    await bot.core.tickets.accept(SECRETARY, 1)
+    await fake.wait_message(villager.id, contains="受理")
+    await until(fake, SECRETARY, card.message_id, lambda m: "状态：已受理" in m.text, "card not edited")
+    rows = await bot.core.db.fetchall("SELECT method, priority FROM outbox WHERE dedup_key LIKE 'scr:%'")
+    assert {(r[0], r[1]) for r in rows} == {("editMessageText", int(Priority.EDIT))}
+    calls = [c.method for c in fake.calls if c.method in ("sendMessage", "editMessageText")]
+    assert calls == ["sendMessage", "editMessageText"]
+
+
+async def test_a_deleted_message_or_a_blocked_reader_does_not_loop(bot: BotRunner, fake: FakeBotApi) -> None:
+    villager = await resident(bot, fake, 2001)
+    other = await resident(bot, fake, 2002, "小李")
+    tickets = bot.core.tickets
+    await submitted(bot, fake, villager, "村口路灯坏了")
+    await submitted(bot, fake, other, "水管漏水")
+    for ticket_id in (1, 2):
+        await tickets.ask_info(SECRETARY, ticket_id, "是哪里？")
+    asked = await fake.wait_message(villager.id, contains="书记需要您补充", timeout=WAIT)
+    await fake.wait_message(other.id, contains="书记需要您补充", timeout=WAIT)
+    # One deletes the question (the fake does what Telegram does); the other blocks the bot.
+    fake._messages[villager.id].pop(asked.message_id).deleted = True
+    other.block()
+    await bot.idle()
+    for ticket_id in (1, 2):
+        await tickets.answer(SECRETARY, ticket_id, [Item("text", "已经修好了")])
+    await fake.wait_message(villager.id, contains="有答复了", timeout=WAIT)
+    await bot.idle()
+    failed = await bot.core.db.fetchall(
+        "SELECT subject_id, attempts, last_error FROM outbox WHERE purpose = 'ticket/screen' AND status = 'failed'")
+    assert [(r[0], r[1]) for r in failed] == [(1, 1)] and "message to edit not found" in failed[0][2].lower()
+    blocked = await bot.core.db.fetchval(
+        "SELECT COUNT(*) FROM outbox WHERE purpose = 'ticket/screen' AND subject_id = 2 AND status = 'blocked'")
+    assert blocked == 1
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'pending'") == 0
+    # The secretary's cards were edited all the same; the gone message is forgotten, not tried again.
+    for ticket_id in (1, 2):
+        assert await until_card(bot, fake, ticket_id)
+    await tickets.rate(villager.id, 1, "good")
+    await bot.idle()
+    assert len(await bot.core.db.fetchall(
+        "SELECT 1 FROM outbox WHERE purpose = 'ticket/screen' AND status = 'failed'")) == 1
+
+
+async def until_card(bot: BotRunner, fake: FakeBotApi, ticket_id: int) -> bool:
+    key = await bot.core.db.fetchval(
+        "SELECT dedup_key FROM outbox WHERE purpose = 'ticket/card' AND subject_id = ?", (ticket_id,))
+    message_id = await bot.core.db.fetchval("SELECT message_id FROM outbox WHERE dedup_key = ?", (key,))
+    await until(fake, SECRETARY, message_id, lambda m: "状态：已答复" in m.text, "card not edited")
+    return True
