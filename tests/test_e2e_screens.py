@@ -157,7 +157,8 @@ async def test_an_answered_nudge_reads_as_the_notice_with_the_answer(bot: BotRun
     reasons = await fake.wait_message(2501, contains="请选一个请假原因")
     li.press(reasons, "身体不适")
     for message in (nudge, notice):
-        await until(fake, 2501, message.message_id, lambda m: "👉 您的回复：📝 请假（身体不适）" in m.text, "not edited")
+        await until(fake, 2501, message.message_id, lambda m: "👉 您的回复：📝 请假（身体不适）" in m.text,
+                    "not edited")
 
 
 async def open_roster(fake: FakeBotApi) -> SentMessage:
