@@ -11,7 +11,7 @@ from test_e2e_meetings import add_member, local, schedule, service, settle
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
 from bot.outbox import Priority
-from bot.services.tickets import Item
+from bot.services.tickets import Item, Status, status_word
 from conftest import BotRunner
 
 WAIT = 10.0
@@ -271,3 +271,36 @@ async def until_card(bot: BotRunner, fake: FakeBotApi, ticket_id: int) -> bool:
     message_id = await bot.core.db.fetchval("SELECT message_id FROM outbox WHERE dedup_key = ?", (key,))
     await until(fake, SECRETARY, message_id, lambda m: "状态：已答复" in m.text, "card not edited")
     return True
+
+
+# --------------------------------------------------------------------------- one word for one state
+
+async def test_one_status_word_for_each_state_and_every_reader(bot: BotRunner, fake: FakeBotApi) -> None:
+    villager = await resident(bot, fake, 2001)
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    tickets = bot.core.tickets
+    ticket = await tickets.submit(villager.id, [Item("text", "村口路灯坏了")], "infrastructure", True, False)
+    t = bot.core.t
+    for lang in ("zh_CN", "en"):
+        words = [status_word(t, lang, s) for s in Status]
+        assert len(set(words)) == len(Status), words  # no two states share a word
+    for state in Status:
+        await bot.core.db.write("UPDATE tickets SET status = ? WHERE id = ?", (state.value, ticket.id))
+        for lang in ("zh_CN", "en"):
+            word = status_word(t, lang, state)
+            mine = await tickets.view(villager.id, ticket.id, lang)
+            theirs = await tickets.view(SECRETARY, ticket.id, lang)
+            card = await tickets._card(None, await tickets.get(SECRETARY, ticket.id), lang)
+            assert f"· {word}" in mine.texts[0].split("\n")[0], (state, lang, mine.texts[0])
+            assert f"· {word}" in theirs.texts[0].split("\n")[0], (state, lang, theirs.texts[0])
+            assert {"zh_CN": f"状态：{word}", "en": f"Status: {word}"}[lang] in card.split("\n"), (state, card)
+        word = status_word(t, "zh_CN", state)
+        villager.send("/my")
+        listing = await fake.wait_message(villager.id, contains="您反映的问题")
+        assert f"· {word} ·" in listing.button_texts[0], (state, listing.button_texts)
+        secretary.send("/inbox")
+        inbox = await fake.wait_message(SECRETARY, contains="待办问题")
+        if state in (Status.NEW, Status.ACCEPTED, Status.NEED_INFO, Status.REOPENED):
+            assert inbox.button_texts[0].endswith(f"· {word}"), (state, inbox.button_texts)
+        else:
+            assert inbox.button_texts == []
