@@ -57,9 +57,18 @@ async def test_the_secretary_card_follows_the_ticket(bot: BotRunner, fake: FakeB
     secretary = fake.user(SECRETARY, first_name="王建国")
     card = await submitted(bot, fake, villager, "村口路灯坏了一个月了")
     assert "状态：待受理" in card.text and "✅ 受理" in card.button_texts
+    secretary.send("/inbox")
+    inbox = await fake.wait_message(SECRETARY, contains="待办问题 1 个")
+    assert inbox.button_texts == ["#1 基础设施 · 待受理"]
+    villager.send("/my")
+    mine = await fake.wait_message(villager.id, contains="您反映的问题")
+    assert "· 待受理 ·" in mine.button_texts[0]
 
     secretary.press(card, "✅ 受理")
     await fake.wait_message(SECRETARY, contains="已受理问题 #1")
+    inbox = await until(fake, SECRETARY, inbox.message_id, lambda m: "已受理" in str(m.buttons), "inbox not edited")
+    assert inbox.button_texts == ["#1 基础设施 · 已受理"] and "新 0" in inbox.text
+    await until(fake, villager.id, mine.message_id, lambda m: "· 已受理 ·" in str(m.buttons), "/my not edited")
     card = await until(fake, SECRETARY, card.message_id, lambda m: "状态：已受理" in m.text, "card not edited")
     assert "待受理" not in card.text
     assert "✅ 受理" not in card.button_texts and "💬 答复" in card.button_texts
@@ -101,6 +110,9 @@ async def test_the_secretary_card_follows_the_ticket(bot: BotRunner, fake: FakeB
     assert "（现在：已办结）" in answer.text
     details = await until(fake, SECRETARY, details.message_id, lambda m: "已办结" in m.text, "details not edited")
     assert details.buttons == []
+    await until(fake, villager.id, mine.message_id, lambda m: "· 已办结 ·" in str(m.buttons), "/my not edited")
+    inbox = await until(fake, SECRETARY, inbox.message_id, lambda m: not m.buttons, "inbox not edited")
+    assert "目前没有待办问题" in inbox.text
     # Final: nothing of it is kept any more, and nothing more is sent.
     assert await bot.core.screens.live("ticket", 1) == []
     await bot.idle()

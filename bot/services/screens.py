@@ -37,6 +37,7 @@ class Screen:
     view: str
     recipient: int
     data: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Rendered:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     final: bool = False
+    data: dict[str, Any] | None = None  # what the screen now lists (a list screen's `ids`), if it changed
 
 
 # Renderers read with `src` (the change's transaction, or the database for a handler's in-place
@@ -151,6 +153,12 @@ class ScreenService:
         queued = 0
         for row in await tx.fetchall(sql + " ORDER BY s.id", tuple(params)):
             queued += await self._refresh_one(tx, row, cache)
+        if recipient is None and views is None:
+            # Lists (/inbox, /my) that show this subject among others: each is its reader's own.
+            for row in await tx.fetchall(
+                    f"{_SELECT} WHERE s.subject_kind = ? AND EXISTS (SELECT 1 FROM json_each(s.data, '$.ids')"
+                    " WHERE value = ?) ORDER BY s.id", (list_kind(kind), subject_id)):
+                queued += await self._refresh_one(tx, row, {})
         return queued
 
     async def _refresh_one(self, tx: Tx, row: Any, cache: dict[str, Any]) -> int:
@@ -166,6 +174,9 @@ class ScreenService:
             return 0
         buttons = [] if rendered.final else rendered.buttons
         shown = digest(rendered.text, buttons)
+        if rendered.data is not None:
+            await tx.execute("UPDATE screens SET data = ? WHERE id = ?",
+                             (json.dumps(rendered.data, ensure_ascii=False), screen.id))
         queued = 0
         if shown != row["shown"]:
             now = self.clock.now()
@@ -234,7 +245,12 @@ class ScreenService:
         return [r[0] for r in rows]
 
 
+def list_kind(kind: str) -> str:
+    """The subject kind of a list of `kind` (its subject is its reader; data `ids`: what it lists)."""
+    return f"{kind}-list"
+
+
 def _screen(row: Any) -> Screen:
     return Screen(id=row["id"], chat_id=row["chat_id"], message_id=row["message_id"], source_key=row["source_key"],
                   kind=row["subject_kind"], subject_id=row["subject_id"], view=row["view"],
-                  recipient=row["recipient"], data=json.loads(row["data"]))
+                  recipient=row["recipient"], data=json.loads(row["data"]), created_at=from_db(row["created_at"]))

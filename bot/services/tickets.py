@@ -27,7 +27,7 @@ from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
 from bot.services.masking import mask_public
 from bot.services.orgs import NotAllowed, NotFound, Org
-from bot.services.screens import Rendered, Screen
+from bot.services.screens import Rendered, Screen, list_kind
 
 DEFAULT_CATEGORIES = ("infrastructure", "sanitation", "welfare", "industry", "disputes", "suggestions", "other")
 DEFAULT_ACCEPT_DAYS = 1
@@ -200,6 +200,8 @@ HANDLER_ACTIONS: dict[Status, tuple[cb.TicketAction, ...]] = {
     Status.ANSWERED: (_A.REPLY, _A.RESOLVE, _A.HISTORY),
 }
 SUBJECT = "ticket"  # screens' subject kind (bot/services/screens.py)
+INBOX_ROOM = 30  # tickets listed as buttons under /inbox
+LIST_LIFE = timedelta(days=1)  # an /inbox or /my list is kept true this long
 
 
 @dataclass
@@ -568,8 +570,8 @@ class TicketService:
                 return candidate, None
         return org, None
 
-    async def mine(self, person_id: int) -> list[Ticket]:
-        rows = await self.db.fetchall(
+    async def mine(self, person_id: int, tx: Tx | None = None) -> list[Ticket]:
+        rows = await (tx or self.db).fetchall(
             "SELECT * FROM tickets WHERE resident_id = ? ORDER BY id DESC LIMIT 20", (person_id,))
         return [Ticket.from_row(r) for r in rows]
 
@@ -647,16 +649,16 @@ class TicketService:
         return Done("ticket.done.rated", {"id": ticket_id})
 
     # --- secretaries --------------------------------------------------------------------------
-    async def inbox(self, actor: Actor) -> Inbox:
+    async def inbox(self, actor: Actor, tx: Tx | None = None) -> Inbox:
         """Open tickets this person may act on, overdue first."""
-        rows = await self.db.fetchall(
+        rows = await (tx or self.db).fetchall(
             f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id",
             tuple(s.value for s in OPEN))
         now = self.clock.now()
         lines = []
         for row in rows:
             ticket = Ticket.from_row(row)
-            if not await self.can_act(actor, ticket):
+            if not await self.can_act(actor, ticket, tx):
                 continue
             due = ticket.accept_due if ticket.status == Status.NEW else ticket.answer_due
             lines.append(InboxLine(ticket, overdue=due <= now, mine=ticket.assignee_id == actor))
@@ -1213,6 +1215,8 @@ class TicketService:
         screens.register(SUBJECT, "card", self._screen_card)
         screens.register(SUBJECT, "resident", self._screen_resident)
         screens.register(SUBJECT, "details", self._screen_details)
+        screens.register(list_kind(SUBJECT), "inbox", self._screen_list)
+        screens.register(list_kind(SUBJECT), "my", self._screen_list)
 
     async def _track_card(self, tx: Tx, key: str, person: int, ticket_id: int, text: str,
                           buttons: list[list[Button]], head: str, values: dict[str, Any]) -> None:
@@ -1272,6 +1276,46 @@ class TicketService:
         view = await self._view(tx, ticket, await self.people.language(reader, tx), as_handler)
         text = view.texts[0] if len(view.texts) == 1 and screen.data.get("single") else screen.data["text"]
         return Rendered(text, view.buttons, final=ticket.status in FINAL)
+
+    def inbox_screen(self, lang: str, inbox: Inbox) -> Rendered:
+        """/inbox: the counts, and a button for each of the first 30 (with its state)."""
+        text = self.t(lang, "ticket.inbox.title", total=len(inbox.lines), new=inbox.new, overdue=inbox.overdue,
+                      mine=inbox.mine)
+        rows = []
+        for line in inbox.lines[:INBOX_ROOM]:
+            marks = ("⚠️" if line.overdue else "") + ("👤" if line.mine else "")
+            rows.append([Button(self.t(lang, "ticket.inbox.line", id=line.ticket.id, marks=marks,
+                                       category=self.category_name(lang, line.ticket.category),
+                                       status=status_word(self.t, lang, line.ticket.status)),
+                                cb.TICKET_VIEW(line.ticket.id))])
+        if not rows:
+            text += "\n" + self.t(lang, "ticket.inbox.empty")
+        return Rendered(text, rows, data={"ids": [line.ticket.id for line in inbox.lines[:INBOX_ROOM]]})
+
+    def my_screen(self, lang: str, mine: list[Ticket]) -> Rendered:
+        """/my: a button for each of the person's latest tickets, with its state and age."""
+        now = self.clock.now()
+        rows = [[Button(self.t(lang, "ticket.my.line", id=t.id, category=self.category_name(lang, t.category),
+                               status=status_word(self.t, lang, t.status), days=(now - t.created_at).days),
+                        cb.TICKET_VIEW(t.id))] for t in mine]
+        return Rendered(self.t(lang, "ticket.my.title"), rows, data={"ids": [t.id for t in mine]})
+
+    async def _screen_list(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Rendered | None:
+        """/inbox or /my as its reader sent it: kept true for a day (then it is an old list)."""
+        tx = src if isinstance(src, Tx) else None
+        if self.clock.now() - screen.created_at > LIST_LIFE:
+            return None
+        lang = await self.people.language(screen.recipient, tx)
+        if screen.view == "inbox":
+            return self.inbox_screen(lang, await self.inbox(screen.recipient, tx))
+        mine = await self.mine(screen.recipient, tx)
+        return self.my_screen(lang, mine) if mine else None
+
+    async def remember_list(self, reader: int, view: str, chat_id: int, message_id: int, shown: Rendered) -> None:
+        """/inbox (view "inbox") or /my ("my"), sent directly: its lines follow their tickets."""
+        await self.core.screens.remember(chat_id=chat_id, message_id=message_id, kind=list_kind(SUBJECT),
+                                         subject_id=reader, view=view, recipient=reader, text=shown.text,
+                                         buttons=shown.buttons, data=shown.data)
 
     async def remember_view(self, reader: int, ticket_id: int, chat_id: int, message_id: int, view: View) -> None:
         """The details view a handler sent (its last message carries the buttons) stays true."""
