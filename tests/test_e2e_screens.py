@@ -215,6 +215,24 @@ async def test_the_roster_fills_in_by_itself_at_most_once_a_minute(bot: BotRunne
     assert fake.message(SECRETARY, roster.message_id).edits == edits + 1  # type: ignore[union-attr]
 
 
+async def test_a_cancelled_meetings_roster_says_so_at_once(bot: BotRunner, fake: FakeBotApi) -> None:
+    members = [await add_member(bot, fake, 2670 + n, f"党员{n}") for n in (1, 2)]
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0), by=SECRETARY)
+    for member in members:
+        await fake.wait_message(member.id, contains="📢 会议通知")
+    roster = await open_roster(fake)
+    await service(bot).answer(2671, meeting_id, "attend")
+    roster = await until(fake, SECRETARY, roster.message_id, lambda m: "✅ 参加（1）" in m.text, "not updated")
+    await service(bot).answer(2672, meeting_id, "attend")  # waits for its minute
+    await bot.idle()
+    await service(bot).cancel(SECRETARY, meeting_id, "天气原因")
+    roster = await until(fake, SECRETARY, roster.message_id, lambda m: "已取消" in m.text, "not updated at once")
+    assert "✅ 参加（2）" in roster.text and roster.buttons == []
+    await bot.idle()
+    assert await bot.core.db.fetchval(
+        "SELECT COUNT(*) FROM outbox WHERE purpose = 'meeting/screen' AND status = 'pending'") == 0
+
+
 async def test_the_roster_stops_when_the_organiser_moves_on(bot: BotRunner, fake: FakeBotApi) -> None:
     member = await add_member(bot, fake, 2651, "党员1")
     meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0), by=SECRETARY)

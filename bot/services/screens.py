@@ -183,16 +183,16 @@ class ScreenService:
             if row["src_status"] == "pending" and from_db(row["src_due"]) > now:
                 await self._rewrite_original(tx, screen, rendered.text, buttons)
             else:
-                await self._queue_edit(tx, row, screen, view, rendered.text, buttons, now)
+                await self._queue_edit(tx, row, screen, view, rendered, buttons, now)
                 queued = 1
             await tx.execute("UPDATE screens SET shown = ? WHERE id = ?", (shown, screen.id))
         if rendered.final:
             await self._forget(tx, screen.id)
         return queued
 
-    async def _queue_edit(self, tx: Tx, row: Any, screen: Screen, view: _View, text: str,
+    async def _queue_edit(self, tx: Tx, row: Any, screen: Screen, view: _View, rendered: Rendered,
                           buttons: list[list[Button]], now: datetime) -> None:
-        payload: dict[str, Any] = {"chat_id": screen.chat_id, "text": text}
+        payload: dict[str, Any] = {"chat_id": screen.chat_id, "text": rendered.text}
         if buttons:
             payload["reply_markup"] = inline_keyboard(buttons)
         # An outbox message is found by its row once sent; a direct one by its id. No reply_markup
@@ -207,8 +207,9 @@ class ScreenService:
                 "SELECT not_before FROM outbox WHERE dedup_key = ? AND status = 'pending'", (row["last_key"],))
             if waiting and from_db(waiting) > now:
                 # Not due yet, so not in flight: it takes the latest content instead of a second edit.
-                key, not_before, edits = row["last_key"], from_db(waiting), row["edits"]
-            elif row["next_edit_at"]:
+                # The last edit goes now: nothing will be kept true there after it.
+                key, not_before, edits = row["last_key"], now if rendered.final else from_db(waiting), row["edits"]
+            elif row["next_edit_at"] and not rendered.final:
                 not_before = max(now, from_db(row["next_edit_at"]))
         await self.outbox.enqueue(tx, key=key, chat_id=screen.chat_id, method="editMessageText", payload=payload,
                                   not_before=not_before, replace=True, purpose=f"{screen.kind}/screen",
