@@ -249,15 +249,21 @@ async def test_the_roster_stops_when_the_organiser_moves_on(bot: BotRunner, fake
 
 async def test_edits_go_after_new_messages(bot: BotRunner, fake: FakeBotApi) -> None:
     villager = await resident(bot, fake, 2001)
-    card = await submitted(bot, fake, villager, "村口路灯坏了一个月了")
+    await submitted(bot, fake, villager, "村口路灯坏了一个月了")
+    await bot.core.tickets.ask_info(SECRETARY, 1, "是哪个路口？")
+    asked = await fake.wait_message(villager.id, contains="书记需要您补充", timeout=WAIT)
     await bot.idle()
     fake.clear_calls()
-    await bot.core.tickets.accept(SECRETARY, 1)
-    await fake.wait_message(villager.id, contains="受理")
-    await until(fake, SECRETARY, card.message_id, lambda m: "状态：已受理" in m.text, "card not edited")
-    rows = await bot.core.db.fetchall("SELECT method, priority FROM outbox WHERE dedup_key LIKE 'scr:%'")
-    assert {(r[0], r[1]) for r in rows} == {("editMessageText", int(Priority.EDIT))}
-    calls = [c.method for c in fake.calls if c.method in ("sendMessage", "editMessageText")]
+    # One transaction queues the edit of the question first, then the answer: the answer goes first.
+    await bot.core.tickets.answer(SECRETARY, 1, [Item("text", "已经修好了")])
+    await fake.wait_message(villager.id, contains="有答复了", timeout=WAIT)
+    await until(fake, villager.id, asked.message_id, lambda m: not m.buttons, "question not edited")
+    rows = await bot.core.db.fetchall(
+        "SELECT method, priority FROM outbox WHERE recipient = ? AND purpose IN ('ticket/screen', 'ticket/resident')"
+        " ORDER BY id DESC LIMIT 2", (villager.id,))
+    assert [tuple(r) for r in rows] == [("sendMessage", int(Priority.NORMAL)), ("editMessageText", int(Priority.EDIT))]
+    calls = [c.method for c in fake.calls if c.params.get("chat_id") == villager.id
+             and c.method in ("sendMessage", "editMessageText")]
     assert calls == ["sendMessage", "editMessageText"]
 
 

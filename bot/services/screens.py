@@ -234,6 +234,11 @@ class ScreenService:
     async def _forget(tx: Tx, screen_id: int) -> None:
         await tx.execute("DELETE FROM screens WHERE id = ?", (screen_id,))
 
+    async def prune(self, kind: str, older_than: datetime) -> int:
+        """Forget screens of `kind` made before `older_than` (lists kept true for a while only)."""
+        return await self.db.write("DELETE FROM screens WHERE subject_kind = ? AND created_at < ?",
+                                   (kind, to_db(older_than)))
+
     async def live(self, kind: str, subject_id: int) -> list[Screen]:
         """The screens still kept true for a subject (for tests and the periodic clean-up)."""
         rows = await self.db.fetchall(

@@ -1030,6 +1030,7 @@ class TicketService:
             "SELECT id FROM tickets WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= ?", (to_db(now),))
         for row in rows:
             changes += await self._escalate(row["id"], now)
+        await self.core.screens.prune(list_kind(SUBJECT), now - LIST_LIFE)  # old /inbox and /my lists
         cutoff = to_db(now - timedelta(days=RATING_DAYS))
         for row in await self.db.fetchall(
                 "SELECT id FROM tickets WHERE status = ? AND answered_at <= ?", (Status.ANSWERED.value, cutoff)):
