@@ -340,3 +340,27 @@ async def test_one_status_word_for_each_state_and_every_reader(bot: BotRunner, f
             assert inbox.button_texts[0].endswith(f"· {word}"), (state, inbox.button_texts)
         else:
             assert inbox.button_texts == []
+
+
+async def test_a_message_not_sent_yet_is_rewritten_and_no_change_means_no_edit(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    fake.user(SECRETARY)
+    await add_member(bot, fake, 2801, "张三")
+    meeting_id = await schedule(bot, local(2026, 12, 5, 15, 0))
+    await fake.wait_message(2801, contains="📢 会议通知")
+    await bot.idle()
+    # The reminders wait for their time: answering rewrites them, with no edit.
+    await service(bot).answer(2801, meeting_id, "attend")
+    await bot.idle()
+    reminders = await bot.core.db.fetchall(
+        "SELECT payload FROM outbox WHERE purpose = 'meeting/reminder' AND recipient = 2801 AND status = 'pending'")
+    assert reminders and all("👉 您的回复：✅ 参加" in r[0] for r in reminders)
+    edits = await bot.core.db.fetchall(
+        "SELECT dedup_key FROM outbox WHERE purpose = 'meeting/screen' AND recipient = 2801")
+    assert len(edits) == 1  # the notice's, only
+    # Nothing changed: nothing is queued.
+    async with bot.core.db.transaction() as tx:
+        assert await bot.core.screens.refresh(tx, "meeting", meeting_id) == 0
+    await settle(bot, local(2026, 12, 4, 15, 0))
+    reminder = await fake.wait_message(2801, contains="⏰ 会议提醒")
+    assert "👉 您的回复：✅ 参加" in reminder.text and reminder.edits == 0
