@@ -138,8 +138,9 @@ ACTORS = [
 # Tables that are not "state someone could have a right to": the outbox holds messages (what a
 # step sends is checked by the limit checks instead); open_questions records what someone was asked
 # (a secretary's 要求补充 asks the resident; answering it goes through the service, which checks the
-# right on the ticket or meeting, and that change is protected).
-UNPROTECTED = frozenset({"outbox", "open_questions"})
+# right on the ticket or meeting, and that change is protected); screens, which messages are kept
+# true (bot/services/screens.py), follow the changes the rights allowed.
+UNPROTECTED = frozenset({"outbox", "open_questions", "screens"})
 # Columns that make a row the actor's own. Roles are deliberately not here: nobody may grant
 # themselves a role. A name listed here that the schema no longer has fails the run (the
 # engine would otherwise silently protect too much or too little).

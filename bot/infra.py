@@ -16,6 +16,7 @@ from bot.services.invites import InviteService
 from bot.services.orgs import OrgService
 from bot.services.people import PeopleService
 from bot.services.prompts import PromptService
+from bot.services.screens import ScreenService
 from bot.services.workdays import WorkCalendar
 
 
@@ -33,6 +34,7 @@ class Infra:
     flows: FlowStore
     prompts: PromptService
     calendar: WorkCalendar
+    screens: ScreenService
 
     @classmethod
     def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
@@ -47,7 +49,7 @@ class Infra:
         return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
                     people=people, orgs=orgs,
                     invites=invites, flows=FlowStore(db, clock), prompts=PromptService(db, clock),
-                    calendar=WorkCalendar(db))
+                    calendar=WorkCalendar(db), screens=ScreenService(db, clock, outbox))
 
     async def open(self) -> None:
         await self.db.connect()

@@ -22,6 +22,7 @@ from babel.dates import format_date
 from bot.core import Core
 from bot.services.echo_wall import BadCursor, WallEntry, WallPage
 from bot.services.orgs import NotFound
+from bot.services.tickets import status_word
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class WallSite:
         tz = self.core.settings.tz
         key = f"ticket.category.{entry.category}"
         category = self.core.t(lang, key) if key in self.core.t.catalogs.get(lang, {}) else entry.category
-        status = self.core.t(lang, f"ticket.status.{entry.status}")
+        status = status_word(self.core.t, lang, entry.status)
         problem = escape(entry.problem) if entry.problem else self._h(lang, "web.no_text")
         dates = self._h(lang, "web.dates", submitted=format_date(entry.created_at.astimezone(tz), "long", locale=lang),
                         answered=format_date(entry.answered_at.astimezone(tz), "long", locale=lang))

@@ -233,20 +233,17 @@ async def _confirm_draft(update: Update, context: BotContext, data: dict[str, An
 
 async def my_command(update: Update, context: BotContext) -> None:
     """The person's tickets with status and age."""
-    c = context.core
     user = update.effective_user
-    assert user is not None and update.effective_message is not None
+    assert user is not None and update.effective_message is not None and update.effective_chat is not None
     lang = await lang_of(update, context)
     svc = service(context)
     mine = await svc.mine(user.id)
     if not mine:
         await reply(update, context, "ticket.my.none")
         return
-    now = c.clock.now()
-    rows = [[Button(c.t(lang, "ticket.my.line", id=t.id, category=svc.category_name(lang, t.category),
-                        status=c.t(lang, f"ticket.status.{t.status}"), days=(now - t.created_at).days),
-                    cb.TICKET_VIEW(t.id))] for t in mine]
-    await update.effective_message.reply_text(c.t(lang, "ticket.my.title"), reply_markup=keyboard(rows))
+    shown = svc.my_screen(lang, mine)
+    sent = await update.effective_message.reply_text(shown.text, reply_markup=keyboard(shown.buttons))
+    await svc.remember_list(user.id, "my", update.effective_chat.id, sent.message_id, shown)  # states follow
 
 
 async def view_button(update: Update, context: BotContext) -> None:
@@ -275,8 +272,10 @@ async def send_view(update: Update, context: BotContext, ticket_id: int) -> None
     await update.callback_query.answer()
     for n, text in enumerate(view.texts):
         last = n == len(view.texts) - 1
-        await context.bot.send_message(chat.id, text, reply_markup=keyboard(view.buttons)
-                                       if last and view.buttons else None)
+        sent = await context.bot.send_message(chat.id, text, reply_markup=keyboard(view.buttons)
+                                              if last and view.buttons else None)
+        if last and view.buttons:  # its buttons follow the ticket from now on
+            await service(context).remember_view(user.id, ticket_id, chat.id, sent.message_id, view)
     for item in view.media:
         assert item.chat_id is not None and item.message_id is not None
         try:
@@ -419,24 +418,15 @@ async def add_info_button(update: Update, context: BotContext) -> None:
 
 async def inbox_command(update: Update, context: BotContext) -> None:
     """Open tickets for the orgs this person answers for: new, overdue, mine."""
-    c = context.core
     user = update.effective_user
-    assert user is not None and update.effective_message is not None
+    assert user is not None and update.effective_message is not None and update.effective_chat is not None
     lang = await lang_of(update, context)
     svc = service(context)
-    inbox = await svc.inbox(user.id)
-    text = c.t(lang, "ticket.inbox.title", total=len(inbox.lines), new=inbox.new, overdue=inbox.overdue,
-               mine=inbox.mine)
-    rows = []
-    for line in inbox.lines[:30]:
-        marks = ("⚠️" if line.overdue else "") + ("👤" if line.mine else "")
-        rows.append([Button(c.t(lang, "ticket.inbox.line", id=line.ticket.id, marks=marks,
-                                category=svc.category_name(lang, line.ticket.category),
-                                status=c.t(lang, f"ticket.status.{line.ticket.status}")),
-                            cb.TICKET_VIEW(line.ticket.id))])
-    if not rows:
-        text += "\n" + c.t(lang, "ticket.inbox.empty")
-    await update.effective_message.reply_text(text, reply_markup=keyboard(rows) if rows else None)
+    shown = svc.inbox_screen(lang, await svc.inbox(user.id))
+    sent = await update.effective_message.reply_text(shown.text, reply_markup=keyboard(shown.buttons)
+                                                     if shown.buttons else None)
+    if shown.buttons:  # the states on its buttons follow their tickets
+        await svc.remember_list(user.id, "inbox", update.effective_chat.id, sent.message_id, shown)
 
 
 async def handler_button(update: Update, context: BotContext) -> None:

@@ -38,6 +38,7 @@ BATCH = 60  # about two seconds of sending: keeps a newly due reminder from wait
 # order: no sort of a large backlog on every pass.
 _PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
 MAX_BACKOFF = 600.0
+MESSAGE_GONE = ("message to edit not found", "message can't be edited")
 
 
 @dataclass(frozen=True)
@@ -353,10 +354,7 @@ class DeliveryWorker:
         except ChatMigrated as exc:
             await self._migrate(row, exc.new_chat_id)
         except BadRequest as exc:
-            if "message is not modified" in exc.message.lower():
-                await self._mark(row["id"], status="sent")
-            else:
-                await self._fail(row, exc.message)
+            await self._refused(row, exc.message)
         except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: back off, then retry
             self._failures_in_a_row += 1
             now = time.monotonic()
@@ -409,6 +407,18 @@ class DeliveryWorker:
                 " last_error = ?, attempts = attempts + 1 WHERE id = ?",
                 (status, to_db(self.clock.now()) if status == "sent" else None, message_id, error, row_id),
             )
+
+    async def _refused(self, row: dict[str, Any], error: str) -> None:
+        """A 400: never retried."""
+        if "message is not modified" in error.lower():  # an edit to what it already reads: done
+            await self._mark(row["id"], status="sent")
+        elif row["method"].startswith("edit") and any(gone in error.lower() for gone in MESSAGE_GONE):
+            # The person deleted the message (or it can no longer be edited): nothing to keep true
+            # there. Recorded as failed, once; the screen is forgotten (bot/services/screens.py).
+            log.info("outbox: row %s (%s): %s", row["id"], row["dedup_key"], error)
+            await self._mark(row["id"], status="failed", error=error)
+        else:
+            await self._fail(row, error)
 
     async def _fail(self, row: dict[str, Any], error: str) -> None:
         """A permanent refusal (400 and the like): recorded as failed, and never silent."""

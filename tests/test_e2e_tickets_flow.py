@@ -402,7 +402,7 @@ async def test_a_reopened_ticket_with_a_preset_and_with_a_typed_reason(bot: BotR
     await fake.wait_message(ZHANG, contains="已告诉书记您不满意，问题 #1 会重新办理。", timeout=WAIT)
     reopened = await fake.wait_message(SECRETARY, contains="🙁 群众对答复不满意，问题 #1 重新办理", timeout=WAIT)
     assert reopened.text.startswith("🙁 群众对答复不满意，问题 #1 重新办理（原因：问题没有解决）")
-    assert "✅ 受理" in reopened.button_texts
+    assert "✅ 受理" not in reopened.button_texts and "💬 答复" in reopened.button_texts  # accepted before
 
     answer = await fake.wait_message(LI, contains="有答复了", timeout=WAIT)
     li.press(answer, "🙁 不满意")

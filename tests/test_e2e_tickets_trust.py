@@ -31,6 +31,7 @@ from test_e2e_tickets_flow import (
 )
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
+from bot import callbacks as cb
 from bot.actors import SYSTEM_ACTOR
 from bot.i18n import load_catalog
 from bot.services.tickets import Item
@@ -94,6 +95,10 @@ class Walk:
 
     def press(self, user: FakeUser, message: SentMessage, label: str) -> None:
         self.presses.append(user.press(message, label))
+
+    def press_old(self, user: FakeUser, message: SentMessage, data: str) -> None:
+        """A button the message no longer shows (the screen was kept true), pressed by an old client."""
+        self.presses.append(user.press_data(message.message_id, data))
 
     async def wait(self, chat: int, contains: str) -> SentMessage:
         return await self.fake.wait_message(chat, contains=contains, timeout=WAIT)
@@ -172,10 +177,10 @@ async def test_nothing_a_handler_can_see_tells_who_an_anonymous_resident_is(
     await walk.wait(ERLANG_SECRETARY, "群众对答复不满意")
     await svc(bot).withdraw(HIDDEN_ID, 1)
     await walk.wait(ERLANG_SECRETARY, "群众撤回了问题 #1")
-    walk.press(erlang, moved, "✅ 受理")
+    walk.press_old(erlang, moved, cb.TICKET_ACTION(cb.TicketAction.ACCEPT, 1))
     already = await walk.wait(ERLANG_SECRETARY, "处理过")
     assert already.text == "问题 #1 已由 匿名群众 处理过，当前状态：已撤回。"
-    walk.press(secretary, card, "✅ 受理")  # no longer theirs
+    walk.press_old(secretary, card, cb.TICKET_ACTION(cb.TicketAction.ACCEPT, 1))  # no longer theirs
     secretary.send("/wall")
     await walk.wait(SECRETARY, "回音壁")
     await bot.idle()

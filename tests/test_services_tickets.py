@@ -312,7 +312,7 @@ async def test_rate_ok_closes_and_resolve_is_recorded_as_such(world: Core) -> No
     await s.answer(SECRETARY, ticket.id, text("已办结"), final=True)  # straight from new: accepted on the way
     resolved = await s.get(SYSTEM_ACTOR, ticket.id)
     assert resolved.status == "answered" and resolved.accepted_at is not None
-    assert (await messages(world, "tk-res:1:"))[-1]["payload"]["text"].startswith("您反映的问题 #1 已办结")
+    assert (await messages(world, "tk-res:1:"))[-1]["payload"]["text"].startswith("您反映的问题 #1 有最终答复了")
 
     assert (await s.rate(RES_A, ticket.id, "ok")).key == "ticket.done.rated"
     assert ((await s.get(SYSTEM_ACTOR, 1)).status, (await s.get(SYSTEM_ACTOR, 1)).rating) == ("closed", "ok")

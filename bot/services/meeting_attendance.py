@@ -26,6 +26,7 @@ from bot.services.meeting_model import (
     meeting_from_row,
 )
 from bot.services.meeting_notices import NoticesPart
+from bot.services.meeting_screens import SUBJECT
 from bot.services.orgs import NotAllowed, NotFound
 from bot.services.prompts import Question, QuestionKind
 
@@ -74,6 +75,9 @@ class AttendancePart(NoticesPart):
                 await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r{meeting.remind_gen}:{person_id}:")
             elif before.answer == Answer.LEAVE:
                 await self._plan_reminders(tx, meeting, [person_id], await self._langs(tx, [person_id]), now)
+            # Their earlier messages show the answer (a nudge no longer says they have not replied);
+            # the organiser's roster fills in.
+            await self._refresh_screens(tx, meeting_id, person=person_id)
             after = await self._attendee(meeting_id, person_id, tx)
             await self.core.prompts.close_about(tx, [LEAVE_QUESTION], meeting_id, person_id=person_id,
                                                 why="answered")
@@ -95,6 +99,7 @@ class AttendancePart(NoticesPart):
                 raise Refused("meeting.error.checkin_closed", closes=closes)
             await tx.execute("UPDATE meeting_attendees SET checked_in_at = ? WHERE meeting_id = ? AND person_id = ?",
                              (to_db(now), meeting_id, person_id))
+            await self._refresh_screens(tx, meeting_id, person=person_id)
         return meeting, now, False
 
     async def checkin_candidates(self, person_id: int) -> list[Meeting]:
@@ -226,6 +231,7 @@ class AttendancePart(NoticesPart):
             new = {None: Presence.PRESENT, Presence.PRESENT: Presence.ABSENT, Presence.ABSENT: None}[attendee.presence]
             await tx.execute("UPDATE meeting_attendees SET presence = ?, marked_by = ? WHERE meeting_id = ?"
                              " AND person_id = ?", (new, actor, meeting_id, person_id))
+            await self.core.screens.refresh(tx, SUBJECT, meeting_id, views=["roster"])
         return new
 
 
@@ -267,6 +273,7 @@ class AttendancePart(NoticesPart):
             await tx.execute("UPDATE meetings SET status = 'held', held_at = ?, closed_by = ?, updated_at = ?"
                              " WHERE id = ?", (to_db(now), actor, to_db(now), meeting_id))
             await self.outbox.cancel(tx, key_prefix=f"mt:{meeting_id}:r")
+            await self._refresh_screens(tx, meeting_id)  # held: the last buttons go
             meeting = await self._get(meeting_id, tx)
             attendees = await self._attendees(meeting_id, tx)
         stats = {"attended": sum(a.attended for a in attendees),

@@ -16,7 +16,6 @@ from bot.limits import clip
 from bot.outbox import Button
 from bot.services.meeting_base import (
     MEETING_SQL,
-    MeetingBase,
     pipelined,
 )
 from bot.services.meeting_model import (
@@ -30,6 +29,7 @@ from bot.services.meeting_model import (
     Refused,
     meeting_from_row,
 )
+from bot.services.meeting_screens import MemberMessage, ScreensPart
 from bot.services.meeting_text import local_today
 from bot.services.meeting_time import (
     after_quiet,
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 TOPIC_PREVIEW = 100
 
 
-class NoticesPart(MeetingBase):
+class NoticesPart(ScreensPart):
     """Notices, reminders and the other messages about a meeting."""
 
     async def _invite_and_announce(self, tx: Tx, meeting_id: int, draft: Draft, *, skip: int | None,
@@ -67,6 +67,7 @@ class NoticesPart(MeetingBase):
                             at: datetime, now: datetime, replace: bool = False) -> int:
         rendered: dict[str, tuple[str, list[list[Button]]]] = {}
         sends = []
+        tracked = []
         for pid in people:
             lang = langs.get(pid, self.default_locale)
             if lang not in rendered:
@@ -75,7 +76,10 @@ class NoticesPart(MeetingBase):
             sends.append(self.outbox.send_text(tx, key=f"mt:{meeting.id}:n:{pid}", chat_id=pid, text=text,
                                                purpose=Purpose.NOTICE, subject_id=meeting.id,
                                                buttons=buttons, not_before=at, replace=replace))
-        return sum(await pipelined(sends))
+            tracked.append(MemberMessage(f"mt:{meeting.id}:n:{pid}", pid, text, buttons, "notice"))
+        sent = sum(await pipelined(sends))
+        await self._track_members(tx, meeting.id, tracked)
+        return sent
 
 
     # --- reminders ------------------------------------------------------------------------------
@@ -123,6 +127,7 @@ class NoticesPart(MeetingBase):
         sent = await self._sent_reminders(tx, meeting.id)
         rendered: dict[tuple[str, datetime], tuple[str, list[list[Button]]]] = {}
         sends = []
+        tracked = []
         for offset, at in plan:
             nominal = meeting.starts_at - timedelta(minutes=offset)
             for pid in people:
@@ -134,10 +139,13 @@ class NoticesPart(MeetingBase):
                     rendered[(lang, at)] = (self.reminder_text(lang, meeting, at),
                                             self.text.reply_buttons(lang, meeting.id, checkin=True))
                 text, buttons = rendered[(lang, at)]
+                key = f"mt:{meeting.id}:r{meeting.remind_gen}:{pid}:{offset}"
                 sends.append(self.outbox.send_text(
-                    tx, key=f"mt:{meeting.id}:r{meeting.remind_gen}:{pid}:{offset}", chat_id=pid, text=text,
+                    tx, key=key, chat_id=pid, text=text,
                     buttons=buttons, not_before=at, replace=True, purpose=Purpose.REMINDER, subject_id=meeting.id))
+                tracked.append(MemberMessage(key, pid, text, buttons, "reminder", at))
         await pipelined(sends)
+        await self._track_members(tx, meeting.id, tracked)
         return len(sends)
 
 
@@ -157,20 +165,30 @@ class NoticesPart(MeetingBase):
             day = local_today(now, self.tz).strftime("%Y%m%d")
             at = after_quiet(now, self.tz)
             sent = 0
+            tracked = []
             for pid in silent:
                 lang = langs[pid]
                 text = "\n".join([self.t(lang, "meeting.nudge.title"), *self.card(lang, meeting, now), "",
                                   self.t(lang, "meeting.notice.footer")])
+                buttons = self.text.reply_buttons(lang, meeting_id)
                 if await self.outbox.send_text(tx, key=f"mt:{meeting_id}:u{day}:{pid}", chat_id=pid, text=text,
                                                purpose=Purpose.NUDGE, subject_id=meeting_id,
-                                               buttons=self.text.reply_buttons(lang, meeting_id), not_before=at):
+                                               buttons=buttons, not_before=at):
                     sent += 1
+                    tracked.append(MemberMessage(f"mt:{meeting_id}:u{day}:{pid}", pid, text, buttons, "nudge"))
+            await self._track_members(tx, meeting_id, tracked)
             if not sent:
                 raise Refused("meeting.error.nudged_today")
         return sent
 
 
     def change_text(self, lang: str, old: Meeting, new: Meeting, reason: str | None, now: datetime) -> str:
+        lines = [*self.change_head(lang, old, new, reason, now), "", *self.card(lang, new, now), "",
+                 self.t(lang, "meeting.changed.footer")]
+        return "\n".join(lines)
+
+    def change_head(self, lang: str, old: Meeting, new: Meeting, reason: str | None, now: datetime) -> list[str]:
+        """What changed (kept as it was on the change notice when the notice is edited later)."""
         lines = [self.t(lang, "meeting.changed.title")]
         if (old.starts_at, old.ends_at) != (new.starts_at, new.ends_at):
             lines.append(self.t(lang, "meeting.changed.time", old=self.text.span(lang, old.starts_at, old.ends_at, now),
@@ -183,8 +201,7 @@ class NoticesPart(MeetingBase):
                                 new=clip(new.topic, TOPIC_PREVIEW)))
         if reason:
             lines.append(self.t(lang, "meeting.changed.reason", reason=reason))
-        lines += ["", *self.card(lang, new, now), "", self.t(lang, "meeting.changed.footer")]
-        return "\n".join(lines)
+        return lines
 
 
     async def _expire_reminders(self, now: datetime) -> int:
@@ -200,6 +217,7 @@ class NoticesPart(MeetingBase):
             for row in rows:
                 cancelled += await self.outbox.cancel(tx, key_prefix=f"mt:{row[0]}:r")
                 await tx.execute("UPDATE meetings SET reminders_closed = 1 WHERE id = ?", (row[0],))
+                await self._refresh_started(tx, row[0])
         if cancelled:
             log.info("meetings: %s reminders of meetings that had already started were not sent", cancelled)
         return cancelled

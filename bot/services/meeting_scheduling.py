@@ -21,6 +21,7 @@ from bot.services.meeting_model import (
     Refused,
 )
 from bot.services.meeting_notices import NoticesPart
+from bot.services.meeting_screens import SUBJECT, MemberMessage
 from bot.services.meeting_text import local_today
 from bot.services.orgs import NotAllowed, NotFound
 
@@ -87,6 +88,7 @@ class SchedulingPart(NoticesPart):
             langs = await self._langs(tx, added)
             await self._send_notices(tx, meeting, [p for p in added if p != actor], langs, now, now)
             await self._plan_reminders(tx, meeting, added, langs, now)
+            await self.core.screens.refresh(tx, SUBJECT, meeting_id, views=["roster"])
         return added
 
     async def edit(self, actor: int, meeting_id: int, *, starts_at: datetime | None = None,
@@ -128,6 +130,8 @@ class SchedulingPart(NoticesPart):
                     told = await self._tell_change(tx, old, meeting, [p for p in people if p != actor and
                                                                         p not in waiting], langs, reason, now)
             await self._plan_reminders(tx, meeting, people, langs, now)
+            # The earlier notices, reminders and nudges show the new time or place; so does the roster.
+            await self._refresh_screens(tx, meeting_id)
         return Edited(meeting=meeting, told=told + len(waiting), quiet=quiet)
 
     async def _take_notice_round(self, tx: Tx, meeting_id: int, now: datetime) -> bool:
@@ -144,12 +148,16 @@ class SchedulingPart(NoticesPart):
 
     async def _tell_change(self, tx: Tx, old: Meeting, meeting: Meeting, people: list[int], langs: dict[int, str],
                            reason: str | None, now: datetime) -> int:
+        tracked = []
         for pid in people:
             lang = langs[pid]
-            await self.outbox.send_text(
-                tx, key=f"mt:{meeting.id}:e{meeting.edits}:{pid}", chat_id=pid,
-                text=self.change_text(lang, old, meeting, reason, now),
-                buttons=self.text.reply_buttons(lang, meeting.id), purpose=Purpose.CHANGE, subject_id=meeting.id)
+            key, text = f"mt:{meeting.id}:e{meeting.edits}:{pid}", self.change_text(lang, old, meeting, reason, now)
+            buttons = self.text.reply_buttons(lang, meeting.id)
+            await self.outbox.send_text(tx, key=key, chat_id=pid, text=text, buttons=buttons,
+                                        purpose=Purpose.CHANGE, subject_id=meeting.id)
+            tracked.append(MemberMessage(key, pid, text, buttons, "change",
+                                         head=self.change_head(lang, old, meeting, reason, now)))
+        await self._track_members(tx, meeting.id, tracked)
         return len(people)
 
     async def _pending_notices(self, tx: Tx, meeting_id: int) -> set[int]:
@@ -185,5 +193,7 @@ class SchedulingPart(NoticesPart):
                                   *self.card(lang, meeting, now)])
                 await self.outbox.send_text(tx, key=f"mt:{meeting_id}:x:{pid}", chat_id=pid, text=text,
                                             purpose=Purpose.CANCEL, subject_id=meeting_id)
+            # Every notice, reminder and nudge says 已取消 and loses its buttons; so does the roster.
+            await self._refresh_screens(tx, meeting_id)
         return meeting, len(tell)
 

@@ -91,6 +91,7 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         _require_system(actor)
         now = self.clock.now()
         await self._expire_reminders(now)
+        await self._expire_screens(now)
         created = 0
         if await self._due_occurrences(self.db, now, None):
             async with self.db.transaction() as tx:

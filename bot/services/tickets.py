@@ -21,13 +21,14 @@ from typing import Any
 from bot import callbacks as cb
 from bot.actors import Actor, SystemActor, is_system
 from bot.clock import from_db, to_db
-from bot.database import Tx
+from bot.database import Database, Tx
 from bot.infra import Infra
 from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
 from bot.services.masking import mask_public
 from bot.services.orgs import NotAllowed, NotFound, Org
 from bot.services.prompts import Question, QuestionKind
+from bot.services.screens import Rendered, Screen, list_kind
 
 DEFAULT_CATEGORIES = ("infrastructure", "sanitation", "welfare", "industry", "disputes", "suggestions", "other")
 DEFAULT_ACCEPT_DAYS = 1
@@ -64,6 +65,21 @@ class Status(StrEnum):
 
 
 OPEN = (Status.NEW, Status.ACCEPTED, Status.NEED_INFO, Status.REOPENED)
+FINAL = (Status.CLOSED, Status.WITHDRAWN, Status.DECLINED)
+
+# The one word for each state, for every reader and every place that shows it (the resident's view
+# and /my, the secretary's card and /inbox, the web wall): a ticket rated 满意 is 已办结 for all.
+STATUS_KEYS = {
+    Status.NEW: "ticket.status.new", Status.ACCEPTED: "ticket.status.accepted",
+    Status.NEED_INFO: "ticket.status.need_info", Status.ANSWERED: "ticket.status.answered",
+    Status.REOPENED: "ticket.status.reopened", Status.CLOSED: "ticket.status.closed",
+    Status.WITHDRAWN: "ticket.status.withdrawn", Status.DECLINED: "ticket.status.declined",
+}
+
+
+def status_word(t: Any, lang: str, status: str) -> str:
+    """The state's word in the reader's language (the one mapping every screen uses)."""
+    return str(t(lang, STATUS_KEYS[Status(status)]))
 
 
 class Rating(StrEnum):
@@ -177,6 +193,20 @@ def render(t: Any, lang: str, outcome: Done | Refused) -> str:
     """An answer in the reader's language."""
     values = {k: t(lang, v.key) if isinstance(v, Say) else v for k, v in outcome.values.items()}
     return str(t(lang, outcome.key, **values))
+
+
+# The secretary's buttons that still make sense in each state (the service checks again on a tap).
+_A = cb.TicketAction
+HANDLER_ACTIONS: dict[Status, tuple[cb.TicketAction, ...]] = {
+    Status.NEW: (_A.ACCEPT, _A.REPLY, _A.ASK, _A.TRANSFER, _A.DECLINE, _A.RESOLVE, _A.HISTORY),
+    Status.ACCEPTED: (_A.REPLY, _A.ASK, _A.TRANSFER, _A.DECLINE, _A.RESOLVE, _A.HISTORY),
+    Status.REOPENED: (_A.REPLY, _A.ASK, _A.TRANSFER, _A.DECLINE, _A.RESOLVE, _A.HISTORY),
+    Status.NEED_INFO: (_A.REPLY, _A.TRANSFER, _A.DECLINE, _A.RESOLVE, _A.HISTORY),
+    Status.ANSWERED: (_A.REPLY, _A.RESOLVE, _A.HISTORY),
+}
+SUBJECT = "ticket"  # screens' subject kind (bot/services/screens.py)
+INBOX_ROOM = 30  # tickets listed as buttons under /inbox
+LIST_LIFE = timedelta(days=1)  # an /inbox or /my list is kept true this long
 
 
 @dataclass
@@ -310,6 +340,7 @@ class TicketService:
         # Questions a resident answers by typing (bot/services/prompts.py; answered in handlers/tickets.py).
         self.prompts.register(QuestionKind(INFO_QUESTION, self._describe_question, media=True))
         self.prompts.register(QuestionKind(RATE_QUESTION, self._describe_question))
+        self._register_screens()
 
     # --- settings and lookups ---------------------------------------------------------------
     async def categories(self, org_id: int) -> list[str]:
@@ -405,8 +436,8 @@ class TicketService:
             raise NotAllowed("ticket")
         return await self._events(ticket_id)
 
-    async def _events(self, ticket_id: int) -> list[Event]:
-        rows = await self.db.fetchall(
+    async def _events(self, ticket_id: int, tx: Tx | None = None) -> list[Event]:
+        rows = await (tx or self.db).fetchall(
             "SELECT at, actor_id, action, note FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [Event(from_db(r["at"]), r["actor_id"], r["action"], r["note"]) for r in rows]
 
@@ -525,9 +556,11 @@ class TicketService:
             for person, lang in languages.items():
                 text = self.t(lang, "ticket.to_handler.new", id=ticket.id, note="") + "\n\n" + self._card_text(
                     lang, ticket, org.name, who)
+                buttons = self.handler_buttons(lang, ticket.id)
                 await self.outbox.send_text(tx, key=f"tk:{ticket.id}:{stamp}:{person}", chat_id=person, text=text,
-                                            buttons=self.handler_buttons(lang, ticket.id),
-                                            purpose=Purpose.CARD, subject_id=ticket.id)
+                                            buttons=buttons, purpose=Purpose.CARD, subject_id=ticket.id)
+                await self._track_card(tx, f"tk:{ticket.id}:{stamp}:{person}", person, ticket.id, text, buttons,
+                                       "ticket.to_handler.new", {"id": ticket.id, "note": ""})
                 await self._relay(tx, ticket.id, stamp, person, items)
             await self._schedule_reminder(tx, ticket, "accept", languages)
         return ticket
@@ -546,8 +579,8 @@ class TicketService:
                 return candidate, None
         return org, None
 
-    async def mine(self, person_id: int) -> list[Ticket]:
-        rows = await self.db.fetchall(
+    async def mine(self, person_id: int, tx: Tx | None = None) -> list[Ticket]:
+        rows = await (tx or self.db).fetchall(
             "SELECT * FROM tickets WHERE resident_id = ? ORDER BY id DESC LIMIT 20", (person_id,))
         return [Ticket.from_row(r) for r in rows]
 
@@ -650,16 +683,16 @@ class TicketService:
         return Done("ticket.done.rated", {"id": ticket_id})
 
     # --- secretaries --------------------------------------------------------------------------
-    async def inbox(self, actor: Actor) -> Inbox:
+    async def inbox(self, actor: Actor, tx: Tx | None = None) -> Inbox:
         """Open tickets this person may act on, overdue first."""
-        rows = await self.db.fetchall(
+        rows = await (tx or self.db).fetchall(
             f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id",
             tuple(s.value for s in OPEN))
         now = self.clock.now()
         lines = []
         for row in rows:
             ticket = Ticket.from_row(row)
-            if not await self.can_act(actor, ticket):
+            if not await self.can_act(actor, ticket, tx):
                 continue
             due = ticket.accept_due if ticket.status == Status.NEW else ticket.answer_due
             lines.append(InboxLine(ticket, overdue=due <= now, mine=ticket.assignee_id == actor))
@@ -883,34 +916,37 @@ class TicketService:
         """One ticket in `lang` as this reader may see it: a handler sees everything (an anonymous
         author stays 匿名群众); the resident sees their content and what was meant for them."""
         ticket = await self.get(actor, ticket_id)
-        as_handler = actor != ticket.resident_id
+        return await self._view(None, ticket, lang, actor != ticket.resident_id)
+
+    async def _view(self, tx: Tx | None, ticket: Ticket, lang: str, as_handler: bool) -> View:
         lines = [self.t(lang, "ticket.view.head", id=ticket.id, category=self.category_name(lang, ticket.category),
-                        status=self.t(lang, f"ticket.status.{ticket.status}"))]
+                        status=status_word(self.t, lang, ticket.status))]
         if as_handler:
-            lines.append(self.t(lang, "ticket.anonymous") if ticket.anonymous else await self._who(ticket.resident_id))
+            lines.append(self.t(lang, "ticket.anonymous") if ticket.anonymous
+                         else await self._who(ticket.resident_id, tx))
         if ticket.escalation:
             lines.append(self.t(lang, "ticket.escalation_level", level=ticket.escalation))
         media: list[Item] = []
-        for side, item in await self._items(ticket.id):
+        for side, item in await self._items(ticket.id, tx):
             if item.text:
                 lines.append(f"{self.t(lang, f'ticket.view.{side}')}: {item.text}")
             if item.kind not in ("text", "location") and item.chat_id is not None:
                 media.append(item)
         lines.append(self.t(lang, "ticket.view.history"))
-        lines += await self._history_lines(ticket, lang, as_handler)
+        lines += await self._history_lines(ticket, lang, as_handler, tx)
         buttons = self._view_buttons(lang, ticket, as_handler)
         return View(texts=split("\n".join(lines), MAX_TEXT), buttons=buttons, media=media[:10])
 
-    async def _history_lines(self, ticket: Ticket, lang: str, as_handler: bool) -> list[str]:
+    async def _history_lines(self, ticket: Ticket, lang: str, as_handler: bool, tx: Tx | None = None) -> list[str]:
         lines = []
-        for event in await self._events(ticket.id):
+        for event in await self._events(ticket.id, tx):
             action = Action(event.action)
             if not as_handler and action not in RESIDENT_SEES:
                 continue
             who = ""
             if event.actor_id is not None:
                 hidden = event.actor_id == ticket.resident_id and ticket.anonymous and as_handler
-                who = self.t(lang, "ticket.anonymous") if hidden else await self.people.display_name(event.actor_id)
+                who = self.t(lang, "ticket.anonymous") if hidden else await self.people.display_name(event.actor_id, tx)
             shown = RESIDENT_SEES.get(action, False) if not as_handler else action != Action.ESCALATED
             note = self.t(lang, "ticket.view.note", note=event.note) if event.note and shown else ""
             lines.append(f"· {self.fmt.moment(lang, event.at, self.clock.now())} {who} "
@@ -920,8 +956,7 @@ class TicketService:
     def _view_buttons(self, lang: str, ticket: Ticket, as_handler: bool) -> list[list[Button]]:
         rows: list[list[Button]] = []
         if as_handler:
-            if ticket.is_open:
-                rows = self.handler_buttons(lang, ticket.id)[:-1]
+            rows = self.handler_buttons(lang, ticket.id, ticket.status, history=False)
             rows.append([Button(self.t(lang, "ticket.button.block"),
                                 cb.TICKET_ACTION(cb.TicketAction.BLOCK, ticket.id))])
             return rows
@@ -1033,6 +1068,7 @@ class TicketService:
             "SELECT id FROM tickets WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= ?", (to_db(now),))
         for row in rows:
             changes += await self._escalate(row["id"], now)
+        await self.core.screens.prune(list_kind(SUBJECT), now - LIST_LIFE)  # old /inbox and /my lists
         cutoff = to_db(now - timedelta(days=RATING_DAYS))
         for row in await self.db.fetchall(
                 "SELECT id FROM tickets WHERE status = ? AND answered_at <= ?", (Status.ANSWERED.value, cutoff)):
@@ -1082,9 +1118,12 @@ class TicketService:
         for person in recipients:
             lang = await self.people.language(person, tx)
             text = self.t(lang, f"ticket.escalated_{step}", level=level) + "\n\n" + await self._card(tx, ticket, lang)
-            await self.outbox.send_text(tx, key=f"tk-esc:{ticket.id}:{level}:{step}:{person}", chat_id=person,
-                                        text=text, buttons=self.handler_buttons(lang, ticket.id),
+            buttons = self.handler_buttons(lang, ticket.id, ticket.status)
+            key = f"tk-esc:{ticket.id}:{level}:{step}:{person}"
+            await self.outbox.send_text(tx, key=key, chat_id=person, text=text, buttons=buttons,
                                         purpose=Purpose.ESCALATION, subject_id=ticket.id)
+            await self._track_card(tx, key, person, ticket.id, text, buttons, f"ticket.escalated_{step}",
+                                   {"level": level})
         for person in await self.handlers_of(ticket, tx):
             lang = await self.people.language(person, tx)
             await self.outbox.send_text(
@@ -1113,16 +1152,20 @@ class TicketService:
         await self.outbox.cancel(tx, key_prefix=f"tk-remind:{ticket_id}:")
 
     # --- rendering for other people (the outbox) -------------------------------------------------
-    def handler_buttons(self, lang: str, ticket_id: int) -> list[list[Button]]:
-        def b(key: str, action: cb.TicketAction) -> Button:
-            return Button(self.t(lang, f"ticket.button.{key}"), cb.TICKET_ACTION(action, ticket_id))
-
+    def handler_buttons(self, lang: str, ticket_id: int, status: Status = Status.NEW,
+                        history: bool = True) -> list[list[Button]]:
+        """The secretary's buttons that make sense for a ticket in `status` (none once it is final)."""
         a = cb.TicketAction
-        return [[b("accept", a.ACCEPT), b("reply", a.REPLY)], [b("ask", a.ASK), b("transfer", a.TRANSFER)],
-                [b("decline", a.DECLINE), b("resolve", a.RESOLVE)], [b("history", a.HISTORY)]]
+        keys = {a.ACCEPT: "accept", a.REPLY: "reply", a.ASK: "ask", a.TRANSFER: "transfer", a.DECLINE: "decline",
+                a.RESOLVE: "resolve", a.HISTORY: "history"}
+        allowed = set(HANDLER_ACTIONS.get(status, ())) - (set() if history else {a.HISTORY})
+        layout = [[a.ACCEPT, a.REPLY], [a.ASK, a.TRANSFER], [a.DECLINE, a.RESOLVE], [a.HISTORY]]
+        rows = [[Button(self.t(lang, f"ticket.button.{keys[x]}"), cb.TICKET_ACTION(x, ticket_id))
+                 for x in row if x in allowed] for row in layout]
+        return [row for row in rows if row]
 
-    async def _card(self, tx: Tx, ticket: Ticket, lang: str) -> str:
-        org = await tx.fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
+    async def _card(self, tx: Tx | None, ticket: Ticket, lang: str) -> str:
+        org = await (tx or self.db).fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
         who = None if ticket.anonymous else await self._who(ticket.resident_id, tx)
         return self._card_text(lang, ticket, org["name"] if org else "", who)
 
@@ -1136,7 +1179,7 @@ class TicketService:
                       who=who or self.t(lang, "ticket.anonymous"),
                       accept_due=self.due_day(lang, ticket.accept_due),
                       answer_due=self.due_day(lang, ticket.answer_due),
-                      status=self.t(lang, f"ticket.status.{ticket.status}"))
+                      status=status_word(self.t, lang, ticket.status))
         if ticket.escalation:
             card += "\n" + self.t(lang, "ticket.escalation_level", level=ticket.escalation)
         return card
@@ -1148,9 +1191,13 @@ class TicketService:
             lang = await self.people.language(person, tx)
             head = self.t(lang, f"ticket.to_handler.{what}", id=ticket.id, note=note or "")
             text = head + "\n\n" + await self._card(tx, ticket, lang)
-            buttons = self.handler_buttons(lang, ticket.id) if ticket.is_open else None
-            await self.outbox.send_text(tx, key=f"tk:{ticket.id}:{stamp}:{person}", chat_id=person, text=text,
+            buttons = self.handler_buttons(lang, ticket.id, ticket.status) if ticket.is_open else None
+            key = f"tk:{ticket.id}:{stamp}:{person}"
+            await self.outbox.send_text(tx, key=key, chat_id=person, text=text,
                                         buttons=buttons, purpose=Purpose.NOTICE, subject_id=ticket.id)
+            if buttons:
+                await self._track_card(tx, key, person, ticket.id, text, buttons, f"ticket.to_handler.{what}",
+                                       {"id": ticket.id, "note": note or ""})
             await self._relay(tx, ticket.id, stamp, person, items or [])
 
     async def _tell_co_handlers(self, tx: Tx, ticket: Ticket, actor: Actor, what: str, *, stamp: int) -> None:
@@ -1181,9 +1228,14 @@ class TicketService:
             buttons = [self.rating_buttons(lang, ticket.id)]
         elif what == "need_info":
             buttons = [[Button(self.t(lang, "ticket.button.add_info"), cb.TICKET_ADD_INFO(ticket.id))]]
+        text = self.t(lang, key, **values)
         await self.outbox.send_text(tx, key=f"tk-res:{ticket.id}:{stamp}", chat_id=ticket.resident_id,
-                                    text=self.t(lang, key, **values), buttons=buttons,
-                                    purpose=Purpose.RESIDENT, subject_id=ticket.id)
+                                    text=text, buttons=buttons, purpose=Purpose.RESIDENT, subject_id=ticket.id)
+        if buttons:
+            await self.core.screens.track(
+                tx, source_key=f"tk-res:{ticket.id}:{stamp}", chat_id=ticket.resident_id, kind=SUBJECT,
+                subject_id=ticket.id, view="resident", recipient=ticket.resident_id, text=text, buttons=buttons,
+                data={"text": text, "wants": what})
         await self._relay(tx, ticket.id, stamp, ticket.resident_id, [i for i in items or [] if i.kind != "text"])
 
     async def _relay(self, tx: Tx, ticket_id: int, stamp: int, person: int, items: list[Item]) -> None:
@@ -1195,6 +1247,121 @@ class TicketService:
                 tx, key=f"tk-copy:{ticket_id}:{stamp}:{person}:{n}", chat_id=person, method="copyMessage",
                 payload={"chat_id": person, "from_chat_id": item.chat_id, "message_id": item.message_id},
                 purpose=Purpose.MEDIA, subject_id=ticket_id)
+
+    # --- screens that stay true (bot/services/screens.py) ------------------------------------------
+    def _register_screens(self) -> None:
+        screens = self.core.screens
+        screens.register(SUBJECT, "card", self._screen_card)
+        screens.register(SUBJECT, "resident", self._screen_resident)
+        screens.register(SUBJECT, "details", self._screen_details)
+        screens.register(list_kind(SUBJECT), "inbox", self._screen_list)
+        screens.register(list_kind(SUBJECT), "my", self._screen_list)
+
+    async def _track_card(self, tx: Tx, key: str, person: int, ticket_id: int, text: str,
+                          buttons: list[list[Button]], head: str, values: dict[str, Any]) -> None:
+        """A card with buttons to a handler: its status and buttons follow the ticket."""
+        await self.core.screens.track(tx, source_key=key, chat_id=person, kind=SUBJECT, subject_id=ticket_id,
+                                      view="card", recipient=person, text=text, buttons=buttons,
+                                      data={"head": head, "values": values})
+
+    async def _screen_ticket(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Ticket | None:
+        if "ticket" not in cache:
+            row = await src.fetchone("SELECT * FROM tickets WHERE id = ?", (screen.subject_id,))
+            cache["ticket"] = Ticket.from_row(row) if row is not None else None
+        ticket: Ticket | None = cache["ticket"]
+        return ticket
+
+    async def _screen_card(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Rendered | None:
+        """A handler's card: the head it was sent with, the card as it stands, the buttons that
+        still make sense for this reader (none once it is final or no longer theirs)."""
+        tx = src if isinstance(src, Tx) else None
+        ticket = await self._screen_ticket(src, screen, cache)
+        if ticket is None:
+            return None
+        lang = await self.people.language(screen.recipient, tx)
+        head = self.t(lang, screen.data["head"], **screen.data["values"])
+        text = head + "\n\n" + await self._card(tx, ticket, lang)
+        if ticket.status in FINAL or not await self.can_act(screen.recipient, ticket, tx):
+            return Rendered(text, final=True)
+        return Rendered(text, self.handler_buttons(lang, ticket.id, ticket.status))
+
+    async def _screen_resident(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Rendered | None:
+        """The resident's message with buttons (rate an answer, add information): as sent while its
+        buttons still apply; then with the state now, and without them."""
+        tx = src if isinstance(src, Tx) else None
+        ticket = await self._screen_ticket(src, screen, cache)
+        if ticket is None:
+            return None
+        lang = await self.people.language(screen.recipient, tx)
+        text: str = screen.data["text"]
+        if screen.data.get("wants") == "answered" and ticket.status == Status.ANSWERED:
+            return Rendered(text, [self.rating_buttons(lang, ticket.id)])
+        if screen.data.get("wants") == "need_info" and ticket.status == Status.NEED_INFO:
+            return Rendered(text, [[Button(self.t(lang, "ticket.button.add_info"), cb.TICKET_ADD_INFO(ticket.id))]])
+        now = self.t(lang, "screen.ticket_now", status=status_word(self.t, lang, ticket.status))
+        return Rendered(clip(text, MAX_TEXT - len(now) - 2) + "\n\n" + now, final=True)
+
+    async def _screen_details(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Rendered | None:
+        """详情和记录 as its reader opened it: read again (when it still fits one message), with the
+        buttons for the state now."""
+        tx = src if isinstance(src, Tx) else None
+        ticket = await self._screen_ticket(src, screen, cache)
+        if ticket is None:
+            return None
+        reader = screen.recipient
+        as_handler = reader != ticket.resident_id
+        if as_handler and not await self.can_act(reader, ticket, tx):
+            return None
+        view = await self._view(tx, ticket, await self.people.language(reader, tx), as_handler)
+        text = view.texts[0] if len(view.texts) == 1 and screen.data.get("single") else screen.data["text"]
+        return Rendered(text, view.buttons, final=ticket.status in FINAL)
+
+    def inbox_screen(self, lang: str, inbox: Inbox) -> Rendered:
+        """/inbox: the counts, and a button for each of the first 30 (with its state)."""
+        text = self.t(lang, "ticket.inbox.title", total=len(inbox.lines), new=inbox.new, overdue=inbox.overdue,
+                      mine=inbox.mine)
+        rows = []
+        for line in inbox.lines[:INBOX_ROOM]:
+            marks = ("⚠️" if line.overdue else "") + ("👤" if line.mine else "")
+            rows.append([Button(self.t(lang, "ticket.inbox.line", id=line.ticket.id, marks=marks,
+                                       category=self.category_name(lang, line.ticket.category),
+                                       status=status_word(self.t, lang, line.ticket.status)),
+                                cb.TICKET_VIEW(line.ticket.id))])
+        if not rows:
+            text += "\n" + self.t(lang, "ticket.inbox.empty")
+        return Rendered(text, rows, data={"ids": [line.ticket.id for line in inbox.lines[:INBOX_ROOM]]})
+
+    def my_screen(self, lang: str, mine: list[Ticket]) -> Rendered:
+        """/my: a button for each of the person's latest tickets, with its state and age."""
+        now = self.clock.now()
+        rows = [[Button(self.t(lang, "ticket.my.line", id=t.id, category=self.category_name(lang, t.category),
+                               status=status_word(self.t, lang, t.status), days=(now - t.created_at).days),
+                        cb.TICKET_VIEW(t.id))] for t in mine]
+        return Rendered(self.t(lang, "ticket.my.title"), rows, data={"ids": [t.id for t in mine]})
+
+    async def _screen_list(self, src: Database | Tx, screen: Screen, cache: dict[str, Any]) -> Rendered | None:
+        """/inbox or /my as its reader sent it: kept true for a day (then it is an old list)."""
+        tx = src if isinstance(src, Tx) else None
+        if self.clock.now() - screen.created_at > LIST_LIFE:
+            return None
+        lang = await self.people.language(screen.recipient, tx)
+        if screen.view == "inbox":
+            return self.inbox_screen(lang, await self.inbox(screen.recipient, tx))
+        mine = await self.mine(screen.recipient, tx)
+        return self.my_screen(lang, mine) if mine else None
+
+    async def remember_list(self, reader: int, view: str, chat_id: int, message_id: int, shown: Rendered) -> None:
+        """/inbox (view "inbox") or /my ("my"), sent directly: its lines follow their tickets."""
+        await self.core.screens.remember(chat_id=chat_id, message_id=message_id, kind=list_kind(SUBJECT),
+                                         subject_id=reader, view=view, recipient=reader, text=shown.text,
+                                         buttons=shown.buttons, data=shown.data)
+
+    async def remember_view(self, reader: int, ticket_id: int, chat_id: int, message_id: int, view: View) -> None:
+        """The details view a handler sent (its last message carries the buttons) stays true."""
+        await self.core.screens.remember(
+            chat_id=chat_id, message_id=message_id, kind=SUBJECT, subject_id=ticket_id, view="details",
+            recipient=reader, text=view.texts[-1], buttons=view.buttons,
+            data={"text": view.texts[-1], "single": len(view.texts) == 1})
 
     # --- helpers ------------------------------------------------------------------------------------
     @staticmethod
@@ -1227,13 +1394,15 @@ class TicketService:
             hidden = ticket.anonymous and row["actor_id"] == ticket.resident_id
             by = Say("ticket.anonymous") if hidden else await self.people.display_name(row["actor_id"], tx)
         return Done("ticket.done.already", {"id": ticket.id, "by": by,
-                                            "status": Say(f"ticket.status.{ticket.status}")}, changed=False)
+                                            "status": Say(STATUS_KEYS[ticket.status])}, changed=False)
 
     async def _set(self, tx: Tx, ticket: Ticket, **changes: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in changes)
         values = [to_db(v) if isinstance(v, datetime) else str(v) if isinstance(v, StrEnum) else v
                   for v in changes.values()]
         await tx.execute(f"UPDATE tickets SET {columns} WHERE id = ?", (*values, ticket.id))
+        # Every earlier message about it that still has buttons is made to read as it stands now.
+        await self.core.screens.refresh(tx, SUBJECT, ticket.id)
 
     async def _event(self, tx: Tx, ticket_id: int, actor: Actor | None, action: Action, note: str | None = None) -> int:
         actor_id = None if actor is None or isinstance(actor, SystemActor) else actor

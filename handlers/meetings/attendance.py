@@ -11,21 +11,32 @@ from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.meeting_model import Answer
+from bot.services.meeting_screens import ANSWER_MARK
 from bot.services.meeting_text import local_today
 from bot.services.prompts import Question
-from handlers.common import answer_callback, lang_of, reply
+from handlers.common import answer_callback, keyboard, lang_of, reply
 from handlers.meetings.common import MAX_BUTTONS, card_view, guarded, person, say, service, stale
 from handlers.meetings.flow import MeetingFlowState
 
 LEAVE_REASONS = ("meeting.leave.reason_sick", "meeting.leave.reason_away", "meeting.leave.reason_family",
                  "meeting.leave.reason_work")
-ANSWER_MARK = "👉 "  # the line under a notice that shows the person's answer; replaced on each change
 
 
-async def show_answer_under(update: Update, line: str) -> None:
-    """Put the person's answer under the notice they pressed (replacing an earlier answer line)."""
+async def show_answer_under(update: Update, context: BotContext, line: str) -> None:
+    """Show the person's answer on the notice they pressed at once: as the notice now reads when
+    it is a screen kept true (a nudge then loses its 🔔 line; the edit queued for it changes
+    nothing more), else with the answer line put under it (replacing an earlier one)."""
     query = update.callback_query
     if query is None or query.message is None or not getattr(query.message, "text", None):
+        return
+    screen = await context.core.screens.render_message(query.message.chat.id, query.message.message_id)
+    if screen is not None:
+        try:
+            await query.edit_message_text(screen.text, reply_markup=keyboard(screen.buttons) if screen.buttons
+                                          else None)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
         return
     body = [x for x in query.message.text.split("\n") if not x.startswith(ANSWER_MARK)]  # type: ignore[union-attr]
     try:
@@ -51,7 +62,7 @@ async def member_button(update: Update, context: BotContext) -> None:
     if data.action == MemberAction.ATTEND:
         attendee = await svc.answer(me, meeting_id, Answer.ATTEND)
         await answer_callback(update, context, "meeting.answer.attend_ok")
-        await show_answer_under(update, svc.text.answer_line(lang, attendee.answer, None))
+        await show_answer_under(update, context, svc.text.answer_line(lang, attendee.answer, None))
     elif data.action == MemberAction.LEAVE:
         # The screen says "or type it": the next text is the reason (an open question).
         await svc.ask_leave_reason(me, meeting_id)
@@ -75,7 +86,8 @@ async def member_button(update: Update, context: BotContext) -> None:
         key = "meeting.checkin.already" if already else "meeting.checkin.done"
         await answer_callback(update, context, key, alert=True, topic=meeting.topic, time=svc.text.clock(lang, at))
         if not already:
-            await show_answer_under(update, c.t(lang, "meeting.card.checked_in", time=svc.text.clock(lang, at)))
+            await show_answer_under(update, context, c.t(lang, "meeting.card.checked_in",
+                                                         time=svc.text.clock(lang, at)))
     else:  # MemberAction.VIEW
         text, rows = await card_view(c, svc, lang, me, meeting_id)
         await query.answer()

@@ -55,6 +55,9 @@ async def say(update: Update, context: BotContext, text: str, rows: list[list[Bu
     markup = keyboard(rows) if rows else None
     query = update.callback_query
     if edit and query is not None and query.message is not None:
+        # The message shows something else now: it is no longer a screen kept true (a roster that
+        # became the mark sheet). A handler that shows a kept screen remembers it again after this.
+        await context.core.screens.forget_message(query.message.chat.id, query.message.message_id)
         await edit_text(query, text, markup)
         return
     assert update.effective_message is not None

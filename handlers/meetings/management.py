@@ -18,9 +18,8 @@ from bot.callbacks import (
 )
 from bot.context import BotContext
 from bot.core import Core
-from bot.limits import MAX_TEXT, clip, telegram_length
 from bot.outbox import Button
-from bot.services.meeting_model import Answer, Attendee, MinutesKind, Presence, Roster
+from bot.services.meeting_model import MinutesKind, Presence, Roster
 from bot.services.meetings import MeetingService
 from handlers.common import answer_callback, lang_of, reply
 from handlers.meetings.common import card_view, flow_state, guarded, person, save, say, service, stale
@@ -28,65 +27,23 @@ from handlers.meetings.flow import MeetingFlowState, Mode, Step
 from handlers.meetings.scheduling import CANCEL_REASONS, date_step
 
 MARK_PAGE = 10
-ROSTER_NAMES = 60  # names listed per line; the rest are counted
 
 
 def roster_text(c: Core, svc: MeetingService, lang: str, roster: Roster) -> str:
-    """Who answered what, who is on leave and why, who came."""
-    meeting = roster.meeting
-
-    # Each list gets its share of the message, so that long names never push the later lists
-    # (and their counts) out of it; the names left out are counted, and the mark sheet pages them all.
-    title = c.t(lang, "meeting.roster.title", kind=svc.text.kind(lang, meeting.kind), topic=meeting.topic,
-                when=svc.text.when(lang, meeting.starts_at, c.clock.now()), count=len(roster.attendees))
-    budget = max(200, (MAX_TEXT - 96 - telegram_length(title)) // 6 - 40)
-
-    def names(people: list[Attendee], with_reason: bool = False) -> str:
-        if not people:
-            return c.t(lang, "meeting.roster.none")
-        shown: list[str] = []
-        used = 0
-        for a in people[:ROSTER_NAMES]:
-            item = clip(c.t(lang, "meeting.roster.leave_item", name=a.name, reason=a.leave_reason or "")
-                        if with_reason else a.name, budget // 2)
-            used += telegram_length(item) + 2
-            if shown and used > budget:
-                break
-            shown.append(item)
-        more = c.t(lang, "meeting.roster.more", count=len(people) - len(shown)) if len(people) > len(shown) else ""
-        return svc.fmt.join(lang, shown) + more
-
-    everyone = roster.attendees
-    attend = roster.with_answer(Answer.ATTEND)
-    leave = roster.with_answer(Answer.LEAVE)
-    silent = roster.with_answer(None)
-    present = [a for a in everyone if a.attended]
-    absent = [a for a in everyone if a.presence == Presence.ABSENT]
-    lines = [title,
-             c.t(lang, "meeting.roster.attending", count=len(attend), names=names(attend)),
-             c.t(lang, "meeting.roster.leave", count=len(leave), names=names(leave, with_reason=True)),
-             c.t(lang, "meeting.roster.no_answer", count=len(silent), names=names(silent)),
-             c.t(lang, "meeting.roster.checked_in", count=len(present), names=names(present))]
-    if absent:
-        lines.append(c.t(lang, "meeting.roster.absent", count=len(absent), names=names(absent)))
-    return clip("\n".join(lines), MAX_TEXT - 96, marker="\n…")
+    """The roster as the service renders it (it also keeps the organiser's roster message true)."""
+    return svc.roster_text(lang, roster)
 
 
 async def show_roster(update: Update, context: BotContext, meeting_id: int) -> None:
-    c, svc, me = context.core, service(context), person(update)
+    svc, me = service(context), person(update)
     lang = await lang_of(update, context)
     roster = await svc.roster(me, meeting_id)
-    meeting, now = roster.meeting, c.clock.now()
-    rows: list[list[Button]] = []
-    silent = sum(1 for a in roster.attendees if a.answer is None and a.person_id != me)
-    if meeting.open_for_answers(now) and silent:
-        rows.append([Button(c.t(lang, "meeting.button.nudge", count=silent),
-                            MEETING_MANAGE(ManageAction.NUDGE, meeting_id))])
-    if meeting.markable(now):
-        rows.append([Button(c.t(lang, "meeting.button.mark"), MEETING_MARK(meeting_id, 0))])
-    rows.append([Button(c.t(lang, "meeting.button.refresh"), MEETING_MANAGE(ManageAction.ROSTER, meeting_id)),
-                 Button(c.t(lang, "meeting.button.back"), MEETING_MANAGE(ManageAction.CARD, meeting_id))])
-    await say(update, context, roster_text(c, svc, lang, roster), rows, edit=True)
+    text, rows = svc.roster_text(lang, roster), svc.roster_buttons(lang, roster, me)
+    await say(update, context, text, rows, edit=True)
+    message = update.effective_message
+    if message is not None and update.effective_chat is not None:
+        # It updates itself from now on (at most once a minute): no 🔄 button is needed.
+        await svc.remember_roster(me, meeting_id, update.effective_chat.id, message.message_id, text, rows)
 
 
 @guarded
