@@ -77,6 +77,12 @@ class Formatter:
             text = self.t(lang, f"{key}.other", n=n, **values)
         return text
 
+    def tally(self, lang: str, counts: Iterable[tuple[str, int]]) -> str:
+        """文字 1 条、照片 1 张 / 1 text, 1 photo: counts of different things side by side, each by its
+        count key, joined by the catalog's separator (a tally has no "and" before its last part)."""
+        parts = [self.count(lang, key, n) for key, n in counts if n]
+        return self.t(lang, "fmt.tally_separator").join(parts)
+
     def relative_day(self, lang: str, day: date | datetime, today: date) -> str:
         """今天 / 昨天 / 3天前 / 明天 / 后天, else the date."""
         if isinstance(day, datetime):

@@ -199,7 +199,7 @@ async def test_submit_text_photo_and_location_in_four_taps_and_anonymity_both_wa
 
     zhang.press(categories, "环境卫生")
     taps += 1
-    confirm = await fake.wait_text(zhang.id, "请确认（共 3 条内容）")
+    confirm = await fake.wait_text(zhang.id, "请确认：\n内容：文字 1 条、照片 1 张、位置 1 个\n")
     assert "类别：环境卫生" in confirm.text and "河边有人倒垃圾" in confirm.text
     assert "📍 33.70000,110.30000" in confirm.text
     assert confirm.button_texts == ["☑ 答复可以公开到回音壁", "☐ 不让书记看到我的名字", "✅ 提交", "取消"]
@@ -255,7 +255,7 @@ async def test_a_problem_typed_straight_into_the_chat_starts_a_submission(bot: B
     li.send("村委会门口的垃圾桶满了三天没人清")
     categories = await fake.wait_message(LI, contains="已收到 1 条内容")
     li.press(categories, "环境卫生")
-    confirm = await fake.wait_text(LI, "请确认（共 1 条内容）")
+    confirm = await fake.wait_text(LI, "请确认：\n内容：文字 1 条\n")
     li.press(confirm, "✅ 提交")
     await fake.wait_text(LI, "已提交！问题编号 #1")
 
@@ -276,7 +276,7 @@ async def test_a_restart_half_way_loses_nothing(bot: BotRunner, fake: FakeBotApi
     await bot.restart()
 
     zhang.press(categories, "基础设施")
-    confirm = await fake.wait_text(ZHANG, "请确认（共 2 条内容）")
+    confirm = await fake.wait_text(ZHANG, "请确认：\n内容：文字 1 条、照片 1 张\n")
     zhang.press(confirm, "✅ 提交")
     await fake.wait_text(ZHANG, "已提交！问题编号 #1")
     assert (await svc(bot).get(SYSTEM_ACTOR, 1)).summary == "学校门口的路灯坏了"

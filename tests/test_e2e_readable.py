@@ -1,0 +1,98 @@
+"""End to end: screens an elderly person can read (issue 12). The problem draft counts what was sent
+by kind, in both languages; its category buttons stay only under the newest piece; /help starts
+from what a person does; files the bot sends have Chinese names; a meeting's length is chosen and
+shown before it is sent.
+"""
+
+from __future__ import annotations
+
+from orgtree import SECRETARY
+
+from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
+from bot.actors import SYSTEM_ACTOR
+from conftest import BotRunner
+
+ZHANG, TOM = 2001, 2101
+WAIT = 15.0  # replies to one chat are paced at about one a second
+
+
+async def resident(bot: BotRunner, fake: FakeBotApi, user_id: int, name: str, language: str) -> FakeUser:
+    user = fake.user(user_id, first_name=name, language_code=language)
+    await bot.core.people.touch(user_id, name, None, language)
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    await bot.core.invites.join(user_id, invite.payload)
+    return user
+
+
+def buttons_now(fake: FakeBotApi, message: SentMessage) -> list[str]:
+    current = fake.message(message.chat_id, message.message_id)
+    assert current is not None
+    return current.button_texts
+
+
+async def test_the_draft_counts_each_kind_and_keeps_its_buttons_under_the_newest_piece(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    zhang = await resident(bot, fake, ZHANG, "老张", "zh-hans")
+    fake.user(SECRETARY, first_name="王建国")
+    prompts = []
+    zhang.send("村口的桥栏杆松了")
+    prompts.append(await fake.wait_message(ZHANG, contains="已收到 1 条内容。还可以继续补充", timeout=WAIT))
+    zhang.send_photo()
+    prompts.append(await fake.wait_message(ZHANG, contains="已收到 2 条内容。", timeout=WAIT))
+    zhang.send_voice()
+    prompts.append(await fake.wait_message(ZHANG, contains="已收到 3 条内容。", timeout=WAIT))
+    zhang.send_location(33.7, 110.3)
+    prompts.append(await fake.wait_message(ZHANG, contains="已收到 4 条内容。", timeout=WAIT))
+    await bot.idle()
+
+    # Only the newest prompt has the category buttons; the older ones lost theirs.
+    assert [buttons_now(fake, p) for p in prompts[:-1]] == [[], [], []]
+    assert buttons_now(fake, prompts[-1])[:2] == ["基础设施", "环境卫生"]
+    stripped = [call.params.get("message_id") for call in fake.calls_to("editMessageReplyMarkup") if call.ok]
+    assert sorted(stripped) == sorted(p.message_id for p in prompts[:-1])
+
+    zhang.press(prompts[-1], "基础设施")
+    confirm = await fake.wait_text(ZHANG, "请确认：")
+    assert confirm.message_id == prompts[-1].message_id
+    assert confirm.text.startswith(
+        "请确认：\n内容：文字 1 条、照片 1 张、语音 1 条、位置 1 个\n类别：基础设施\n村口的桥栏杆松了")
+
+    # One more piece after the category: a new confirmation under it, the old one loses its buttons.
+    zhang.send("栏杆在桥的东头")
+    again = await fake.wait_message(ZHANG, contains="请确认：\n内容：文字 2 条、照片 1 张、语音 1 条、位置 1 个",
+                                    timeout=WAIT)
+    await bot.idle()
+    assert buttons_now(fake, confirm) == []
+    assert "✅ 提交" in again.button_texts
+    zhang.press(again, "✅ 提交")
+    await fake.wait_text(ZHANG, "已提交！")
+    kinds = [item.kind for _, item in await bot.core.tickets.items(SYSTEM_ACTOR, 1)]
+    assert kinds == ["text", "photo", "voice", "location", "text"]
+
+
+async def test_the_draft_counts_read_naturally_in_english(bot: BotRunner, fake: FakeBotApi) -> None:
+    tom = await resident(bot, fake, TOM, "Tom", "en")
+    fake.user(SECRETARY, first_name="王建国")
+    tom.send("The bridge railing is loose")
+    first = await fake.wait_message(TOM, contains="Got 1 item. Add more if you like", timeout=WAIT)
+    tom.send("It is at the east end")
+    await fake.wait_message(TOM, contains="Got 2 items.", timeout=WAIT)
+    tom.send_voice()
+    last = await fake.wait_message(TOM, contains="Got 3 items.", timeout=WAIT)
+    await bot.idle()
+    assert buttons_now(fake, first) == []
+    tom.press(last, "Infrastructure")
+    confirm = await fake.wait_text(TOM, "Please check:")
+    assert confirm.text.startswith("Please check:\nContent: 2 texts, 1 voice note\nCategory: Infrastructure\n")
+    assert "piece" not in confirm.text and "(s)" not in confirm.text
+
+
+async def test_a_voice_note_alone_is_a_complete_problem(bot: BotRunner, fake: FakeBotApi) -> None:
+    zhang = await resident(bot, fake, ZHANG, "老张", "zh-hans")
+    fake.user(SECRETARY, first_name="王建国")
+    zhang.send_voice()
+    prompt = await fake.wait_message(ZHANG, contains="已收到 1 条内容。", timeout=WAIT)
+    zhang.press(prompt, "其他")
+    confirm = await fake.wait_text(ZHANG, "内容：语音 1 条\n")
+    zhang.press(confirm, "✅ 提交")
+    await fake.wait_text(ZHANG, "已提交！")
