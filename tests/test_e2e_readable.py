@@ -96,3 +96,44 @@ async def test_a_voice_note_alone_is_a_complete_problem(bot: BotRunner, fake: Fa
     confirm = await fake.wait_text(ZHANG, "内容：语音 1 条\n")
     zhang.press(confirm, "✅ 提交")
     await fake.wait_text(ZHANG, "已提交！")
+
+
+async def help_text(fake: FakeBotApi, user_id: int) -> str:
+    fake.user(user_id).send("/help")
+    return (await fake.wait_message(user_id, contains="/help", timeout=WAIT)).text
+
+
+async def test_help_for_a_resident_starts_with_the_menu_and_just_sending(bot: BotRunner, fake: FakeBotApi) -> None:
+    await resident(bot, fake, ZHANG, "老张", "zh-hans")
+    text = await help_text(fake, ZHANG)
+    lines = text.splitlines()
+    assert lines[0] == ("点下方菜单里的按钮就能用："
+                        "「📝 反映问题」、「📋 我的问题」、「📢 回音壁」、「👤 我的」和「🌐 语言」。")
+    assert lines[1].startswith("有问题要反映，直接给我发一张照片、一段语音或者一句话就行")
+    # Commands come second, by task; a resident sees only the problem wall and the rest.
+    assert text.index("/submit") > text.index("也可以发送下面的命令")
+    assert "📝 问题墙：" in text and "⚙️ 其他：" in text
+    assert "📅 会议：" not in text and "👥 人员与组织：" not in text and "/inbox" not in text
+
+
+async def test_help_for_a_secretary_groups_the_commands_by_task(bot: BotRunner, fake: FakeBotApi) -> None:
+    text = await help_text(fake, SECRETARY)
+    blocks = text.split("\n\n")
+    groups = {block.splitlines()[0]: [line.split(" ")[0] for line in block.splitlines()[1:]]
+              for block in blocks[2:]}
+    assert [title.split("：")[0] for title in groups] == ["📝 问题墙", "📅 会议", "👥 人员与组织", "⚙️ 其他"]
+    commands = [c for names in groups.values() for c in names]
+    assert len(commands) == len(set(commands)) and all(c.startswith("/") for c in commands)
+    assert {"/inbox", "/blocked", "/bindwall", "/poster"} <= set(groups[next(iter(groups))])
+    assert "/newmeeting" in next(names for title, names in groups.items() if title.startswith("📅"))
+    assert "/invite" in next(names for title, names in groups.items() if title.startswith("👥"))
+    assert "/appoint" not in commands  # organisers' and administrators' only
+    assert max(len(names) for names in groups.values()) < 10
+
+
+async def test_help_in_english_reads_the_same_way(bot: BotRunner, fake: FakeBotApi) -> None:
+    await resident(bot, fake, TOM, "Tom", "en")
+    text = await help_text(fake, TOM)
+    assert text.startswith("Tap the buttons of the menu below: “📝 Report a problem”, “📋 My problems”,")
+    assert "just send me a photo, a voice note or a text" in text
+    assert "📝 Problem wall:" in text
