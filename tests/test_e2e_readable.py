@@ -6,11 +6,18 @@ shown before it is sent.
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 from orgtree import SECRETARY
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
+from bot.callbacks import MEETING_FLOW, FlowAction
+from bot.services.meeting_time import Unreadable
 from conftest import BotRunner
+from handlers.meetings.scheduling import read_length
 
 ZHANG, TOM = 2001, 2101
 WAIT = 15.0  # replies to one chat are paced at about one a second
@@ -137,3 +144,58 @@ async def test_help_in_english_reads_the_same_way(bot: BotRunner, fake: FakeBotA
     assert text.startswith("Tap the buttons of the menu below: “📝 Report a problem”, “📋 My problems”,")
     assert "just send me a photo, a voice note or a text" in text
     assert "📝 Problem wall:" in text
+
+
+async def test_a_meeting_s_length_is_asked_and_shown_before_it_is_sent(bot: BotRunner, fake: FakeBotApi) -> None:
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    secretary.send("/newmeeting")
+    step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
+    secretary.press(step, "支部党员大会")
+    step = await fake.wait_text(SECRETARY, "请选择开会日期")
+    secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261205))
+    step = await fake.wait_text(SECRETARY, "几点开会")
+    assert step.button_texts[:3] == ["早上7:00", "上午8:00", "上午9:00"] and "下午3:00" in step.button_texts
+    secretary.press(step, "下午3:00")
+    step = await fake.wait_text(SECRETARY, "开多长时间")
+    assert step.text.startswith("12月5日（周六）下午3:00开始。开多长时间？")
+    secretary.press(step, "1.5小时")
+    await fake.wait_text(SECRETARY, "请输入开会地点")
+    secretary.send("村委会会议室")
+    await fake.wait_message(SECRETARY, contains="请输入会议议题")
+    secretary.send("学习党章")
+    confirm = await fake.wait_message(SECRETARY, contains="请核对会议信息")
+    assert "时间：12月5日（周六）下午3:00—4:30" in confirm.text
+
+    # A typed end works as well; a typed range skips the question.
+    secretary.press(confirm, "✖️ 不安排了")
+    await fake.wait_text(SECRETARY, "没有安排会议")
+    secretary.send("/newmeeting")
+    step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
+    secretary.press(step, "支部党员大会")
+    await fake.wait_text(SECRETARY, "请选择开会日期")
+    secretary.send("12月6日 上午9点")
+    await fake.wait_message(SECRETARY, contains="上午9:00开始。开多长时间？")
+    secretary.send("到中午12点")
+    await fake.wait_message(SECRETARY, contains="请输入开会地点")
+    secretary.send("村委会会议室")
+    await fake.wait_message(SECRETARY, contains="请输入会议议题")
+    secretary.send("学习党章")
+    confirm = await fake.wait_message(SECRETARY, contains="请核对会议信息")
+    assert "时间：12月6日（周日）上午9:00—中午12:00" in confirm.text
+
+
+@pytest.mark.parametrize(("typed", "end"), [
+    ("3小时", "18:00"), ("两个小时", "17:00"), ("一个半小时", "16:30"), ("1.5h", "16:30"), ("90分钟", "16:30"),
+    ("半天", "19:00"), ("2 hours", "17:00"), ("half a day", "19:00"), ("到下午5点", "17:00"), ("17:30", "17:30"),
+    ("until 6 pm", "18:00"),
+])
+def test_a_typed_length_or_end(typed: str, end: str) -> None:
+    start = datetime(2026, 12, 5, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert read_length(typed, start, start.date()).strftime("%H:%M") == end
+
+
+@pytest.mark.parametrize("typed", ["一会儿", "12月7日 下午5点", "long"])
+def test_an_unreadable_length(typed: str) -> None:
+    start = datetime(2026, 12, 5, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with pytest.raises(Unreadable):
+        read_length(typed, start, start.date())

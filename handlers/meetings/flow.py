@@ -32,6 +32,7 @@ class Step(StrEnum):
     SCOPE = "scope"
     DATE = "date"
     TIME = "time"
+    LENGTH = "length"
     PLACE = "place"
     TOPIC = "topic"
     LECTURER = "lecturer"
