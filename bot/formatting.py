@@ -16,6 +16,15 @@ from babel.lists import format_list
 
 from bot.i18n import Translator
 
+# Characters a file name may not hold on a phone or a Windows PC; what people read stays.
+_NOT_IN_FILE_NAMES = str.maketrans({c: "-" for c in '/\\:*?"<>|'} | {c: " " for c in "\n\r\t"})
+
+
+def file_name(text: str) -> str:
+    """A file name as people read it (台账-三义村党支部-2026.xlsx), with only what breaks a file name
+    replaced."""
+    return text.translate(_NOT_IN_FILE_NAMES).strip()
+
 
 @lru_cache(maxsize=8)
 def babel_locale(lang: str) -> Locale:

@@ -148,7 +148,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     await fake.wait_text(2102, "已请假：身体不适")
     wang.press(notices[2103], "📆 加入手机日历")
     ics = await fake.wait_message(2103, contains="手机日历")
-    assert ics.document is not None and ics.document[0] == f"meeting-{meeting_id}.ics"
+    assert ics.document is not None and ics.document[0] == "支部党员大会-12月5日.ics"
     lines = unfold(ics.document[1])
     assert "DTSTART:20261205T070000Z" in lines and "LOCATION:村委会会议室" in lines
     assert "SUMMARY:支部党员大会：学习党的二十届四中全会精神" in lines
@@ -207,7 +207,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     # The ledger for the quarter, as an Excel file.
     secretary.send("/ledger 2026Q4")
     ledger = await fake.wait_message(SECRETARY, contains="会议台账")
-    assert ledger.document is not None and ledger.document[0] == "ledger-sanyi-2026-10-01-2026-12-31.xlsx"
+    assert ledger.document is not None and ledger.document[0] == "台账-三义村党支部-2026年第4季度.xlsx"
     book = load_workbook(io.BytesIO(ledger.document[1]))
     assert book.sheetnames[0] == "汇总" and "支部党员大会" in book.sheetnames
     sheet = book["支部党员大会"]

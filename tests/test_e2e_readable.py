@@ -6,7 +6,7 @@ shown before it is sent.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -199,3 +199,40 @@ def test_an_unreadable_length(typed: str) -> None:
     start = datetime(2026, 12, 5, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     with pytest.raises(Unreadable):
         read_length(typed, start, start.date())
+
+
+@pytest.mark.parametrize(("first", "last", "lang", "name"), [
+    (date(2026, 1, 1), date(2026, 12, 31), "zh_CN", "台账-三义村党支部-2026.xlsx"),
+    (date(2026, 10, 1), date(2026, 12, 31), "zh_CN", "台账-三义村党支部-2026年第4季度.xlsx"),
+    (date(2026, 11, 1), date(2026, 11, 30), "zh_CN", "台账-三义村党支部-2026年11月.xlsx"),
+    (date(2026, 1, 1), date(2026, 6, 30), "zh_CN", "台账-三义村党支部-2026年1月1日至2026年6月30日.xlsx"),
+    (date(2026, 1, 1), date(2026, 12, 31), "en", "Meeting ledger - 三义村党支部 - 2026.xlsx"),
+    (date(2026, 11, 1), date(2026, 11, 30), "en", "Meeting ledger - 三义村党支部 - 11-2026.xlsx"),
+])
+async def test_the_ledger_s_file_name_says_whose_and_when_in_words(
+        bot: BotRunner, first: date, last: date, lang: str, name: str) -> None:
+    org = await bot.core.orgs.by_code("sanyi")
+    assert org is not None
+    filename, _ = await bot.core.meetings.ledger(SECRETARY, org.id, first, last, lang)
+    assert filename == name
+
+
+async def test_chinese_file_names_arrive_as_they_are(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The calendar file of a meeting, as a member taps for it: its name is Chinese at the server."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    secretary.send("/newmeeting")
+    step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
+    secretary.press(step, "党小组会")
+    step = await fake.wait_text(SECRETARY, "请选择开会日期")
+    secretary.send("12月5日 下午3点到5点")
+    await fake.wait_message(SECRETARY, contains="请输入开会地点")
+    secretary.send("村委会会议室")
+    await fake.wait_message(SECRETARY, contains="请输入会议议题")
+    secretary.send("学习党章")
+    confirm = await fake.wait_message(SECRETARY, contains="请核对会议信息")
+    secretary.press(confirm, "✅ 确认，发通知")
+    card = await fake.wait_text(SECRETARY, "会议已安排")
+    secretary.press(card, "📆 加入手机日历")
+    ics = await fake.wait_message(SECRETARY, contains="手机日历", timeout=WAIT)
+    assert ics.document is not None and ics.document[0] == "党小组会-12月5日.ics"
+    assert ics.document[1].startswith(b"BEGIN:VCALENDAR")

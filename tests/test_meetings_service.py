@@ -400,7 +400,7 @@ async def test_ics_for_invitees_and_managers_only(tree: Core) -> None:
     svc = svc_of(tree)
     mid = (await svc.create(SECRETARY, await draft(tree))).meeting.id
     name, content = await svc.ics(MEMBER, mid, "zh_CN")
-    assert name == f"meeting-{mid}.ics" and b"DTSTART:20261205T070000Z" in content
+    assert name == "支部党员大会-12月5日.ics" and b"DTSTART:20261205T070000Z" in content
     await svc.ics(TOWN_ORG, mid, "en")
     with pytest.raises(Refused, match="not_invited"):
         await svc.ics(ERLANG_SECRETARY, mid, "zh_CN")
@@ -600,7 +600,7 @@ async def test_the_ledger_workbook(tree: Core, clock: SettableClock) -> None:
     with pytest.raises(NotAllowed):
         await svc.ledger(MEMBER, sanyi, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
     name, content = await svc.ledger(TOWN_ORG, sanyi, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
-    assert name == "ledger-sanyi-2026-10-01-2026-12-31.xlsx"
+    assert name == "台账-三义村党支部-2026年第4季度.xlsx"
     book = load_workbook(io.BytesIO(content))
     assert book.sheetnames[:3] == ["汇总", "支部党员大会", "支部委员会会议"] and "月例会" in book.sheetnames
     sheet = book["支部党员大会"]

@@ -35,6 +35,7 @@ from datetime import date, datetime, time, timedelta
 
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import to_db
+from bot.formatting import file_name
 from bot.services import ledger as ledger_renderer
 from bot.services.meeting_attendance import AttendancePart
 from bot.services.meeting_model import (
@@ -63,7 +64,7 @@ from bot.services.meeting_model import (
 from bot.services.meeting_scheduling import SchedulingPart
 from bot.services.meeting_series import SeriesPart
 from bot.services.meeting_settings import SettingsPart
-from bot.services.meeting_time import add_years
+from bot.services.meeting_time import add_years, period_end, period_start
 from bot.services.orgs import NotAllowed, NotFound
 
 __all__ = ["DEFAULT_DURATION", "KINDS", "OFFSET_CHOICES", "QUOTA_KINDS", "Attendee", "Created", "Draft", "Edited",
@@ -145,7 +146,22 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         """(file name, workbook) of data read by `ledger_data`, rendered in a worker thread so that
         other chats go on meanwhile."""
         content = await asyncio.to_thread(ledger_renderer.render, data, self.t, self.text, self.fmt, lang)
-        return f"ledger-{data.org_code}-{data.first.isoformat()}-{data.last.isoformat()}.xlsx", content
+        return self.ledger_file_name(data, lang), content
+
+    def ledger_file_name(self, data: LedgerData, lang: str) -> str:
+        """台账-三义村党支部-2026.xlsx: the org's name and the period as people say it (a year, a
+        quarter, a month, else the two days), never the org's code."""
+        first, after = data.first, data.last + timedelta(days=1)
+        whole = [p for p in ("year", "quarter", "month")
+                 if (period_start(p, first), period_end(p, first)) == (first, after)]
+        if whole == ["year"]:
+            period = str(first.year)
+        elif whole:
+            period = self.text.period_label(lang, whole[0], first)
+        else:
+            period = self.t(lang, "readable.ledger.days", first=self.fmt.day(lang, first, weekday=False, year=True),
+                            last=self.fmt.day(lang, data.last, weekday=False, year=True))
+        return file_name(self.t(lang, "readable.ledger.file_name", org=data.org_name, period=period))
 
 
 def _require_system(actor: int) -> None:
