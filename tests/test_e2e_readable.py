@@ -6,6 +6,7 @@ shown before it is sent.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from orgtree import SECRETARY
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
 from bot.callbacks import MEETING_FLOW, FlowAction
+from bot.i18n import load_catalog
 from bot.services.meeting_time import Unreadable
 from conftest import BotRunner
 from handlers.meetings.scheduling import read_length
@@ -236,3 +238,24 @@ async def test_chinese_file_names_arrive_as_they_are(bot: BotRunner, fake: FakeB
     ics = await fake.wait_message(SECRETARY, contains="手机日历", timeout=WAIT)
     assert ics.document is not None and ics.document[0] == "党小组会-12月5日.ics"
     assert ics.document[1].startswith(b"BEGIN:VCALENDAR")
+
+
+# Where a number or a code may appear in the Chinese interface, and why. Everything else names
+# people and organisations in words.
+IDS_ALLOWED = {
+    "me.title": "an administrator's own /me (only administrators see their Telegram number)",
+    "org.title": "an administrator's /org lists the codes the org file and the command line use",
+    "web.not_found": "the echo wall's web address is /wall/<code>: the page says how it is built",
+}
+# A problem's number (#12) stays: residents and secretaries use it to talk about one problem
+# (/my lists it, the secretary's card and every notice about it carry it).
+TICKET_NUMBER = re.compile(r"(编号\s*)?#\{(id|ticket)\}")
+ID_MARKERS = re.compile(r"\{(id|code|org_code|person_id|telegram_id|user_id|chat_id|meeting_id)\}|ID|代码|编号")
+
+
+def test_the_chinese_interface_shows_no_ids_or_codes_outside_the_allow_list() -> None:
+    catalog = load_catalog("zh_CN")
+    found = {key: text for key, text in catalog.items()
+             if ID_MARKERS.search(TICKET_NUMBER.sub("", text)) and key not in IDS_ALLOWED}
+    assert found == {}
+    assert all(key in catalog for key in IDS_ALLOWED)

@@ -144,7 +144,7 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
     en_role = {"member": "party member", "secretary": "secretary"}[role]
     assert sent[0]["payload"] == {
         "chat_id": SECRETARY,
-        "text": f"王小明（ID {person}）申请以{zh_role}身份加入「三义村党支部」。",
+        "text": f"王小明申请以{zh_role}身份加入「三义村党支部」。",
         "reply_markup": {"inline_keyboard": [[
             {"text": "✅ 同意", "callback_data": f"jr:a:{rid}"},
             {"text": "❌ 拒绝", "callback_data": f"jr:r:{rid}"},
@@ -152,7 +152,7 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
     }
     assert sent[1]["payload"] == {
         "chat_id": VILLAGE_ORG,
-        "text": f"王小明 (ID {person}) asks to join “三义村党支部” as {en_role}.",
+        "text": f"王小明 asks to join “三义村党支部” as {en_role}.",
         "reply_markup": {"inline_keyboard": [[
             {"text": "✅ Approve", "callback_data": f"jr:a:{rid}"},
             {"text": "❌ Reject", "callback_data": f"jr:r:{rid}"},

@@ -524,7 +524,7 @@ class TicketService:
         return ticket
 
     async def _who(self, person_id: int, tx: Tx | None = None) -> str:
-        return f"{await self.people.display_name(person_id, tx)} (ID {person_id})"
+        return await self.people.display_name(person_id, tx)  # a name, never a Telegram number
 
     async def _route(self, org: Org, category: str) -> tuple[Org, int | None]:
         assignee = await self.db.fetchval(
