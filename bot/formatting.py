@@ -57,6 +57,15 @@ class Formatter:
         year = now is not None and self.local(when).year != self.local(now).year
         return self.t(lang, "fmt.moment", date=self.day(lang, when, year=year), time=self.time(lang, when))
 
+    def moment_near(self, lang: str, when: datetime, now: datetime) -> str:
+        """今天下午3:00 / 明天上午9:00 / yesterday, 3:00 PM near now, else the day and time: for what
+        is read at once (lists, a problem's history), not for messages that stay (notices, the wall)."""
+        delta = (self.local(when).date() - self.local(now).date()).days
+        if not -1 <= delta <= 2:
+            return self.moment(lang, when, now)
+        day = self.relative_day(lang, when, self.local(now).date())
+        return self.t(lang, "fmt.moment", date=day, time=self.time(lang, when))
+
     def span(self, lang: str, start: datetime, end: datetime, now: datetime | None = None) -> str:
         """下午3:00—5:00 on one day (the part of day is not repeated); two moments across days."""
         if self.local(start).date() != self.local(end).date():

@@ -276,9 +276,10 @@ async def my_command(update: Update, context: BotContext) -> None:
     if not mine:
         await reply(update, context, "ticket.my.none")
         return
-    now = c.clock.now()
+    today = c.formatter.local(c.clock.now()).date()
     rows = [[Button(c.t(lang, "ticket.my.line", id=t.id, category=svc.category_name(lang, t.category),
-                        status=c.t(lang, f"ticket.status.{t.status}"), days=(now - t.created_at).days),
+                        status=c.t(lang, f"ticket.status.{t.status}"),
+                        when=c.formatter.relative_day(lang, t.created_at, today)),
                     cb.TICKET_VIEW(t.id))] for t in mine]
     await update.effective_message.reply_text(c.t(lang, "ticket.my.title"), reply_markup=keyboard(rows))
 

@@ -259,3 +259,21 @@ def test_the_chinese_interface_shows_no_ids_or_codes_outside_the_allow_list() ->
              if ID_MARKERS.search(TICKET_NUMBER.sub("", text)) and key not in IDS_ALLOWED}
     assert found == {}
     assert all(key in catalog for key in IDS_ALLOWED)
+
+
+def test_a_moment_near_now_says_today_or_tomorrow_else_the_day() -> None:
+    from bot.formatting import Formatter
+    from bot.i18n import Translator
+
+    tz = ZoneInfo("Asia/Shanghai")
+    fmt = Formatter(Translator(), tz)
+    now = datetime(2026, 11, 27, 9, 0, tzinfo=tz)
+    at = datetime(2026, 11, 27, 15, 0, tzinfo=tz)
+    assert fmt.moment_near("zh_CN", at, now) == "今天下午3:00"
+    assert fmt.moment_near("zh_CN", at.replace(day=28, hour=9), now) == "明天上午9:00"
+    assert fmt.moment_near("zh_CN", at.replace(day=26), now) == "昨天下午3:00"
+    assert fmt.moment_near("zh_CN", at.replace(day=5, month=12), now) == "12月5日（周六）下午3:00"
+    assert fmt.moment_near("en", at, now) == "today, 3:00 PM"
+    assert fmt.tally("zh_CN", [("readable.item.text", 2), ("readable.item.photo", 0), ("readable.item.voice", 1)]) \
+        == "文字 2 条、语音 1 条"
+    assert fmt.tally("en", [("readable.item.text", 1), ("readable.item.voice", 2)]) == "1 text, 2 voice notes"

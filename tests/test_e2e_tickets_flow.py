@@ -212,7 +212,7 @@ async def test_submit_text_photo_and_location_in_four_taps_and_anonymity_both_wa
     zhang.press(confirm, "✅ 提交")
     taps += 1
     done = await fake.wait_text(zhang.id, "已提交！问题编号 #1")
-    assert done.text == "已提交！问题编号 #1。书记会在 11月30日（周一） 前受理，有进展会通知您。发送 /my 查看。"
+    assert done.text == "已提交！问题编号 #1。书记会在11月30日（周一）前受理，有进展会通知您。发送 /my 查看。"
     assert taps == 4
     ticket = await svc(bot).get(SYSTEM_ACTOR, 1)
     assert (ticket.category, ticket.public_ok, ticket.anonymous, ticket.status) == ("sanitation", False, True, "new")
@@ -430,10 +430,10 @@ async def test_my_lists_tickets_with_status_and_age_and_opens_the_history(
 
     zhang.send("/my")
     mine = await fake.wait_message(ZHANG, contains="您反映的问题（点开查看详情）：", timeout=WAIT)
-    assert mine.button_texts == ["#2 环境卫生 · 待受理 · 0天前", "#1 基础设施 · 已受理 · 2天前"]
+    assert mine.button_texts == ["#2 环境卫生 · 待受理 · 今天", "#1 基础设施 · 已受理 · 2天前"]
     zhang.press(mine, "#1 基础设施 · 已受理 · 2天前")
     view = await fake.wait_message(ZHANG, contains="办理记录：", timeout=WAIT)
-    assert view.text == ("问题 #1（基础设施）· 已受理\n群众: 村口路灯坏了\n办理记录：\n"
+    assert view.text == ("问题 #1（基础设施）· 已受理\n群众：村口路灯坏了\n办理记录：\n"
                          "· 11月27日（周五）上午9:00 老张 提交\n· 11月27日（周五）上午10:00 王建国 受理")
     assert view.button_texts == ["撤回这个问题"]
 

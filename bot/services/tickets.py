@@ -855,7 +855,8 @@ class TicketService:
         media: list[Item] = []
         for side, item in await self._items(ticket.id):
             if item.text:
-                lines.append(f"{self.t(lang, f'ticket.view.{side}')}: {item.text}")
+                lines.append(self.t(lang, "readable.view.said", who=self.t(lang, f"ticket.view.{side}"),
+                                    text=item.text))
             if item.kind not in ("text", "location") and item.chat_id is not None:
                 media.append(item)
         lines.append(self.t(lang, "ticket.view.history"))
@@ -875,7 +876,7 @@ class TicketService:
                 who = self.t(lang, "ticket.anonymous") if hidden else await self.people.display_name(event.actor_id)
             shown = RESIDENT_SEES.get(action, False) if not as_handler else action != Action.ESCALATED
             note = self.t(lang, "ticket.view.note", note=event.note) if event.note and shown else ""
-            lines.append(f"· {self.fmt.moment(lang, event.at, self.clock.now())} {who} "
+            lines.append(f"· {self.fmt.moment_near(lang, event.at, self.clock.now())} {who} "
                          f"{self.t(lang, f'ticket.event.{action}')}{note}")
         return lines
 
