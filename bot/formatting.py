@@ -89,11 +89,18 @@ class Formatter:
 
     def count(self, lang: str, key: str, n: int, **values: object) -> str:
         """`key.one` / `key.other` by the language's plural rules, with `{n}`."""
-        form = babel_locale(lang).plural_form(n)
+        return self._form(lang, key, babel_locale(lang).plural_form(n), n, **values)
+
+    def _form(self, lang: str, key: str, form: str, n: int, **values: object) -> str:
+        """`key.<form>`, else `key.other` (a language without that form)."""
         text = self.t(lang, f"{key}.{form}", n=n, **values)
         if text == f"{key}.{form}":
             text = self.t(lang, f"{key}.other", n=n, **values)
         return text
+
+    def ordinal(self, lang: str, n: int) -> str:
+        """2nd / 3rd / 11th (第2个 needs no suffix): `fmt.ordinal.*` by the language's ordinal rules."""
+        return self._form(lang, "fmt.ordinal", babel_locale(lang).ordinal_form(n), n)
 
     def tally(self, lang: str, counts: Iterable[tuple[str, int]]) -> str:
         """文字 1 条、照片 1 张 / 1 text, 1 photo: counts of different things side by side, each by its

@@ -42,7 +42,7 @@ async def start(update: Update, context: BotContext) -> None:
         result = await c.invites.join(user.id, payload)
         values = {}
         if result.org is not None:
-            values = {"org": result.org.name, "role": c.t(lang, f"role.{result.role}")}
+            values = {"org": result.org.name, "role": c.t(lang, f"readable.role_as.{result.role}")}
         text = c.t(lang, f"join.{result.outcome.value}", **values)
         if result.outcome in (JoinOutcome.invalid, JoinOutcome.revoked):
             text += "\n\n" + c.t(lang, "start.no_roles")

@@ -603,7 +603,7 @@ async def test_english_speakers_get_english_notices(bot: BotRunner, fake: FakeBo
     await schedule(bot, datetime(2026, 12, 5, 7, 0, tzinfo=UTC))
     notice = await fake.wait_message(2801, contains="Meeting notice")
     assert re.search(r"Time: Sat, Dec 5, 3:00\sPM – 5:00\sPM\n", notice.text)  # Babel may use a narrow space
-    assert notice.button_texts == ["✅ Attend", "📝 Leave", "📆 Add to calendar"]
+    assert notice.button_texts == ["✅ Attend", "📝 Ask for leave", "📆 Add to calendar"]
 
 
 

@@ -277,3 +277,22 @@ def test_a_moment_near_now_says_today_or_tomorrow_else_the_day() -> None:
     assert fmt.tally("zh_CN", [("readable.item.text", 2), ("readable.item.photo", 0), ("readable.item.voice", 1)]) \
         == "文字 2 条、语音 1 条"
     assert fmt.tally("en", [("readable.item.text", 1), ("readable.item.voice", 2)]) == "1 text, 2 voice notes"
+
+
+async def test_english_joins_as_a_resident(bot: BotRunner, fake: FakeBotApi) -> None:
+    invite = await bot.core.invites.create("sanyi", "resident", created_by=SYSTEM_ACTOR)
+    tom = fake.user(TOM, first_name="Tom", language_code="en")
+    tom.send(f"/start {invite.payload}")
+    joined = await fake.wait_message(TOM, timeout=WAIT)
+    assert joined.text == "Welcome! You joined “三义村党支部” as a resident."
+
+
+def test_a_monthly_rule_reads_as_an_ordinal_in_english() -> None:
+    from bot.formatting import Formatter
+    from bot.i18n import Translator
+    from bot.services.meeting_text import MeetingText
+
+    text = MeetingText(Formatter(Translator(), ZoneInfo("Asia/Shanghai")))
+    assert text.rule("en", "weekday", None, 2, 0, "3:00 PM") == "every month on the 2nd Mon at 3:00 PM"
+    assert text.rule("en", "weekday", None, 3, 0, "3:00 PM") == "every month on the 3rd Mon at 3:00 PM"
+    assert text.rule("zh_CN", "weekday", None, 2, 0, "下午3:00") == "每月第2个星期一 下午3:00"

@@ -141,7 +141,7 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
         (VILLAGE_ORG, f"join-request:{rid}:{VILLAGE_ORG}", "pending"),
     ]
     zh_role = {"member": "党员", "secretary": "书记"}[role]
-    en_role = {"member": "party member", "secretary": "secretary"}[role]
+    en_role = {"member": "a party member", "secretary": "a secretary"}[role]
     assert sent[0]["payload"] == {
         "chat_id": SECRETARY,
         "text": f"王小明申请以{zh_role}身份加入「三义村党支部」。",
@@ -222,7 +222,7 @@ async def test_approve_grants_the_role_and_tells_the_requester(tree: Core) -> No
     notices = await outbox_rows(tree, NEWCOMER)
     assert [(r["dedup_key"], r["payload"]["text"]) for r in notices] == [
         (f"join-decision:{rid}",
-         "Your request to join “三义村党支部” as party member was approved. Send /help to see what you can do.")]
+         "Your request to join “三义村党支部” as a party member was approved. Send /help to see what you can do.")]
 
 
 async def test_reject_grants_nothing_and_tells_the_requester(tree: Core) -> None:
