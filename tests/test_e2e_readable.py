@@ -96,15 +96,30 @@ async def test_the_draft_counts_read_naturally_in_english(bot: BotRunner, fake: 
     assert "piece" not in confirm.text and "(s)" not in confirm.text
 
 
-async def test_a_voice_note_alone_is_a_complete_problem(bot: BotRunner, fake: FakeBotApi) -> None:
+async def test_voice_first_a_voice_note_is_a_problem_and_an_answer(bot: BotRunner, fake: FakeBotApi) -> None:
+    """A resident who cannot type reports by voice alone; the secretary answers by voice alone."""
     zhang = await resident(bot, fake, ZHANG, "老张", "zh-hans")
-    fake.user(SECRETARY, first_name="王建国")
+    secretary = fake.user(SECRETARY, first_name="王建国")
     zhang.send_voice()
     prompt = await fake.wait_message(ZHANG, contains="已收到 1 条内容。", timeout=WAIT)
     zhang.press(prompt, "其他")
     confirm = await fake.wait_text(ZHANG, "内容：语音 1 条\n")
+    assert "（没有文字，见附件）" in confirm.text
     zhang.press(confirm, "✅ 提交")
     await fake.wait_text(ZHANG, "已提交！")
+
+    card = await fake.wait_message(SECRETARY, contains="📥 新问题", timeout=WAIT)
+    await fake.wait_for(lambda: any(m.method == "copyMessage" and "voice" in m.message
+                                    for m in fake.history(SECRETARY)), WAIT, message="the voice note relayed")
+    secretary.press(card, "💬 答复")
+    await fake.wait_message(SECRETARY, contains="请输入对问题 #1 的答复", timeout=WAIT)
+    secretary.send_voice()
+    collected = await fake.wait_message(SECRETARY, contains="已记录 1 条", timeout=WAIT)
+    secretary.press(collected, "📨 发送")
+    await fake.wait_message(ZHANG, contains="有答复了", timeout=WAIT)
+    await fake.wait_for(lambda: any(m.method == "copyMessage" and "voice" in m.message
+                                    for m in fake.history(ZHANG)), WAIT, message="the voice answer relayed")
+    assert await bot.core.db.fetchval("SELECT status FROM tickets WHERE id = 1") == "answered"
 
 
 async def help_text(fake: FakeBotApi, user_id: int) -> str:
