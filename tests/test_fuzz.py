@@ -15,7 +15,7 @@ import pytest
 
 from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
-SEED = 7
+SEED = 11  # a walk that reaches every flow with these screens (a change to the screens changes the walk)
 STEPS = 600
 
 
