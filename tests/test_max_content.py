@@ -241,7 +241,7 @@ async def test_the_calendar_file_of_a_maximal_meeting_keeps_every_word(core: Cor
     clock.set(local(2026, 12, 1, 10, 0))
     mid = await lecture(core, local(2026, 12, 10, 15, 0))
     name, content = await core.meetings.ics(FIRST_MEMBER, mid, "zh_CN")
-    assert name == f"meeting-{mid}.ics"
+    assert name == "党课-12月10日.ics"
     assert all(len(line) <= 75 for line in content.split(b"\r\n"))
     lines = unfold(content)
     summary = next(line for line in lines if line.startswith("SUMMARY:"))
