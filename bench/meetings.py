@@ -139,7 +139,7 @@ async def meetings_run(m: int, limit: int) -> str:
             step = await fake.wait_text(ORGANIZER, "这次会议通知谁")
             organizer.press(step, MEETING_FLOW(FlowAction.SCOPE, 1))
             await fake.wait_text(ORGANIZER, "请选择开会日期")
-            organizer.send(f"{day.isoformat()} 10:00")
+            organizer.send(f"{day.isoformat()} 10:00-12:00")  # with its end: no length step
             await fake.wait_message(ORGANIZER, contains="请输入开会地点")
             organizer.send("县委大礼堂")
             await fake.wait_message(ORGANIZER, contains="请输入会议议题")

@@ -432,6 +432,7 @@ class FlowAction(StrEnum):
     SCOPE = "b"           # value: 1 = this org and every org below
     DAY = "d"             # value: yyyymmdd
     HOUR = "h"            # value: hhmm
+    LENGTH = "ln"         # value: minutes
     OTHER_DAY = "dd"
     PLACE = "p"           # value: index into the recent places
     LECTURER_ME = "lm"

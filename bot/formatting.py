@@ -16,6 +16,15 @@ from babel.lists import format_list
 
 from bot.i18n import Translator
 
+# Characters a file name may not hold on a phone or a Windows PC; what people read stays.
+_NOT_IN_FILE_NAMES = str.maketrans({c: "-" for c in '/\\:*?"<>|'} | {c: " " for c in "\n\r\t"})
+
+
+def file_name(text: str) -> str:
+    """A file name as people read it (台账-三义村党支部-2026.xlsx), with only what breaks a file name
+    replaced."""
+    return text.translate(_NOT_IN_FILE_NAMES).strip()
+
 
 @lru_cache(maxsize=8)
 def babel_locale(lang: str) -> Locale:
@@ -48,6 +57,15 @@ class Formatter:
         year = now is not None and self.local(when).year != self.local(now).year
         return self.t(lang, "fmt.moment", date=self.day(lang, when, year=year), time=self.time(lang, when))
 
+    def moment_near(self, lang: str, when: datetime, now: datetime) -> str:
+        """今天下午3:00 / 明天上午9:00 / yesterday, 3:00 PM near now, else the day and time: for what
+        is read at once (lists, a problem's history), not for messages that stay (notices, the wall)."""
+        delta = (self.local(when).date() - self.local(now).date()).days
+        if not -1 <= delta <= 2:
+            return self.moment(lang, when, now)
+        day = self.relative_day(lang, when, self.local(now).date())
+        return self.t(lang, "fmt.moment", date=day, time=self.time(lang, when))
+
     def span(self, lang: str, start: datetime, end: datetime, now: datetime | None = None) -> str:
         """下午3:00—5:00 on one day (the part of day is not repeated); two moments across days."""
         if self.local(start).date() != self.local(end).date():
@@ -71,11 +89,24 @@ class Formatter:
 
     def count(self, lang: str, key: str, n: int, **values: object) -> str:
         """`key.one` / `key.other` by the language's plural rules, with `{n}`."""
-        form = babel_locale(lang).plural_form(n)
+        return self._form(lang, key, babel_locale(lang).plural_form(n), n, **values)
+
+    def _form(self, lang: str, key: str, form: str, n: int, **values: object) -> str:
+        """`key.<form>`, else `key.other` (a language without that form)."""
         text = self.t(lang, f"{key}.{form}", n=n, **values)
         if text == f"{key}.{form}":
             text = self.t(lang, f"{key}.other", n=n, **values)
         return text
+
+    def ordinal(self, lang: str, n: int) -> str:
+        """2nd / 3rd / 11th (第2个 needs no suffix): `fmt.ordinal.*` by the language's ordinal rules."""
+        return self._form(lang, "fmt.ordinal", babel_locale(lang).ordinal_form(n), n)
+
+    def tally(self, lang: str, counts: Iterable[tuple[str, int]]) -> str:
+        """文字 1 条、照片 1 张 / 1 text, 1 photo: counts of different things side by side, each by its
+        count key, joined by the catalog's separator (a tally has no "and" before its last part)."""
+        parts = [self.count(lang, key, n) for key, n in counts if n]
+        return self.t(lang, "fmt.tally_separator").join(parts)
 
     def relative_day(self, lang: str, day: date | datetime, today: date) -> str:
         """今天 / 昨天 / 3天前 / 明天 / 后天, else the date."""

@@ -21,6 +21,7 @@ from babel.dates import format_skeleton
 
 from bot.actors import SYSTEM_ACTOR
 from bot.core import Core
+from bot.formatting import file_name as safe_file_name
 from bot.i18n import Translator
 from bot.services.echo_wall import WallEntry
 from bot.services.orgs import Org
@@ -286,7 +287,8 @@ async def make_poster(core: Core, org: Org, month: date, lang: str, join_link: s
 
 
 def file_name(t: Translator, lang: str, org: Org, month: date) -> str:
-    return t(lang, "poster.filename", org=org.name, month=format_skeleton("yMMMM", month, locale=lang))
+    return safe_file_name(t(lang, "poster.filename", org=org.name,
+                            month=format_skeleton("yMMMM", month, locale=lang)))
 
 
 def parse_month(text: str) -> date:

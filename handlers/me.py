@@ -20,7 +20,10 @@ async def me_command(update: Update, context: BotContext) -> None:
     assert user is not None and update.effective_message is not None
     lang = await lang_of(update, context)
     person = await c.people.get(user.id)
-    lines = [c.t(lang, "me.title", name=person.name if person else user.full_name, id=user.id)]
+    name = person.name if person else user.full_name
+    # The Telegram number is for administrators (the org file and the command line use it).
+    admin = c.orgs.is_admin(user.id)
+    lines = [c.t(lang, "me.title", name=name, id=user.id) if admin else name]
     rank = {"organizer": 0, "secretary": 1, "member": 2, "resident": 3}
     grants = sorted(await c.orgs.grants(user.id), key=lambda g: (g.org.id, rank.get(g.role, 9)))
     by_org: dict[int, list[str]] = {}
@@ -49,12 +52,15 @@ async def org_command(update: Update, context: BotContext) -> None:
     except NotAllowed:
         await reply(update, context, "error.not_allowed")
         return
-    out = [c.t(lang, "org.title")]
+    # Codes are for administrators (the org file, the command line, the web wall's address).
+    admin = c.orgs.is_admin(user.id)
+    out = [c.t(lang, "org.title" if admin else "readable.org.title")]
     for line in lines:
         counts = " ".join(
             f"{c.t(lang, f'role.{role}')}{line.counts[role]}" for role in ROLES if line.counts.get(role)
         ) or c.t(lang, "org.nobody")
-        out.append(f"{'　' * line.depth}• {line.org.name} ({line.org.code}) — {counts}")
+        code = f" ({line.org.code})" if admin else ""
+        out.append(f"{'　' * line.depth}• {line.org.name}{code} — {counts}")
     # Telegram's 4096-character limit: send a long tree in several messages.
     chunk: list[str] = []
     for text in out:

@@ -32,7 +32,7 @@ async def decide(update: Update, context: BotContext) -> None:
         await answer_callback(update, context, "error.stale_button", alert=True)
         return
     values = {"name": result.person_name, "org": result.org.name if result.org else "",
-              "role": c.t(lang, f"role.{result.role}")}
+              "role": c.t(lang, f"readable.role_as.{result.role}")}
     if result.outcome is DecisionOutcome.already:
         await answer_callback(update, context, f"join.already_{result.status}", alert=True,
                               by=result.by or "?", **values)

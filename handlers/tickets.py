@@ -4,16 +4,18 @@ bot/callbacks.py), call the service, which checks every right, and render."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot import callbacks as cb
 from bot.context import BotContext
+from bot.formatting import Formatter
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.flows import FlowState
@@ -95,7 +97,8 @@ def _new_draft() -> dict[str, Any]:
 
 
 async def submit_content(update: Update, context: BotContext) -> None:
-    """Collect one more piece of the problem, then offer the categories (or the confirmation)."""
+    """Collect one more piece of the problem, then offer the categories (or the confirmation) under
+    it. The buttons live under the newest piece only: the previous prompt loses its buttons."""
     c = context.core
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
@@ -109,8 +112,20 @@ async def submit_content(update: Update, context: BotContext) -> None:
         await reply(update, context, "ticket.refused.too_many_items", limit=MAX_ITEMS)
         return
     data["items"].append(item.to_dict())
+    previous = data.get("prompt")
+    prompt = await _show_draft(update, context, data, edit=False)
+    data["prompt"] = prompt.message_id
     await c.flows.set(user.id, SUBMIT, "content", data)
-    await _show_draft(update, context, data, edit=False)
+    if previous is not None:
+        await _drop_buttons(context, message.chat_id, previous)
+
+
+async def _drop_buttons(context: BotContext, chat_id: int, message_id: int) -> None:
+    """Take the buttons off an older prompt of the draft, so that only the newest one has them."""
+    try:
+        await context.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except TelegramError:  # already gone, or nothing to change: the new prompt stands either way
+        pass
 
 
 async def take_unsolicited(update: Update, context: BotContext) -> bool:
@@ -129,8 +144,9 @@ async def take_unsolicited(update: Update, context: BotContext) -> bool:
     return True
 
 
-async def _show_draft(update: Update, context: BotContext, data: dict[str, Any], edit: bool) -> None:
-    """Categories until one is chosen; then the summary with the two privacy switches and 提交."""
+async def _show_draft(update: Update, context: BotContext, data: dict[str, Any], edit: bool) -> Message:
+    """Categories until one is chosen; then the summary with the two privacy switches and 提交.
+    Returns the message that carries the draft's buttons."""
     c = context.core
     user = update.effective_user
     assert user is not None
@@ -144,7 +160,8 @@ async def _show_draft(update: Update, context: BotContext, data: dict[str, Any],
                    for i, cat in enumerate(categories)]
         rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
         rows.append([Button(c.t(lang, "ticket.button.cancel"), cb.SUBMIT_DRAFT(draft, cb.DraftAction.CANCEL))])
-        text = c.t(lang, "ticket.submit.pick_category", count=count)
+        got = c.formatter.count(lang, "readable.submit.got", count)
+        text = c.t(lang, "ticket.submit.pick_category", got=got)
     else:
         # Switches show their state as a ticked or an empty box and say what a tick means.
         public = c.t(lang, "ticket.submit.public_on" if data["public"] else "ticket.submit.public_off")
@@ -157,14 +174,27 @@ async def _show_draft(update: Update, context: BotContext, data: dict[str, Any],
         ]
         texts = [i["text"] for i in data["items"] if i.get("text")]
         summary = clip("\n".join(texts), DRAFT_SUMMARY_ROOM) if texts else c.t(lang, "ticket.no_text")
-        text = c.t(lang, "ticket.submit.confirm", count=count, category=svc.category_name(lang, data["category"]),
-                   summary=summary)
+        text = c.t(lang, "ticket.submit.confirm", items=item_tally(c.formatter, lang, data["items"]),
+                   category=svc.category_name(lang, data["category"]), summary=summary)
     markup = keyboard(rows)
     if edit and update.callback_query is not None:
         await edit_text(update.callback_query, text, reply_markup=markup)
-    else:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(text, reply_markup=markup)
+        assert isinstance(update.callback_query.message, Message)
+        return update.callback_query.message
+    assert update.effective_message is not None
+    return await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+# The count keys of each kind of piece (written out so that the catalog check sees each key).
+ITEM_COUNT_KEYS = {"text": "readable.item.text", "photo": "readable.item.photo", "voice": "readable.item.voice",
+                   "location": "readable.item.location", "video": "readable.item.video",
+                   "audio": "readable.item.audio", "document": "readable.item.document"}
+
+
+def item_tally(fmt: Formatter, lang: str, items: list[dict[str, Any]]) -> str:
+    """文字 1 条、照片 1 张、语音 1 条 / 1 text, 1 photo, 1 voice note: each kind once, in the order sent."""
+    counts = Counter(ITEM_COUNT_KEYS.get(i["kind"], "readable.item.document") for i in items)
+    return fmt.tally(lang, counts.items())
 
 
 async def submit_button(update: Update, context: BotContext) -> None:
@@ -178,6 +208,7 @@ async def submit_button(update: Update, context: BotContext) -> None:
         await answer_callback(update, context, "ticket.submit.stale", alert=True)
         return
     data, action = state.data, button.action
+    await _adopt_prompt(context, query, data)
     if action == cb.DraftAction.CANCEL:
         if await system.confirm_cancel(update, context):  # the draft holds what they typed: ask first
             return
@@ -207,6 +238,15 @@ async def submit_button(update: Update, context: BotContext) -> None:
     await c.flows.set(user.id, SUBMIT, "confirm", data)
     await query.answer()
     await _show_draft(update, context, data, edit=True)
+
+
+async def _adopt_prompt(context: BotContext, query: CallbackQuery, data: dict[str, Any]) -> None:
+    """A tap on an older prompt (whose buttons could not be taken off) makes it the one with buttons."""
+    message = query.message
+    if not isinstance(message, Message) or data.get("prompt") in (None, message.message_id):
+        return
+    await _drop_buttons(context, message.chat_id, data["prompt"])
+    data["prompt"] = message.message_id
 
 
 async def _confirm_draft(update: Update, context: BotContext, data: dict[str, Any]) -> None:

@@ -108,14 +108,17 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     li = await add_member(bot, fake, 2102, "李四")
     wang = await add_member(bot, fake, 2103, "王五")
 
-    # /newmeeting: kind → (one org, so no org step) → date → hour → place → topic → confirm.
+    # /newmeeting: kind → (one org, so no org step) → date → hour → length → place → topic → confirm.
     secretary.send("/newmeeting")
     step = await fake.wait_message(SECRETARY, contains="请选择会议类型")
     secretary.press(step, "支部党员大会")
     step = await fake.wait_text(SECRETARY, "请选择开会日期")
     secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261205))
     step = await fake.wait_text(SECRETARY, "几点开会")
-    secretary.press(step, "15:00")
+    secretary.press(step, "下午3:00")
+    step = await fake.wait_text(SECRETARY, "开多长时间")
+    assert step.button_texts == ["1小时", "1.5小时", "2小时", "半天（4小时）", "✖️ 不安排了"]
+    secretary.press(step, "2小时")
     await fake.wait_text(SECRETARY, "请输入开会地点")
     secretary.send("村委会会议室")
     await fake.wait_message(SECRETARY, contains="请输入会议议题")
@@ -145,7 +148,7 @@ async def test_schedule_notice_answers_reminders_checkin_minutes_and_ledger(
     await fake.wait_text(2102, "已请假：身体不适")
     wang.press(notices[2103], "📆 加入手机日历")
     ics = await fake.wait_message(2103, contains="手机日历")
-    assert ics.document is not None and ics.document[0] == f"meeting-{meeting_id}.ics"
+    assert ics.document is not None and ics.document[0] == "支部党员大会-12月5日.ics"
     lines = unfold(ics.document[1])
     assert "DTSTART:20261205T070000Z" in lines and "LOCATION:村委会会议室" in lines
     assert "SUMMARY:支部党员大会：学习党的二十届四中全会精神" in lines
@@ -238,6 +241,12 @@ async def test_bad_input_gets_a_clear_message_and_changes_nothing(
         secretary.send(typed)
         assert answer in (await fake.wait_message(SECRETARY)).text
     secretary.send("12月6日 上午9点")
+    await fake.wait_message(SECRETARY, contains="开多长时间")
+    secretary.send("一会儿")
+    assert "没看懂开多长时间" in (await fake.wait_message(SECRETARY)).text
+    secretary.send("13个小时")
+    assert "一次会议最长 12 小时" in (await fake.wait_message(SECRETARY)).text
+    secretary.send("1个半小时")
     await fake.wait_message(SECRETARY, contains="请输入开会地点")
     secretary.send("地" * 101)
     assert "地点太长了（101个字），最多100个字" in (await fake.wait_message(SECRETARY)).text
@@ -294,7 +303,7 @@ async def test_edit_moves_reminders_and_cancel_stops_them(
     step = await fake.wait_message(SECRETARY, contains="请选择新的日期")
     secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261208))
     step = await fake.wait_text(SECRETARY, "几点开会")
-    secretary.press(step, "09:00")
+    secretary.press(step, "上午9:00")
     await fake.wait_text(SECRETARY, "请输入修改原因")
     secretary.send("与镇里的会冲突")
     card = await fake.wait_message(SECRETARY, contains="✅ 已修改，已告诉 1 人")
@@ -440,14 +449,16 @@ async def test_a_monthly_series_across_national_day_make_up_days_and_an_unknown_
     organizer.press(step, "通知「龙驹寨街道党工委」和下面所有组织")
     await fake.wait_text(ORGANIZER, "请选择开会日期")
     organizer.send("10月1日 上午9点")
-    await fake.wait_message(ORGANIZER, contains="请输入开会地点")
+    step = await fake.wait_message(ORGANIZER, contains="开多长时间")
+    organizer.press(step, "半天（4小时）")
+    await fake.wait_text(ORGANIZER, "请输入开会地点")
     organizer.send("街道办三楼会议室")
     await fake.wait_message(ORGANIZER, contains="请输入会议议题")
     organizer.send("基层党建工作月例会")
     confirm = await fake.wait_message(ORGANIZER, contains="请核对会议信息")
     organizer.press(confirm, "🔁 设为每月重复")
     repeat = await fake.wait_text(ORGANIZER, "怎样重复")
-    assert "重复：每月1日 09:00；遇到节假日：顺延到下一个工作日；提前7天通知" in repeat.text
+    assert "重复：每月1日 上午9:00；遇到节假日：顺延到下一个工作日；提前7天通知" in repeat.text
     organizer.press(repeat, "✅ 好了")
     confirm = await fake.wait_text(ORGANIZER, "应到")
     organizer.press(confirm, "✅ 确认，发通知")
@@ -595,7 +606,7 @@ async def test_english_speakers_get_english_notices(bot: BotRunner, fake: FakeBo
     await schedule(bot, datetime(2026, 12, 5, 7, 0, tzinfo=UTC))
     notice = await fake.wait_message(2801, contains="Meeting notice")
     assert re.search(r"Time: Sat, Dec 5, 3:00\sPM – 5:00\sPM\n", notice.text)  # Babel may use a narrow space
-    assert notice.button_texts == ["✅ Attend", "📝 Leave", "📆 Add to calendar"]
+    assert notice.button_texts == ["✅ Attend", "📝 Ask for leave", "📆 Add to calendar"]
 
 
 
@@ -648,7 +659,9 @@ async def test_settings_committee_and_adding_people(bot: BotRunner, fake: FakeBo
     step = await edited(fake, step, "请选择开会日期")
     organizer.press(step, MEETING_FLOW(FlowAction.DAY, 20261204))
     step = await edited(fake, step, "几点开会")
-    organizer.press(step, "10:00")
+    organizer.press(step, "上午10:00")
+    step = await edited(fake, step, "开多长时间")
+    organizer.press(step, "1小时")
     await edited(fake, step, "请输入开会地点")
     organizer.send("村委会")
     await fake.wait_message(ORGANIZER, contains="请输入会议议题")

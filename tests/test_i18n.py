@@ -29,6 +29,7 @@ DECIDED = [o.value for o in DecisionOutcome if o.value in ("approved", "rejected
 # What an f-string key's placeholder can be, by the text around it ("{}" marks the placeholder).
 EXPANSIONS: dict[str, list[str]] = {
     "role.{}": list(ROLES),
+    "readable.role_as.{}": list(ROLES),
     "join.{}": [o.value for o in JoinOutcome],
     "join.{}_notice": DECIDED,
     "join.already_{}": DECIDED,

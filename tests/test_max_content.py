@@ -241,7 +241,7 @@ async def test_the_calendar_file_of_a_maximal_meeting_keeps_every_word(core: Cor
     clock.set(local(2026, 12, 1, 10, 0))
     mid = await lecture(core, local(2026, 12, 10, 15, 0))
     name, content = await core.meetings.ics(FIRST_MEMBER, mid, "zh_CN")
-    assert name == f"meeting-{mid}.ics"
+    assert name == "党课-12月10日.ics"
     assert all(len(line) <= 75 for line in content.split(b"\r\n"))
     lines = unfold(content)
     summary = next(line for line in lines if line.startswith("SUMMARY:"))
@@ -394,7 +394,9 @@ async def test_scheduling_in_chat_with_the_longest_inputs_and_hundreds_of_people
     step = await edited(fake, step, "请选择开会日期")
     secretary.press(step, MEETING_FLOW(FlowAction.DAY, 20261204))
     step = await edited(fake, step, "几点开会")
-    secretary.press(step, "10:00")
+    secretary.press(step, "上午10:00")
+    step = await edited(fake, step, "开多长时间")
+    secretary.press(step, "2小时")
     await edited(fake, step, "请输入开会地点")
     secretary.send(PLACE)
     await fake.wait_message(SECRETARY, contains="请输入会议议题")

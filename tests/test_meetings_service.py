@@ -400,7 +400,7 @@ async def test_ics_for_invitees_and_managers_only(tree: Core) -> None:
     svc = svc_of(tree)
     mid = (await svc.create(SECRETARY, await draft(tree))).meeting.id
     name, content = await svc.ics(MEMBER, mid, "zh_CN")
-    assert name == f"meeting-{mid}.ics" and b"DTSTART:20261205T070000Z" in content
+    assert name == "支部党员大会-12月5日.ics" and b"DTSTART:20261205T070000Z" in content
     await svc.ics(TOWN_ORG, mid, "en")
     with pytest.raises(Refused, match="not_invited"):
         await svc.ics(ERLANG_SECRETARY, mid, "zh_CN")

@@ -141,10 +141,10 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
         (VILLAGE_ORG, f"join-request:{rid}:{VILLAGE_ORG}", "pending"),
     ]
     zh_role = {"member": "党员", "secretary": "书记"}[role]
-    en_role = {"member": "party member", "secretary": "secretary"}[role]
+    en_role = {"member": "a party member", "secretary": "a secretary"}[role]
     assert sent[0]["payload"] == {
         "chat_id": SECRETARY,
-        "text": f"王小明（ID {person}）申请以{zh_role}身份加入「三义村党支部」。",
+        "text": f"王小明申请以{zh_role}身份加入「三义村党支部」。",
         "reply_markup": {"inline_keyboard": [[
             {"text": "✅ 同意", "callback_data": f"jr:a:{rid}"},
             {"text": "❌ 拒绝", "callback_data": f"jr:r:{rid}"},
@@ -152,7 +152,7 @@ async def test_approval_link_creates_a_request_and_asks_every_approver(tree: Cor
     }
     assert sent[1]["payload"] == {
         "chat_id": VILLAGE_ORG,
-        "text": f"王小明 (ID {person}) asks to join “三义村党支部” as {en_role}.",
+        "text": f"王小明 asks to join “三义村党支部” as {en_role}.",
         "reply_markup": {"inline_keyboard": [[
             {"text": "✅ Approve", "callback_data": f"jr:a:{rid}"},
             {"text": "❌ Reject", "callback_data": f"jr:r:{rid}"},
@@ -222,7 +222,7 @@ async def test_approve_grants_the_role_and_tells_the_requester(tree: Core) -> No
     notices = await outbox_rows(tree, NEWCOMER)
     assert [(r["dedup_key"], r["payload"]["text"]) for r in notices] == [
         (f"join-decision:{rid}",
-         "Your request to join “三义村党支部” as party member was approved. Send /help to see what you can do.")]
+         "Your request to join “三义村党支部” as a party member was approved. Send /help to see what you can do.")]
 
 
 async def test_reject_grants_nothing_and_tells_the_requester(tree: Core) -> None:

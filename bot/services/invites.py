@@ -182,7 +182,7 @@ class InviteService:
                 key=f"join-request:{request_id}:{approver}",
                 chat_id=approver, purpose="join/request", subject_id=request_id,
                 text=self.t(lang, "join.approval_request", name=name, person_id=person_id, org=org.name,
-                            role=self.t(lang, f"role.{role}")),
+                            role=self.t(lang, f"readable.role_as.{role}")),
                 buttons=[[Button(self.t(lang, "join.approve"), JOIN_DECISION(Verdict.APPROVE, request_id)),
                           Button(self.t(lang, "join.reject"), JOIN_DECISION(Verdict.REJECT, request_id))]],
             )
@@ -212,5 +212,6 @@ class InviteService:
             await self.outbox.send_text(
                 tx, key=f"join-decision:{request_id}", chat_id=row["person_id"], purpose="join/decision",
                 subject_id=request_id,
-                text=self.t(lang, f"join.{status}_notice", org=org.name, role=self.t(lang, f"role.{row['role']}")))
+                text=self.t(lang, f"join.{status}_notice", org=org.name,
+                            role=self.t(lang, f"readable.role_as.{row['role']}")))
         return Decision(DecisionOutcome(status), org, row["role"], person_name)

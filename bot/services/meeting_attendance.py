@@ -8,6 +8,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import to_db
+from bot.formatting import file_name
 from bot.services.meeting_base import (
     MEETING_SQL,
     not_cancelled,
@@ -294,5 +295,7 @@ class AttendancePart(NoticesPart):
         content = build_ics(uid=f"meeting-{meeting.id}@branchbot", sequence=meeting.edits, stamp=self.clock.now(),
                             start=meeting.starts_at, end=meeting.ends_at, summary=summary, location=meeting.place,
                             description=description, alarms=offsets[:2])
-        return f"meeting-{meeting.id}.ics", content
+        name = self.t(lang, "readable.calendar.file_name", kind=self.text.kind(lang, meeting.kind),
+                      day=self.fmt.day(lang, meeting.starts_at, weekday=False))
+        return file_name(name), content
 

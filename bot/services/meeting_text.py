@@ -94,7 +94,7 @@ class MeetingText:
         name = self.t(lang, WEEKDAY_KEYS[weekday or 0])
         if (nth or 1) >= 5:
             return self.t(lang, "meeting.new.rule_last_weekday", weekday=name, time=at)
-        return self.t(lang, "meeting.new.rule_weekday", nth=nth, weekday=name, time=at)
+        return self.t(lang, "meeting.new.rule_weekday", nth=self.fmt.ordinal(lang, nth or 1), weekday=name, time=at)
 
     # --- the card -------------------------------------------------------------------------------
     def card_lines(self, lang: str, *, org: str, kind: str, starts_at: datetime, ends_at: datetime,

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import to_db
+from bot.formatting import file_name
 from bot.infra import Infra
 from bot.services import ledger as ledger_renderer
 from bot.services.ledger_period import describe
@@ -177,13 +177,9 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
     def ledger_file_name(self, data: LedgerData, lang: str) -> str:
         """台账-三义村党支部-2026.xlsx, 台账-三义村党支部-2026年第3季度.xlsx,
         台账-三义村党支部-2026年1月1日-6月30日.xlsx: what the file is, in the reader's language (the
-        org's name as it is; characters no file system takes become "-")."""
+        org's name as it is, never its code)."""
         period = describe(self.fmt, lang, data.first, data.last, for_file=True)
-        name = self.t(lang, "meeting.ledger.file_name", org=data.org_name[:60], period=period)
-        return _UNSAFE_IN_FILE_NAMES.sub("-", name).strip(" ")
-
-
-_UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+        return file_name(self.t(lang, "meeting.ledger.file_name", org=data.org_name[:60], period=period))
 
 
 def _require_system(actor: int) -> None:

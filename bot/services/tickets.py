@@ -566,7 +566,7 @@ class TicketService:
         return ticket
 
     async def _who(self, person_id: int, tx: Tx | None = None) -> str:
-        return f"{await self.people.display_name(person_id, tx)} (ID {person_id})"
+        return await self.people.display_name(person_id, tx)  # a name, never a Telegram number
 
     async def _route(self, org: Org, category: str) -> tuple[Org, int | None]:
         assignee = await self.db.fetchval(
@@ -929,7 +929,8 @@ class TicketService:
         media: list[Item] = []
         for side, item in await self._items(ticket.id, tx):
             if item.text:
-                lines.append(f"{self.t(lang, f'ticket.view.{side}')}: {item.text}")
+                lines.append(self.t(lang, "readable.view.said", who=self.t(lang, f"ticket.view.{side}"),
+                                    text=item.text))
             if item.kind not in ("text", "location") and item.chat_id is not None:
                 media.append(item)
         lines.append(self.t(lang, "ticket.view.history"))
@@ -949,7 +950,7 @@ class TicketService:
                 who = self.t(lang, "ticket.anonymous") if hidden else await self.people.display_name(event.actor_id, tx)
             shown = RESIDENT_SEES.get(action, False) if not as_handler else action != Action.ESCALATED
             note = self.t(lang, "ticket.view.note", note=event.note) if event.note and shown else ""
-            lines.append(f"· {self.fmt.moment(lang, event.at, self.clock.now())} {who} "
+            lines.append(f"· {self.fmt.moment_near(lang, event.at, self.clock.now())} {who} "
                          f"{self.t(lang, f'ticket.event.{action}')}{note}")
         return lines
 
@@ -1333,9 +1334,10 @@ class TicketService:
 
     def my_screen(self, lang: str, mine: list[Ticket]) -> Rendered:
         """/my: a button for each of the person's latest tickets, with its state and age."""
-        now = self.clock.now()
+        today = self.fmt.local(self.clock.now()).date()
         rows = [[Button(self.t(lang, "ticket.my.line", id=t.id, category=self.category_name(lang, t.category),
-                               status=status_word(self.t, lang, t.status), days=(now - t.created_at).days),
+                               status=status_word(self.t, lang, t.status),
+                               when=self.fmt.relative_day(lang, t.created_at, today)),
                         cb.TICKET_VIEW(t.id))] for t in mine]
         return Rendered(self.t(lang, "ticket.my.title"), rows, data={"ids": [t.id for t in mine]})
 

@@ -160,7 +160,7 @@ async def meetings_command(update: Update, context: BotContext) -> None:
         return [Button(label, MEETING_MEMBER(MemberAction.VIEW, meeting_id))]
 
     for meeting, attendee in mine:
-        lines.append(c.t(lang, "meeting.list.item", when=svc.text.when(lang, meeting.starts_at, now),
+        lines.append(c.t(lang, "meeting.list.item", when=svc.fmt.moment_near(lang, meeting.starts_at, now),
                          kind=svc.text.kind(lang, meeting.kind), topic=meeting.topic, place=meeting.place,
                          answer=c.t(lang, answers.get(attendee.answer, "meeting.list.answer_none"))))  # type: ignore[arg-type]
         rows.append(button("", meeting.id, meeting.starts_at, meeting.kind))
@@ -169,7 +169,7 @@ async def meetings_command(update: Update, context: BotContext) -> None:
     if extra:
         lines += ["", c.t(lang, "meeting.list.managed")]
         for meeting in extra:
-            lines.append(c.t(lang, "meeting.list.managed_item", when=svc.text.when(lang, meeting.starts_at, now),
+            lines.append(c.t(lang, "meeting.list.managed_item", when=svc.fmt.moment_near(lang, meeting.starts_at, now),
                              kind=svc.text.kind(lang, meeting.kind), topic=meeting.topic, org=meeting.org_name))
             rows.append(button("🗂 ", meeting.id, meeting.starts_at, meeting.kind))
     if rows:

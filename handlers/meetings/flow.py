@@ -33,6 +33,7 @@ class Step(StrEnum):
     SCOPE = "scope"
     DATE = "date"
     TIME = "time"
+    LENGTH = "length"
     PLACE = "place"
     TOPIC = "topic"
     LECTURER = "lecturer"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from telegram import Update
 
@@ -15,9 +15,9 @@ from bot.context import BotContext
 from bot.core import Core
 from bot.limits import clip
 from bot.outbox import Button
-from bot.services.meeting_model import KINDS, MeetingKind, SeriesSpec
+from bot.services.meeting_model import KINDS, MeetingKind, Refused, SeriesSpec
 from bot.services.meeting_text import WEEKDAY_KEYS, local_today
-from bot.services.meeting_time import Unreadable, parse_when, rule_from_date
+from bot.services.meeting_time import Unreadable, normalize, parse_when, rule_from_date
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed, OrgKind
 from handlers.common import lang_of, reply
@@ -37,6 +37,12 @@ from handlers.meetings.flow import MeetingFlowState, Mode, Repeat, Step
 PICKER_DAYS = 14
 PICKER_HOURS = range(7, 22)
 LEAD_CHOICES = (3, 7, 14)
+# How long a meeting lasts, one tap each (minutes); 半天 is a morning or an afternoon.
+LENGTH_CHOICES = {60: "readable.meeting.length_60", 90: "readable.meeting.length_90",
+                  120: "readable.meeting.length_120", 240: "readable.meeting.length_240"}
+_HOURS = re.compile(r"(\d+(?:\.\d+)?)\s*(个半|个)?\s*(?:小时|钟头|h|hours?|hrs?)")
+_MINUTES = re.compile(r"(\d+)\s*(?:分钟|min|minutes?|mins?)")
+_HALF_DAY = re.compile(r"半天|half\s*(?:a\s*)?day")
 PEOPLE_ROOM = 1000  # the names found, and those not found, shown after people are typed in
 CANCEL_REASONS = ("meeting.cancel.reason_conflict", "meeting.cancel.reason_weather",
                   "meeting.cancel.reason_superior")
@@ -97,14 +103,44 @@ def date_step(c: Core, svc: MeetingService, lang: str, title: str) -> Screen:
 
 
 def time_step(c: Core, svc: MeetingService, lang: str, day: date) -> Screen:
-    """Whole hours 07:00–21:00 (only those still ahead, today) as buttons."""
+    """Whole hours 7:00–21:00 (only those still ahead, today) as buttons, written as every other
+    time is (上午9:00 / 9:00 AM)."""
     now_local = c.clock.now().astimezone(svc.tz)
     hours = [h for h in PICKER_HOURS if day > now_local.date() or h > now_local.hour]
-    buttons = [Button(f"{h:02d}:00", MEETING_FLOW(FlowAction.HOUR, h * 100)) for h in hours]
-    rows = [buttons[i:i + 4] for i in range(0, len(buttons), 4)]
+    buttons = [Button(svc.text.clock(lang, datetime.combine(day, time(h), tzinfo=svc.tz)),
+                      MEETING_FLOW(FlowAction.HOUR, h * 100)) for h in hours]
+    rows = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
     rows.append([Button(c.t(lang, "meeting.new.other_day"), MEETING_FLOW(FlowAction.OTHER_DAY)),
                  *abort_button(c, lang)])
     return c.t(lang, "meeting.new.pick_time", date=svc.text.day(lang, day)), rows
+
+
+def length_step(c: Core, svc: MeetingService, lang: str, state: MeetingFlowState) -> Screen:
+    """How long: 1小时, 1.5小时, 2小时, 半天 (those that end the same day), or typed."""
+    starts, _ = state.moments(svc.tz)
+    midnight = datetime.combine(starts.date() + timedelta(days=1), datetime.min.time(), tzinfo=starts.tzinfo)
+    buttons = [Button(c.t(lang, key), MEETING_FLOW(FlowAction.LENGTH, minutes))
+               for minutes, key in LENGTH_CHOICES.items() if starts + timedelta(minutes=minutes) <= midnight]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append(abort_button(c, lang))
+    return c.t(lang, "readable.meeting.ask_length", when=svc.text.when(lang, starts, c.clock.now())), rows
+
+
+def read_length(text: str, start: datetime, today: date) -> datetime:
+    """A typed length (3小时, 1个半小时, 90分钟, 半天, 2 hours) or end time (到下午5点, 17:00): the end.
+    Raises Unreadable."""
+    s = normalize(text)
+    if _HALF_DAY.search(s):
+        return start + timedelta(hours=4)
+    if (m := _HOURS.search(s)) is not None:
+        return start + timedelta(hours=float(m.group(1)) + (0.5 if m.group(2) == "个半" else 0))
+    if (m := _MINUTES.search(s)) is not None:
+        return start + timedelta(minutes=int(m.group(1)))
+    when = parse_when(re.sub(r"^\s*(?:到|至|until|till|to)\s*", "", s), today)
+    end = when.end or when.start
+    if end is None or when.day not in (None, start.date()):
+        raise Unreadable(text)
+    return datetime.combine(start.date(), end, tzinfo=start.tzinfo)
 
 
 async def place_step(c: Core, svc: MeetingService, lang: str, person_id: int, state: MeetingFlowState) -> Screen:
@@ -127,10 +163,15 @@ def lecturer_step(c: Core, lang: str) -> Screen:
                                                     abort_button(c, lang)]
 
 
+def start_clock(svc: MeetingService, lang: str, state: MeetingFlowState) -> str:
+    """The start as every time is written (下午3:00), for the monthly rule."""
+    return svc.text.clock(lang, state.moments(svc.tz)[0])
+
+
 def repeat_text(c: Core, svc: MeetingService, lang: str, state: MeetingFlowState) -> str:
     assert state.repeat is not None and state.start is not None
     rule = state.repeat_rule()
-    text = svc.text.rule(lang, rule.kind, rule.day, rule.nth, rule.weekday, state.start)
+    text = svc.text.rule(lang, rule.kind, rule.day, rule.nth, rule.weekday, start_clock(svc, lang, state))
     shift = "meeting.new.holiday_shift" if state.repeat.shift else "meeting.new.holiday_keep"
     return c.t(lang, "meeting.new.repeat_line", rule=text, holiday=c.t(lang, shift), days=state.repeat.lead)
 
@@ -163,7 +204,7 @@ def repeat_step(c: Core, svc: MeetingService, lang: str, state: MeetingFlowState
     rows = []
     for value, kind in ((0, "monthday"), (1, "weekday")):
         rule = rule_from_date(kind, state.day_date())
-        label = svc.text.rule(lang, rule.kind, rule.day, rule.nth, rule.weekday, state.start)
+        label = svc.text.rule(lang, rule.kind, rule.day, rule.nth, rule.weekday, start_clock(svc, lang, state))
         mark = "✅ " if chosen.rule == kind else "⬜ "
         rows.append([Button(mark + label, MEETING_FLOW(FlowAction.REPEAT_RULE, value))])
     shift = "meeting.new.holiday_shift" if chosen.shift else "meeting.new.holiday_keep"
@@ -216,6 +257,9 @@ async def after_time_chosen(update: Update, context: BotContext, state: MeetingF
         rows = [[Button(c.t(lang, "meeting.edit.no_reason"), MEETING_FLOW(FlowAction.NO_REASON))],
                 abort_button(c, lang)]
         await show(update, context, state, Step.EDIT_REASON, (c.t(lang, "meeting.edit.ask_reason"), rows), edit)
+        return
+    if state.end is None:  # a new meeting's length is asked, never assumed
+        await show(update, context, state, Step.LENGTH, length_step(c, svc, lang, state), edit)
         return
     screen = await place_step(c, svc, lang, person(update), state)
     await show(update, context, state, Step.PLACE, screen, edit)
@@ -364,6 +408,24 @@ async def on_hour(update: Update, context: BotContext, state: MeetingFlowState, 
     await after_time_chosen(update, context, state, edit=True)
 
 
+async def on_length(update: Update, context: BotContext, state: MeetingFlowState, data: MeetingFlow) -> None:
+    if data.value not in LENGTH_CHOICES:
+        raise ValueError(data.value)
+    await take_length(update, context, state, state.moments(service(context).tz)[0]
+                      + timedelta(minutes=data.value), edit=True)
+
+
+async def take_length(update: Update, context: BotContext, state: MeetingFlowState, end: datetime,
+                      edit: bool) -> None:
+    """The end is known: checked with the start, then on to the place."""
+    starts, _ = state.moments(service(context).tz)
+    if end.date() != starts.date():
+        raise Refused("readable.meeting.same_day")
+    state.end = end.strftime("%H:%M")
+    check_moment(service(context), state)
+    await after_time_chosen(update, context, state, edit)
+
+
 async def on_place(update: Update, context: BotContext, state: MeetingFlowState, data: MeetingFlow) -> None:
     if not 0 <= data.value < len(state.places):
         raise ValueError(data.value)
@@ -437,6 +499,7 @@ BUTTONS: dict[FlowAction, tuple[frozenset[Step] | None, ButtonStep]] = {
     FlowAction.DAY: (frozenset({Step.DATE, Step.EDIT_DATE}), on_day),
     FlowAction.HOUR: (frozenset({Step.TIME, Step.EDIT_TIME}), on_hour),
     FlowAction.OTHER_DAY: (frozenset({Step.TIME, Step.EDIT_TIME}), on_other_day),
+    FlowAction.LENGTH: (frozenset({Step.LENGTH}), on_length),
     FlowAction.PLACE: (frozenset({Step.PLACE}), on_place),
     FlowAction.LECTURER_ME: (frozenset({Step.LECTURER}), on_lecturer_me),
     FlowAction.SEND: (frozenset({Step.CONFIRM}), on_send),
@@ -512,6 +575,17 @@ async def typed_when(update: Update, context: BotContext, state: MeetingFlowStat
     await after_time_chosen(update, context, state, edit=False)
 
 
+async def typed_length(update: Update, context: BotContext, state: MeetingFlowState, text: str) -> None:
+    svc = service(context)
+    starts, _ = state.moments(svc.tz)
+    try:
+        end = read_length(text, starts, local_today(context.core.clock.now(), svc.tz))
+    except Unreadable:
+        await reply(update, context, "readable.meeting.unreadable_length")
+        return
+    await take_length(update, context, state, end, edit=False)
+
+
 async def typed_place(update: Update, context: BotContext, state: MeetingFlowState, text: str) -> None:
     await take_place(update, context, state, text, edit=False)
 
@@ -580,6 +654,7 @@ TYPED: dict[Step, TypedStep] = {
     Step.TIME: typed_when,
     Step.EDIT_DATE: typed_when,
     Step.EDIT_TIME: typed_when,
+    Step.LENGTH: typed_length,
     Step.PLACE: typed_place,
     Step.EDIT_PLACE: typed_place,
     Step.TOPIC: typed_topic,
