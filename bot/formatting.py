@@ -48,6 +48,10 @@ class Formatter:
         key = ("fmt.date_year" if year else "fmt.date") if weekday else ("fmt.day_year" if year else "fmt.day")
         return babel_date(day, self.t(lang, key), locale=babel_locale(lang))
 
+    def month(self, lang: str, day: date) -> str:
+        """2026年11月 / November 2026."""
+        return babel_date(day, self.t(lang, "fmt.month"), locale=babel_locale(lang))
+
     def time(self, lang: str, when: datetime) -> str:
         """下午3:00 / 3:00 PM."""
         return babel_datetime(self.local(when), self.t(lang, "fmt.time"), tzinfo=self.tz, locale=babel_locale(lang))

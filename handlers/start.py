@@ -60,6 +60,8 @@ HELP_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("readable.help.group_tickets", frozenset({"submit", "my", "wall", "inbox", "blocked", "bindwall", "poster"})),
     ("readable.help.group_meetings", frozenset({"meetings", "newmeeting", "checkin", "ledger", "meetingsettings",
                                                 "committee"})),
+    ("readable.help.group_deliberation", frozenset({"deliberations", "newdeliberation", "matters", "appraisal"})),
+    ("readable.help.group_notices", frozenset({"broadcast", "broadcasts"})),
     ("readable.help.group_people", frozenset({"org", "invite", "appoint"})),
 )
 OTHER_GROUP = "readable.help.group_other"

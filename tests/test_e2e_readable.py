@@ -132,7 +132,7 @@ async def test_help_for_a_resident_starts_with_the_menu_and_just_sending(bot: Bo
     text = await help_text(fake, ZHANG)
     lines = text.splitlines()
     assert lines[0] == ("点下方菜单里的按钮就能用："
-                        "「📝 反映问题」、「📋 我的问题」、「📢 回音壁」、「👤 我的」和「🌐 语言」。")
+                        "「📝 反映问题」、「📋 我的问题」、「📢 回音壁」、「🗳 民主议事」、「👤 我的」和「🌐 语言」。")
     assert lines[1].startswith("有问题要反映，直接给我发一张照片、一段语音或者一句话就行")
     # Commands come second, by task; a resident sees only the problem wall and the rest.
     assert text.index("/submit") > text.index("也可以发送下面的命令")
@@ -145,12 +145,15 @@ async def test_help_for_a_secretary_groups_the_commands_by_task(bot: BotRunner, 
     blocks = text.split("\n\n")
     groups = {block.splitlines()[0]: [line.split(" ")[0] for line in block.splitlines()[1:]]
               for block in blocks[2:]}
-    assert [title.split("：")[0] for title in groups] == ["📝 问题墙", "📅 会议", "👥 人员与组织", "⚙️ 其他"]
+    assert [title.split("：")[0] for title in groups] == ["📝 问题墙", "📅 会议", "🗳 民主议事", "👥 人员与组织",
+                                                       "⚙️ 其他"]
     commands = [c for names in groups.values() for c in names]
     assert len(commands) == len(set(commands)) and all(c.startswith("/") for c in commands)
     assert {"/inbox", "/blocked", "/bindwall", "/poster"} <= set(groups[next(iter(groups))])
     assert "/newmeeting" in next(names for title, names in groups.items() if title.startswith("📅"))
     assert "/invite" in next(names for title, names in groups.items() if title.startswith("👥"))
+    assert {"/deliberations", "/newdeliberation", "/matters"} <= set(
+        next(names for title, names in groups.items() if title.startswith("🗳")))
     assert "/appoint" not in commands  # organisers' and administrators' only
     assert max(len(names) for names in groups.values()) < 10
 
@@ -222,9 +225,9 @@ def test_an_unreadable_length(typed: str) -> None:
     (date(2026, 1, 1), date(2026, 12, 31), "zh_CN", "台账-三义村党支部-2026.xlsx"),
     (date(2026, 10, 1), date(2026, 12, 31), "zh_CN", "台账-三义村党支部-2026年第4季度.xlsx"),
     (date(2026, 11, 1), date(2026, 11, 30), "zh_CN", "台账-三义村党支部-2026年11月.xlsx"),
-    (date(2026, 1, 1), date(2026, 6, 30), "zh_CN", "台账-三义村党支部-2026年1月1日至2026年6月30日.xlsx"),
+    (date(2026, 1, 1), date(2026, 6, 30), "zh_CN", "台账-三义村党支部-2026年1月1日-6月30日.xlsx"),
     (date(2026, 1, 1), date(2026, 12, 31), "en", "Meeting ledger - 三义村党支部 - 2026.xlsx"),
-    (date(2026, 11, 1), date(2026, 11, 30), "en", "Meeting ledger - 三义村党支部 - 11-2026.xlsx"),
+    (date(2026, 11, 1), date(2026, 11, 30), "en", "Meeting ledger - 三义村党支部 - November 2026.xlsx"),
 ])
 async def test_the_ledger_s_file_name_says_whose_and_when_in_words(
         bot: BotRunner, first: date, last: date, lang: str, name: str) -> None:

@@ -108,7 +108,7 @@ def describe(fmt: Formatter, lang: str, first: date, last: date, *, for_file: bo
     if span == Span.QUARTER:
         return t(lang, "meeting.period.quarter", year=first.year, quarter=quarter_of(first))
     if span == Span.MONTH:
-        return t(lang, "meeting.period.month", year=first.year, month=first.month)
+        return fmt.month(lang, first)
     return day_range(fmt, lang, first, last, for_file=for_file)
 
 

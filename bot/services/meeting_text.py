@@ -25,8 +25,7 @@ KIND_KEYS = {
 }
 WEEKDAY_KEYS = ("meeting.weekday.mon", "meeting.weekday.tue", "meeting.weekday.wed", "meeting.weekday.thu",
                 "meeting.weekday.fri", "meeting.weekday.sat", "meeting.weekday.sun")
-PERIOD_LABEL_KEYS = {"month": "meeting.period.month", "quarter": "meeting.period.quarter",
-                     "year": "meeting.period.year"}
+PERIOD_LABEL_KEYS = {"quarter": "meeting.period.quarter", "year": "meeting.period.year"}  # months: Formatter
 THIS_PERIOD_KEYS = {"month": "meeting.period.this_month", "quarter": "meeting.period.this_quarter",
                     "year": "meeting.period.this_year"}
 QUOTA_SETTING_KEYS = {"month": "meeting.settings.period_month", "quarter": "meeting.settings.period_quarter",
@@ -84,6 +83,8 @@ class MeetingText:
         return self.fmt.count(lang, "meeting.offset.minutes", minutes)
 
     def period_label(self, lang: str, period: str, start: date) -> str:
+        if period == "month":
+            return self.fmt.month(lang, start)
         return self.t(lang, PERIOD_LABEL_KEYS[period], year=start.year, month=start.month,
                       quarter=(start.month - 1) // 3 + 1)
 
