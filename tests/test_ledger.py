@@ -161,9 +161,9 @@ async def test_each_meeting_row_is_complete_in_chinese(village: Core) -> None:
 
 async def test_english_stays_english(village: Core) -> None:
     name, book = await workbook(village, date(2026, 9, 1), date(2026, 9, 30), lang="en")
-    assert name == "Meeting ledger - 三义村党支部 - September 2026.xlsx"  # the "/" of "9/2026" cannot be in a file name
+    assert name == "Meeting ledger - 三义村党支部 - September 2026.xlsx"
     rows = summary_of(book)
-    assert ["9/2026", "Branch committee meeting", 1, 1, "done"] in rows
+    assert ["September 2026", "Branch committee meeting", 1, 1, "done"] in rows
     assert ["Q3 2026", "Party lecture", "—", 0, "n/a"] in rows
     row = [c.value for c in book["Branch committee meeting"][2]]
     assert row[:2] == ["Thu, Sep 10, 2026", "3:00 PM – 5:00 PM"]
