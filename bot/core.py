@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
+from bot.services.appraisal import AppraisalService
 from bot.services.deliberation import DeliberationService
 from bot.services.echo_wall import EchoWall
 from bot.services.meetings import MeetingService
@@ -21,6 +22,7 @@ class Core(Infra):
     meetings: MeetingService = field(init=False)
     echo_wall: EchoWall = field(init=False)
     deliberation: DeliberationService = field(init=False)
+    appraisal: AppraisalService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -30,4 +32,5 @@ class Core(Infra):
         core.meetings = MeetingService(core)
         core.echo_wall = EchoWall(core)
         core.deliberation = DeliberationService(core)
+        core.appraisal = AppraisalService(core)
         return core

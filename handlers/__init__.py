@@ -19,11 +19,11 @@ from telegram.ext import (
 )
 
 from bot.i18n import Translator
-from handlers import appoint, deliberation, lang, me, meetings, membership, poster, start, system, tickets
+from handlers import appoint, appraisal, deliberation, lang, me, meetings, membership, poster, start, system, tickets
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, me, lang, appoint, membership, poster, system]
+FEATURES = [start, tickets, meetings, deliberation, appraisal, me, lang, appoint, membership, poster, system]
 
 
 def all_commands() -> list[Command]:
