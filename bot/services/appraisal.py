@@ -634,8 +634,20 @@ class AppraisalService:
         done = 0
         for row in rows:
             async with self.db.transaction() as tx:
-                done += await self._close(tx, await self._appraisal(tx, row[0]), now)
+                closed = await self._close(tx, await self._appraisal(tx, row[0]), now)
+            if closed:
+                await self._clear_slots(row[0])
+            done += closed
         return done
+
+    async def _clear_slots(self, appraisal_id: int) -> None:
+        """Comment slots still open at the close are of no use any more: gone, through the flow
+        store (which caches them)."""
+        rows = await self.db.fetchall(
+            "SELECT f.person_id FROM flows f JOIN appraisal_targets t ON t.id = json_extract(f.data, '$.target')"
+            " WHERE f.flow = ? AND f.step = 'comment' AND t.appraisal_id = ?", (FLOW, appraisal_id))
+        for row in rows:
+            await self.flows.clear(row[0])
 
     async def _close(self, tx: Tx, appraisal: Appraisal, now: datetime) -> int:
         cur = await tx.execute("UPDATE appraisals SET status = 'closed', closed_at = ?"
