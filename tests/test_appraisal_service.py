@@ -227,7 +227,7 @@ async def assert_no_link(core: Core, raters: list[int], markers: list[str], coun
     with pytest.raises(Exception, match="rowid"):
         await core.db.fetchall("SELECT rowid FROM appraisal_comments")
     tallies = await rows(core, "SELECT choice, n FROM ballot_tallies WHERE box LIKE 'appraisal:%' ORDER BY choice")
-    assert tallies == [{"choice": i, "n": n} for i, n in enumerate(counts)]
+    assert tallies == [{"choice": i, "n": n} for i, n in enumerate(counts) if n]
     voters = await rows(core, "SELECT * FROM ballot_voters WHERE box LIKE 'appraisal:%'")
     assert sorted(v["person_id"] for v in voters) == sorted(raters) and all(v["proxy_by"] is None for v in voters)
     assert await rows(core, "SELECT * FROM ballots_open") == []

@@ -470,9 +470,9 @@ class AppraisalService:
         """The report's words as a notice or card shows them (a voice note or document is a tap away)."""
         words = clip(target.report_text, room, self.t(lang, "appraisal.clipped")) if target.report_text else ""
         if target.report_kind == "voice":
-            return self.t(lang, "appraisal.report_voice", text=words)
+            return self.t(lang, "appraisal.report_voice", text=words).strip()
         if target.report_kind == "document":
-            return self.t(lang, "appraisal.report_document", text=words)
+            return self.t(lang, "appraisal.report_document", text=words).strip()
         return words
 
     # --- rating -------------------------------------------------------------------------------
