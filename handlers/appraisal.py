@@ -324,6 +324,9 @@ async def flow_message(update: Update, context: BotContext) -> None:
     if data is None:
         return
     mode, text = data.get("mode"), (message.text or "").strip()
+    if mode == "comment" and await svc(context).comment_slot(me) is None:
+        await system.private_message(update, context)  # the slot has passed: an ordinary message
+        return
     if mode == "report":
         await report_message(update, context, data)
     elif mode == "comment" and text:

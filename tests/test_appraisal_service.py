@@ -137,7 +137,7 @@ async def test_the_report_the_ratings_and_their_rules(world: Core, clock: Settab
     assert refused.value.key == "appraisal.refused.closed"
 
 
-async def test_one_comment_right_after_rating_masked_and_nameless(world: Core) -> None:
+async def test_one_comment_right_after_rating_masked_and_nameless(world: Core, clock: SettableClock) -> None:
     a = world.appraisal
     appraisal = await a.open(TOWN_ORG, 2026, await pairs(world), 7)
     sanyi_t = await target_of(world, appraisal.id, SECRETARY)
@@ -152,6 +152,12 @@ async def test_one_comment_right_after_rating_masked_and_nameless(world: Core) -
     await a.skip_comment(MEMBER)
     with pytest.raises(NotAllowed):
         await a.comment(MEMBER, sanyi_t, "后来又想写")
+    # The slot lasts half an hour: a message typed later is not taken as a comment.
+    await a.rate(NEIGHBOUR, sanyi_t, Rating.BASICALLY)
+    clock.set(START + timedelta(minutes=31))
+    with pytest.raises(NotAllowed):
+        await a.comment(NEIGHBOUR, sanyi_t, "隔了很久")
+    assert await a.comment_slot(NEIGHBOUR) is None
     stored = await rows(world, "SELECT * FROM appraisal_comments")
     assert len(stored) == 1 and "13812345678" not in stored[0]["text"] and "路灯还不亮" in stored[0]["text"]
     assert await rows(world, "SELECT * FROM flows") == []

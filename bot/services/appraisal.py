@@ -55,6 +55,9 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_REPORT = 3000
 MAX_COMMENT = 500
 REMIND_BEFORE = timedelta(days=1)
+# A comment is taken only this soon after the rating: a message typed days later is something else
+# (a problem for the wall, say), not a comment on the secretary.
+COMMENT_WINDOW = timedelta(minutes=30)
 RECENT_DAYS = 60
 REPORT_ROOM = 1500          # of a report's text in a notice (the rest is a tap away)
 RESULT_ROOM = MAX_TEXT - 300  # a result inside a message that says what it is
@@ -351,7 +354,7 @@ class AppraisalService:
         remind = before_quiet(a.closes_at - REMIND_BEFORE, self.tz)
         if remind > now:
             await self.outbox.send_text(
-                tx, key=f"sa:{a.id}:rs:{target.id}", chat_id=target.secretary_id, buttons=buttons,
+                tx, key=f"sa:{a.id}:rs:{target.id}:", chat_id=target.secretary_id, buttons=buttons,
                 text=self.t(lang, "appraisal.report_reminder", year=a.year, when=when), not_before=remind,
                 purpose=Purpose.REPORT_REMINDER, subject_id=a.id)
 
@@ -442,7 +445,7 @@ class AppraisalService:
                 " report_message_id = ?, report_at = ? WHERE id = ?",
                 (kind, text, message[0] if message else None, message[1] if message else None, to_db(now), target.id))
             if first:
-                await self.outbox.cancel(tx, key_prefix=f"sa:{target.appraisal.id}:rs:{target.id}")
+                await self.outbox.cancel(tx, key_prefix=f"sa:{target.appraisal.id}:rs:{target.id}:")
                 await self._tell_raters(tx, await self._target(tx, target.id), now)
         return first
 
@@ -497,7 +500,22 @@ class AppraisalService:
             except AlreadyVoted:
                 raise Refused("appraisal.refused.rated") from None
             await self.outbox.cancel(tx, key_prefix=f"sa:{target.appraisal.id}:rr:{target.id}:{actor}:")
-        await self.flows.set(actor, FLOW, "comment", {"mode": "comment", "target": target.id})
+        until = self.clock.now() + COMMENT_WINDOW
+        await self.flows.set(actor, FLOW, "comment", {"mode": "comment", "target": target.id, "until": to_db(until)})
+
+    async def comment_slot(self, actor: Actor) -> int | None:
+        """The target the person may comment on now (their rating was just cast), if any; a slot
+        past its time is closed here."""
+        if not isinstance(actor, int) or is_system(actor):
+            return None
+        state = await self.flows.get(actor)
+        if state is None or state.flow != FLOW or state.data.get("mode") != "comment":
+            return None
+        until = state.data.get("until")
+        if not isinstance(until, str) or from_db(until) <= self.clock.now():
+            await self.flows.clear(actor)
+            return None
+        return int(state.data["target"])
 
     async def comment(self, actor: Actor, target_id: int, text: str) -> None:
         """The rater's one comment, right after rating: stored masked, without a person or a time,
@@ -507,11 +525,7 @@ class AppraisalService:
             raise Refused("appraisal.refused.empty_comment")
         if len(text) > MAX_COMMENT:
             raise Refused("appraisal.refused.too_long", limit=MAX_COMMENT)
-        if not isinstance(actor, int) or is_system(actor):
-            raise NotAllowed("comment")
-        state = await self.flows.get(actor)
-        if state is None or state.flow != FLOW or state.data.get("mode") != "comment" \
-                or state.data.get("target") != target_id:
+        if await self.comment_slot(actor) != target_id:
             raise NotAllowed("comment")
         target = await self._target(self.db, target_id)
         if not await target.box.has_voted(self.db, actor) or not await self._is_rater(self.db, actor, target):
