@@ -653,7 +653,6 @@ class SaFlow(NamedTuple):
 
 
 class SaView(StrEnum):
-    LIST = "l"           # /appraisal again
     APPRAISAL = "a"      # an appraisal for those who lead it: progress, or results after the close
     TARGET = "t"         # one secretary's report: read and rate it; their own (the secretary), results
     PLAY = "p"           # the report's voice note or document, copied to the reader

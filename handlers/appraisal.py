@@ -127,10 +127,7 @@ async def save(context: BotContext, me: int, step: str, data: dict[str, Any]) ->
 # --- /appraisal ------------------------------------------------------------------------------------
 
 async def appraisal_command(update: Update, context: BotContext) -> None:
-    await show_list(update, context)
-
-
-async def show_list(update: Update, context: BotContext, _: int = 0) -> None:
+    """What the person leads, their own reports, and what they may rate."""
     c = context.core
     lang = await lang_of(update, context)
     view = await svc(context).overview(person(update))
@@ -162,7 +159,7 @@ async def view_button(update: Update, context: BotContext) -> None:
     if data is None:
         raise ValueError(query.data)
     views: dict[SaView, Callable[[Update, BotContext, int], Awaitable[None]]] = {
-        SaView.LIST: show_list, SaView.APPRAISAL: show_appraisal, SaView.TARGET: show_target,
+        SaView.APPRAISAL: show_appraisal, SaView.TARGET: show_target,
         SaView.PLAY: play_report}
     await views[data.view](update, context, data.id)
 
