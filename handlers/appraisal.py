@@ -33,6 +33,7 @@ from bot.callbacks import (
 )
 from bot.context import BotContext
 from bot.core import Core
+from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.appraisal import (
     FLOW,
@@ -50,6 +51,9 @@ from handlers.common import Command, answer_callback, answer_text, edit_text, ke
 
 WINDOW_DAYS = (3, 7, 14)
 MAX_PICK_BUTTONS = 90
+MAX_TARGET_BUTTONS = 90
+REPORT_ALONE = 3000        # characters of a report's words on its page
+REPORT_WITH_RESULT = 300   # … when the result follows on the same page
 CHOICES = {SaChoice.SATISFIED: Rating.SATISFIED, SaChoice.BASICALLY: Rating.BASICALLY,
            SaChoice.UNSATISFIED: Rating.UNSATISFIED}
 
@@ -173,14 +177,14 @@ async def show_appraisal(update: Update, context: BotContext, appraisal_id: int)
     now = c.clock.now()
     lines = [c.t(lang, "appraisal.card.head", year=a.year, when=c.formatter.moment(lang, a.closes_at, now),
                  state=c.t(lang, "appraisal.state.open" if a.status == "open" else "appraisal.state.closed"))]
-    rows: list[list[Button]] = []
+    targets: list[Target] = []
+    extra: list[list[Button]] = []
     if a.status == "closed":
         for result in await service.results(me, a.id):
             lines.append(service.result_text(lang, result, comments=False))
-            rows.append([Button(c.t(lang, "appraisal.button.details", name=result.target.secretary_name),
-                                SA_VIEW(SaView.TARGET, result.target.id))])
+            targets.append(result.target)
         if a.published_at is None:
-            rows.append([Button(c.t(lang, "appraisal.button.publish"), SA_ACT(SaAction.PUBLISH, a.id))])
+            extra.append([Button(c.t(lang, "appraisal.button.publish"), SA_ACT(SaAction.PUBLISH, a.id))])
         else:
             lines.append(c.t(lang, "appraisal.card.published"))
     else:
@@ -188,18 +192,20 @@ async def show_appraisal(update: Update, context: BotContext, appraisal_id: int)
             key = "appraisal.card.progress" if p.target.report_kind else "appraisal.card.no_report"
             lines.append(c.t(lang, key, name=p.target.secretary_name, org=p.target.org_name, rated=p.rated,
                              eligible=p.eligible))
-            rows.append([Button(c.t(lang, "appraisal.button.details", name=p.target.secretary_name),
-                                SA_VIEW(SaView.TARGET, p.target.id))])
-    await say(update, context, "\n\n".join(lines), rows)
+            targets.append(p.target)
+    # Many secretaries: the text is clipped and the buttons capped; each one's page is a tap away.
+    rows = [[Button(c.t(lang, "appraisal.button.details", name=t.secretary_name), SA_VIEW(SaView.TARGET, t.id))]
+            for t in targets[:MAX_TARGET_BUTTONS]] + extra
+    await say(update, context, clip("\n\n".join(lines), MAX_TEXT, c.t(lang, "appraisal.clipped")), rows)
 
 
-def report_text(c: Core, service: AppraisalService, lang: str, target: Target) -> str:
+def report_text(c: Core, service: AppraisalService, lang: str, target: Target, room: int) -> str:
     a = target.appraisal
     head = c.t(lang, "appraisal.report.head", year=a.year, name=target.secretary_name, org=target.org_name,
                when=c.formatter.moment(lang, a.closes_at, c.clock.now()))
     if target.report_kind is None:
         return head + "\n" + c.t(lang, "appraisal.report.none")
-    return head + "\n" + service.report_excerpt(lang, target, room=3000)
+    return head + "\n" + service.report_excerpt(lang, target, room=room)
 
 
 async def show_target(update: Update, context: BotContext, target_id: int) -> None:
@@ -208,12 +214,13 @@ async def show_target(update: Update, context: BotContext, target_id: int) -> No
     lang = await lang_of(update, context)
     me = person(update)
     target = await service.target(me, target_id)
-    text = report_text(c, service, lang, target)
+    closed = target.appraisal.status == "closed"
+    # With a result below it, the report is only its beginning (the result must fit beside it).
+    text = report_text(c, service, lang, target, REPORT_WITH_RESULT if closed else REPORT_ALONE)
     rows: list[list[Button]] = []
     if target.report_kind in ("voice", "document"):
         key = "appraisal.button.play_voice" if target.report_kind == "voice" else "appraisal.button.play_document"
         rows.append([Button(c.t(lang, key), SA_VIEW(SaView.PLAY, target.id))])
-    closed = target.appraisal.status == "closed"
     if me == target.secretary_id:
         if closed:
             text += "\n\n" + service.result_text(lang, await service.own_result(me, target.id), comments=True)
@@ -233,7 +240,7 @@ async def show_target(update: Update, context: BotContext, target_id: int) -> No
             text += "\n\n" + c.t(lang, "appraisal.report.rated")
         elif closed or not target.appraisal.is_open(c.clock.now()):
             text += "\n\n" + c.t(lang, "appraisal.report.over")
-    await say(update, context, text, rows)
+    await say(update, context, clip(text, MAX_TEXT, c.t(lang, "appraisal.clipped_result")), rows)
 
 
 async def leads(service: AppraisalService, me: int, target: Target) -> bool:

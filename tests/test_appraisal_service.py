@@ -238,3 +238,31 @@ async def assert_no_link(core: Core, raters: list[int], markers: list[str], coun
     assert sorted(v["person_id"] for v in voters) == sorted(raters) and all(v["proxy_by"] is None for v in voters)
     assert await rows(core, "SELECT * FROM ballots_open") == []
     assert await rows(core, "SELECT * FROM flows") == []  # the comment slots are gone
+
+
+async def test_longest_report_and_many_long_comments_fit_in_their_messages(world: Core, clock: SettableClock) -> None:
+    """The outbox refuses a message over Telegram's limits when it is queued: the longest report's
+    notices and a result with many of the longest comments are queued (clipped), not refused."""
+    from bot.limits import MAX_TEXT, telegram_length
+    from bot.services.appraisal import MAX_COMMENT, MAX_REPORT
+
+    a = world.appraisal
+    appraisal = await a.open(TOWN_ORG, 2026, await pairs(world), 7)
+    sanyi_t = await target_of(world, appraisal.id, SECRETARY)
+    await a.post_report(SECRETARY, sanyi_t, "text", "述" * MAX_REPORT)
+    extra = list(range(5000, 5030))
+    sanyi = await org_id(world, "sanyi")
+    async with world.db.transaction() as tx:
+        for pid in extra:
+            await world.people.ensure(tx, pid, f"村民{pid}")
+            await world.orgs.grant(tx, person_id=pid, org_id=sanyi, role="resident", actor_id=None, source="test")
+    for pid in extra:
+        await a.rate(pid, sanyi_t, Rating.SATISFIED)
+        await a.comment(pid, sanyi_t, "意" * MAX_COMMENT)
+    clock.set(appraisal.closes_at)
+    assert await a.tick(SYSTEM_ACTOR) == 1
+    sent = [r for r in await outbox_rows(world) if r["purpose"] in (Purpose.REPORT, Purpose.RESULT, Purpose.OWN_RESULT)]
+    assert sent and all(telegram_length(r["payload"]["text"]) <= MAX_TEXT for r in sent)
+    assert any("内容太长" in r["payload"]["text"] for r in sent if r["purpose"] == Purpose.RESULT)
+    card = a.report_excerpt("zh_CN", await a.target(SECRETARY, sanyi_t), room=3000)
+    assert telegram_length(card) <= 3100
