@@ -711,3 +711,63 @@ class MatterFlowPress(NamedTuple):
 MATTER_ORG = Kind("vmo", MatterOrg)
 MATTER = Kind("vmm", MatterPress)
 MATTER_FLOW = Kind("vmf", MatterFlowPress)
+# --- appraisal (书记双述双评) ----------------------------------------------------------------------
+# An appraisal's buttons carry the appraisal's or one secretary's (target's) id; the service checks
+# every right again. A rating's choice is an enum, so a forged choice does not even parse.
+
+
+class SaFlowAction(StrEnum):
+    """A button of the opening flow; valid only at its step."""
+
+    NEW = "n"
+    ABORT = "q"
+    YEAR = "y"           # value: the year
+    PICK = "p"           # value: index into the organiser's candidates (toggle)
+    ALL = "a"            # pick every candidate
+    PICKED = "d"         # the secretaries are picked
+    DAYS = "t"           # value: days of the window
+    CONFIRM = "ok"
+
+
+class SaFlow(NamedTuple):
+    action: SaFlowAction
+    value: int = 0
+
+
+class SaView(StrEnum):
+    APPRAISAL = "a"      # an appraisal for those who lead it: progress, or results after the close
+    TARGET = "t"         # one secretary's report: read and rate it; their own (the secretary), results
+    PLAY = "p"           # the report's voice note or document, copied to the reader
+
+
+class SaShow(NamedTuple):
+    view: SaView
+    id: int
+
+
+class SaChoice(StrEnum):
+    SATISFIED = "s"
+    BASICALLY = "b"
+    UNSATISFIED = "u"
+
+
+class SaRate(NamedTuple):
+    target_id: int
+    choice: SaChoice
+
+
+class SaAction(StrEnum):
+    REPORT = "r"         # the secretary posts (or replaces) the report: id is the target
+    PUBLISH = "p"        # id is the appraisal
+    NO_COMMENT = "x"     # the rater adds no comment: id is the target
+
+
+class SaAct(NamedTuple):
+    action: SaAction
+    id: int
+
+
+SA_FLOW = Kind("saf", SaFlow)
+SA_VIEW = Kind("sav", SaShow)
+SA_RATE = Kind("sar", SaRate)
+SA_ACT = Kind("saa", SaAct)

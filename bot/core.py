@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
+from bot.services.appraisal import AppraisalService
 from bot.services.deliberation import DeliberationService
 from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
@@ -23,6 +24,7 @@ class Core(Infra):
     echo_wall: EchoWall = field(init=False)
     deliberation: DeliberationService = field(init=False)
     matters: MatterService = field(init=False)
+    appraisal: AppraisalService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -33,4 +35,5 @@ class Core(Infra):
         core.echo_wall = EchoWall(core)
         core.deliberation = DeliberationService(core)
         core.matters = MatterService(core, core.deliberation)
+        core.appraisal = AppraisalService(core)
         return core

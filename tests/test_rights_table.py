@@ -52,6 +52,7 @@ from service_fixtures import (
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
+from bot.services.appraisal import Refused as AppraisalRefused
 from bot.services.deliberation import Audience, RoundSpec
 from bot.services.deliberation import Refused as DelibRefused
 from bot.services.matters import Outcome, StageEntry, Vote
@@ -250,6 +251,22 @@ w matter.publish_result            no      no   no   ok   no   no    no    no   
 w matter.set_stall_days            no      no   no   ok   no   ok    ok    no    no     no   no
   matter.export                    no      no   no   ok   no   ok    ok    no    ok     no   no
 w matter.tick                      no      no   no   no   no   no    no    no    no     no   no
+# --- the secretary's appraisal (A_OPEN: of sanyi's secretary, opened by org^; A_CLOSED: closed) -
+w appraisal.open                   no      no   no   no   no   no    ok    no    no     no   no
+  appraisal.candidates             hid     hid  hid  hid  hid  hid   ok    hid   hid    hid  hid
+  appraisal.overview               ok      ok   ok   ok   hid  hid   ok    hid   hid    ok   hid
+  appraisal.appraisal              no      no   no   no   no   no    ok    no    no     no   no
+  appraisal.progress               no      no   no   no   no   no    ok    no    no     no   no
+  appraisal.target                 ok      ok   ok   ok   no   no    ok    no    no     ok   no
+  appraisal.check_report           no      no   no   ok   no   no    no    no    no     no   no
+w appraisal.post_report            no      no   no   ok   no   no    no    no    no     no   no
+w appraisal.rate                   ok      ok   ok   no   no   no    no    no    no     ok   no
+w appraisal.rate_then_comment      ok      ok   ok   no   no   no    no    no    no     ok   no
+w appraisal.comment_unrated        no      no   no   no   no   no    no    no    no     no   no
+  appraisal.results                no      no   no   no   no   no    ok    no    no     no   no
+  appraisal.own_result             no      no   no   ok   no   no    no    no    no     no   no
+w appraisal.publish                no      no   no   no   no   no    ok    no    no     no   no
+w appraisal.tick                   no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -290,6 +307,10 @@ w matter.tick                      no      no   no   no   no   no    no    no   
 #   the org's reminder limit); admins read and export. Members and residents of sanyi read the
 #   published matters only ("hid" on the board, "no" for one not published); the former secretary
 #   is a member now.
+# - appraisal.*: the raters of sanyi's secretary are sanyi's members and residents (author, res, mem,
+#   exA; the secretary is no member there in this tree); only organisers at or above the township the
+#   appraisal was opened from lead it (progress, results, publish: org^); the secretary reports and
+#   sees their own result. A comment needs the rater's own rating just before it.
 
 
 @dataclass(frozen=True)
@@ -344,6 +365,10 @@ class World:
     m_open: int
     m_decided: int
     m_published: int
+    a_open: int
+    a_target: int
+    a_closed: int
+    a_closed_target: int
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -401,6 +426,7 @@ async def prepare(path: Path) -> World:
         await m.toggle_offset(SECRETARY, sanyi, 30)  # sanyi's own settings (for reset_settings)
         d_opinions, d_voting, d_opinion = await prepare_deliberation(core, sanyi)
         m_open, m_decided, m_published = await prepare_matters(core, sanyi)
+        appraisals = await prepare_appraisal(core, clock, sanyi)
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
@@ -408,7 +434,8 @@ async def prepare(path: Path) -> World:
                       request=request, invite=invite.payload, upcoming=upcoming,
                       sibling_meeting=sibling_meeting, current=current, series=series,
                       d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion,
-                      m_open=m_open, m_decided=m_decided, m_published=m_published)
+                      m_open=m_open, m_decided=m_decided, m_published=m_published, a_open=appraisals[0],
+                      a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3])
     finally:
         await core.close()
     return world
@@ -438,6 +465,25 @@ async def prepare_matters(core: Core, sanyi: int) -> tuple[int, int, int]:
             await m.record_stage(SECRETARY, matter_id, stage, StageEntry(START.date(), Outcome.PASSED))
     await m.publish_decision(SECRETARY, ids[2], "修水渠，明年开工")
     return ids[0], ids[1], ids[2]
+
+
+async def prepare_appraisal(core: Core, clock: SettableClock, sanyi: int) -> tuple[int, int, int, int]:
+    """Two appraisals of sanyi's secretary opened by the township organiser: A_CLOSED (2025, opened
+    three days before START for a day, rated and commented by NEIGHBOUR, closed) and A_OPEN (2026,
+    open for a week from START, the report posted, nobody rated yet)."""
+    a = core.appraisal
+    clock.set(START - timedelta(days=3))
+    closed = await a.open(TOWN_ORG, 2025, [(sanyi, SECRETARY)], 1)
+    closed_target = await core.db.fetchval("SELECT id FROM appraisal_targets WHERE appraisal_id = ?", (closed.id,))
+    await a.post_report(SECRETARY, closed_target, "text", "2025年述职")
+    await a.rate(NEIGHBOUR, closed_target, 0)
+    await a.comment(NEIGHBOUR, closed_target, "路修得好")
+    clock.set(START)
+    await a.tick(SYSTEM_ACTOR)
+    opened = await a.open(TOWN_ORG, 2026, [(sanyi, SECRETARY)], 7)
+    target = await core.db.fetchval("SELECT id FROM appraisal_targets WHERE appraisal_id = ?", (opened.id,))
+    await a.post_report(SECRETARY, target, "text", "2026年述职")
+    return opened.id, target, closed.id, closed_target
 
 
 @pytest.fixture(scope="module")
@@ -669,6 +715,22 @@ ACTIONS: dict[str, Action] = {
     "matter.set_stall_days": lambda c, w, a: c.matters.set_stall_days(a, w.sanyi, 20),
     "matter.export": lambda c, w, a: c.matters.export(a, w.sanyi, "zh_CN"),
     "matter.tick": lambda c, w, a: c.matters.tick(a),
+    # the secretary's appraisal
+    "appraisal.open": lambda c, w, a: c.appraisal.open(a, 2026, [(w.erlang, ERLANG_SECRETARY)], 7),
+    "appraisal.candidates": lambda c, w, a: _appraisal_candidate(c.appraisal.candidates(a), w.erlang),
+    "appraisal.overview": lambda c, w, a: _appraisal_listed(c, a, w),
+    "appraisal.appraisal": lambda c, w, a: c.appraisal.appraisal(a, w.a_open),
+    "appraisal.progress": lambda c, w, a: c.appraisal.progress(a, w.a_open),
+    "appraisal.target": lambda c, w, a: c.appraisal.target(a, w.a_target),
+    "appraisal.check_report": lambda c, w, a: c.appraisal.check_report(a, w.a_target),
+    "appraisal.post_report": lambda c, w, a: c.appraisal.post_report(a, w.a_target, "text", "2026年述职（改）"),
+    "appraisal.rate": lambda c, w, a: c.appraisal.rate(a, w.a_target, 1),
+    "appraisal.rate_then_comment": lambda c, w, a: _rate_then_comment(c, a, w.a_target),
+    "appraisal.comment_unrated": lambda c, w, a: c.appraisal.comment(a, w.a_target, "路灯不亮"),
+    "appraisal.results": lambda c, w, a: c.appraisal.results(a, w.a_closed),
+    "appraisal.own_result": lambda c, w, a: c.appraisal.own_result(a, w.a_closed_target),
+    "appraisal.publish": lambda c, w, a: c.appraisal.publish(a, w.a_closed),
+    "appraisal.tick": lambda c, w, a: c.appraisal.tick(a),
 }
 
 
@@ -682,6 +744,21 @@ async def _matter_listed(found: Awaitable[list[Any]], matter_id: int) -> None:
 
 async def _org_pair_listed(found: Awaitable[list[tuple[int, str]]], org_id: int) -> None:
     shown(any(oid == org_id for oid, _ in await found))
+
+
+async def _appraisal_candidate(found: Awaitable[list[Any]], org_id: int) -> None:
+    shown(any(c.org_id == org_id for c in await found))
+
+
+async def _appraisal_listed(c: Core, actor: int, w: World) -> None:
+    view = await c.appraisal.overview(actor)
+    shown(any(a.id == w.a_open for a in view.led) or any(t.id == w.a_target for t in view.own)
+          or any(t.id == w.a_target for t, _ in view.to_rate))
+
+
+async def _rate_then_comment(c: Core, actor: int, target_id: int) -> None:
+    await c.appraisal.rate(actor, target_id, 2)
+    await c.appraisal.comment(actor, target_id, "路灯不亮")
 
 
 async def _delib_listed(found: Awaitable[list[tuple[Any, bool]]], round_id: int) -> None:
@@ -727,7 +804,7 @@ async def outcome(core: Core, world: World, action: str, actor: int) -> str:
         return "nf"
     except ValueError:
         return "bad"
-    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused) as refused:
+    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused, AppraisalRefused) as refused:
         return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org",
                 "delib.refused.own_opinion": "own"}.get(refused.key, refused.key)
     if isinstance(result, Done) and not result.changed:
@@ -793,7 +870,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "ticket.unblock", "meeting.ledger_data", "meeting.ledger_org", "org.people_in",
                                     "org.audit_trail", "invite.create_organizer", "invite.revoke", "invite.list",
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
-                                    "matter.tick", "matter.get", "matter.export", "matter.stall_days"])
+                                    "matter.tick", "matter.get", "matter.export", "matter.stall_days",
+                                    "appraisal.tick", "appraisal.results", "appraisal.progress"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
