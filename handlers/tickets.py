@@ -620,16 +620,22 @@ async def collect_items(update: Update, context: BotContext) -> None:
 
 
 async def show_collected(update: Update, context: BotContext, state: FlowState) -> None:
-    """How many pieces the reply (or the added information) has, with 发送 and 取消."""
+    """How many pieces the reply (or the added information) has, with 发送 and 取消. Like the
+    draft's categories, the buttons live under the newest count only: the previous one loses them."""
     c = context.core
     lang = await lang_of(update, context)
     ticket_id = state.data["ticket"]
     data = cb.TICKET_REPLY_SEND(ticket_id) if state.flow == REPLY else cb.TICKET_ADD_INFO(ticket_id, cb.InfoStep.SEND)
-    assert update.effective_chat is not None
-    await context.bot.send_message(
+    assert update.effective_chat is not None and update.effective_user is not None
+    sent = await context.bot.send_message(
         update.effective_chat.id, c.t(lang, "ticket.collected", count=len(state.data["items"])),
         reply_markup=keyboard([[Button(c.t(lang, "ticket.button.send"), data),
                                 Button(c.t(lang, "ticket.button.cancel"), cb.TICKET_FLOW_CANCEL())]]))
+    previous = state.data.get("prompt")
+    state.data["prompt"] = sent.message_id
+    await c.flows.set(update.effective_user.id, state.flow, state.step, state.data)
+    if previous is not None:
+        await _drop_buttons(context, update.effective_chat.id, previous)
 
 
 async def show_draft_again(update: Update, context: BotContext, state: FlowState) -> None:

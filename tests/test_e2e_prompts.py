@@ -211,6 +211,10 @@ async def test_meeting_steps_that_invite_typing_take_typed_answers(bot: BotRunne
     organizer.send("12月6日")  # a day typed: the hour is asked next
     await said(fake, ORGANIZER, "几点开会？也可以直接打字")
     organizer.send("下午3点半")
+    await said(fake, ORGANIZER, "开多长时间？")
+    organizer.send("一会儿")
+    await said(fake, ORGANIZER, "没看懂开多长时间")
+    organizer.send("1个半小时")  # the length typed
     await said(fake, ORGANIZER, "请输入开会地点")
     organizer.send("   ")
     await said(fake, ORGANIZER, "内容不能是空的，请重新输入。")
@@ -220,7 +224,7 @@ async def test_meeting_steps_that_invite_typing_take_typed_answers(bot: BotRunne
     await said(fake, ORGANIZER, "请输入党课主讲人的名字")
     organizer.send("赵老师")
     confirm = await said(fake, ORGANIZER, "主讲：赵老师")
-    assert "12月6日（周日）下午3:30" in confirm.text and "地点：村委会" in confirm.text
+    assert "12月6日（周日）下午3:30—5:00" in confirm.text and "地点：村委会" in confirm.text
     organizer.press(confirm, "✅ 确认，发通知")
     await edited(fake, confirm, "会议已安排")
     meeting_id = await bot.core.db.fetchval("SELECT MAX(id) FROM meetings")
@@ -393,7 +397,7 @@ async def test_cancel_with_typed_content_offers_both_choices(bot: BotRunner, fak
     zhang.press(confirm, "取消")
     ask = await cancel_asks(fake, zhang)
     zhang.send_photo()
-    await said(fake, ZHANG, "2 条内容")
+    await said(fake, ZHANG, "内容：文字 1 条、照片 1 张")
     assert await alert(fake, zhang.press(ask, "🗑 放弃这段内容")) == CANCEL_STALE
     state = await bot.core.flows.get(ZHANG)
     assert state is not None and len(state.data["items"]) == 2
@@ -455,6 +459,8 @@ async def test_a_person_who_has_not_joined_is_told_how_to_join(bot: BotRunner, f
 # Every catalog text that invites typing (it says 输入, 打字, 说明 or 补充, or "type" in English), and the
 # test that answers it by typing and checks where the answer landed ("file::test" for another file).
 PROMPT_TESTS = {
+    "readable.meeting.ask_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
+    "readable.meeting.unreadable_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
     "meeting.ledger.pick_period": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
     "meeting.ledger.pick_type": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
     "meeting.ledger.type_prompt": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",

@@ -233,9 +233,14 @@ async def test_submit_text_photo_and_location_in_four_taps_and_anonymity_both_wa
     secretary.press(card, "💬 答复")
     await fake.wait_message(SECRETARY, contains="请输入对问题 #1 的答复", timeout=WAIT)
     secretary.send("已安排保洁员清理，并在河边立了警示牌。")
-    await fake.wait_message(SECRETARY, contains="已记录 1 条", timeout=WAIT)
+    first = await fake.wait_message(SECRETARY, contains="已记录 1 条", timeout=WAIT)
     secretary.send_photo(caption="清理后")
     collected = await fake.wait_message(SECRETARY, contains="已记录 2 条", timeout=WAIT)
+    await bot.idle()
+    # 发送 / 取消 live under the newest count only.
+    current = fake.message(SECRETARY, first.message_id)
+    assert current is not None and current.button_texts == []
+    assert collected.button_texts == ["📨 发送", "取消"]
     secretary.press(collected, "📨 发送")
     await fake.wait_message(SECRETARY, contains="答复已发给群众（问题 #1）", timeout=WAIT)
     answer = await fake.wait_message(ZHANG, contains="有答复了", timeout=WAIT)
