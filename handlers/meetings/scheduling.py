@@ -581,7 +581,11 @@ async def typed_length(update: Update, context: BotContext, state: MeetingFlowSt
     try:
         end = read_length(text, starts, local_today(context.core.clock.now(), svc.tz))
     except Unreadable:
-        await reply(update, context, "readable.meeting.unreadable_length")
+        # Said with the length buttons again: whoever could not type it can still tap it.
+        lang = await lang_of(update, context)
+        _, rows = length_step(context.core, svc, lang, state)
+        await show(update, context, state, Step.LENGTH,
+                   (context.core.t(lang, "readable.meeting.unreadable_length"), rows), edit=False)
         return
     await take_length(update, context, state, end, edit=False)
 
