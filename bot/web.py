@@ -69,8 +69,10 @@ color:#a8141c;background:#fff;text-decoration:none;font-size:1.05rem}
 .empty{font-size:1.1rem;padding:1.5rem 0}
 a{color:#a8141c}
 nav.tabs{justify-content:flex-start;gap:.5rem;margin:.9rem 0 .3rem}
-nav.tabs a{flex:1 1 8rem;text-align:center;padding:.45rem .6rem;font-size:1rem;line-height:1.4}
+nav.tabs a{flex:1 1 auto;display:flex;align-items:center;justify-content:center;text-align:center;
+min-height:2.4rem;padding:.25rem .6rem;font-size:1rem;line-height:1.4}
 nav.tabs a[aria-current]{background:#a8141c;color:#fff}
+article>p{margin:.45rem 0}
 article h2{font-size:1.2rem;line-height:1.45;margin:.1rem 0 .3rem;overflow-wrap:anywhere}
 article h3{font-size:1.02rem;color:#a8141c;margin:.8rem 0 .2rem}
 .counts,.top,.stages{margin:.3rem 0;padding-left:1.3rem}

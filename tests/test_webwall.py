@@ -43,11 +43,11 @@ from webwall_fixtures import (
     seed_rounds_and_matters,
 )
 
-from bench.webwall import seed_bulk
+from bench.webwall import seed_bulk, seed_bulk_parts
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.poster import make_poster, wrap
-from bot.services.echo_wall import PAGE_SIZE, BadCursor, EchoWall
+from bot.services.echo_wall import MATTER_PAGE_SIZE, PAGE_SIZE, ROUND_PAGE_SIZE, BadCursor, EchoWall
 from bot.services.orgs import NotAllowed
 from bot.services.tickets import Item
 from bot.web import WallSite, parse_address
@@ -264,6 +264,23 @@ async def test_keyset_paging_walks_every_problem_once_both_ways(tree: Core) -> N
     assert [e.id for e in first.entries] == [e.id for e in pages[0].entries] and first.newer is None
 
 
+async def test_rounds_and_matters_page_through_many(tree: Core) -> None:
+    """The bench's bulk rounds and matters, walked page by page: each once, newest first."""
+    assert ROUND_PAGE_SIZE == MATTER_PAGE_SIZE == 10
+    await seed_bulk_parts(tree, "sanyi", 25)
+    await seed_bulk_parts(tree, "erlang", 3, start_id=5_000_000)
+    wall = EchoWall(tree)
+    for fetch in (wall.rounds, wall.matters):
+        page = await fetch("sanyi", "en")
+        pages = [page]
+        while page.older:
+            page = await fetch("sanyi", "en", before=page.older)
+            pages.append(page)
+        ids = [e.id for p in pages for e in p.entries]
+        assert [len(p.entries) for p in pages] == [10, 10, 5] and ids == sorted(set(ids), reverse=True)
+        assert all(i < 5_000_000 for i in ids)
+
+
 async def test_the_wall_query_uses_the_index(tree: Core) -> None:
     """No table scan and no sort, whatever the page: the cost does not grow with the wall."""
     org = await tree.orgs.by_code("sanyi")
@@ -315,24 +332,48 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("name", "width"), [("phone", 390), ("desktop", 1280)])
-async def test_screenshot_in_chromium(site: tuple[str, Core, list[int]], tmp_path: Path, name: str,
+async def test_screenshot_in_chromium(site: tuple[str, Core, list[int]], seeded: Seeded, tmp_path: Path, name: str,
                                       width: int) -> None:
+    """Each part of the wall, rendered by Chromium at a phone's and a desktop's width: the page has its
+    style (the red header band, the filled button of the part shown) and its content, and nothing
+    private is in what the browser built."""
     need("chromium")
     base, _, _ = site
-    shot = (SHOTS or tmp_path) / f"wall-{name}.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{base}/wall/sanyi"
-    done = await asyncio.to_thread(chromium, f"--screenshot={shot}", f"--window-size={width},1400", url)
-    assert shot.is_file(), done.stderr[-2000:]
-    image = Image.open(shot).convert("RGB")
-    assert image.size == (width, 1400)
-    # The red header band is there (the page rendered, with its style), and so is dark text.
-    colors = {c for _, c in image.getcolors(maxcolors=1 << 20) or []}
-    assert any(r > 150 and g < 40 and b < 50 for r, g, b in colors)
-    assert any(r < 60 and g < 60 and b < 60 for r, g, b in colors)
-    dom = await asyncio.to_thread(chromium, "--dump-dom", url)
-    assert "村东头路灯坏了三个月" in dom.stdout and "138****5678" in dom.stdout
-    assert_nothing_private(dom.stdout)
+    parts = {
+        "": ("村东头路灯坏了三个月", "138****5678"),
+        "?show=rounds": ("修不修村西的路", "其中代投 1 票", "无记名投票", "水泥路结实，有事打我电话138****5678"),
+        "?show=matters": ("修建村道", "纸质投票：赞成41票，反对3票，弃权2票", "路修好了，花了11.5万元。",
+                          "在村东安装十盏太阳能路灯。"),
+    }
+    for query, expected in parts.items():
+        shot = (SHOTS or tmp_path) / f"wall{query.replace('?show=', '-')}-{name}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        url = f"{base}/wall/sanyi{query}"
+        done = await asyncio.to_thread(chromium, f"--screenshot={shot}", f"--window-size={width},1400", url)
+        assert shot.is_file(), done.stderr[-2000:]
+        image = Image.open(shot).convert("RGB")
+        assert image.size == (width, 1400)
+        # The page rendered with its style: the red header band across the whole width at the top,
+        # then, below it, the filled red button of the part shown (a red run no text makes).
+        band = [y for y in range(0, 400, 2) if _red_run(image, y) == width]
+        assert band and band[0] == 0, query
+        assert any(40 < _red_run(image, y) < width for y in range(band[-1] + 2, 700, 2)), query
+        colors = {c for _, c in image.getcolors(maxcolors=1 << 20) or []}
+        assert any(r < 60 and g < 60 and b < 60 for r, g, b in colors)
+        dom = await asyncio.to_thread(chromium, "--dump-dom", url)
+        assert all(text in dom.stdout for text in expected), (query, dom.stdout[:3000])
+        assert dom.stdout.count('aria-current="page"') == 1
+        assert_nothing_private(dom.stdout)
+
+
+def _red_run(image: Image.Image, y: int) -> int:
+    """The longest run of the header's red in row y."""
+    longest = run = 0
+    for x in range(image.width):
+        r, g, b = image.getpixel((x, y))  # type: ignore[misc]
+        run = run + 1 if r > 150 and g < 40 and b < 50 else 0
+        longest = max(longest, run)
+    return longest
 
 
 # --- the poster ---------------------------------------------------------------------------------------
