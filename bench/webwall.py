@@ -1,10 +1,12 @@
 """`python -m bench webwall [--n N]`: load time of the echo wall web page (20 problems a page) on a wall of N
-answered public problems, first page, deep pages and backwards, over real HTTP on 127.0.0.1."""
+answered public problems, first page, deep pages and backwards, over real HTTP on 127.0.0.1; and of its
+two other parts, deliberation results and 四议两公开 matters (N/50 of each, 10 a page)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -17,7 +19,7 @@ from bot.clock import SettableClock, to_db
 from bot.config import Settings
 from bot.core import Core
 from bot.services import orgfile
-from bot.services.echo_wall import PAGE_SIZE
+from bot.services.echo_wall import MATTER_PAGE_SIZE, PAGE_SIZE, ROUND_PAGE_SIZE
 from bot.web import WallSite
 
 ROUNDS = 30
@@ -53,6 +55,36 @@ async def seed_bulk(core: Core, org_code: str, n: int, resident: int, start_id: 
 
 
 
+async def seed_bulk_parts(core: Core, org_code: str, n: int, start_id: int = 1_000_000) -> None:
+    """n closed deliberation rounds with a fixed result and n matters with both publications and four
+    stages, one an hour, written straight into the tables."""
+    org = await core.orgs.by_code(org_code)
+    assert org is not None
+    now = core.clock.now()
+    result = json.dumps({"options": [["修水泥路", 30], ["先不修", 12]], "ballots": 42, "proxies": 3, "eligible": 60,
+                         "opinions": 9, "top": [["先修到小学门口", 7]], "voted": True}, ensure_ascii=False)
+    rounds, matters, stages = [], [], []
+    for i in range(n):
+        at = to_db(now - timedelta(hours=n - i))
+        rounds.append((start_id + i, org.id, "both", f"第{i}次议事：修不修路", 1, at, at, at, at, result))
+        matters.append((start_id + i, org.id, f"第{i}件事：修建村道", "12万元", 1, at, 4, at,
+                        "修建村西到小学的水泥路。", at, "路修好了。", at))
+        stages.extend((start_id + i, stage, at[:10], "passed", 1, at) for stage in (1, 2, 3, 4))
+    async with core.db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO delib_rounds (id, org_id, audience, title, opened_by, opened_at, opinions_until, votes_until,"
+            " ended_at, result, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'closed')", rounds)
+        await tx.executemany(
+            "INSERT INTO matters (id, org_id, title, estimate, opened_by, opened_at, stage, waiting_since,"
+            " decision_text, decision_at, result_text, result_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " 'done')", matters)
+        await tx.executemany(
+            "INSERT INTO matter_stages (matter_id, stage, held_on, outcome, recorded_by, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", stages)
+
+
+
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=100_000, help="answered public problems on the wall")
@@ -63,7 +95,8 @@ async def timed(session: aiohttp.ClientSession, url: str) -> float:
     async with session.get(url) as response:
         body = await response.text()
     elapsed = (time.perf_counter() - start) * 1000
-    assert response.status == 200 and body.count("<article") == PAGE_SIZE, (response.status, url)
+    expected = ROUND_PAGE_SIZE if "show=rounds" in url else MATTER_PAGE_SIZE if "show=matters" in url else PAGE_SIZE
+    assert response.status == 200 and body.count("<article") == expected, (response.status, url)
     return elapsed
 
 
@@ -75,8 +108,11 @@ async def measure(n: int) -> list[str]:
         async with core.db.transaction() as tx:
             await orgfile.apply(core.orgs, tx, orgfile.parse(ORG_FILE), source_note="bench")
         await seed_bulk(core, "sanyi", n, RESIDENT)
-        await seed_bulk(core, "erlang", n // 10, RESIDENT, start_id=5_000_000)  # a neighbour's wall in the same table
         wall = core.echo_wall
+        await seed_bulk(core, "erlang", n // 10, RESIDENT, start_id=5_000_000)  # a neighbour's wall in the same table
+        await seed_bulk_parts(core, "sanyi", n // 50)
+        await seed_bulk_parts(core, "erlang", n // 50, start_id=5_000_000)
+        deep_round = (await wall.rounds("sanyi", "zh_CN", size=n // 100)).older if n >= 1000 else None
         # Cursors of a page in the middle and of the last full page, walked to as a reader would.
         middle_at, last_at = n // PAGE_SIZE // 2, n // PAGE_SIZE - 1
         page, cursors = await wall.page("sanyi", "zh_CN"), {}  # page number (from 0) -> its `before` link
@@ -94,7 +130,11 @@ async def measure(n: int) -> list[str]:
             f"page {middle_at + 1} (older)": base + f"?before={cursors[middle_at]}",
             f"page {last_at + 1} (last)": base + f"?before={cursors[last_at]}",
             "a middle page, backwards (after=)": base + f"?after={cursors[middle_at + 1]}",
+            f"deliberation results, first page (of {n // 50})": base + "?show=rounds",
+            "四议两公开 matters, first page": base + "?show=matters",
         }
+        if deep_round is not None:
+            urls["deliberation results, a middle page"] = base + f"?show=rounds&before={deep_round}"
         lines = []
         try:
             async with aiohttp.ClientSession() as session:

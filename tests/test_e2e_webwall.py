@@ -75,6 +75,10 @@ async def test_run_with_web_serves_the_wall_while_the_bot_runs(fake: FakeBotApi,
                 await orgfile.apply(app.core.orgs, tx, orgfile.parse(SAMPLE_ORGS), "test")
             async with session.get(url) as response:
                 assert response.status == 200 and "三义村党支部" in await response.text()
+            # The wall's other two parts, from the same running bot (empty for a new village).
+            for part, empty in (("rounds", "还没有已经结束的民主议事"), ("matters", "还没有公开的村务决议")):
+                async with session.get(f"{url}?show={part}") as response:
+                    assert response.status == 200 and empty in await response.text()
     finally:
         await stop_application(app)
     assert site.runner is None  # stopped with the bot, before the database closed

@@ -30,13 +30,24 @@ from service_fixtures import (  # noqa: F401  (the `clock`, `core` and `tree` fi
     make_core,
     tree_fixture,
 )
-from webwall_fixtures import PHONE, SECRETS, cjk_font_or_skip, need, pdf_pages, pdf_text, seed_real
+from webwall_fixtures import (
+    NEVER,
+    PHONE,
+    SECRETS,
+    Seeded,
+    cjk_font_or_skip,
+    need,
+    pdf_pages,
+    pdf_text,
+    seed_real,
+    seed_rounds_and_matters,
+)
 
-from bench.webwall import seed_bulk
+from bench.webwall import seed_bulk, seed_bulk_parts
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.poster import make_poster, wrap
-from bot.services.echo_wall import PAGE_SIZE, EchoWall
+from bot.services.echo_wall import MATTER_PAGE_SIZE, PAGE_SIZE, ROUND_PAGE_SIZE, BadCursor, EchoWall
 from bot.services.orgs import NotAllowed
 from bot.services.tickets import Item
 from bot.web import WallSite, parse_address
@@ -58,13 +69,19 @@ async def site(tree: Core, clock: SettableClock) -> AsyncIterator[tuple[str, Cor
         await wall.stop()
 
 
+@pytest.fixture
+async def seeded(site: tuple[str, Core, list[int]], clock: SettableClock) -> Seeded:
+    """Deliberation rounds and 四议两公开 matters on the same wall, made through their services."""
+    return await seed_rounds_and_matters(site[1], clock)
+
+
 async def get(url: str, method: str = "GET") -> tuple[int, str, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.request(method, url) as response:
         return response.status, await response.text(), dict(response.headers)
 
 
 def assert_nothing_private(text: str) -> None:
-    leaked = [s for s in SECRETS if s in text]
+    leaked = [s for s in (*SECRETS, *NEVER) if s in text]
     assert leaked == [], f"private data on a public page: {leaked}"
 
 
@@ -95,6 +112,115 @@ async def test_english_switch(site: tuple[str, Core, list[int]]) -> None:
     _, zh, _ = await get(f"{base}/wall/sanyi")
     assert 'href="/wall/sanyi?lang=en"' in zh
     assert_nothing_private(html)
+
+
+async def test_rounds_part_shows_closed_results_only_masked(site: tuple[str, Core, list[int]],
+                                                            seeded: Seeded) -> None:
+    base, _, _ = site
+    status, html, _ = await get(f"{base}/wall/sanyi?show=rounds")
+    assert status == 200
+    # Both closed in the same tick: the newer round first. The cancelled round and the one still open
+    # (whose counts the chat shows live) are not there.
+    shown = [int(i) for i in re.findall(r'<article id="r(\d+)"', html)]
+    assert shown == [seeded.secret, seeded.voted]
+    assert 'aria-current="page">民主议事结果</a>' in html and "<article id=\"p" not in html
+    voted = html[html.index(f'id="r{seeded.voted}"'):]
+    assert "修不修村西的路" in voted and "修水泥路<b>2票</b>" in voted
+    assert "先不修，有事打138****5678<b>1票</b>" in voted  # a label typed by the opener, masked too
+    assert "投票人数：3人，可以投票的共3人，参与率100%" in voted and "其中代投 1 票" in voted
+    assert "共收到2条意见" in voted and "大家最支持的意见：" in voted
+    assert "水泥路结实，有事打我电话138****5678（1人支持）" in voted  # anonymous: no name, masked
+    assert "建议先修到小学门口（0人支持）" in voted  # signed in the bot: no name on the wall either
+    secret = html[html.index(f'id="r{seeded.secret}"'):html.index(f'id="r{seeded.voted}"')]
+    assert "无记名投票" in secret and "甲方案<b>1票</b>" in secret and "乙方案<b>2票</b>" in secret
+    assert "其中代投 1 票" in secret
+    assert_nothing_private(html)
+
+
+async def test_matters_part_shows_published_decisions_and_results(site: tuple[str, Core, list[int]],
+                                                                  seeded: Seeded) -> None:
+    base, _, _ = site
+    status, html, _ = await get(f"{base}/wall/sanyi?show=matters")
+    assert status == 200
+    # Newest publication first: the road's result came after the lamps' decision. The matter still
+    # under way and the rejected one are not there.
+    assert [int(i) for i in re.findall(r'<article id="m(\d+)"', html)] == [seeded.road, seeded.lamps]
+    road = html[html.index(f'id="m{seeded.road}"'):html.index(f'id="m{seeded.lamps}"')]
+    assert "修建村道" in road and "预算：12万元" in road and "决议公开 · 2026年11月30日" in road
+    assert "修建村西到小学的水泥路，明年春天开工。监督电话0914-" in road
+    assert "<b>党支部提议：2026年11月30日，通过</b>" in road
+    assert "<b>村民（代表）会议决议：2026年11月30日，通过</b>" in road
+    assert "会议：商量修路，联系138****5678（2026年11月30日）" in road and "说明：支委会一致同意" in road
+    assert "议事投票「修不修村西的路」：修水泥路：2票，先不修，有事打138****5678：1票（投票3人，共3人可以投）" in road
+    assert "纸质投票：赞成41票，反对3票，弃权2票" in road
+    assert "实施结果公开 · 2026年11月30日" in road and "路修好了，花了11.5万元。" in road
+    assert "另有2张照片，网上不登" in road and "<img" not in html and not re.search(r"\b50[12]\b", html)
+    lamps = html[html.index(f'id="m{seeded.lamps}"'):]
+    assert "在村东安装十盏太阳能路灯。" in lamps and "办完后会在这里公开实施结果" in lamps
+    assert_nothing_private(html)
+
+
+async def test_rounds_and_matters_in_english_keep_their_part(site: tuple[str, Core, list[int]], seeded: Seeded) -> None:
+    base, _, _ = site
+    _, zh, _ = await get(f"{base}/wall/sanyi?show=rounds")
+    assert 'href="/wall/sanyi?show=rounds&amp;lang=en"' in zh  # the language switch stays on this part
+    _, html, _ = await get(f"{base}/wall/sanyi?show=rounds&lang=en")
+    assert '<html lang="en">' in html and 'aria-current="page">Deliberation results</a>' in html
+    assert "of which 1 cast on someone&#x27;s behalf" in html and "secret ballot" in html
+    assert "1 supporter)" in html and "0 supporters)" in html
+    assert 'href="/wall/sanyi?show=matters&amp;lang=en"' in html and 'href="/wall/sanyi?lang=en"' in html
+    _, html, _ = await get(f"{base}/wall/sanyi?show=matters&lang=en")
+    assert "Decision published" in html and "Result published" in html and "2 photos" in html
+    assert "Party branch" in html or "party branch" in html
+    assert_nothing_private(html)
+
+
+async def test_rounds_and_matters_page_both_ways(site: tuple[str, Core, list[int]], seeded: Seeded) -> None:
+    _, core, _ = site
+    wall = EchoWall(core)
+    for fetch, ids in ((wall.rounds, [seeded.secret, seeded.voted]), (wall.matters, [seeded.road, seeded.lamps])):
+        first = await fetch("sanyi", "zh_CN", size=1)
+        assert [e.id for e in first.entries] == ids[:1] and first.newer is None and first.older
+        second = await fetch("sanyi", "zh_CN", before=first.older, size=1)
+        assert [e.id for e in second.entries] == ids[1:] and second.older is None and second.newer
+        back = await fetch("sanyi", "zh_CN", after=second.newer, size=1)
+        assert [e.id for e in back.entries] == ids[:1] and back.newer is None
+        with pytest.raises(BadCursor):
+            await fetch("sanyi", "zh_CN", before="x")
+    empty = await wall.rounds("erlang", "zh_CN")
+    assert empty.entries == [] and empty.older is None
+
+
+async def test_rounds_and_matters_queries_use_the_org_index(site: tuple[str, Core, list[int]], seeded: Seeded) -> None:
+    """The org's own rounds and matters only, found by index: never a scan of every org's."""
+    _, core, _ = site
+    captured: list[tuple[str, tuple[object, ...]]] = []
+    real = core.db.fetchall
+
+    async def spy(sql: str, params: tuple[object, ...] = ()) -> list[object]:
+        captured.append((sql, params))
+        return await real(sql, params)
+
+    core.db.fetchall = spy  # type: ignore[method-assign]
+    try:
+        await EchoWall(core).rounds("sanyi", "zh_CN")
+        await EchoWall(core).matters("sanyi", "zh_CN")
+    finally:
+        core.db.fetchall = real  # type: ignore[method-assign]
+    for table, index in (("delib_rounds", "delib_rounds_org"), ("matters", "matters_org")):
+        sql, params = next(c for c in captured if f"FROM {table} " in c[0])
+        plan = " ".join(str(tuple(r)) for r in await core.db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
+        assert f"USING INDEX {index}" in plan, plan
+
+
+async def test_wall_parts_unknown_and_bad_links(site: tuple[str, Core, list[int]]) -> None:
+    base, _, _ = site
+    status, _, _ = await get(f"{base}/wall/sanyi?show=secrets")
+    assert status == 404
+    status, _, _ = await get(f"{base}/wall/sanyi?show=rounds&before=nope")
+    assert status == 400
+    status, html, _ = await get(f"{base}/wall/sanyi?show=matters")
+    assert status == 200 and "这里还没有公开的村务决议。" in html and "<article" not in html
 
 
 async def test_only_get_and_head(site: tuple[str, Core, list[int]]) -> None:
@@ -136,6 +262,23 @@ async def test_keyset_paging_walks_every_problem_once_both_ways(tree: Core) -> N
     assert [e.id for e in back.entries] == [e.id for e in pages[1].entries]
     first = await wall.page("sanyi", "zh_CN", after=back.newer)
     assert [e.id for e in first.entries] == [e.id for e in pages[0].entries] and first.newer is None
+
+
+async def test_rounds_and_matters_page_through_many(tree: Core) -> None:
+    """The bench's bulk rounds and matters, walked page by page: each once, newest first."""
+    assert ROUND_PAGE_SIZE == MATTER_PAGE_SIZE == 10
+    await seed_bulk_parts(tree, "sanyi", 25)
+    await seed_bulk_parts(tree, "erlang", 3, start_id=5_000_000)
+    wall = EchoWall(tree)
+    for fetch in (wall.rounds, wall.matters):
+        page = await fetch("sanyi", "en")
+        pages = [page]
+        while page.older:
+            page = await fetch("sanyi", "en", before=page.older)
+            pages.append(page)
+        ids = [e.id for p in pages for e in p.entries]
+        assert [len(p.entries) for p in pages] == [10, 10, 5] and ids == sorted(set(ids), reverse=True)
+        assert all(i < 5_000_000 for i in ids)
 
 
 async def test_the_wall_query_uses_the_index(tree: Core) -> None:
@@ -189,24 +332,48 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("name", "width"), [("phone", 390), ("desktop", 1280)])
-async def test_screenshot_in_chromium(site: tuple[str, Core, list[int]], tmp_path: Path, name: str,
+async def test_screenshot_in_chromium(site: tuple[str, Core, list[int]], seeded: Seeded, tmp_path: Path, name: str,
                                       width: int) -> None:
+    """Each part of the wall, rendered by Chromium at a phone's and a desktop's width: the page has its
+    style (the red header band, the filled button of the part shown) and its content, and nothing
+    private is in what the browser built."""
     need("chromium")
     base, _, _ = site
-    shot = (SHOTS or tmp_path) / f"wall-{name}.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{base}/wall/sanyi"
-    done = await asyncio.to_thread(chromium, f"--screenshot={shot}", f"--window-size={width},1400", url)
-    assert shot.is_file(), done.stderr[-2000:]
-    image = Image.open(shot).convert("RGB")
-    assert image.size == (width, 1400)
-    # The red header band is there (the page rendered, with its style), and so is dark text.
-    colors = {c for _, c in image.getcolors(maxcolors=1 << 20) or []}
-    assert any(r > 150 and g < 40 and b < 50 for r, g, b in colors)
-    assert any(r < 60 and g < 60 and b < 60 for r, g, b in colors)
-    dom = await asyncio.to_thread(chromium, "--dump-dom", url)
-    assert "村东头路灯坏了三个月" in dom.stdout and "138****5678" in dom.stdout
-    assert_nothing_private(dom.stdout)
+    parts = {
+        "": ("村东头路灯坏了三个月", "138****5678"),
+        "?show=rounds": ("修不修村西的路", "其中代投 1 票", "无记名投票", "水泥路结实，有事打我电话138****5678"),
+        "?show=matters": ("修建村道", "纸质投票：赞成41票，反对3票，弃权2票", "路修好了，花了11.5万元。",
+                          "在村东安装十盏太阳能路灯。"),
+    }
+    for query, expected in parts.items():
+        shot = (SHOTS or tmp_path) / f"wall{query.replace('?show=', '-')}-{name}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        url = f"{base}/wall/sanyi{query}"
+        done = await asyncio.to_thread(chromium, f"--screenshot={shot}", f"--window-size={width},1400", url)
+        assert shot.is_file(), done.stderr[-2000:]
+        image = Image.open(shot).convert("RGB")
+        assert image.size == (width, 1400)
+        # The page rendered with its style: the red header band across the whole width at the top,
+        # then, below it, the filled red button of the part shown (a red run no text makes).
+        band = [y for y in range(0, 400, 2) if _red_run(image, y) == width]
+        assert band and band[0] == 0, query
+        assert any(40 < _red_run(image, y) < width for y in range(band[-1] + 2, 700, 2)), query
+        colors = {c for _, c in image.getcolors(maxcolors=1 << 20) or []}
+        assert any(r < 60 and g < 60 and b < 60 for r, g, b in colors)
+        dom = await asyncio.to_thread(chromium, "--dump-dom", url)
+        assert all(text in dom.stdout for text in expected), (query, dom.stdout[:3000])
+        assert dom.stdout.count('aria-current="page"') == 1
+        assert_nothing_private(dom.stdout)
+
+
+def _red_run(image: Image.Image, y: int) -> int:
+    """The longest run of the header's red in row y."""
+    longest = run = 0
+    for x in range(image.width):
+        r, g, b = image.getpixel((x, y))  # type: ignore[misc]
+        run = run + 1 if r > 150 and g < 40 and b < 50 else 0
+        longest = max(longest, run)
+    return longest
 
 
 # --- the poster ---------------------------------------------------------------------------------------
