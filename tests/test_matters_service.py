@@ -320,3 +320,18 @@ async def test_a_decision_published_at_night_reaches_residents_in_the_morning(tr
     await m.publish_decision(SECRETARY, matter_id, "修路")
     row = next(r for r in await outbox_rows(tree, RESIDENT) if r["purpose"] == Purpose.DECISION)
     assert row["not_before"].startswith("2026-11-27T23:00:00")  # 07:00 the next morning, local
+
+
+async def test_publications_are_masked_like_every_public_text(tree: Core) -> None:
+    """The decision and the result go to the wall chat and every resident: a phone number or an ID
+    card typed into them is masked before it is stored or sent."""
+    matter_id = await open_matter(tree)
+    m = tree.matters
+    for stage in (1, 2, 3, 4):
+        await m.record_stage(SECRETARY, matter_id, stage, PASS)
+    decided = await m.publish_decision(SECRETARY, matter_id, "修路，有事找王会计 13812345678")
+    done = await m.publish_result(SECRETARY, matter_id, "路修好了，施工方电话 139 8765 4321")
+    assert "13812345678" not in (decided.decision_text or "") and "8765" not in (done.result_text or "")
+    for row in await outbox_rows(tree):
+        text = row["payload"].get("text", "")
+        assert "13812345678" not in text and "8765" not in text, text

@@ -39,6 +39,7 @@ from bot.limits import clip
 from bot.outbox import Button, Priority
 from bot.services import matters_ledger
 from bot.services.deliberation import DeliberationService
+from bot.services.masking import mask_public
 from bot.services.meeting_model import MeetingKind
 from bot.services.meeting_time import after_quiet
 from bot.services.orgs import NotAllowed, NotFound, Role
@@ -505,7 +506,8 @@ class MatterService:
 
     async def publish_decision(self, actor: Actor, matter_id: int, text: str) -> Matter:
         """决议公开: all four stages passed; the decision goes to the wall chat and every resident."""
-        text = _text(text, MAX_DECISION, "matter.refused.empty_text")
+        # Public (wall chat, every resident, the web page): masked like every public text.
+        text = mask_public(_text(text, MAX_DECISION, "matter.refused.empty_text"))
         now = self.clock.now()
         async with self.db.transaction() as tx:
             matter = await self._managed(tx, actor, matter_id)
@@ -523,7 +525,7 @@ class MatterService:
     async def publish_result(self, actor: Actor, matter_id: int, text: str,
                              photos: Sequence[tuple[int, int]] = ()) -> Matter:
         """实施结果公开, with up to five photos (chat id, message id), after the decision."""
-        text = _text(text, MAX_RESULT, "matter.refused.empty_text")
+        text = mask_public(_text(text, MAX_RESULT, "matter.refused.empty_text"))
         if len(photos) > MAX_PHOTOS:
             raise Refused("matter.refused.too_many_photos", limit=MAX_PHOTOS)
         now = self.clock.now()
