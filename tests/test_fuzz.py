@@ -15,9 +15,11 @@ import pytest
 
 from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
-# 7 made no meeting once the deliberation commands joined the random picks (8, 9 and 11 make none
-# on main either): the run must create meetings to protect them.
-SEED = 12
+# The walk depends on every screen: a new step or command changes it. With the meeting length step
+# and the deliberation, 四议两公开 and appraisal commands, most seeds never finish scheduling a
+# meeting within 600 steps (the secretary's time goes to incoming problems); 15 does, and the
+# coverage test below says so when a change breaks that.
+SEED = 15
 STEPS = 600
 
 
