@@ -189,15 +189,14 @@ async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
             return 1
         try:
-            data = await core.meetings.ledger_data(SYSTEM_ACTOR, org.id, first, last)
-            name, content = await core.meetings.render_ledger(data, settings.locale)
+            name, content = await core.ledger(SYSTEM_ACTOR, org.id, first, last, settings.locale)
         except Refused as exc:
             print(f"error: {core.t(settings.locale, exc.key, **exc.values)}", file=sys.stderr)
             return 2
         out: Path = args.out or Path(name)
         await asyncio.to_thread(_write_file, out, content)
-        own = sum(1 for item in data.meetings if item.meeting.org_id == org.id)
-        print(f"{out}: ledger of {org.code} ({org.name}) from {first} to {last}, {own} meeting(s)")
+        print(f"{out}: ledger of {org.code} ({org.name}) from {first} to {last}"
+              " (meetings, deliberation rounds, 四议两公开 matters)")
         return 0
 
 

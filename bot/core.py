@@ -4,16 +4,25 @@ Application. Handlers reach it as `context.core`, jobs as `app.core`, the comman
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
 
+from openpyxl import Workbook
+
+from bot.actors import SystemActor
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
+from bot.services import deliberation_ledger, matters_ledger
 from bot.services.appraisal import AppraisalService
 from bot.services.deliberation import DeliberationService
+from bot.services.deliberation import Refused as DelibRefused
 from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
+from bot.services.orgs import NotAllowed
 from bot.services.tickets import TicketService
 
 
@@ -37,3 +46,24 @@ class Core(Infra):
         core.matters = MatterService(core, core.deliberation)
         core.appraisal = AppraisalService(core)
         return core
+
+    async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,
+                     lang: str) -> tuple[str, bytes]:
+        """The org's ledger (台账) for a period: its meetings, and the deliberation rounds and
+        四议两公开 matters of that period as further sheets, so that an inspector gets one file.
+        The meetings' right decides; the other sheets are left out for whoever may not read them."""
+        data = await self.meetings.ledger_data(actor, org_id, first, last)  # type: ignore[arg-type]
+        extra: list[Callable[[Workbook], None]] = []
+        try:
+            _, rounds = await self.deliberation.ledger_rounds(actor, org_id, first, last)
+            extra.append(partial(deliberation_ledger.add_sheets, rounds=rounds, t=self.t, fmt=self.formatter,
+                                 lang=lang))
+        except (NotAllowed, DelibRefused):
+            pass
+        try:
+            _, matters = await self.matters.ledger_matters(actor, org_id, lang, first, last)
+            extra.append(partial(matters_ledger.add_sheets, matters=matters, t=self.t, fmt=self.formatter,
+                                 lang=lang))
+        except NotAllowed:
+            pass
+        return await self.meetings.render_ledger(data, lang, extra)

@@ -382,3 +382,32 @@ async def test_a_foreign_org_s_buttons_change_nothing_and_say_so(bot: BotRunner,
     await bot.idle()
     assert await bot.core.flows.get(ERLANG_SECRETARY) is None
     assert not [m for m in fake.history(ERLANG_SECRETARY) if m.document is not None]
+
+
+async def test_the_orgs_ledger_also_holds_its_deliberation_rounds_and_matters(village: Core) -> None:
+    """One file for the inspector: after the meetings, the rounds opened in the period and the
+    四议两公开 matters under way in it, each with its record, dates written in Chinese."""
+    from bot.services.deliberation import Audience, RoundSpec
+    from bot.services.matters import Outcome, StageEntry
+
+    org = await sanyi(village)
+    now = village.clock.now()
+    await village.deliberation.open(SECRETARY, RoundSpec(
+        org_id=org, title="要不要修村西的路", audience=Audience.BOTH, opinions_until=now + timedelta(days=3)))
+    matter = await village.matters.open(SECRETARY, org, "修建村道", estimate="12万元")
+    await village.matters.record_stage(SECRETARY, matter.id, 1, StageEntry(now.date(), Outcome.PASSED))
+    name, content = await village.ledger(SECRETARY, org, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
+    assert name == "台账-三义村党支部-2026年第4季度.xlsx"
+    book = load_workbook(io.BytesIO(content))
+    assert book.sheetnames[0] == "汇总" and book.sheetnames[-4:] == ["民主议事", "议事记录", "四议两公开", "各步记录"]
+    rounds = [[c.value for c in row] for row in book["民主议事"].iter_rows(min_row=2)]
+    assert rounds[0][0] == "2026年12月20日" and rounds[0][2] == "要不要修村西的路"
+    matters = [[c.value for c in row] for row in book["四议两公开"].iter_rows(min_row=2)]
+    assert matters[0][1] == "修建村道" and matters[0][2] == "12万元"
+    stages = [[c.value for c in row] for row in book["各步记录"].iter_rows(min_row=2)]
+    assert stages[0][0] == "修建村道" and stages[0][2] == "2026年12月20日"
+    # A period before both: the sheets are there, and empty.
+    _, content = await village.ledger(SECRETARY, org, date(2026, 7, 1), date(2026, 9, 30), "zh_CN")
+    book = load_workbook(io.BytesIO(content))
+    assert [row for row in book["民主议事"].iter_rows(min_row=2, values_only=True) if any(row)] == []
+    assert [row for row in book["四议两公开"].iter_rows(min_row=2, values_only=True) if any(row)] == []

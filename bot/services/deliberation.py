@@ -31,14 +31,16 @@ from bot.actors import Actor, SystemActor, is_system
 from bot.callbacks import DELIB_VIEW, DelibView
 from bot.clock import from_db, to_db
 from bot.database import Database, Tx
+from bot.formatting import file_name
 from bot.infra import Infra
 from bot.limits import clip
 from bot.outbox import Button, Priority
 from bot.services import deliberation_ledger
 from bot.services.ballot_box import AlreadyVoted, BallotBox, Tally
+from bot.services.ledger_period import describe
 from bot.services.masking import mask_public
 from bot.services.meeting_time import after_quiet, before_quiet
-from bot.services.orgs import NotAllowed, NotFound, Role
+from bot.services.orgs import NotAllowed, NotFound, Org, Role
 
 log = logging.getLogger(__name__)
 
@@ -911,6 +913,14 @@ class DeliberationService:
     async def ledger(self, actor: Actor, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
         """The rounds of the org and the orgs below it opened in [first, last] (local days), as an
         Excel workbook: for the system, admins, and those who lead at or above the org."""
+        org, rounds = await self.ledger_rounds(actor, org_id, first, last)
+        content = await asyncio.to_thread(deliberation_ledger.render, rounds, self.t, self.fmt, lang)
+        period = describe(self.fmt, lang, first, last, for_file=True)
+        return file_name(self.t(lang, "delib.ledger.file_name", org=org.name[:60], period=period)), content
+
+    async def ledger_rounds(self, actor: Actor, org_id: int, first: date, last: date,
+                            ) -> tuple[Org, list[deliberation_ledger.LedgerRound]]:
+        """The org and its rounds for the ledger (its own workbook, or sheets of the org's /ledger)."""
         org = await self.orgs.get(org_id)
         if org is None:
             raise NotFound("org")
@@ -925,9 +935,7 @@ class DeliberationService:
             "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             f" {ROUND_SQL} WHERE r.org_id IN (SELECT id FROM down) AND r.opened_at >= ? AND r.opened_at < ?"
             " ORDER BY r.opened_at, r.id", (org_id, to_db(start), to_db(end)))
-        rounds = [await self._ledger_round(Round.from_row(r)) for r in rows]
-        content = await asyncio.to_thread(deliberation_ledger.render, rounds, self.t, self.fmt, lang)
-        return deliberation_ledger.file_name(org.code, first, last), content
+        return org, [await self._ledger_round(Round.from_row(r)) for r in rows]
 
     async def _ledger_round(self, rnd: Round) -> deliberation_ledger.LedgerRound:
         opinions = await self.db.fetchval("SELECT COUNT(*) FROM delib_opinions WHERE round_id = ?", (rnd.id,))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -66,19 +66,24 @@ class LedgerRound:
 
 
 def render(rounds: list[LedgerRound], t: Translator, fmt: Formatter, lang: str) -> bytes:
+    """A workbook of its own (/deliberations → 导出)."""
     book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = _sheet_title(t(lang, "delib.ledger.sheet"))
+    add_sheets(book, rounds, t, fmt, lang)
+    book.remove(book.worksheets[0])  # the empty default sheet
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def add_sheets(book: Workbook, rounds: list[LedgerRound], t: Translator, fmt: Formatter, lang: str) -> None:
+    """The rounds and their record as two sheets of `book` (also the org's ledger, /ledger)."""
+    sheet = book.create_sheet(_sheet_title(t(lang, "delib.ledger.sheet")))
     _write_table(sheet, [t(lang, k) for k, _ in COLUMNS], [w for _, w in COLUMNS],
                  [_round_row(r, t, fmt, lang) for r in rounds])
     events = book.create_sheet(_sheet_title(t(lang, "delib.ledger.events_sheet")))
     _write_table(events, [t(lang, k) for k, _ in EVENT_COLUMNS], [w for _, w in EVENT_COLUMNS],
-                 [[f"{fmt.local(e.at):%Y-%m-%d %H:%M}", r.title, e.actor, t(lang, EVENT_KEYS.get(e.action, e.action)),
+                 [[_moment(fmt, lang, e.at), r.title, e.actor, t(lang, EVENT_KEYS.get(e.action, e.action)),
                    e.person, e.note] for r in rounds for e in r.events])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def _round_row(r: LedgerRound, t: Translator, fmt: Formatter, lang: str) -> list[Any]:
@@ -95,16 +100,13 @@ def _round_row(r: LedgerRound, t: Translator, fmt: Formatter, lang: str) -> list
     if r.votes_until is not None:
         ballot = t(lang, "delib.card.secret" if r.secret else "delib.card.open_ballot")
     return [
-        fmt.local(r.opened_at).date(), r.org_name, r.title, t(lang, AUDIENCE_KEYS[r.audience]),
-        _moment(fmt, r.opinions_until), _moment(fmt, r.votes_until) if r.votes_until else "",
+        fmt.day(lang, r.opened_at, weekday=False, year=True), r.org_name, r.title, t(lang, AUDIENCE_KEYS[r.audience]),
+        _moment(fmt, lang, r.opinions_until), _moment(fmt, lang, r.votes_until) if r.votes_until else "",
         t(lang, STATUS_KEYS[r.status]), r.opinions, ballot, counts, turnout,
         int(result.get("proxies", 0)) if voted else "", top, r.note,
     ]
 
 
-def _moment(fmt: Formatter, when: datetime) -> str:
-    return f"{fmt.local(when):%Y-%m-%d %H:%M}"
-
-
-def file_name(org_code: str, first: date, last: date) -> str:
-    return f"deliberations-{org_code}-{first.isoformat()}-{last.isoformat()}.xlsx"
+def _moment(fmt: Formatter, lang: str, when: datetime) -> str:
+    """2026年12月5日 下午3:00: dates as the reader writes them, never ISO."""
+    return f"{fmt.day(lang, when, weekday=False, year=True)} {fmt.time(lang, when)}"

@@ -12,6 +12,7 @@ cell is written as text: a name such as `=HYPERLINK(...)` must never become a fo
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -107,8 +108,10 @@ def _names(people: list[str], lang: str, fmt: Formatter, t: Translator) -> str:
     return fmt.join(lang, kept) + t(lang, "meeting.ledger.more", count=len(people) - len(kept))
 
 
-def render(data: LedgerData, t: Translator, text: MeetingText, fmt: Formatter, lang: str) -> bytes:
-    """The workbook's bytes (CPU-bound: the service runs it in a worker thread)."""
+def render(data: LedgerData, t: Translator, text: MeetingText, fmt: Formatter, lang: str,
+           extra: Sequence[Callable[[Workbook], None]] = ()) -> bytes:
+    """The workbook's bytes (CPU-bound: the service runs it in a worker thread). `extra` adds the
+    org's other records after the meetings (deliberation rounds, 四议两公开 matters)."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for item in data.meetings:
         by_kind.setdefault(item.meeting.kind, []).append(_meeting_row(item, t, text, fmt, lang, data.now))
@@ -125,6 +128,8 @@ def render(data: LedgerData, t: Translator, text: MeetingText, fmt: Formatter, l
         sheet = book.create_sheet(_sheet_title(text.kind(lang, kind)))
         _write_table(sheet, [t(lang, key) for key, _ in columns], [w for _, w in columns],
                      [[row[key] for key, _ in columns] for row in rows])
+    for add in extra:
+        add(book)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -34,6 +34,7 @@ from bot.actors import SYSTEM_ACTOR, Actor, SystemActor, is_system
 from bot.callbacks import MATTER, MatterAct
 from bot.clock import from_db, to_db
 from bot.database import Database, Tx
+from bot.formatting import file_name
 from bot.infra import Infra
 from bot.limits import clip
 from bot.outbox import Button, Priority
@@ -42,7 +43,7 @@ from bot.services.deliberation import DeliberationService
 from bot.services.masking import mask_public
 from bot.services.meeting_model import MeetingKind
 from bot.services.meeting_time import after_quiet
-from bot.services.orgs import NotAllowed, NotFound, Role
+from bot.services.orgs import NotAllowed, NotFound, Org, Role
 
 log = logging.getLogger(__name__)
 
@@ -662,16 +663,29 @@ class MatterService:
     # --- the export (台账) ------------------------------------------------------------------
     async def export(self, actor: Actor, org_id: int, lang: str) -> tuple[str, bytes]:
         """Every matter of the org with its whole record, as an Excel workbook."""
+        org, items = await self.ledger_matters(actor, org_id, lang)
+        content = await asyncio.to_thread(matters_ledger.render, items, self.t, self.fmt, lang)
+        day = self.fmt.day(lang, self.clock.now(), weekday=False, year=True)
+        return file_name(self.t(lang, "matter.ledger.file_name", org=org.name[:60], day=day)), content
+
+    async def ledger_matters(self, actor: Actor, org_id: int, lang: str, first: date | None = None,
+                             last: date | None = None) -> tuple[Org, list[matters_ledger.LedgerMatter]]:
+        """The org and its matters for the ledger: all of them, or those under way at some time in
+        [first, last] (opened by its end, not finished or rejected before its start)."""
         org = await self.orgs.get(org_id)
         if org is None:
             raise NotFound("org")
         if not await self._leads(self.db, actor, org_id):
             raise NotAllowed("export")
         rows = await self.db.fetchall("SELECT id FROM matters WHERE org_id = ? ORDER BY id", (org_id,))
-        items = [await self._ledger_matter(lang, await self._matter(row[0])) for row in rows]
-        content = await asyncio.to_thread(matters_ledger.render, items, self.t, self.fmt, lang)
-        day = self.clock.now().astimezone(self.tz).date()
-        return matters_ledger.file_name(org.code, day), content
+        matters = [await self._matter(row[0]) for row in rows]
+        if first is not None and last is not None:
+            def ended(m: Matter) -> datetime | None:
+                return m.result_at if m.status == Status.DONE else (
+                    m.waiting_since if m.status == Status.REJECTED else None)
+            matters = [m for m in matters if self.fmt.local(m.opened_at).date() <= last
+                       and ((end := ended(m)) is None or self.fmt.local(end).date() >= first)]
+        return org, [await self._ledger_matter(lang, m) for m in matters]
 
     async def _ledger_matter(self, lang: str, matter: Matter) -> matters_ledger.LedgerMatter:
         stages = [matters_ledger.LedgerStage(

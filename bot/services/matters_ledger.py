@@ -56,25 +56,26 @@ class LedgerMatter:
 
 
 def render(matters: list[LedgerMatter], t: Translator, fmt: Formatter, lang: str) -> bytes:
+    """A workbook of its own (/matters → 导出)."""
     book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = _sheet_title(t(lang, "matter.ledger.sheet"))
+    add_sheets(book, matters, t, fmt, lang)
+    book.remove(book.worksheets[0])  # the empty default sheet
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
-    def day(when: datetime | None) -> date | str:
-        return fmt.local(when).date() if when is not None else ""
+
+def add_sheets(book: Workbook, matters: list[LedgerMatter], t: Translator, fmt: Formatter, lang: str) -> None:
+    """The matters and their stages as two sheets of `book` (also the org's ledger, /ledger)."""
+    sheet = book.create_sheet(_sheet_title(t(lang, "matter.ledger.sheet")))
+
+    def day(when: date | datetime | None) -> str:
+        return fmt.day(lang, when, weekday=False, year=True) if when is not None else ""
 
     _write_table(sheet, [t(lang, k) for k, _ in COLUMNS], [w for _, w in COLUMNS],
                  [[day(m.opened_at), m.title, m.estimate, m.description, m.status, m.reason, day(m.decision_at),
                    m.decision, day(m.result_at), m.result, m.photos] for m in matters])
     stages = book.create_sheet(_sheet_title(t(lang, "matter.ledger.stages_sheet")))
     _write_table(stages, [t(lang, k) for k, _ in STAGE_COLUMNS], [w for _, w in STAGE_COLUMNS],
-                 [[m.title, s.stage, s.held_on, s.meeting, s.outcome, s.vote, s.note]
+                 [[m.title, s.stage, day(s.held_on), s.meeting, s.outcome, s.vote, s.note]
                   for m in matters for s in m.stages])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def file_name(org_code: str, day: date) -> str:
-    return f"matters-{org_code}-{day.isoformat()}.xlsx"

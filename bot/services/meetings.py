@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
+
+from openpyxl import Workbook
 
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import to_db
@@ -168,10 +171,11 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         """The org's meeting ledger (台账) as an Excel workbook, built off the event loop."""
         return await self.render_ledger(await self.ledger_data(actor, org_id, first, last), lang)
 
-    async def render_ledger(self, data: LedgerData, lang: str) -> tuple[str, bytes]:
+    async def render_ledger(self, data: LedgerData, lang: str,
+                            extra: Sequence[Callable[[Workbook], None]] = ()) -> tuple[str, bytes]:
         """(file name, workbook) of data read by `ledger_data`, rendered in a worker thread so that
-        other chats go on meanwhile."""
-        content = await asyncio.to_thread(ledger_renderer.render, data, self.t, self.text, self.fmt, lang)
+        other chats go on meanwhile; `extra` adds the org's other records (see Core.ledger)."""
+        content = await asyncio.to_thread(ledger_renderer.render, data, self.t, self.text, self.fmt, lang, extra)
         return self.ledger_file_name(data, lang), content
 
     def ledger_file_name(self, data: LedgerData, lang: str) -> str:

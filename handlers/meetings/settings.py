@@ -283,7 +283,7 @@ async def send_ledger(update: Update, context: BotContext, org_id: int, first: d
     c, svc = context.core, service(context)
     assert update.effective_message is not None
     lang = await lang_of(update, context)
-    filename, content = await svc.ledger(person(update), org_id, first, last, lang)
+    filename, content = await c.ledger(person(update), org_id, first, last, lang)  # + rounds and matters
     org = await c.orgs.get(org_id)
     await update.effective_message.reply_document(
         InputFile(content, filename=filename),
