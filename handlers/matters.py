@@ -612,3 +612,4 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
     system.FLOW_HANDLERS[FLOW] = flow_message
+    system.FLOW_LABELS[FLOW] = "matter.flow.chooser"  # the chooser: a message could answer something else too
