@@ -37,6 +37,7 @@ from bot.callbacks import (
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
+from bot.services.flows import FlowState
 from bot.services.matters import (
     MAX_DESCRIPTION,
     MAX_ESTIMATE,
@@ -640,9 +641,18 @@ COMMANDS = [Command("matters", matters_command)]  # everyone: members and reside
 
 BUTTONS = [(MATTER_ORG, org_button), (MATTER, matter_button), (MATTER_FLOW, step_button)]
 
+TYPED_KEYS = ("title", "description", "estimate", "note", "text", "photos")  # what the person typed or sent
+
+
+def holds_typing(state: FlowState) -> bool:
+    """Whether 取消 would drop something the person typed or sent (so it asks first)."""
+    return any(state.data.get(key) for key in TYPED_KEYS)
+
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
     system.FLOW_HANDLERS[FLOW] = flow_message
     system.FLOW_LABELS[FLOW] = "matter.flow.chooser"  # the chooser: a message could answer something else too
+    system.FLOW_HOLDS[FLOW] = holds_typing
+

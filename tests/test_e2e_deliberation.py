@@ -499,3 +499,34 @@ async def test_an_opinion_typed_while_a_question_is_open_asks_which_one(bot: Bot
         == "选在村口空地，大家都方便"
     items = await bot.core.tickets.items(SYSTEM_ACTOR, ticket.id)
     assert [item.text for side, item in items if side == "resident"] == ["村口路灯坏了"]
+
+
+async def test_cancel_while_an_opinion_is_typed_asks_before_dropping_it(bot: BotRunner, fake: FakeBotApi) -> None:
+    """取消 after typing an opinion asks first: 回到上一步 keeps it, 放弃这段内容 drops it."""
+    wang = (await village(bot, fake))[WANG]
+    await open_round(bot)
+    notice = await fake.wait_message(WANG, contains="📢 民主议事，请您参加")
+    wang.press(notice, "📋 看看这次议事")
+    card = await fake.wait_message(WANG, contains="📋 议题：村委会选址")
+    wang.press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见")
+    wang.send("选在旧小学")
+    ask = await fake.wait_message(WANG, contains="要带上您的名字吗")
+    wang.send("/cancel")
+    choice = await fake.wait_message(WANG, contains="您已经输入了一些内容。要放弃吗？")
+    wang.press(choice, "↩️ 回到上一步")
+    await edited(fake, choice, "刚才输入的内容都还在")
+    wang.press(ask, "署名发表")
+    await fake.wait_text(WANG, "您的意见已经记下了")
+    assert await bot.core.db.fetchval("SELECT text FROM delib_opinions WHERE author_id = ?", (WANG,)) == "选在旧小学"
+
+    wang.press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见")
+    wang.send("再补一句")
+    await fake.wait_message(WANG, contains="要带上您的名字吗")
+    wang.send("/cancel")
+    choice = await fake.wait_message(WANG, contains="要放弃吗？")
+    wang.press(choice, "🗑 放弃这段内容")
+    await edited(fake, choice, "已放弃刚才输入的内容。")
+    assert await bot.core.flows.get(WANG) is None
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM delib_opinions") == 1

@@ -340,3 +340,30 @@ def test_a_stage_day_is_read_as_a_day_behind() -> None:
                     "11/20": date(2026, 11, 20), "周一": date(2026, 11, 23), "10月15日": date(2026, 10, 15),
                     "2026年12月1日": date(2026, 12, 1), "明天": date(2026, 11, 28), "上个礼拜左右": None}
     assert stage_day("10月15日", date(2027, 1, 5)) == date(2026, 10, 15)  # the parser would say October 2027
+
+
+async def test_cancel_after_typing_a_matter_asks_before_dropping_it(bot: BotRunner, fake: FakeBotApi) -> None:
+    """取消 after typing a matter's name asks first; 放弃这段内容 leaves no matter behind."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "➕ 新的事项")
+    await fake.wait_message(SECRETARY, contains="请输入事项的名称")
+    secretary.send("修建村道")
+    await fake.wait_message(SECRETARY, contains="请简单说说情况")
+    secretary.send("/cancel")
+    choice = await fake.wait_message(SECRETARY, contains="您已经输入了一些内容。要放弃吗？")
+    secretary.press(choice, "↩️ 回到上一步")
+    await fake.wait_for(lambda: (fake.message(SECRETARY, choice.message_id) or choice).has("都还在"),
+                        message="回到上一步 was not confirmed")
+    secretary.send("村西的路坏了")  # the flow goes on where it was
+    await fake.wait_message(SECRETARY, contains="预算大概多少")
+    state = await bot.core.flows.get(SECRETARY)
+    assert state is not None and state.data["title"] == "修建村道" and state.data["description"] == "村西的路坏了"
+    secretary.send("/cancel")
+    choice = await fake.wait_message(SECRETARY, contains="要放弃吗？")
+    secretary.press(choice, "🗑 放弃这段内容")
+    await fake.wait_for(lambda: (fake.message(SECRETARY, choice.message_id) or choice).has("已放弃"),
+                        message="放弃这段内容 was not confirmed")
+    assert await bot.core.flows.get(SECRETARY) is None
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM matters") == 0
