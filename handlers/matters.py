@@ -84,6 +84,7 @@ def read_counts(text: str) -> list[int] | None:
     return numbers if len(numbers) == 3 else None
 
 
+DAYS = re.compile(r"(\d+)\s*(?:天|days?)?", re.IGNORECASE)  # "45", or "45天" as the buttons say it
 PAST_WORDS = {"昨天": 1, "昨日": 1, "yesterday": 1, "前天": 2, "大前天": 3}
 AHEAD_WORDS = re.compile(r"今|明|后天|tomorrow|today|下")  # said of a day ahead on purpose: not turned back
 HAS_YEAR = re.compile(r"\d{4}|[零〇○一二两三四五六七八九]{4}|年")
@@ -629,8 +630,8 @@ async def flow_message(update: Update, context: BotContext) -> None:
         await open_typed(update, context, step, data, text)
     elif mode == "stage":
         await stage_typed(update, context, step, data, text)
-    elif mode == "limit" and text.isdigit():
-        days = await svc(context).set_stall_days(me, data["org"], int(text))
+    elif mode == "limit" and (typed := DAYS.fullmatch(text)):
+        days = await svc(context).set_stall_days(me, data["org"], int(typed.group(1)))
         await context.core.flows.clear(me)
         await say_key(update, context, "matter.limit.set", days=days)
     else:

@@ -306,6 +306,14 @@ async def test_every_matters_prompt_takes_a_typed_answer(bot: BotRunner, fake: F
     stage = await bot.core.db.fetchone("SELECT held_on, yes, no, abstain, note FROM matter_stages")
     assert tuple(stage) == ("2026-11-26", 7, 0, 1, "先装主路，小路明年再说")
 
+    # The reminder limit, typed the way its buttons say it.
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "⏰ 提醒期限：30天")
+    await fake.wait_message(SECRETARY, contains="点一个，或者直接打字输入天数")
+    secretary.send("20天")
+    await fake.wait_text(SECRETARY, "✅ 已设为20天。")
+
 
 async def test_a_matter_typed_while_a_question_is_open_asks_which_one(bot: BotRunner, fake: FakeBotApi) -> None:
     """The secretary, asked for a leave reason as a party member, types a matter's name: the chooser

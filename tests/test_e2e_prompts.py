@@ -458,7 +458,6 @@ DELIB_TYPED = "test_e2e_deliberation.py::test_every_deliberation_prompt_takes_a_
 DELIB_ROUND = "test_e2e_deliberation.py::test_a_round_from_opening_to_a_published_result_across_a_restart"
 MATTER_TYPED = "test_e2e_matters.py::test_every_matters_prompt_takes_a_typed_answer"
 MATTER_ALL = "test_e2e_matters.py::test_a_matter_through_all_stages_to_both_publications"
-MATTER_REJECTED = "test_e2e_matters.py::test_a_rejected_matter_and_what_cannot_happen_before_its_time"
 PROMPT_TESTS = {
     "meeting.ledger.pick_period": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
     "meeting.ledger.pick_type": "test_ledger.py::test_typed_dates_in_both_ways_and_a_bad_answer_keeps_the_prompt",
@@ -518,7 +517,7 @@ PROMPT_TESTS = {
     "matter.flow.confirm": MATTER_TYPED,
     "matter.flow.decision_text": MATTER_ALL,
     "matter.flow.result_text": MATTER_ALL,
-    "matter.limit.ask": MATTER_REJECTED,
+    "matter.limit.ask": MATTER_TYPED,
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {
