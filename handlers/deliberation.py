@@ -55,6 +55,7 @@ from bot.services.deliberation import (
     Refused,
     RoundSpec,
 )
+from bot.services.flows import FlowState
 from bot.services.meeting_time import Unreadable, parse_when
 from bot.services.orgs import NotAllowed, NotFound
 from handlers import system
@@ -1004,8 +1005,18 @@ BUTTONS = [
     (DELIB_LEDGER, ledger_button),
 ]
 
+TYPED_KEYS = ("title", "background", "media", "options", "text", "kind", "reason")  # what the person gave
+
+
+def holds_typing(state: FlowState) -> bool:
+    """Whether 取消 would drop something the person typed or sent (so it asks first)."""
+    return any(state.data.get(key) for key in TYPED_KEYS)
+
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
     system.FLOW_HANDLERS[FLOW] = flow_message
+    system.FLOW_LABELS[FLOW] = "delib.chooser"  # the chooser: a message could answer something else too
+    system.FLOW_HOLDS[FLOW] = holds_typing
+

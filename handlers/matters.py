@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from telegram import InputFile, Update
@@ -37,6 +37,7 @@ from bot.callbacks import (
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
+from bot.services.flows import FlowState
 from bot.services.matters import (
     MAX_DESCRIPTION,
     MAX_ESTIMATE,
@@ -81,6 +82,39 @@ def read_counts(text: str) -> list[int] | None:
         return [labelled[0], labelled[1], labelled[2]]
     numbers = [int(n) for n in NUMBERS.findall(text)]
     return numbers if len(numbers) == 3 else None
+
+
+DAYS = re.compile(r"(\d+)\s*(?:天|days?)?", re.IGNORECASE)  # "45", or "45天" as the buttons say it
+PAST_WORDS = {"昨天": 1, "昨日": 1, "yesterday": 1, "前天": 2, "大前天": 3}
+AHEAD_WORDS = re.compile(r"今|明|后天|tomorrow|today|下")  # said of a day ahead on purpose: not turned back
+HAS_YEAR = re.compile(r"\d{4}|[零〇○一二两三四五六七八九]{4}|年")
+HAS_MONTH = re.compile(r"月|\d\s*[-/.]\s*\d")
+WEEKDAY = re.compile(r"周|星期|礼拜")
+
+
+def stage_day(text: str, today: date) -> date | None:
+    """A stage's day as typed, or None. The meeting parser looks ahead (a meeting lies in the
+    future); a stage lies behind: 昨天/前天 are read too, and a date without a year that the parser
+    put ahead (10月15日 typed in January, 5号 typed on the 27th, 周一) is the last one before today."""
+    word = text.strip().lower()
+    if word in PAST_WORDS:
+        return today - timedelta(days=PAST_WORDS[word])
+    try:
+        day = parse_when(text, today).day
+    except Unreadable:
+        return None
+    if day is None or day <= today or HAS_YEAR.search(text) or AHEAD_WORDS.search(word):
+        return day
+    try:
+        if WEEKDAY.search(text):
+            return day - timedelta(days=7)
+        if HAS_MONTH.search(text):
+            return day.replace(year=day.year - 1)
+        year, month = (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
+        return day.replace(year=year, month=month)
+    except ValueError:  # 29 February, or the 31st of a shorter month: left ahead, refused below
+        return day
+
 
 Handler = Callable[..., Awaitable[None]]
 
@@ -375,7 +409,8 @@ async def ask_confirm(update: Update, context: BotContext, data: dict[str, Any])
     matter = await service.get(me, data["matter"])
     vote = await service.vote_text(lang, entry.vote, None) or c.t(lang, "matter.vote.none")
     text = c.t(lang, "matter.flow.confirm", title=matter.title, stage=c.t(lang, STAGE_KEYS[data["stage"]]),
-               day=c.formatter.day(lang, entry.held_on, weekday=False),
+               day=c.formatter.day(lang, entry.held_on, weekday=False,  # another year's day says its year
+                                   year=entry.held_on.year != c.clock.now().astimezone(c.settings.tz).year),
                outcome=c.t(lang, OUTCOME_KEYS[entry.outcome.value]), vote=vote,
                note=entry.note or c.t(lang, "matter.flow.no_note"))
     rows = [[flow_button(c, lang, "matter.button.confirm", MatterStep.CONFIRM)], abort_row(c, lang)]
@@ -400,12 +435,12 @@ async def stage_typed(update: Update, context: BotContext, step: str, data: dict
     c = context.core
     if step == "day":
         today = c.clock.now().astimezone(c.settings.tz).date()
-        try:
-            day = parse_when(text, today).day
-        except Unreadable:
-            day = None
+        day = stage_day(text, today)
         if day is None:
             await say_key(update, context, "matter.flow.bad_day")
+            return
+        if day > today:  # said now, while the day can still be typed again, not after the confirm screen
+            await say_key(update, context, "matter.refused.future_date")
             return
         data["day"] = day.isoformat()
         await ask_meeting(update, context, data)
@@ -595,8 +630,8 @@ async def flow_message(update: Update, context: BotContext) -> None:
         await open_typed(update, context, step, data, text)
     elif mode == "stage":
         await stage_typed(update, context, step, data, text)
-    elif mode == "limit" and text.isdigit():
-        days = await svc(context).set_stall_days(me, data["org"], int(text))
+    elif mode == "limit" and (typed := DAYS.fullmatch(text)):
+        days = await svc(context).set_stall_days(me, data["org"], int(typed.group(1)))
         await context.core.flows.clear(me)
         await say_key(update, context, "matter.limit.set", days=days)
     else:
@@ -607,8 +642,18 @@ COMMANDS = [Command("matters", matters_command)]  # everyone: members and reside
 
 BUTTONS = [(MATTER_ORG, org_button), (MATTER, matter_button), (MATTER_FLOW, step_button)]
 
+TYPED_KEYS = ("title", "description", "estimate", "note", "text", "photos")  # what the person typed or sent
+
+
+def holds_typing(state: FlowState) -> bool:
+    """Whether 取消 would drop something the person typed or sent (so it asks first)."""
+    return any(state.data.get(key) for key in TYPED_KEYS)
+
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
     system.FLOW_HANDLERS[FLOW] = flow_message
+    system.FLOW_LABELS[FLOW] = "matter.flow.chooser"  # the chooser: a message could answer something else too
+    system.FLOW_HOLDS[FLOW] = holds_typing
+

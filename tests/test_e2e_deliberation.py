@@ -16,9 +16,11 @@ from orgtree import SECRETARY
 from test_deliberation_service import assert_no_link
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
+from bot.actors import SYSTEM_ACTOR
 from bot.callbacks import DELIB_BALLOT, BallotAction
 from bot.clock import SettableClock
 from bot.services.deliberation import Audience, RoundSpec
+from bot.services.tickets import Item
 from conftest import START, BotRunner
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -370,3 +372,161 @@ async def test_hide_extend_close_early_and_cancel(bot: BotRunner, fake: FakeBotA
 def card_of(fake: FakeBotApi) -> SentMessage:
     """The secretary's latest round card."""
     return next(m for m in reversed(fake.history(SECRETARY)) if m.has("📋 议题："))
+
+
+# --------------------------------------------------------------------------- every prompt takes typing
+
+async def listed_card(fake: FakeBotApi, user: FakeUser) -> SentMessage:
+    """/deliberations, then the first round's card as it is now."""
+    user.send("/deliberations")
+    listing = await fake.wait_message(user.id, contains="民主议事（正在进行的")
+    user.press(listing, listing.buttons[0][0])
+    return await fake.wait_message(user.id, contains="📋 议题：")
+
+async def test_every_deliberation_prompt_takes_a_typed_answer(
+        bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    """Long because it answers every deliberation prompt that invites typing, in the order a round
+    meets them: opening (a sticker, then the typed topic; a typed number of choices), an opinion
+    (a sticker, then text), a typed option, and a proxy ballot found by a typed name with a typed
+    reason."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    people = await village(bot, fake)
+    await add(bot, fake, LAOWANG, "老王", "member")
+    secretary.send("/newdeliberation")
+    await fake.wait_message(SECRETARY, contains="请输入议题")
+    secretary.send_sticker()
+    await fake.wait_text(SECRETARY, "请打字回答。")
+    secretary.send("村里的晒谷场怎么用")
+    step = await fake.wait_message(SECRETARY, contains="请介绍一下情况")
+    secretary.press(step, "✅ 介绍完了")
+    step = await fake.wait_message(SECRETARY, contains="请哪些人参加")
+    secretary.press(step, "党员和村民")
+    await fake.wait_message(SECRETARY, contains="说意见到什么时候截止")
+    secretary.send("明天")
+    step = await fake.wait_message(SECRETARY, contains="要不要大家投票")
+    secretary.press(step, "要投票")
+    await fake.wait_message(SECRETARY, contains="投票到什么时候截止")
+    secretary.send("2天")
+    await fake.wait_message(SECRETARY, contains="请输入投票的选项")
+    secretary.send("轮流用\n按户分时间\n集体统一晒")
+    step = await fake.wait_message(SECRETARY, contains="3. 集体统一晒")
+    secretary.press(step, "✅ 选项写完了")
+    await fake.wait_message(SECRETARY, contains="每人能选几项？也可以直接打数字")
+    secretary.send("2")  # typed instead of the 最多选2项 button
+    step = await fake.wait_message(SECRETARY, contains="记名还是无记名")
+    secretary.press(step, "记名投票（投了可以改）")
+    step = await fake.wait_message(SECRETARY, contains="随时看到结果")
+    secretary.press(step, "能，随时看")
+    confirm = await fake.wait_message(SECRETARY, contains="没问题就点「确定发起」")
+    assert "议题：村里的晒谷场怎么用" in confirm.text and "最多选2项" in confirm.text
+    secretary.press(confirm, "✅ 确定发起")
+    await fake.wait_text(SECRETARY, "已发起")
+    round_id = await bot.core.db.fetchval("SELECT MAX(id) FROM delib_rounds")
+    assert await bot.core.db.fetchval("SELECT max_choices FROM delib_rounds WHERE id = ?", (round_id,)) == 2
+
+    # An opinion: a sticker is not an opinion (the prompt stays open), typed text is.
+    notice = await fake.wait_message(WANG, contains="📢 民主议事，请您参加")
+    people[WANG].press(notice, "📋 看看这次议事")
+    card = await fake.wait_message(WANG, contains="📋 议题：村里的晒谷场怎么用")
+    people[WANG].press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见，也可以发一段语音。")
+    people[WANG].send_sticker()
+    await fake.wait_text(WANG, "请打字或者发语音。")
+    people[WANG].send("秋收时先让种粮多的人家用")
+    ask = await fake.wait_message(WANG, contains="要带上您的名字吗")
+    people[WANG].press(ask, "署名发表")
+    await fake.wait_text(WANG, "您的意见已经记下了")
+    assert [tuple(r) for r in await bot.core.db.fetchall("SELECT author_id, kind, text FROM delib_opinions")] \
+        == [(WANG, "text", "秋收时先让种粮多的人家用")]
+
+    # A typed option, before the voting starts.
+    secretary.press(await listed_card(fake, secretary), "⚙️ 管理这次议事")
+    manage = await fake.wait_message(SECRETARY, contains="管理议事「村里的晒谷场怎么用」")
+    secretary.press(manage, "➕ 加一个投票选项")
+    await fake.wait_message(SECRETARY, contains="请输入新的投票选项：")
+    secretary.send("谁先来谁先用")
+    await fake.wait_text(SECRETARY, "✅ 已加为第4个选项")
+    options = await bot.core.deliberation.options(SECRETARY, round_id)
+    assert options == ["轮流用", "按户分时间", "集体统一晒", "谁先来谁先用"]
+
+    # 代投 once voting runs: a typed name finds the person (or nobody), a typed reason is recorded.
+    clock.set(local(2026, 11, 28, 20, 1))
+    await bot.ticks()
+    await fake.wait_message(ZHANG, contains="开始投票了")
+    secretary.press(await listed_card(fake, secretary), "🧓 代投（替不会用手机的人投票）")
+    names = await fake.wait_message(SECRETARY, contains="可以代投的人（还没投票的，共4人）")
+    assert "也可以直接打名字查找" in names.text
+    secretary.send("赵钱孙")
+    await fake.wait_message(SECRETARY, contains="没有找到还没投票的人（共0人）。可以再打名字试试。")
+    secretary.send("老王")
+    names = await fake.wait_message(SECRETARY, contains="可以代投的人（还没投票的，共1人）")
+    assert names.button_texts == ["老王"]
+    secretary.press(names, "老王")
+    await fake.wait_message(SECRETARY, contains="替老王投票（代投）：请选择原因，或者直接打字写原因。")
+    secretary.send("住院了，托我代投")
+    ballot = await fake.wait_message(SECRETARY, contains="这是替老王代投")
+    secretary.press(ballot, "☐ 轮流用")
+    ballot = await with_button(fake, ballot, "☑ 轮流用")
+    secretary.press(ballot, "✅ 投出这一票")
+    await edited(fake, ballot, "已替老王投票：轮流用")
+    proxies = await bot.core.db.fetchall("SELECT actor_id, person_id, note FROM delib_events WHERE action = 'proxy'")
+    assert [tuple(r) for r in proxies] == [(SECRETARY, LAOWANG, "住院了，托我代投 → 轮流用")]
+
+
+async def test_an_opinion_typed_while_a_question_is_open_asks_which_one(bot: BotRunner, fake: FakeBotApi) -> None:
+    """A resident writing an opinion who was also asked to add to a problem: the typed text brings
+    the chooser, whose button names the deliberation in plain words, and lands where they tap."""
+    fake.user(SECRETARY, first_name="王建国")
+    wang = (await village(bot, fake))[WANG]
+    ticket = await bot.core.tickets.submit(WANG, [Item("text", "村口路灯坏了")], "infrastructure", True, False)
+    await bot.core.tickets.ask_info(SECRETARY, ticket.id, "具体在哪里？")
+    await fake.wait_message(WANG, contains="书记需要您补充")
+    await open_round(bot)
+    notice = await fake.wait_message(WANG, contains="📢 民主议事，请您参加")
+    wang.press(notice, "📋 看看这次议事")
+    card = await fake.wait_message(WANG, contains="📋 议题：村委会选址")
+    wang.press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见")
+
+    wang.send("选在村口空地，大家都方便")
+    chooser = await fake.wait_message(WANG, contains="是回答哪一个？")
+    assert chooser.button_texts == ["补充问题：村口路灯坏了", "民主议事：正在写的意见或回答", "作为新问题提交"]
+    wang.press(chooser, "民主议事：正在写的意见或回答")
+    ask = await fake.wait_message(WANG, contains="要带上您的名字吗")
+    wang.press(ask, "匿名发表（不显示名字）")
+    await fake.wait_text(WANG, "您的意见已经记下了")
+    assert await bot.core.db.fetchval("SELECT text FROM delib_opinions WHERE author_id = ?", (WANG,)) \
+        == "选在村口空地，大家都方便"
+    items = await bot.core.tickets.items(SYSTEM_ACTOR, ticket.id)
+    assert [item.text for side, item in items if side == "resident"] == ["村口路灯坏了"]
+
+
+async def test_cancel_while_an_opinion_is_typed_asks_before_dropping_it(bot: BotRunner, fake: FakeBotApi) -> None:
+    """取消 after typing an opinion asks first: 回到上一步 keeps it, 放弃这段内容 drops it."""
+    wang = (await village(bot, fake))[WANG]
+    await open_round(bot)
+    notice = await fake.wait_message(WANG, contains="📢 民主议事，请您参加")
+    wang.press(notice, "📋 看看这次议事")
+    card = await fake.wait_message(WANG, contains="📋 议题：村委会选址")
+    wang.press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见")
+    wang.send("选在旧小学")
+    ask = await fake.wait_message(WANG, contains="要带上您的名字吗")
+    wang.send("/cancel")
+    choice = await fake.wait_message(WANG, contains="您已经输入了一些内容。要放弃吗？")
+    wang.press(choice, "↩️ 回到上一步")
+    await edited(fake, choice, "刚才输入的内容都还在")
+    wang.press(ask, "署名发表")
+    await fake.wait_text(WANG, "您的意见已经记下了")
+    assert await bot.core.db.fetchval("SELECT text FROM delib_opinions WHERE author_id = ?", (WANG,)) == "选在旧小学"
+
+    wang.press(card, "✍️ 我要说意见")
+    await fake.wait_message(WANG, contains="请直接打字说说您的意见")
+    wang.send("再补一句")
+    await fake.wait_message(WANG, contains="要带上您的名字吗")
+    wang.send("/cancel")
+    choice = await fake.wait_message(WANG, contains="要放弃吗？")
+    wang.press(choice, "🗑 放弃这段内容")
+    await edited(fake, choice, "已放弃刚才输入的内容。")
+    assert await bot.core.flows.get(WANG) is None
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM delib_opinions") == 1

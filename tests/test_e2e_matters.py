@@ -8,11 +8,12 @@ organiser 1002 李明 above it; each test adds the residents and members it need
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from openpyxl import load_workbook
 from orgtree import SECRETARY, TOWN_ORG
+from test_e2e_meetings import local, schedule
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import MATTER, MATTER_FLOW, MatterAct, MatterStep
@@ -20,6 +21,7 @@ from bot.clock import SettableClock
 from bot.services.deliberation import Audience, RoundSpec
 from bot.services.meetings import Draft
 from conftest import START, BotRunner
+from handlers.matters import stage_day
 
 WANG, ZHANG = 2201, 2202  # a resident and a party member of sanyi
 WALL_CHAT = -100888
@@ -252,3 +254,124 @@ async def test_a_stalled_matter_reminds_the_secretary_then_the_organiser_once_ac
     await bot.ticks()
     await bot.ticks()
     assert told(SECRETARY, "⏰ 提醒") == 1 and told(TOWN_ORG, "督办提醒") == 1
+
+
+# --------------------------------------------------------------------------- every prompt takes typing
+
+async def test_every_matters_prompt_takes_a_typed_answer(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The name (after a sticker), the description and the estimate; a stage's day (after one that
+    cannot be read), its paper counts (after ones that cannot be read) and its note, all typed, land
+    on the confirm screen and in the record."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "➕ 新的事项")
+    await fake.wait_message(SECRETARY, contains="请输入事项的名称")
+    secretary.send_sticker()
+    await fake.wait_text(SECRETARY, "请打字输入。")
+    secretary.send("安装路灯")
+    await fake.wait_message(SECRETARY, contains="请简单说说情况")
+    secretary.send("村里主路晚上太黑")
+    await fake.wait_message(SECRETARY, contains="预算大概多少")
+    secretary.send("3万元")
+    opened = await fake.wait_message(SECRETARY, contains="✅ 事项已记下")
+    assert "📋 安装路灯（三义村党支部）" in opened.text and "情况：村里主路晚上太黑" in opened.text
+    assert "预算：3万元" in opened.text
+
+    secretary.press(opened, "记录：党支部提议")
+    await fake.wait_message(SECRETARY, contains="这一步是哪天进行的？点「今天」，或者打字")
+    secretary.send("上个礼拜左右")
+    await fake.wait_message(SECRETARY, contains="没看懂这个日期")
+    secretary.send("明天")  # refused at once, while the day can still be typed again
+    await fake.wait_text(SECRETARY, "日期不能是以后的日子。")
+    secretary.send("昨天")  # a stage lies behind: read backwards, unlike a meeting's day
+    step = await fake.wait_message(SECRETARY, contains="最近没有找到合适的会议记录")
+    secretary.press(step, "不关联会议")
+    step = await fake.wait_message(SECRETARY, contains="这一步有没有表决")
+    secretary.press(step, "纸质投票，我来填票数")
+    await fake.wait_message(SECRETARY, contains="请按顺序输入赞成、反对、弃权的票数")
+    secretary.send("大家都同意")
+    await fake.wait_message(SECRETARY, contains="请输入三个数：赞成、反对、弃权的票数")
+    secretary.send("7 0 1")
+    step = await fake.wait_message(SECRETARY, contains="这一步的结果是")
+    secretary.press(step, "✅ 通过")
+    await fake.wait_message(SECRETARY, contains="需要补充说明吗？请直接打字")
+    secretary.send("先装主路，小路明年再说")
+    confirm = await fake.wait_message(SECRETARY, contains="请核对")
+    assert "日期：11月26日" in confirm.text and "表决：纸质投票：赞成7票，反对0票，弃权1票" in confirm.text
+    assert "说明：先装主路，小路明年再说" in confirm.text
+    secretary.press(confirm, "✅ 确定记录")
+    done = await fake.wait_message(SECRETARY, contains="「党支部提议」已记录")
+    assert "说明：先装主路，小路明年再说" in done.text
+    stage = await bot.core.db.fetchone("SELECT held_on, yes, no, abstain, note FROM matter_stages")
+    assert tuple(stage) == ("2026-11-26", 7, 0, 1, "先装主路，小路明年再说")
+
+    # The reminder limit, typed the way its buttons say it.
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "⏰ 提醒期限：30天")
+    await fake.wait_message(SECRETARY, contains="点一个，或者直接打字输入天数")
+    secretary.send("20天")
+    await fake.wait_text(SECRETARY, "✅ 已设为20天。")
+
+
+async def test_a_matter_typed_while_a_question_is_open_asks_which_one(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The secretary, asked for a leave reason as a party member, types a matter's name: the chooser
+    names the matters flow in plain words, and the text lands where he taps."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    await schedule(bot, local(2026, 12, 5, 15, 0), by=TOWN_ORG)  # the organiser above: the secretary is told
+    notice = await fake.wait_message(SECRETARY, contains="📢 会议通知")
+    secretary.press(notice, "📝 请假")
+    await fake.wait_message(SECRETARY, contains="请选一个请假原因")
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "➕ 新的事项")
+    await fake.wait_message(SECRETARY, contains="请输入事项的名称")
+
+    secretary.send("修建村道")
+    chooser = await fake.wait_message(SECRETARY, contains="是回答哪一个？")
+    assert chooser.button_texts[:2] == ["请假原因：12月5日 学习党章", "四议两公开：正在记录的村里大事"]
+    secretary.press(chooser, "四议两公开：正在记录的村里大事")
+    await fake.wait_message(SECRETARY, contains="请简单说说情况")
+    state = await bot.core.flows.get(SECRETARY)
+    assert state is not None and state.data["title"] == "修建村道"
+    assert await bot.core.db.fetchval("SELECT leave_reason FROM meeting_attendees WHERE person_id = ?",
+                                      (SECRETARY,)) is None
+
+
+def test_a_stage_day_is_read_as_a_day_behind() -> None:
+    """The meeting parser reads a day ahead; a stage's typed day is the last such day before today."""
+    today = date(2026, 11, 27)  # a Friday
+    read = {text: stage_day(text, today) for text in ("昨天", "前天", "今天", "5号", "11/20", "周一", "10月15日",
+                                                      "2026年12月1日", "明天", "上个礼拜左右")}
+    assert read == {"昨天": date(2026, 11, 26), "前天": date(2026, 11, 25), "今天": today, "5号": date(2026, 11, 5),
+                    "11/20": date(2026, 11, 20), "周一": date(2026, 11, 23), "10月15日": date(2026, 10, 15),
+                    "2026年12月1日": date(2026, 12, 1), "明天": date(2026, 11, 28), "上个礼拜左右": None}
+    assert stage_day("10月15日", date(2027, 1, 5)) == date(2026, 10, 15)  # the parser would say October 2027
+
+
+async def test_cancel_after_typing_a_matter_asks_before_dropping_it(bot: BotRunner, fake: FakeBotApi) -> None:
+    """取消 after typing a matter's name asks first; 放弃这段内容 leaves no matter behind."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    secretary.send("/matters")
+    board = await fake.wait_message(SECRETARY, contains="📋 四议两公开 · 三义村党支部")
+    secretary.press(board, "➕ 新的事项")
+    await fake.wait_message(SECRETARY, contains="请输入事项的名称")
+    secretary.send("修建村道")
+    await fake.wait_message(SECRETARY, contains="请简单说说情况")
+    secretary.send("/cancel")
+    choice = await fake.wait_message(SECRETARY, contains="您已经输入了一些内容。要放弃吗？")
+    secretary.press(choice, "↩️ 回到上一步")
+    await fake.wait_for(lambda: (fake.message(SECRETARY, choice.message_id) or choice).has("都还在"),
+                        message="回到上一步 was not confirmed")
+    secretary.send("村西的路坏了")  # the flow goes on where it was
+    await fake.wait_message(SECRETARY, contains="预算大概多少")
+    state = await bot.core.flows.get(SECRETARY)
+    assert state is not None and state.data["title"] == "修建村道" and state.data["description"] == "村西的路坏了"
+    secretary.send("/cancel")
+    choice = await fake.wait_message(SECRETARY, contains="要放弃吗？")
+    secretary.press(choice, "🗑 放弃这段内容")
+    await fake.wait_for(lambda: (fake.message(SECRETARY, choice.message_id) or choice).has("已放弃"),
+                        message="放弃这段内容 was not confirmed")
+    assert await bot.core.flows.get(SECRETARY) is None
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM matters") == 0

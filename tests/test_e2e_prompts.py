@@ -458,6 +458,10 @@ async def test_a_person_who_has_not_joined_is_told_how_to_join(bot: BotRunner, f
 
 # Every catalog text that invites typing (it says 输入, 打字, 说明 or 补充, or "type" in English), and the
 # test that answers it by typing and checks where the answer landed ("file::test" for another file).
+DELIB_TYPED = "test_e2e_deliberation.py::test_every_deliberation_prompt_takes_a_typed_answer"
+DELIB_ROUND = "test_e2e_deliberation.py::test_a_round_from_opening_to_a_published_result_across_a_restart"
+MATTER_TYPED = "test_e2e_matters.py::test_every_matters_prompt_takes_a_typed_answer"
+MATTER_ALL = "test_e2e_matters.py::test_a_matter_through_all_stages_to_both_publications"
 PROMPT_TESTS = {
     "readable.meeting.ask_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
     "readable.meeting.unreadable_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
@@ -495,6 +499,31 @@ PROMPT_TESTS = {
     "meeting.cancel.ask_reason": "test_meeting_steps_that_invite_typing_take_typed_answers",
     "meeting.new.ask_topic": "test_e2e_meetings.py::test_schedule_notice_answers_reminders_checkin_minutes_and_ledger",
     "meeting.new.ask_people": "test_e2e_meetings.py::test_settings_committee_and_adding_people",
+    "delib.new.title": DELIB_TYPED,
+    "delib.new.text_please": DELIB_TYPED,
+    "delib.new.background": DELIB_ROUND,
+    "delib.new.opinions": DELIB_ROUND,
+    "delib.new.votes": DELIB_ROUND,
+    "delib.new.options": DELIB_ROUND,
+    "delib.new.multiple": DELIB_TYPED,
+    "delib.ask.opinion": DELIB_TYPED,
+    "delib.ask.opinion_text_or_voice": DELIB_TYPED,
+    "delib.ask.option": DELIB_TYPED,
+    "delib.proxy.pick": DELIB_TYPED,
+    "delib.proxy.nobody": DELIB_TYPED,
+    "delib.ask.proxy_reason": DELIB_TYPED,
+    "matter.flow.title": MATTER_TYPED,
+    "matter.flow.text_please": MATTER_TYPED,
+    "matter.flow.day": MATTER_TYPED,
+    "matter.flow.counts": MATTER_TYPED,
+    "matter.button.vote_paper": MATTER_TYPED,
+    "matter.flow.bad_counts": MATTER_TYPED,
+    "matter.flow.note": MATTER_TYPED,
+    "matter.button.skip_note": MATTER_ALL,
+    "matter.flow.confirm": MATTER_TYPED,
+    "matter.flow.decision_text": MATTER_ALL,
+    "matter.flow.result_text": MATTER_ALL,
+    "matter.limit.ask": MATTER_TYPED,
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {
@@ -503,6 +532,12 @@ NOT_PROMPTS = {
     "ticket.status.need_info", "ticket.done.asked_info", "ticket.done.info_added", "ticket.to_handler.info_added",
     "ticket.to_resident.declined", "prompt.cancel.discarded", "prompt.cancel.kept", "prompt.flow.ticket_ask",
     "prompt.flow.ticket_info",
+    "delib.card.end_reason", "matter.card.note",  # a card's 说明：… line shows a reason already given
+    "delib.ledger.col_note", "delib.ledger.ev_note", "matter.ledger.st_note",  # spreadsheet column headers
+    "delib.proxy_notice", "delib.proxy_notice_secret",  # a notice: "if it is wrong, see the secretary (说明)"
+    # The service's refusals of an empty title or text: the chat never sends one (a blank message or a
+    # sticker gets matter.flow.text_please and the prompt stays open, which is tested).
+    "matter.refused.empty_title", "matter.refused.empty_text",
 }
 INVITES_TYPING = {"zh_CN": re.compile("输入|打字|说明|补充"), "en": re.compile(r"\btyp(e|ed|ing)\b", re.IGNORECASE)}
 
