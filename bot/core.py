@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
+from bot.services.broadcasts import BroadcastService
 from bot.services.echo_wall import EchoWall
 from bot.services.meetings import MeetingService
 from bot.services.tickets import TicketService
@@ -19,6 +20,7 @@ class Core(Infra):
     tickets: TicketService = field(init=False)
     meetings: MeetingService = field(init=False)
     echo_wall: EchoWall = field(init=False)
+    broadcasts: BroadcastService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -27,4 +29,5 @@ class Core(Infra):
         core.tickets = TicketService(core)
         core.meetings = MeetingService(core)
         core.echo_wall = EchoWall(core)
+        core.broadcasts = BroadcastService(core)
         return core

@@ -19,11 +19,11 @@ from telegram.ext import (
 )
 
 from bot.i18n import Translator
-from handlers import appoint, lang, me, meetings, membership, poster, start, system, tickets
+from handlers import appoint, broadcasts, lang, me, meetings, membership, poster, start, system, tickets
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, me, lang, appoint, membership, poster, system]
+FEATURES = [start, tickets, meetings, broadcasts, me, lang, appoint, membership, poster, system]
 
 
 def all_commands() -> list[Command]:
