@@ -26,7 +26,7 @@ from bot.callbacks import (
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
-from bot.services.broadcasts import ROLES, Broadcast, Refused, excerpt
+from bot.services.broadcasts import ROLE_KEYS, ROLES, STATUS_KEYS, Broadcast, Refused, excerpt
 from bot.services.meeting_time import Unreadable, parse_when
 from bot.services.orgs import NotAllowed, NotFound, Org
 from handlers import system
@@ -96,7 +96,7 @@ async def show_draft(update: Update, context: BotContext, b: Broadcast, edit: bo
     lang = await lang_of(update, context)
     audience = await c.broadcasts.audience(b)
     rows = [[Button(c.t(lang, "broadcast.role_button", mark=_mark(role in b.roles),
-                        role=c.t(lang, f"broadcast.role.{role}"), n=audience.by_role[role]),
+                        role=c.t(lang, ROLE_KEYS[role]), n=audience.by_role[role]),
                     BC_DRAFT(b.id, BroadcastAction.ROLE, i))] for i, role in enumerate(ROLES)]
     rows.append([Button(c.t(lang, "broadcast.next"), BC_DRAFT(b.id, BroadcastAction.CONTENT)),
                  Button(c.t(lang, "broadcast.abort"), BC_DRAFT(b.id, BroadcastAction.ABORT))])
@@ -372,7 +372,7 @@ async def broadcasts_command(update: Update, context: BotContext) -> None:
     now = c.clock.now()
     for b, f in history:
         when = c.formatter.moment(lang, b.confirmed_at or b.created_at, now)
-        status = c.t(lang, f"broadcast.status.{b.status}")
+        status = c.t(lang, STATUS_KEYS[b.status])
         lines.append(c.t(lang, "broadcast.history.line", when=when, audience=c.broadcasts.audience_label(b, lang),
                          status=status, sent=f.sent, total=f.total, blocked=f.blocked, failed=f.failed,
                          withdrawn=f.withdrawn, pending=f.pending, excerpt=excerpt(b.body)))

@@ -25,6 +25,12 @@ from bot.services.meeting_time import after_quiet, in_quiet_hours
 from bot.services.orgs import NotAllowed, NotFound, Org
 
 ROLES = ("member", "secretary", "resident", "organizer")  # in the order the toggles show them
+# Their names and the states' names, as catalog keys.
+ROLE_KEYS = {"member": "broadcast.role.member", "secretary": "broadcast.role.secretary",
+             "resident": "broadcast.role.resident", "organizer": "broadcast.role.organizer"}
+STATUS_KEYS = {"queued": "broadcast.status.queued", "done": "broadcast.status.done",
+               "cancelled": "broadcast.status.cancelled", "draft": "broadcast.status.draft",
+               "dropped": "broadcast.status.dropped"}
 KINDS = ("text", "photo", "document", "voice")
 METHODS = {"text": "sendMessage", "photo": "sendPhoto", "document": "sendDocument", "voice": "sendVoice"}
 PURPOSE = "broadcast/message"
@@ -515,7 +521,7 @@ class BroadcastService:
         return out
 
     def audience_label(self, b: Broadcast, lang: str) -> str:
-        roles = self.fmt.join(lang, [self.t(lang, f"broadcast.role.{r}") for r in b.roles])
+        roles = self.fmt.join(lang, [self.t(lang, ROLE_KEYS[r]) for r in b.roles])
         key = "broadcast.audience.below" if b.below else "broadcast.audience.only"
         return self.t(lang, key, org=b.org_name, roles=roles)
 
