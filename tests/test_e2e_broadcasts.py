@@ -6,6 +6,7 @@ The sample tree: 中共丹凤县委 → 龙驹寨街道党工委 (organiser 1002
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from orgtree import TOWN_ORG as ORGANIZER
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import BC_REMIND
 from bot.clock import SettableClock, to_db
+from bot.outbox import Priority
 from bot.services.broadcasts import PURPOSE
 from conftest import BotRunner
 from schedules import run_tick
@@ -270,3 +272,31 @@ async def test_daily_limit_of_big_broadcasts(bot: BotRunner, fake: FakeBotApi, c
     clock.advance(timedelta(days=1))
     organiser.press(options, "✅ 确认发送")
     await edited(fake, options, "正在群发")
+
+
+async def test_an_urgent_row_waits_for_one_bulk_slot_at_most(bot: BotRunner, fake: FakeBotApi) -> None:
+    """A broadcast's rows are BULK: a message someone waits for (a ticket notice, an answer), queued
+    while the broadcast is going out, goes before the next broadcast message."""
+    fake.user(SECRETARY, first_name="王建国")
+    waiting = fake.user(ERLANG_SECRETARY, first_name="赵强")
+    await add_people(bot, fake, 3600, 90)
+    s = bot.core.broadcasts
+    b = await s.start(SECRETARY, (await bot.core.orgs.by_code("sanyi")).id)  # type: ignore[union-attr]
+    await s.set_content(SECRETARY, b.id, "text", "排序测试通知")
+    await s.confirm(SECRETARY, b.id)
+
+    def bulk() -> list[float]:
+        return [c.at for c in fake.calls_to("sendMessage") if c.ok and "排序测试" in c.params["text"]]
+
+    await fake.wait_for(lambda: len(bulk()) >= 5, timeout=20)
+    async with bot.core.db.transaction() as tx:
+        await bot.core.outbox.send_text(tx, key="tk:99:new", chat_id=waiting.id, text="新的问题等您受理",
+                                        priority=Priority.URGENT)
+    queued = time.monotonic()
+    await waiting.wait_text("新的问题等您受理", timeout=20)
+    arrived = next(c.at for c in fake.calls_to("sendMessage") if c.ok and "新的问题" in c.params["text"])
+    between = [at for at in bulk() if queued <= at <= arrived]
+    # At most the one in flight when it was queued and the slot already claimed; never a batch.
+    assert len(between) <= 3, len(between)
+    await bot.idle()
+    assert len(bulk()) == 90  # the rest of the broadcast still goes out (not to the sender)
