@@ -245,3 +245,18 @@ async def test_ack_and_one_reminder(tree: Core) -> None:
 async def test_the_tick_is_for_the_system(tree: Core) -> None:
     with pytest.raises(NotAllowed):
         await tree.broadcasts.tick(ADMIN)
+
+
+async def test_a_sender_who_no_longer_leads_may_stop_but_not_see_names(tree: Core) -> None:
+    s = tree.broadcasts
+    bid = await ready(tree, SECRETARY, "sanyi")
+    await s.toggle_ack(SECRETARY, bid)
+    await s.confirm(SECRETARY, bid)
+    async with tree.db.transaction() as tx:
+        await tree.orgs.revoke(tx, person_id=SECRETARY, org_id=await org_id(tree, "sanyi"), role="secretary",
+                               actor_id=None, source="test")
+    with pytest.raises(NotAllowed):
+        await s.acks(SECRETARY, bid)
+    with pytest.raises(NotAllowed):
+        await s.remind(SECRETARY, bid)
+    assert await s.cancel(SECRETARY, bid) == 1

@@ -171,10 +171,13 @@ class BroadcastService:
             raise Refused("broadcast.error.already_sent")
         return b
 
-    async def _own(self, actor: Actor, broadcast_id: int) -> Broadcast:
-        """A broadcast its sender (or an admin) may look at or stop."""
+    async def _own(self, actor: Actor, broadcast_id: int, still_leads: bool = True) -> Broadcast:
+        """A broadcast its sender (or an admin) may look at or stop. Names of recipients are for a
+        sender who still leads there (`still_leads`); stopping one's own broadcast is always allowed."""
         b = await self.get(broadcast_id)
         if not isinstance(actor, int) or (b.sender_id != actor and not self.orgs.is_admin(actor)):
+            raise NotAllowed("broadcast")
+        if still_leads and await self.reach(actor, b.org_id) is None:
             raise NotAllowed("broadcast")
         return b
 
@@ -368,7 +371,7 @@ class BroadcastService:
 
     async def cancel(self, actor: Actor, broadcast_id: int) -> int:
         """Withdraw every message not sent yet (its sender or an admin); returns how many."""
-        b = await self._own(actor, broadcast_id)
+        b = await self._own(actor, broadcast_id, still_leads=False)
         if b.status != "queued":
             raise Refused("broadcast.error.not_running")
         async with self.db.transaction() as tx:
