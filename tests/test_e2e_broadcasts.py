@@ -300,3 +300,31 @@ async def test_an_urgent_row_waits_for_one_bulk_slot_at_most(bot: BotRunner, fak
     assert len(between) <= 3, len(between)
     await bot.idle()
     assert len(bulk()) == 90  # the rest of the broadcast still goes out (not to the sender)
+
+
+async def test_a_photo_at_a_typed_time(bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    members = await add_people(bot, fake, 3700, 2)
+    secretary.send("/broadcast")
+    draft = await secretary.wait_text("点下面的名称选择")
+    secretary.press(draft, "下一步：写内容 ➡️")
+    await edited(fake, draft, "请发来要群发的内容")
+    secretary.send_photo(caption="村口新修的路")
+    options = await secretary.wait_text("看过上面的样子")
+    preview = [c for c in fake.calls_to("sendPhoto") if c.ok and c.params["chat_id"] == SECRETARY]
+    assert len(preview) == 1 and preview[0].params["caption"] == "📢 三义村党支部\n\n村口新修的路"
+    secretary.press(options, "输入时间")
+    await secretary.wait_text("请输入发送时间")
+    secretary.send("明天上午9点")
+    await fake.wait_for(lambda: all(w in fake.last(SECRETARY).text for w in ("11月28日", "上午9:00", "看过上面的样子")))
+    options = fake.last(SECRETARY)
+    secretary.press(options, "✅ 确认发送")
+    await edited(fake, options, "已安排好")
+    await bot.ticks()
+    assert not [c for c in fake.calls_to("sendPhoto") if c.ok and c.params["chat_id"] != SECRETARY]
+    clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=SHANGHAI))
+    await bot.ticks()
+    sent = [c for c in fake.calls_to("sendPhoto") if c.ok and c.params["chat_id"] != SECRETARY]
+    assert sorted(c.params["chat_id"] for c in sent) == sorted(m.id for m in members)
+    assert {c.params["caption"] for c in sent} == {"📢 三义村党支部\n\n村口新修的路"}
+    assert {c.params["photo"] for c in sent} == {preview[0].params["photo"]}
