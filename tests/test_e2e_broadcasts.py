@@ -315,6 +315,8 @@ async def test_a_photo_at_a_typed_time(bot: BotRunner, fake: FakeBotApi, clock: 
     assert len(preview) == 1 and preview[0].params["caption"] == "📢 三义村党支部\n\n村口新修的路"
     secretary.press(options, "输入时间")
     await secretary.wait_text("请输入发送时间")
+    secretary.send("等我想想")
+    await secretary.wait_text("没看懂这个时间")
     secretary.send("明天上午9点")
     await fake.wait_for(lambda: all(w in fake.last(SECRETARY).text for w in ("11月28日", "上午9:00", "看过上面的样子")))
     options = fake.last(SECRETARY)

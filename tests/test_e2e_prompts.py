@@ -486,6 +486,10 @@ PROMPT_TESTS = {
     "meeting.cancel.ask_reason": "test_meeting_steps_that_invite_typing_take_typed_answers",
     "meeting.new.ask_topic": "test_e2e_meetings.py::test_schedule_notice_answers_reminders_checkin_minutes_and_ledger",
     "meeting.new.ask_people": "test_e2e_meetings.py::test_settings_committee_and_adding_people",
+    "broadcast.ask_content": "test_e2e_broadcasts.py::test_audience_sizes_preview_send_and_final_figures",
+    "broadcast.when.type_button": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
+    "broadcast.ask_time": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
+    "broadcast.error.time_unreadable": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {
