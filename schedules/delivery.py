@@ -289,17 +289,18 @@ class DeliveryWorker:
             now_mono = time.monotonic()
             if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._chat_in_flight:
                 continue
-            while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:  # noqa: ASYNC110
-                await asyncio.sleep(wait)
-            if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
-                continue
             if row["priority"] >= Priority.BULK:
                 # This pass can last seconds: a bulk row cancelled meanwhile is not sent, and one
                 # that came due for someone who waits goes before the next bulk row (one slot).
+                # Looked up before waiting for the slot, so that the lookups cost no sending time.
                 if await self._urgent_due():
                     break
                 if await self.db.fetchval("SELECT status FROM outbox WHERE id = ?", (row["id"],)) != "pending":
                     continue
+            while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
+            if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
+                continue
             previous = self.throttle.last_send.get(chat_id)
             send = self.throttle.claim(chat_id, time.monotonic())
             await self._slots.acquire()
