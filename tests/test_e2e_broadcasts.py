@@ -209,7 +209,7 @@ def _bid(view: SentMessage) -> int:
 async def test_progress_every_3s_cancel_midway_and_blocked(bot: BotRunner, fake: FakeBotApi,
                                                           clock: SettableClock) -> None:
     secretary = fake.user(SECRETARY, first_name="王建国")
-    users = await add_people(bot, fake, 3500, 120)
+    users = await add_people(bot, fake, 3500, 300)  # 10 s of sending: time to stop it midway
     fake.block(users[0].id)  # blocked the bot; we learn it from the 403
     options = await compose(fake, secretary, "大家好，这是一条很长的群发", org=None)
     secretary.press(options, "✅ 确认发送")
@@ -230,17 +230,17 @@ async def test_progress_every_3s_cancel_midway_and_blocked(bot: BotRunner, fake:
     clock.advance(timedelta(seconds=1))
     await run_tick(bot.app, "broadcasts")
     midway = await edited(fake, progress, "大约还要")
-    assert "/ 120 人" in midway.text
+    assert "/ 300 人" in midway.text
     secretary.press(midway, "⏹ 停止发送")
     await edited(fake, progress, "正在停止")
     await bot.idle()
     out = delivered()
-    assert 10 <= out < 119
+    assert 10 <= out < 299
     clock.advance(timedelta(seconds=3))
     await bot.ticks()
     final = await edited(fake, progress, "群发已停止")
-    withdrawn = 120 - out - 1
-    assert f"停止前发出 {out} / 120 人" in final.text
+    withdrawn = 300 - out - 1
+    assert f"停止前发出 {out} / 300 人" in final.text
     assert f"收回没发的：{withdrawn} 条" in final.text
     assert "屏蔽了本助手：1 人" in final.text
     await bot.idle()
