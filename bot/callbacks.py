@@ -771,3 +771,41 @@ SA_FLOW = Kind("saf", SaFlow)
 SA_VIEW = Kind("sav", SaShow)
 SA_RATE = Kind("sar", SaRate)
 SA_ACT = Kind("saa", SaAct)
+
+
+# --- broadcasts (/broadcast) ------------------------------------------------------------------------
+# Every button carries the broadcast (or org) id; the service checks the sender's rights again.
+
+class BroadcastOrg(NamedTuple):
+    org_id: int
+
+
+class BroadcastAction(StrEnum):
+    ROLE = "r"       # value: index into services.broadcasts.ROLES
+    CONTENT = "c"    # ask for the content
+    ACK = "a"        # 收到 button on / off
+    URGENT = "u"     # urgent on / off (sent in quiet hours too)
+    NOW = "n"
+    AT = "t"         # value: local yyyymmddhhmm
+    TYPE_TIME = "tt"
+    PREVIEW = "p"
+    SEND = "ok"
+    ABORT = "x"
+
+
+class BroadcastStep(NamedTuple):
+    broadcast_id: int
+    action: BroadcastAction
+    value: int = 0
+
+
+class BroadcastRef(NamedTuple):
+    broadcast_id: int
+
+
+BC_ORG = Kind("bco", BroadcastOrg)
+BC_DRAFT = Kind("bcd", BroadcastStep)
+BC_STOP = Kind("bcx", BroadcastRef)      # stop sending (on the progress message)
+BC_ACK = Kind("bck", BroadcastRef)       # a recipient's 收到
+BC_ACKS = Kind("bcv", BroadcastRef)      # the sender: who has tapped 收到
+BC_REMIND = Kind("bcm", BroadcastRef)    # the sender: remind those who have not, once

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.infra import Infra
 from bot.services import deliberation_ledger, matters_ledger
 from bot.services.appraisal import AppraisalService
+from bot.services.broadcasts import BroadcastService
 from bot.services.deliberation import DeliberationService
 from bot.services.deliberation import Refused as DelibRefused
 from bot.services.echo_wall import EchoWall
@@ -34,6 +35,7 @@ class Core(Infra):
     deliberation: DeliberationService = field(init=False)
     matters: MatterService = field(init=False)
     appraisal: AppraisalService = field(init=False)
+    broadcasts: BroadcastService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -45,6 +47,7 @@ class Core(Infra):
         core.deliberation = DeliberationService(core)
         core.matters = MatterService(core, core.deliberation)
         core.appraisal = AppraisalService(core)
+        core.broadcasts = BroadcastService(core)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

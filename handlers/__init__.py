@@ -22,6 +22,7 @@ from bot.i18n import Translator
 from handlers import (
     appoint,
     appraisal,
+    broadcasts,
     deliberation,
     lang,
     matters,
@@ -36,7 +37,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, me, lang, appoint, membership, poster, system]
+FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, lang, appoint, membership,
+            poster, system]
 
 
 def all_commands() -> list[Command]:

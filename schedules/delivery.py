@@ -37,6 +37,7 @@ BATCH = 60  # about two seconds of sending: keeps a newly due reminder from wait
 # Each priority is looked up in the outbox_pick index in turn, already in (priority, not_before, id)
 # order: no sort of a large backlog on every pass.
 _PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
+_URGENT_PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority) if p < Priority.BULK)
 MAX_BACKOFF = 600.0
 MESSAGE_GONE = ("message to edit not found", "message can't be edited")
 
@@ -272,7 +273,7 @@ class DeliveryWorker:
         a row is due now but was held back)."""
         now_mono = time.monotonic()
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id FROM outbox"
+            "SELECT id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id, priority FROM outbox"
             f" WHERE status = 'pending' AND priority IN ({_PRIORITIES}) AND not_before <= ?"
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
@@ -289,6 +290,14 @@ class DeliveryWorker:
             now_mono = time.monotonic()
             if self.throttle.ready_at(chat_id) > now_mono or chat_id in self._chat_in_flight:
                 continue
+            if row["priority"] >= Priority.BULK:
+                # This pass can last seconds: a bulk row cancelled meanwhile is not sent, and one
+                # that came due for someone who waits goes before the next bulk row (one slot).
+                # Looked up before waiting for the slot, so that the lookups cost no sending time.
+                if await self._urgent_due():
+                    break
+                if await self.db.fetchval("SELECT status FROM outbox WHERE id = ?", (row["id"],)) != "pending":
+                    continue
             while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:  # noqa: ASYNC110
                 await asyncio.sleep(wait)
             if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
@@ -305,6 +314,18 @@ class DeliveryWorker:
         if started:
             return started, 0.0, True
         return (0, *await self._seconds_to_next_due())
+
+    async def _urgent_due(self) -> bool:
+        """Whether a row more urgent than bulk is due now and could be sent (as the pass's query
+        would pick it: not held back, its chat not busy)."""
+        now_mono = time.monotonic()
+        return await self.db.fetchval(
+            f"SELECT 1 FROM outbox WHERE status = 'pending' AND priority IN ({_URGENT_PRIORITIES})"
+            " AND not_before <= ? AND chat_id NOT IN (SELECT value FROM json_each(?))"
+            " AND id NOT IN (SELECT value FROM json_each(?))"
+            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1) LIMIT 1",
+            (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
+             json.dumps(self._held_rows(now_mono)))) is not None
 
     async def _seconds_to_next_due(self) -> tuple[float, bool]:
         """Seconds to wait before the next pass, and whether a row is due now (held back)."""

@@ -524,6 +524,10 @@ PROMPT_TESTS = {
     "matter.flow.decision_text": MATTER_ALL,
     "matter.flow.result_text": MATTER_ALL,
     "matter.limit.ask": MATTER_TYPED,
+    "broadcast.ask_content": "test_e2e_broadcasts.py::test_audience_sizes_preview_send_and_final_figures",
+    "broadcast.when.type_button": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
+    "broadcast.ask_time": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
+    "broadcast.error.time_unreadable": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {

@@ -53,6 +53,7 @@ from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.services.appraisal import Refused as AppraisalRefused
+from bot.services.broadcasts import Refused as BroadcastRefused
 from bot.services.deliberation import Audience, RoundSpec
 from bot.services.deliberation import Refused as DelibRefused
 from bot.services.matters import Outcome, StageEntry, Vote
@@ -267,6 +268,21 @@ w appraisal.comment_unrated        no      no   no   no   no   no    no    no   
   appraisal.own_result             no      no   no   ok   no   no    no    no    no     no   no
 w appraisal.publish                no      no   no   no   no   no    ok    no    no     no   no
 w appraisal.tick                   no      no   no   no   no   no    no    no    no     no   no
+# --- broadcasts (sanyi; the secretary's draft and sent broadcast) ---------------------------------
+  broadcast.reach                   hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+w broadcast.start                   no      no   no   ok   no   ok    ok    no    ok     no   no
+w broadcast.toggle_role             no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.set_content             no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.set_time                no      no   no   ok   no   no    no    no    no     no   no
+  broadcast.preview                 no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.confirm                 no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.drop                    no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.cancel                  no      no   no   ok   no   no    no    no    ok     no   no
+  broadcast.acks                    no      no   no   ok   no   no    no    no    ok     no   no
+w broadcast.remind                  no      no   no   ok   no   no    no    no    no     no   no
+w broadcast.ack                     no      no   ok   no   no   no    no    no    no     ok   no
+  broadcast.history                 hid     hid  hid  ok   hid  hid   hid   hid   hid    hid  hid
+w broadcast.tick                    no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -295,6 +311,10 @@ w appraisal.tick                   no      no   no   no   no   no    no    no   
 # - org.tree_view: shows the orgs where one leads; "hid" where that is elsewhere, "no" where the
 #   person leads nowhere.
 # - invite.create_organizer: a secretary may not raise anyone above themselves.
+# - broadcast.*: organisers at or above an org broadcast to it and below, its secretary to it
+#   alone. A draft is its sender's own (not even an admin edits it); a broadcast under way may
+#   be stopped by its sender or an admin; the one reminder is the sender's. 收到 is for its
+#   recipients (sanyi's members, so also the former secretary).
 # - invite.revoke/list: a link is a key into the org: only those who could have issued it (and
 #   the system, for the command line) see or revoke it.
 # - delib.*: the rounds' audience is sanyi's members and residents (author, res, mem, exA); those
@@ -369,6 +389,8 @@ class World:
     a_target: int
     a_closed: int
     a_closed_target: int
+    bc_queued: int = 0  # a broadcast of sanyi's secretary to sanyi's members, sent, with 收到
+    bc_draft: int = 0   # a draft of the same secretary, with its content
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -429,13 +451,15 @@ async def prepare(path: Path) -> World:
         appraisals = await prepare_appraisal(core, clock, sanyi)
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
+        bc_queued, bc_draft = await _broadcasts(core, sanyi)
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
                       sibling_meeting=sibling_meeting, current=current, series=series,
                       d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion,
                       m_open=m_open, m_decided=m_decided, m_published=m_published, a_open=appraisals[0],
-                      a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3])
+                      a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3],
+                      bc_queued=bc_queued, bc_draft=bc_draft)
     finally:
         await core.close()
     return world
@@ -484,6 +508,21 @@ async def prepare_appraisal(core: Core, clock: SettableClock, sanyi: int) -> tup
     target = await core.db.fetchval("SELECT id FROM appraisal_targets WHERE appraisal_id = ?", (opened.id,))
     await a.post_report(SECRETARY, target, "text", "2026年述职")
     return opened.id, target, closed.id, closed_target
+
+
+async def _broadcasts(core: Core, sanyi: int) -> tuple[int, int]:
+    """A broadcast sent to sanyi's members (its rows marked sent), and a later draft."""
+    b = core.broadcasts
+    queued = (await b.start(SECRETARY, sanyi)).id
+    await b.set_content(SECRETARY, queued, "text", "明天打扫村道")
+    await b.toggle_ack(SECRETARY, queued)
+    await b.confirm(SECRETARY, queued)
+    async with core.db.transaction() as tx:
+        await tx.execute("UPDATE outbox SET status = 'sent' WHERE subject_id = ? AND purpose = 'broadcast/message'",
+                         (queued,))
+    draft = (await b.start(SECRETARY, sanyi)).id
+    await b.set_content(SECRETARY, draft, "text", "下周开会")
+    return queued, draft
 
 
 @pytest.fixture(scope="module")
@@ -564,6 +603,14 @@ async def _audit_trail(c: Core, w: World, a: int) -> None:
 
 async def _people_in(c: Core, w: World, a: int) -> None:
     assert any(pid == MEMBER for pid, _, _ in await c.orgs.people_in(a, w.sanyi))
+
+
+async def _bc_reach(c: Core, w: World, a: int) -> None:
+    shown(await c.broadcasts.reach(a, w.sanyi) is not None)
+
+
+async def _bc_history(c: Core, a: int, broadcast_id: int) -> None:
+    shown(any(b.id == broadcast_id for b, _ in await c.broadcasts.history(a)))
 
 
 ACTIONS: dict[str, Action] = {
@@ -731,6 +778,21 @@ ACTIONS: dict[str, Action] = {
     "appraisal.own_result": lambda c, w, a: c.appraisal.own_result(a, w.a_closed_target),
     "appraisal.publish": lambda c, w, a: c.appraisal.publish(a, w.a_closed),
     "appraisal.tick": lambda c, w, a: c.appraisal.tick(a),
+    # broadcasts
+    "broadcast.reach": _bc_reach,
+    "broadcast.start": lambda c, w, a: c.broadcasts.start(a, w.sanyi),
+    "broadcast.toggle_role": lambda c, w, a: c.broadcasts.toggle_role(a, w.bc_draft, "secretary"),
+    "broadcast.set_content": lambda c, w, a: c.broadcasts.set_content(a, w.bc_draft, "text", "改一下"),
+    "broadcast.set_time": lambda c, w, a: c.broadcasts.set_time(a, w.bc_draft, NOW + timedelta(days=1)),
+    "broadcast.preview": lambda c, w, a: c.broadcasts.preview(a, w.bc_draft, "zh_CN"),
+    "broadcast.confirm": lambda c, w, a: c.broadcasts.confirm(a, w.bc_draft),
+    "broadcast.drop": lambda c, w, a: c.broadcasts.drop(a, w.bc_draft),
+    "broadcast.cancel": lambda c, w, a: c.broadcasts.cancel(a, w.bc_queued),
+    "broadcast.acks": lambda c, w, a: c.broadcasts.acks(a, w.bc_queued),
+    "broadcast.remind": lambda c, w, a: c.broadcasts.remind(a, w.bc_queued),
+    "broadcast.ack": lambda c, w, a: c.broadcasts.ack(a, w.bc_queued),
+    "broadcast.history": lambda c, w, a: _bc_history(c, a, w.bc_queued),
+    "broadcast.tick": lambda c, w, a: c.broadcasts.tick(a),
 }
 
 
@@ -804,7 +866,7 @@ async def outcome(core: Core, world: World, action: str, actor: int) -> str:
         return "nf"
     except ValueError:
         return "bad"
-    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused, AppraisalRefused) as refused:
+    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused, AppraisalRefused, BroadcastRefused) as refused:
         return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org",
                 "delib.refused.own_opinion": "own"}.get(refused.key, refused.key)
     if isinstance(result, Done) and not result.changed:
@@ -871,7 +933,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "org.audit_trail", "invite.create_organizer", "invite.revoke", "invite.list",
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
-                                    "appraisal.tick", "appraisal.results", "appraisal.progress"])
+                                    "appraisal.tick", "appraisal.results", "appraisal.progress",
+                                    "broadcast.tick"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
