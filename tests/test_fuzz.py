@@ -16,10 +16,10 @@ import pytest
 from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
 # The walk depends on every screen: a new step or command changes it. With the meeting length step
-# and the deliberation, 四议两公开 and appraisal commands, most seeds never finish scheduling a
-# meeting within 600 steps (the secretary's time goes to incoming problems); 15 does, and the
+# and the deliberation, 四议两公开, appraisal and broadcast commands, most seeds never finish scheduling a
+# meeting within 600 steps (the secretary's time goes to incoming problems); 17 does, and the
 # coverage test below says so when a change breaks that.
-SEED = 15
+SEED = 17
 STEPS = 600
 
 
