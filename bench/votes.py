@@ -58,6 +58,8 @@ OPINIONS_UNTIL = datetime(2026, 12, 2, 20, 0, tzinfo=SHANGHAI)  # typed as "今�
 VOTES_UNTIL = datetime(2026, 12, 3, 20, 0, tzinfo=SHANGHAI)     # typed as "1天" (after the opinions' day)
 TITLE = "全县村级道路硬化方案表决"
 CHOICES = ("修水泥路", "修柏油路", "先不修")
+NOTICE = "民主议事，请您参加"      # the opening notice (delib.notice)
+VOTE_START = "开始投票了"           # the vote-start notice (delib.vote_start)
 FIRST_OUTSIDER = 9_000_001
 CHANGE_SHARE = 0.10
 TWICE_SHARE = 0.01
@@ -178,25 +180,44 @@ async def open_by_chat(fake: FakeBotApi, v: int) -> float:
     return confirmed
 
 
-def delivered(fake: FakeBotApi, marker: str) -> dict[int, tuple[int, float]]:
-    """chat → (message id, arrival) of the first successful sendMessage whose text has `marker`
-    and the round's title."""
-    out: dict[int, tuple[int, float]] = {}
-    for call in fake.calls_to("sendMessage"):
-        text = call.params.get("text") or ""
-        if call.ok and marker in text and TITLE in text and call.chat_id not in out:
-            out[call.chat_id] = (call.result["message_id"], call.at)
-    return out
+class Arrivals:
+    """What reached the fake server, read incrementally (the bench runs in the bot's process:
+    rescanning every call while polling would take CPU from the bot it measures)."""
+
+    def __init__(self, fake: FakeBotApi, markers: tuple[str, ...]) -> None:
+        self.fake = fake
+        self.markers = markers
+        self.seen = 0
+        self.notices: dict[str, dict[int, tuple[int, float]]] = {}  # marker → chat → (message id, arrival)
+        self.answers: dict[str, tuple[float, str]] = {}              # callback id → (arrival, text)
+
+    def update(self) -> None:
+        calls = self.fake.calls
+        for call in calls[self.seen:]:
+            if call.ok and call.method == "sendMessage":
+                text = call.params.get("text") or ""
+                for marker in self.markers:
+                    if marker in text and TITLE in text:
+                        self.notices.setdefault(marker, {}).setdefault(
+                            call.chat_id, (call.result["message_id"], call.at))
+            elif call.method == "answerCallbackQuery":
+                cb = str(call.params.get("callback_query_id"))
+                self.answers.setdefault(cb, (call.at, str(call.params.get("text") or "")))
+        self.seen = len(calls)
+
+    def delivered(self, marker: str) -> dict[int, tuple[int, float]]:
+        self.update()
+        return self.notices.get(marker, {})
 
 
-async def wait_notices(fake: FakeBotApi, marker: str, voters: set[int], since: float,
+async def wait_notices(arrivals: Arrivals, marker: str, voters: set[int], since: float,
                        limit: int) -> tuple[float, float]:
     """Wait for `marker` notices to every voter; (seconds from `since` to the last, rate)."""
     def done() -> bool:
-        return voters <= set(delivered(fake, marker))
+        return voters <= set(arrivals.delivered(marker))
 
     await wait_until(done, since + len(voters) / limit * 3 + 120)
-    got = {chat: at for chat, (_, at) in delivered(fake, marker).items() if chat in voters}
+    got = {chat: at for chat, (_, at) in arrivals.delivered(marker).items() if chat in voters}
     last = max(got.values(), default=time.monotonic())
     elapsed = max(last - since, 1e-9)
     return elapsed, len(got) / elapsed
@@ -226,16 +247,6 @@ async def press_all(fake: FakeBotApi, presses: list[Press], round_id: int,
     return sent
 
 
-def answer_times(fake: FakeBotApi, sent: dict[str, tuple[float, Press]]) -> dict[str, tuple[float, str]]:
-    """callback query id → (arrival of its first answer, its text)."""
-    out: dict[str, tuple[float, str]] = {}
-    for call in fake.calls_to("answerCallbackQuery"):
-        cb = call.params.get("callback_query_id")
-        if cb in sent and cb not in out:
-            out[cb] = (call.at, str(call.params.get("text") or ""))
-    return out
-
-
 def read_result(text: str) -> tuple[dict[str, int], int]:
     """The published counts per choice and the turnout, from the result message's lines
     "· 修水泥路：12票" and "投票人数：40人"."""
@@ -263,9 +274,10 @@ async def votes_run(v: int, limit: int, window: float, seed: int = 1) -> Outcome
         await start_application(app, poll_timeout=1)
         try:
             voters = attendees(org_text, "bench") - {ORGANIZER}
+            arrivals = Arrivals(fake, (NOTICE, VOTE_START))
             confirmed = await open_by_chat(fake, v)
-            notice_time, rate = await wait_notices(fake, "民主议事，请您参加", voters, confirmed, limit)
-            first_notice = delivered(fake, "民主议事，请您参加")[min(voters)][0]
+            notice_time, rate = await wait_notices(arrivals, NOTICE, voters, confirmed, limit)
+            first_notice = arrivals.delivered(NOTICE)[min(voters)][0]
             notice = fake.message(min(voters), first_notice)
             assert notice is not None and notice.reply_markup is not None
             view = DELIB_VIEW.parse(notice.reply_markup["inline_keyboard"][0][0]["callback_data"])
@@ -273,18 +285,23 @@ async def votes_run(v: int, limit: int, window: float, seed: int = 1) -> Outcome
             round_id = view.round_id
 
             # Voting starts at the opinions' deadline (the job, on the settable clock).
+            started = time.monotonic()
             clock.set(OPINIONS_UNTIL + timedelta(minutes=1))
             await run_all(app)
-            started = time.monotonic()
-            vote_time, vote_rate = await wait_notices(fake, "开始投票了", voters, started, limit)
+            vote_time, vote_rate = await wait_notices(arrivals, VOTE_START, voters, started, limit)
             log.info("votes: vote-start notices to %d in %.1f s = %.1f msg/s", len(voters), vote_time, vote_rate)
-            messages = {chat: mid for chat, (mid, _) in delivered(fake, "开始投票了").items()}
+            messages = {chat: mid for chat, (mid, _) in arrivals.delivered(VOTE_START).items()}
 
             presses, last = plan_presses(sorted(voters), outsiders, window, random.Random(seed))
             sent = await press_all(fake, presses, round_id, messages)
-            await wait_until(lambda: len(answer_times(fake, sent)) >= len(sent), time.monotonic() + 120)
+            def answered() -> bool:
+                arrivals.update()
+                return set(sent) <= set(arrivals.answers)
+
+            await wait_until(answered, time.monotonic() + 120)
             await settle(fake, app)
-            answers = answer_times(fake, sent)
+            arrivals.update()
+            answers = {cb: arrivals.answers[cb] for cb in sent if cb in arrivals.answers}
             latencies = [(answers[cb][0] - at) * 1000 for cb, (at, _) in sent.items() if cb in answers]
             span = max((a for a, _ in answers.values()), default=0.0) - min(at for at, _ in sent.values())
             refused = sum(1 for cb, (_, p) in sent.items() if not p.eligible and cb in answers
