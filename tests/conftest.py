@@ -18,18 +18,26 @@ from bot.config import Settings
 from bot.core import Core
 from schedules import run_all
 from schedules.delivery import DeliveryWorker
+from schedules.delivery import Limits as DeliveryLimits
 
 ADMIN_ID = 9001
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in Shanghai
 SAMPLE_ORGS = CHAT_TREE  # the end-to-end tests' part of the shared tree (tests/orgtree.py); bench/wall.py reads it
+# Telegram's limits with a shorter spacing per chat, kept by the bot and enforced by the fake server
+# alike: a test waits for messages to one chat in real time, and screens that stay true add edits
+# to every chat. The real spacing is tested in test_throttle.py and measured by the benches.
+FAKE_LIMITS = Limits(per_chat_per_second=5)
+BOT_LIMITS = DeliveryLimits(chat_interval=0.2)
 
 
 class BotRunner:
     """Starts, stops and restarts the production Application against the fake server."""
 
-    def __init__(self, fake: FakeBotApi, database: Path, clock: SettableClock) -> None:
+    def __init__(self, fake: FakeBotApi, database: Path, clock: SettableClock,
+                 limits: DeliveryLimits = BOT_LIMITS) -> None:
         self.fake = fake
         self.clock = clock
+        self.limits = limits
         self.settings = Settings(
             token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url, database=database,
             admins=frozenset({ADMIN_ID}),
@@ -42,7 +50,7 @@ class BotRunner:
         return self.app.core
 
     async def start(self) -> None:
-        self.app = build_application(self.settings, self.clock)
+        self.app = build_application(self.settings, self.clock, delivery_limits=self.limits)
         await start_application(self.app, poll_timeout=1)
 
     async def stop(self) -> None:
@@ -98,7 +106,7 @@ def clock() -> SettableClock:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
-    server = FakeBotApi(limits=Limits())
+    server = FakeBotApi(limits=FAKE_LIMITS)
     await server.start()
     yield server
     await server.stop()

@@ -11,19 +11,40 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.fakebotapi import TOKEN, FakeBotApi
+from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
 from conftest import BotRunner
+from schedules.delivery import Limits as DeliveryLimits
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Delivery is tested under Telegram's real limits (the other end-to-end tests space one chat's
+# messages closer, see conftest.py).
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    server = FakeBotApi(limits=Limits())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(fake: FakeBotApi, tmp_path: Path, clock: SettableClock) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(fake, tmp_path / "bot.sqlite3", clock, limits=DeliveryLimits())
+    await runner.start()
+    await runner.load_orgs()
+    yield runner
+    await runner.stop()
 
 
 async def queue(core: Core, chats: list[int], prefix: str = "n", **kwargs: object) -> None:
