@@ -279,3 +279,29 @@ async def test_every_appraisal_prompt_takes_a_typed_answer(bot: BotRunner, fake:
     await bot.idle()
     assert not any("问题类别" in m.text for uid in (ERLANG_SECRETARY, ZHANG) for m in fake.history(uid))
     assert await bot.core.db.fetchval("SELECT COUNT(*) FROM flows WHERE person_id = ?", (ERLANG_SECRETARY,)) == 0
+
+
+async def test_a_notice_held_back_by_quiet_hours_takes_the_typed_report_only_once_it_is_out(
+        bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    """Opened late at night, the notice waits for the morning; what the secretary types before it
+    arrives is not taken as the report. Once it is out, the typed report is (here chosen from a
+    chooser, since the night's words left a problem draft open)."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    sanyi = await bot.core.orgs.by_code("sanyi")
+    assert sanyi is not None
+    clock.set(local(2026, 11, 27, 23, 0))
+    await bot.core.appraisal.open(TOWN_ORG, 2026, [(sanyi.id, SECRETARY)], 7)
+    await bot.ticks()
+    secretary.send("村东头的路灯坏了")
+    await bot.idle()
+    assert not any("述职" in m.text for m in fake.history(SECRETARY))
+    assert (await report_of(bot, SECRETARY))[0] is None
+
+    clock.set(local(2026, 11, 28, 7, 1))
+    await bot.ticks()
+    await fake.wait_message(SECRETARY, contains="2026年度书记述职评议开始了")
+    secretary.send("今年修了村西的路。")
+    chooser = await fake.wait_message(SECRETARY, contains="是回答哪一个", timeout=WAIT)
+    secretary.press(chooser, "交2026年度述职报告")
+    await fake.wait_message(SECRETARY, contains="述职报告已提交", timeout=WAIT)
+    assert await report_of(bot, SECRETARY) == ("text", "今年修了村西的路。")

@@ -216,6 +216,20 @@ class AppraisalService:
         self.tz = core.settings.tz
         self.prompts.register(QuestionKind(REPORT_QUESTION, self._describe_report, media=True))
 
+    async def _ask_reports(self, now: datetime) -> None:
+        """The report questions of notices held back by quiet hours, once the notices are out (each
+        once: a question asked before, answered or not, is never asked again)."""
+        rows = await self.db.fetchall(
+            "SELECT t.id, t.secretary_id, a.opened_at, a.closes_at FROM appraisal_targets t"
+            " JOIN appraisals a ON a.id = t.appraisal_id WHERE a.status = 'open' AND a.closes_at > ?"
+            " AND t.report_kind IS NULL AND NOT EXISTS (SELECT 1 FROM open_questions q WHERE q.kind = ?"
+            " AND q.subject_id = t.id AND q.person_id = t.secretary_id)", (to_db(now), REPORT_QUESTION))
+        for row in rows:
+            if after_quiet(from_db(row["opened_at"]), self.tz) <= now:
+                async with self.db.transaction() as tx:
+                    await self.prompts.ask(tx, row["secretary_id"], REPORT_QUESTION, row["id"],
+                                           lasts=from_db(row["closes_at"]) - now)
+
     async def _describe_report(self, lang: str, question: Question) -> str | None:
         """"交2026年度述职报告"; None once the report is in, fixed, or the window has closed."""
         try:
@@ -370,7 +384,10 @@ class AppraisalService:
             text=self.t(lang, "appraisal.opened_notice", year=a.year, org=target.org_name, when=when),
             not_before=after_quiet(now, self.tz), purpose=Purpose.OPENED, subject_id=a.id)
         # The notice says "可以打字": whatever the secretary sends next (text, voice, file) is the report.
-        await self.prompts.ask(tx, target.secretary_id, REPORT_QUESTION, target.id, lasts=a.closes_at - now)
+        # A notice held back by quiet hours opens its question when it goes out (`_ask_reports`):
+        # what they type at night, before seeing it, is about something else.
+        if after_quiet(now, self.tz) <= now:
+            await self.prompts.ask(tx, target.secretary_id, REPORT_QUESTION, target.id, lasts=a.closes_at - now)
         remind = before_quiet(a.closes_at - REMIND_BEFORE, self.tz)
         if remind > now:
             await self.outbox.send_text(
@@ -660,11 +677,12 @@ class AppraisalService:
 
     # --- the periodic job ---------------------------------------------------------------------
     async def tick(self, actor: Actor) -> int:
-        """Close the appraisals whose window has ended: each exactly once (the status is the claim),
-        catching up after downtime."""
+        """Open the report questions of notices sent after quiet hours; close the appraisals whose
+        window has ended: each exactly once (the status is the claim), catching up after downtime."""
         if not isinstance(actor, SystemActor):
             raise NotAllowed("tick")
         now = self.clock.now()
+        await self._ask_reports(now)
         rows = await self.db.fetchall("SELECT id FROM appraisals WHERE status = 'open' AND closes_at <= ?"
                                       " ORDER BY id", (to_db(now),))
         done = 0
