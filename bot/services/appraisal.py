@@ -64,6 +64,7 @@ REMIND_BEFORE = timedelta(days=1)
 # A comment is taken only this soon after the rating: a message typed days later is something else
 # (a problem for the wall, say), not a comment on the secretary.
 COMMENT_WINDOW = timedelta(minutes=30)
+REPORT_TYPED_FOR = timedelta(days=1)  # how long after the notice the secretary's next message is the report
 RECENT_DAYS = 60
 REPORT_ROOM = 1500          # of a report's text in a notice (the rest is a tap away)
 RESULT_ROOM = MAX_TEXT - 300  # a result inside a message that says what it is
@@ -228,7 +229,7 @@ class AppraisalService:
             if after_quiet(from_db(row["opened_at"]), self.tz) <= now:
                 async with self.db.transaction() as tx:
                     await self.prompts.ask(tx, row["secretary_id"], REPORT_QUESTION, row["id"],
-                                           lasts=from_db(row["closes_at"]) - now)
+                                           lasts=min(REPORT_TYPED_FOR, from_db(row["closes_at"]) - now))
 
     async def _describe_report(self, lang: str, question: Question) -> str | None:
         """"交2026年度述职报告"; None once the report is in, fixed, or the window has closed."""
@@ -383,11 +384,14 @@ class AppraisalService:
             tx, key=f"sa:{a.id}:n:{target.id}", chat_id=target.secretary_id, buttons=buttons,
             text=self.t(lang, "appraisal.opened_notice", year=a.year, org=target.org_name, when=when),
             not_before=after_quiet(now, self.tz), purpose=Purpose.OPENED, subject_id=a.id)
-        # The notice says "可以打字": whatever the secretary sends next (text, voice, file) is the report.
+        # The notice says "可以打字": whatever the secretary sends next (text, voice, file) is the report,
+        # for a day (later, 交述职报告 is a tap away; an older question would put a chooser before every
+        # message a busy secretary types in other flows, such as answering problems).
         # A notice held back by quiet hours opens its question when it goes out (`_ask_reports`):
         # what they type at night, before seeing it, is about something else.
         if after_quiet(now, self.tz) <= now:
-            await self.prompts.ask(tx, target.secretary_id, REPORT_QUESTION, target.id, lasts=a.closes_at - now)
+            await self.prompts.ask(tx, target.secretary_id, REPORT_QUESTION, target.id,
+                                   lasts=min(REPORT_TYPED_FOR, a.closes_at - now))
         remind = before_quiet(a.closes_at - REMIND_BEFORE, self.tz)
         if remind > now:
             await self.outbox.send_text(
