@@ -7,7 +7,10 @@
                optionally add a comment, which is stored without their name.
 
 Typed steps (the year, the days, the report, the comment) go through the flow store (FLOW,
-registered in handlers/system.py FLOW_HANDLERS). Every button's data is a kind from bot/callbacks.py;
+REPORT_FLOW, COMMENT_FLOW, registered in handlers/system.py FLOW_HANDLERS, with their words for a
+chooser in FLOW_LABELS). The notice that asks a secretary for the report opens a question
+(REPORT_QUESTION, answered by `answer_report_question`), so a report typed, spoken or sent right
+after it is taken as the report. Every button's data is a kind from bot/callbacks.py;
 the service checks every right again, so a forged, stale or late press changes nothing and is
 answered in words."""
 
@@ -36,16 +39,22 @@ from bot.core import Core
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.appraisal import (
+    COMMENT_FLOW,
     FLOW,
     MAX_DAYS,
+    MAX_YEAR,
     MIN_DAYS,
+    MIN_YEAR,
     RATING_KEYS,
+    REPORT_FLOW,
+    REPORT_QUESTION,
     AppraisalService,
     Rating,
     Refused,
     Target,
 )
 from bot.services.orgs import NotAllowed, NotFound
+from bot.services.prompts import Question
 from handlers import system
 from handlers.common import Command, answer_callback, answer_text, edit_text, keyboard, lang_of
 
@@ -58,6 +67,7 @@ CHOICES = {SaChoice.SATISFIED: Rating.SATISFIED, SaChoice.BASICALLY: Rating.BASI
            SaChoice.UNSATISFIED: Rating.UNSATISFIED}
 
 Handler = Callable[..., Awaitable[None]]
+FLOWS = {"open": FLOW, "report": REPORT_FLOW, "comment": COMMENT_FLOW}  # by the data's "mode"
 
 
 def svc(context: BotContext) -> AppraisalService:
@@ -119,13 +129,13 @@ def guarded(handler: Handler) -> Handler:
 
 async def flow_data(context: BotContext, me: int) -> dict[str, Any] | None:
     state = await context.core.flows.get(me)
-    if state is None or state.flow != FLOW:
+    if state is None or state.flow not in FLOWS.values():
         return None
     return dict(state.data, step=state.step)
 
 
 async def save(context: BotContext, me: int, step: str, data: dict[str, Any]) -> None:
-    await context.core.flows.set(me, FLOW, step, {k: v for k, v in data.items() if k != "step"})
+    await context.core.flows.set(me, FLOWS[data["mode"]], step, {k: v for k, v in data.items() if k != "step"})
 
 
 # --- /appraisal ------------------------------------------------------------------------------------
@@ -314,7 +324,9 @@ async def report_message(update: Update, context: BotContext, data: dict[str, An
         await say_key(update, context, "appraisal.ask.report_kind")
         return
     first = await svc(context).post_report(me, int(data["target"]), kind, text, where)
-    await context.core.flows.clear(me)
+    state = await context.core.flows.get(me)
+    if state is not None and state.flow == REPORT_FLOW:  # another flow (a draft, say) is left alone
+        await context.core.flows.clear(me)
     await say_key(update, context, "appraisal.report_posted" if first else "appraisal.report_replaced")
 
 
@@ -333,8 +345,8 @@ async def flow_message(update: Update, context: BotContext) -> None:
         return
     if mode == "report":
         await report_message(update, context, data)
-    elif mode == "comment" and text:
-        await svc(context).comment(me, int(data["target"]), text)
+    elif mode == "comment" and message.text is not None:  # blank words are refused, the slot stays open
+        await svc(context).comment(me, int(data["target"]), message.text)
         await say_key(update, context, "appraisal.comment_saved")
     elif mode == "comment":
         await say_key(update, context, "appraisal.ask.comment_text")
@@ -342,15 +354,27 @@ async def flow_message(update: Update, context: BotContext) -> None:
         await open_typed(update, context, data, text)
 
 
+@guarded
+async def answer_report_question(update: Update, context: BotContext, question: Question) -> None:
+    """What the secretary sent after the notice that asks for the report (an open question): the
+    report, as if sent after 交述职报告; the service checks the right again."""
+    await report_message(update, context, {"target": question.subject_id})
+
+
 # --- opening ---------------------------------------------------------------------------------------
 
 async def open_typed(update: Update, context: BotContext, data: dict[str, Any], text: str) -> None:
+    """A typed year or number of days, where the step asks for one; the step stays open otherwise."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    if data["step"] == "year" and len(digits) == 4:
+    if data["step"] == "year" and len(digits) == 4 and MIN_YEAR <= int(digits) <= MAX_YEAR:
         await ask_pick(update, context, dict(data, year=int(digits)))
+    elif data["step"] == "year":
+        await say_key(update, context, "appraisal.refused.bad_year")
     elif data["step"] == "days" and digits and len(digits) <= 2:
         await ask_confirm(update, context, dict(data, days=int(digits)))
-    else:
+    elif data["step"] == "days":
+        await say_key(update, context, "appraisal.refused.bad_days", low=MIN_DAYS, high=MAX_DAYS)
+    else:  # picking the secretaries, confirming: buttons only
         await say_key(update, context, "appraisal.new.use_buttons")
 
 
@@ -480,4 +504,10 @@ BUTTONS = [
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for kind, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=kind.pattern))
-    system.FLOW_HANDLERS[FLOW] = flow_message
+    for flow in FLOWS.values():
+        system.FLOW_HANDLERS[flow] = flow_message
+    system.FLOW_LABELS.update({FLOW: "appraisal.flow.open", REPORT_FLOW: "appraisal.flow.report",
+                               COMMENT_FLOW: "appraisal.flow.comment"})
+    # 交述职报告 pressed: the flow is the place for the report, so the notice's question is not offered too.
+    system.FLOW_COVERS[REPORT_FLOW] = lambda state: (REPORT_QUESTION, int(state.data["target"]))
+    system.ANSWERS[REPORT_QUESTION] = answer_report_question

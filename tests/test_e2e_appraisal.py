@@ -177,3 +177,131 @@ async def test_an_appraisal_from_opening_to_published_results_across_a_restart(
         await assert_no_link(again_bot.core, [ZHANG, LI], ["ZQXA"], [1, 0, 1])
     finally:
         await again_bot.stop()
+
+
+# --------------------------------------------------------------------------- every prompt takes typing
+
+WAIT = 15.0  # replies to one chat are paced at about one a second
+COMMENT_LABEL = "对书记述职的意见（不显示名字）"
+
+
+async def open_by_typing(fake: FakeBotApi, organiser: FakeUser) -> None:
+    """The year and the days typed (a bad year and bad days refused, the step staying open), both
+    village secretaries picked."""
+    organiser.send("/appraisal")
+    organiser.press(await fake.wait_message(TOWN_ORG, contains="书记述职评议："), "➕ 发起书记述职评议")
+    await fake.wait_message(TOWN_ORG, contains="要评议哪一年的工作")
+    for bad in ("去年", "1999"):
+        organiser.send(bad)
+        await fake.wait_message(TOWN_ORG, contains="年份不对，请打四位数的年份", timeout=WAIT)
+    organiser.send("2026年")
+    pick = await fake.wait_message(TOWN_ORG, contains="2026年度：请选要述职评议的书记（已选0位）", timeout=WAIT)
+    organiser.send("两个都选")  # picking is by buttons only; the list stays usable
+    await fake.wait_message(TOWN_ORG, contains="这一步请点上面的按钮", timeout=WAIT)
+    organiser.press(pick, "☐ 王建国（三义村党支部）")
+    pick = await with_button(fake, pick, "☑ 王建国（三义村党支部）")
+    organiser.press(pick, "☐ 赵强（二郎村党支部）")
+    pick = await with_button(fake, pick, "☑ 赵强（二郎村党支部）")
+    organiser.press(pick, "✅ 选好了")
+    await fake.wait_message(TOWN_ORG, contains="评议开放几天", timeout=WAIT)
+    organiser.send("四十天")
+    await fake.wait_message(TOWN_ORG, contains="天数要在1到30天之间", timeout=WAIT)
+    organiser.send("40")
+    await fake.wait_message(TOWN_ORG, contains="天数要在1到30天之间", timeout=WAIT)
+    organiser.send("10天")
+    confirm = await fake.wait_message(TOWN_ORG, contains="请核对", timeout=WAIT)
+    assert "年度：2026年度" in confirm.text and "评议开放：10天" in confirm.text
+    assert "· 王建国（三义村党支部）" in confirm.text and "· 赵强（二郎村党支部）" in confirm.text
+    organiser.press(confirm, "✅ 确定发起")
+    await fake.wait_text(TOWN_ORG, "已发起，已通知2位书记交述职报告。12月7日（周一）晚上8:00截止")
+
+
+async def report_of(bot: BotRunner, secretary: int) -> tuple[str | None, str | None]:
+    row = await bot.core.db.fetchone(
+        "SELECT report_kind, report_text FROM appraisal_targets WHERE secretary_id = ?", (secretary,))
+    assert row is not None
+    return row["report_kind"], row["report_text"]
+
+
+async def test_every_appraisal_prompt_takes_a_typed_answer(bot: BotRunner, fake: FakeBotApi) -> None:
+    """Long because it walks every appraisal prompt that invites typing, in one appraisal: the
+    opening (year, days), the report (after 交述职报告, and typed straight after the notice), the
+    comment (a sticker, blank words, then words; and, with the notice's question also open, the
+    chooser naming the comment step in plain words)."""
+    organiser = fake.user(TOWN_ORG, first_name="李明")
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    zhang = await add(bot, fake, ZHANG, "张三", "member")
+    zhao = await add(bot, fake, ERLANG_SECRETARY, "赵强", "member")  # 二郎村's secretary rates 三义村's
+    await open_by_typing(fake, organiser)
+
+    # 王建国 taps 交述职报告: a sticker is not a report, and the prompt stays open for the typed one.
+    told = await fake.wait_message(SECRETARY, contains="2026年度书记述职评议开始了")
+    assert "可以打字" in told.text
+    secretary.press(told, "📝 交述职报告")
+    await fake.wait_message(SECRETARY, contains="请发来您的述职报告：可以直接打字")
+    secretary.send_sticker()
+    await fake.wait_message(SECRETARY, contains="请打字，或者发语音、文件。", timeout=WAIT)
+    secretary.send("今年修了村西的路，办了三件实事。")
+    await fake.wait_message(SECRETARY, contains="述职报告已提交", timeout=WAIT)
+    assert await report_of(bot, SECRETARY) == ("text", "今年修了村西的路，办了三件实事。")
+    await fake.wait_message(ERLANG_SECRETARY, contains="2026年度书记述职评议开始了")
+    notices = {uid: await fake.wait_message(uid, contains=f"{TITLE}的述职报告来了")
+               for uid in (ZHANG, ERLANG_SECRETARY)}
+    assert all("今年修了村西的路，办了三件实事。" in n.text for n in notices.values())
+
+    # 张三 rates; the comment step refuses a sticker and blank words, and stays open for the words.
+    rated = await rate(fake, zhang, notices[ZHANG], "基本满意")
+    assert "可以直接打字发给我" in rated.text
+    zhang.send_sticker()
+    await fake.wait_message(ZHANG, contains="请打字写下您的意见", timeout=WAIT)
+    zhang.send("   ")
+    await fake.wait_message(ZHANG, contains="意见是空的，请打字写下来。", timeout=WAIT)
+    zhang.send("希望多开村民会")
+    await fake.wait_message(ZHANG, contains="您的意见已经记下了", timeout=WAIT)
+
+    # 赵强 rates too, while his own report is still asked for: his typed words could answer either,
+    # so he is asked which, and the comment step is named in plain words.
+    await rate(fake, zhao, notices[ERLANG_SECRETARY], "满意")
+    zhao.send("路修得好，有事打我电话13812345678")
+    chooser = await fake.wait_message(ERLANG_SECRETARY, contains="是回答哪一个", timeout=WAIT)
+    assert COMMENT_LABEL in chooser.button_texts and "交2026年度述职报告" in chooser.button_texts
+    zhao.press(chooser, COMMENT_LABEL)
+    await fake.wait_message(ERLANG_SECRETARY, contains="您的意见已经记下了", timeout=WAIT)
+    comments = [r[0] for r in await bot.core.db.fetchall("SELECT text FROM appraisal_comments")]
+    assert "希望多开村民会" in comments
+    assert any(c.startswith("路修得好") and "13812345678" not in c for c in comments), comments
+    assert (await report_of(bot, ERLANG_SECRETARY))[0] is None
+
+    # The notice said 可以打字: 赵强's next words, typed with nothing else open, are his report.
+    zhao.send("二郎村今年通了自来水。")
+    await fake.wait_message(ERLANG_SECRETARY, contains="述职报告已提交", timeout=WAIT)
+    assert await report_of(bot, ERLANG_SECRETARY) == ("text", "二郎村今年通了自来水。")
+    await bot.idle()
+    assert not any("问题类别" in m.text for uid in (ERLANG_SECRETARY, ZHANG) for m in fake.history(uid))
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM flows WHERE person_id = ?", (ERLANG_SECRETARY,)) == 0
+
+
+async def test_a_notice_held_back_by_quiet_hours_takes_the_typed_report_only_once_it_is_out(
+        bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    """Opened late at night, the notice waits for the morning; what the secretary types before it
+    arrives is not taken as the report. Once it is out, the typed report is (here chosen from a
+    chooser, since the night's words left a problem draft open)."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    sanyi = await bot.core.orgs.by_code("sanyi")
+    assert sanyi is not None
+    clock.set(local(2026, 11, 27, 23, 0))
+    await bot.core.appraisal.open(TOWN_ORG, 2026, [(sanyi.id, SECRETARY)], 7)
+    await bot.ticks()
+    secretary.send("村东头的路灯坏了")
+    await bot.idle()
+    assert not any("述职" in m.text for m in fake.history(SECRETARY))
+    assert (await report_of(bot, SECRETARY))[0] is None
+
+    clock.set(local(2026, 11, 28, 7, 1))
+    await bot.ticks()
+    await fake.wait_message(SECRETARY, contains="2026年度书记述职评议开始了")
+    secretary.send("今年修了村西的路。")
+    chooser = await fake.wait_message(SECRETARY, contains="是回答哪一个", timeout=WAIT)
+    secretary.press(chooser, "交2026年度述职报告")
+    await fake.wait_message(SECRETARY, contains="述职报告已提交", timeout=WAIT)
+    assert await report_of(bot, SECRETARY) == ("text", "今年修了村西的路。")

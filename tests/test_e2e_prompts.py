@@ -456,6 +456,7 @@ async def test_a_person_who_has_not_joined_is_told_how_to_join(bot: BotRunner, f
 
 # --------------------------------------------------------------------------- every prompt is covered
 
+APPRAISAL_TYPED = "test_e2e_appraisal.py::test_every_appraisal_prompt_takes_a_typed_answer"
 # Every catalog text that invites typing (it says 输入, 打字, 说明 or 补充, or "type" in English), and the
 # test that answers it by typing and checks where the answer landed ("file::test" for another file).
 DELIB_TYPED = "test_e2e_deliberation.py::test_every_deliberation_prompt_takes_a_typed_answer"
@@ -528,6 +529,16 @@ PROMPT_TESTS = {
     "broadcast.when.type_button": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
     "broadcast.ask_time": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
     "broadcast.error.time_unreadable": "test_e2e_broadcasts.py::test_a_photo_at_a_typed_time",
+    # The appraisal: each typed in one walk (a bad year, a sticker for the report, blank comment words refused).
+    "appraisal.new.ask_year": APPRAISAL_TYPED,
+    "appraisal.refused.bad_year": APPRAISAL_TYPED,
+    "appraisal.new.ask_days": APPRAISAL_TYPED,
+    "appraisal.opened_notice": APPRAISAL_TYPED,
+    "appraisal.ask.report": APPRAISAL_TYPED,
+    "appraisal.ask.report_kind": APPRAISAL_TYPED,
+    "appraisal.rated": APPRAISAL_TYPED,
+    "appraisal.ask.comment_text": APPRAISAL_TYPED,
+    "appraisal.refused.empty_comment": APPRAISAL_TYPED,
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {

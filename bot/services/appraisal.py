@@ -10,10 +10,11 @@ and, a day before the close, reminded if they have not rated.
 A rating is 满意 / 基本满意 / 不满意, one each, in a secret ballot box (bot/services/ballot_box.py,
 box "appraisal:<target id>"): "has rated" is stored apart from the counts, so a rating can't be
 changed and no row links a rater to a choice. Right after rating, the rater may add one comment:
-the comment slot is the rater's flow state (FLOW, cleared when the comment is stored), and the
+the comment slot is the rater's flow state (COMMENT_FLOW, cleared when the comment is stored), and the
 comment is stored masked, with no person, no time and no rowid, under a random key (see the
 migration), so neither its row nor the table's order says whose it is or when it came. A secretary
-does not rate themselves.
+does not rate themselves. The notice that asks a secretary for the report (it says they may just type
+it) opens a question (REPORT_QUESTION, bot/services/prompts.py), so their next message is the report.
 
 At the close (the periodic job; exactly once, restart-safe: the status is the claim) the result is
 fixed: counts, satisfaction rate ((满意 + 基本满意) / rated), turnout (rated / raters at the close),
@@ -46,10 +47,15 @@ from bot.services.ballot_box import AlreadyVoted, BallotBox
 from bot.services.masking import mask_public
 from bot.services.meeting_time import after_quiet, before_quiet
 from bot.services.orgs import NotAllowed, NotFound, Role
+from bot.services.prompts import Question, QuestionKind
 
 log = logging.getLogger(__name__)
 
-FLOW = "appraisal"          # the flow name of the report and comment steps (handlers/appraisal.py)
+# Flow names (handlers/appraisal.py), one per step kind so that a chooser can name each in plain words.
+FLOW = "appraisal"                  # opening an appraisal
+REPORT_FLOW = "appraisal_report"    # the secretary's report, after 交述职报告
+COMMENT_FLOW = "appraisal_comment"  # the rater's comment, right after rating
+REPORT_QUESTION = "appraisal/report"  # the opened notice: the secretary's next message is the report
 MIN_DAYS, MAX_DAYS = 1, 30
 MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_REPORT = 3000
@@ -58,6 +64,7 @@ REMIND_BEFORE = timedelta(days=1)
 # A comment is taken only this soon after the rating: a message typed days later is something else
 # (a problem for the wall, say), not a comment on the secretary.
 COMMENT_WINDOW = timedelta(minutes=30)
+REPORT_TYPED_FOR = timedelta(days=1)  # how long after the notice the secretary's next message is the report
 RECENT_DAYS = 60
 REPORT_ROOM = 1500          # of a report's text in a notice (the rest is a tap away)
 RESULT_ROOM = MAX_TEXT - 300  # a result inside a message that says what it is
@@ -206,7 +213,33 @@ class AppraisalService:
         self.orgs = core.orgs
         self.people = core.people
         self.flows = core.flows
+        self.prompts = core.prompts
         self.tz = core.settings.tz
+        self.prompts.register(QuestionKind(REPORT_QUESTION, self._describe_report, media=True))
+
+    async def _ask_reports(self, now: datetime) -> None:
+        """The report questions of notices held back by quiet hours, once the notices are out (each
+        once: a question asked before, answered or not, is never asked again)."""
+        rows = await self.db.fetchall(
+            "SELECT t.id, t.secretary_id, a.opened_at, a.closes_at FROM appraisal_targets t"
+            " JOIN appraisals a ON a.id = t.appraisal_id WHERE a.status = 'open' AND a.closes_at > ?"
+            " AND t.report_kind IS NULL AND NOT EXISTS (SELECT 1 FROM open_questions q WHERE q.kind = ?"
+            " AND q.subject_id = t.id AND q.person_id = t.secretary_id)", (to_db(now), REPORT_QUESTION))
+        for row in rows:
+            if after_quiet(from_db(row["opened_at"]), self.tz) <= now:
+                async with self.db.transaction() as tx:
+                    await self.prompts.ask(tx, row["secretary_id"], REPORT_QUESTION, row["id"],
+                                           lasts=min(REPORT_TYPED_FOR, from_db(row["closes_at"]) - now))
+
+    async def _describe_report(self, lang: str, question: Question) -> str | None:
+        """"交2026年度述职报告"; None once the report is in, fixed, or the window has closed."""
+        try:
+            target = await self._reporting(self.db, question.person_id, question.subject_id)
+        except (Refused, NotAllowed, NotFound):
+            return None
+        if target.report_kind is not None:
+            return None
+        return self.t(lang, "appraisal.question.report", year=target.appraisal.year)
 
     # --- reading ----------------------------------------------------------------------------
     async def _appraisal(self, src: Tx | Database, appraisal_id: int) -> Appraisal:
@@ -351,6 +384,14 @@ class AppraisalService:
             tx, key=f"sa:{a.id}:n:{target.id}", chat_id=target.secretary_id, buttons=buttons,
             text=self.t(lang, "appraisal.opened_notice", year=a.year, org=target.org_name, when=when),
             not_before=after_quiet(now, self.tz), purpose=Purpose.OPENED, subject_id=a.id)
+        # The notice says "可以打字": whatever the secretary sends next (text, voice, file) is the report,
+        # for a day (later, 交述职报告 is a tap away; an older question would put a chooser before every
+        # message a busy secretary types in other flows, such as answering problems).
+        # A notice held back by quiet hours opens its question when it goes out (`_ask_reports`):
+        # what they type at night, before seeing it, is about something else.
+        if after_quiet(now, self.tz) <= now:
+            await self.prompts.ask(tx, target.secretary_id, REPORT_QUESTION, target.id,
+                                   lasts=min(REPORT_TYPED_FOR, a.closes_at - now))
         remind = before_quiet(a.closes_at - REMIND_BEFORE, self.tz)
         if remind > now:
             await self.outbox.send_text(
@@ -444,6 +485,7 @@ class AppraisalService:
                 "UPDATE appraisal_targets SET report_kind = ?, report_text = ?, report_chat_id = ?,"
                 " report_message_id = ?, report_at = ? WHERE id = ?",
                 (kind, text, message[0] if message else None, message[1] if message else None, to_db(now), target.id))
+            await self.prompts.close_about(tx, [REPORT_QUESTION], target.id, why="answered")
             if first:
                 await self.outbox.cancel(tx, key_prefix=f"sa:{target.appraisal.id}:rs:{target.id}:")
                 await self._tell_raters(tx, await self._target(tx, target.id), now)
@@ -501,7 +543,8 @@ class AppraisalService:
                 raise Refused("appraisal.refused.rated") from None
             await self.outbox.cancel(tx, key_prefix=f"sa:{target.appraisal.id}:rr:{target.id}:{actor}:")
         until = self.clock.now() + COMMENT_WINDOW
-        await self.flows.set(actor, FLOW, "comment", {"mode": "comment", "target": target.id, "until": to_db(until)})
+        await self.flows.set(actor, COMMENT_FLOW, "comment",
+                             {"mode": "comment", "target": target.id, "until": to_db(until)})
 
     async def comment_slot(self, actor: Actor) -> int | None:
         """The target the person may comment on now (their rating was just cast), if any; a slot
@@ -509,7 +552,7 @@ class AppraisalService:
         if not isinstance(actor, int) or is_system(actor):
             return None
         state = await self.flows.get(actor)
-        if state is None or state.flow != FLOW or state.data.get("mode") != "comment":
+        if state is None or state.flow != COMMENT_FLOW:
             return None
         until = state.data.get("until")
         if not isinstance(until, str) or from_db(until) <= self.clock.now():
@@ -541,7 +584,7 @@ class AppraisalService:
         """The rater wants to add nothing: the slot is closed."""
         if isinstance(actor, int) and not is_system(actor):
             state = await self.flows.get(actor)
-            if state is not None and state.flow == FLOW and state.data.get("mode") == "comment":
+            if state is not None and state.flow == COMMENT_FLOW:
                 await self.flows.clear(actor)
 
     # --- results ------------------------------------------------------------------------------
@@ -638,11 +681,12 @@ class AppraisalService:
 
     # --- the periodic job ---------------------------------------------------------------------
     async def tick(self, actor: Actor) -> int:
-        """Close the appraisals whose window has ended: each exactly once (the status is the claim),
-        catching up after downtime."""
+        """Open the report questions of notices sent after quiet hours; close the appraisals whose
+        window has ended: each exactly once (the status is the claim), catching up after downtime."""
         if not isinstance(actor, SystemActor):
             raise NotAllowed("tick")
         now = self.clock.now()
+        await self._ask_reports(now)
         rows = await self.db.fetchall("SELECT id FROM appraisals WHERE status = 'open' AND closes_at <= ?"
                                       " ORDER BY id", (to_db(now),))
         done = 0
@@ -659,7 +703,7 @@ class AppraisalService:
         store (which caches them)."""
         rows = await self.db.fetchall(
             "SELECT f.person_id FROM flows f JOIN appraisal_targets t ON t.id = json_extract(f.data, '$.target')"
-            " WHERE f.flow = ? AND f.step = 'comment' AND t.appraisal_id = ?", (FLOW, appraisal_id))
+            " WHERE f.flow = ? AND f.step = 'comment' AND t.appraisal_id = ?", (COMMENT_FLOW, appraisal_id))
         for row in rows:
             await self.flows.clear(row[0])
 
