@@ -46,7 +46,7 @@ from bot.outbox import Button, Priority
 from bot.services.ballot_box import AlreadyVoted, BallotBox
 from bot.services.masking import mask_public
 from bot.services.meeting_time import after_quiet, before_quiet
-from bot.services.orgs import NotAllowed, NotFound, Role
+from bot.services.orgs import NotAllowed, NotFound, Refused, Role
 from bot.services.prompts import Question, QuestionKind
 
 log = logging.getLogger(__name__)
@@ -92,15 +92,6 @@ class Purpose(StrEnum):
     OWN_RESULT = "appraisal/own_result"
     PUBLISHED = "appraisal/published"
     WALL = "appraisal/wall"
-
-
-class Refused(Exception):
-    """The request is refused for a reason the person should read; nothing was stored."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)

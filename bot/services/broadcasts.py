@@ -22,7 +22,7 @@ from bot.infra import Infra
 from bot.limits import MAX_CAPTION, MAX_TEXT, telegram_length
 from bot.outbox import Button, Priority, inline_keyboard
 from bot.services.meeting_time import after_quiet, in_quiet_hours
-from bot.services.orgs import NotAllowed, NotFound, Org
+from bot.services.orgs import NotAllowed, NotFound, Org, Refused
 
 ROLES = ("member", "secretary", "resident", "organizer")  # in the order the toggles show them
 # Their names and the states' names, as catalog keys.
@@ -41,15 +41,6 @@ BIG_PER_DAY = 3     # big broadcasts per sender per day
 PROGRESS_EVERY = timedelta(seconds=3)
 TELEGRAM_RATE = 30.0  # messages a second: the estimate before anything has been sent
 MAX_AHEAD = timedelta(days=30)
-
-
-class Refused(Exception):
-    """A step the broadcast's state does not allow (a catalog key and its values)."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 def key_prefix(broadcast_id: int) -> str:

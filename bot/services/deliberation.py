@@ -40,7 +40,7 @@ from bot.services.ballot_box import AlreadyVoted, BallotBox, Tally
 from bot.services.ledger_period import describe
 from bot.services.masking import mask_public
 from bot.services.meeting_time import after_quiet, before_quiet
-from bot.services.orgs import NotAllowed, NotFound, Org, Role
+from bot.services.orgs import NotAllowed, NotFound, Org, Refused, Role
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +96,6 @@ class Purpose(StrEnum):
     WALL = "deliberation/wall"
     HIDDEN = "deliberation/hidden"
     PROXY = "deliberation/proxy"
-
-
-class Refused(Exception):
-    """The request is refused for a reason the person should read; nothing was stored."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from bot.services.deliberation import DeliberationService
 from bot.services.masking import mask_public
 from bot.services.meeting_model import MeetingKind
 from bot.services.meeting_time import after_quiet
-from bot.services.orgs import NotAllowed, NotFound, Org, Role
+from bot.services.orgs import NotAllowed, NotFound, Org, Refused, Role
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,6 @@ class Purpose(StrEnum):
     RESULT = "matters/result"
     WALL = "matters/wall"
     STALLED = "matters/stalled"
-
-
-class Refused(Exception):
-    """Refused for a reason the person should read; nothing was stored."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)

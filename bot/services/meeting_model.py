@@ -12,6 +12,7 @@ from typing import Any
 from bot.clock import from_db
 from bot.services.meeting_time import Rule
 from bot.services.orgs import OrgKind
+from bot.services.orgs import Refused as Refused  # the meeting parts and handlers import it from here
 
 
 class MeetingKind(StrEnum):
@@ -129,16 +130,6 @@ LEDGER_MAX_YEARS = 5
 # Quiet-hours reminders are moved before 22:00 by this much per recipient, so a big meeting's
 # reminders are all delivered by 22:00 at about 25 a second (the outbox sends 29.5 a second).
 QUEUE_RATE = 25.0
-
-
-class Refused(Exception):
-    """Bad input, or the meeting's state does not allow this; nothing was changed. `key` is the
-    message for the person; datetime values are formatted by the caller in their language."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from bot.actors import Actor, is_system
 from bot.clock import Clock, to_db
@@ -64,6 +65,17 @@ class NotAllowed(Exception):
 
 class NotFound(Exception):
     """An org, person or record named by the caller does not exist."""
+
+
+class Refused(Exception):
+    """The request is refused for a reason the person should read (`key`, a catalog key, and its
+    values; datetimes are formatted by the caller in the reader's language); nothing was changed.
+    Every service raises this one class (each module re-exports it as its own `Refused`)."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
 
 
 _ORG_COLUMNS = "o.id, o.code, o.name, o.kind, o.parent_id"

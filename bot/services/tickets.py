@@ -26,7 +26,7 @@ from bot.infra import Infra
 from bot.limits import MAX_TEXT, clip, split
 from bot.outbox import Button
 from bot.services.masking import mask_public
-from bot.services.orgs import NotAllowed, NotFound, Org
+from bot.services.orgs import NotAllowed, NotFound, Org, Refused
 from bot.services.prompts import Question, QuestionKind
 from bot.services.screens import Rendered, Screen, list_kind
 
@@ -168,15 +168,6 @@ class Say:
     the language of the person it is about)."""
 
     key: str
-
-
-class Refused(Exception):
-    """The request is refused for a reason the person should read; nothing was stored."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
