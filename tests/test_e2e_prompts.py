@@ -324,6 +324,7 @@ async def test_several_open_questions_ask_which_one_and_each_choice_lands_right(
     assert chooser.button_texts == ["补充问题：村口路灯坏了", "补充问题：水渠堵了", NEW_PROBLEM]
     chen.press(chooser, NEW_PROBLEM)
     await said(fake, 2301, "已收到 2 条内容")
+    await bot.idle()  # the draft is saved after its prompt is sent
     state = await bot.core.flows.get(2301)
     assert state is not None and [i["text"] for i in state.data["items"]] == ["村里的广播不响了", "喇叭也坏了"]
     assert await count(bot) == 2
@@ -388,6 +389,7 @@ async def test_cancel_with_typed_content_offers_both_choices(bot: BotRunner, fak
     await edited(fake, ask, "刚才输入的内容都还在")
     again = await said(fake, ZHANG, "已收到 1 条内容")  # the step it was at, with its buttons
     assert again.button_texts == categories.button_texts
+    await bot.idle()
     state = await bot.core.flows.get(ZHANG)
     assert state is not None and [i["text"] for i in state.data["items"]] == ["村口路灯坏了"]
     zhang.press(again, "基础设施")
@@ -399,6 +401,7 @@ async def test_cancel_with_typed_content_offers_both_choices(bot: BotRunner, fak
     zhang.send_photo()
     await said(fake, ZHANG, "内容：文字 1 条、照片 1 张")
     assert await alert(fake, zhang.press(ask, "🗑 放弃这段内容")) == CANCEL_STALE
+    await bot.idle()
     state = await bot.core.flows.get(ZHANG)
     assert state is not None and len(state.data["items"]) == 2
     zhang.send("/cancel")
