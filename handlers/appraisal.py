@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.callbacks import (
@@ -56,7 +55,7 @@ from bot.services.appraisal import (
 from bot.services.orgs import NotAllowed, NotFound
 from bot.services.prompts import Question
 from handlers import system
-from handlers.common import Command, answer_callback, answer_text, edit_text, keyboard, lang_of
+from handlers.common import Command, answer_callback, answer_text, lang_of, person, say, say_key
 
 WINDOW_DAYS = (3, 7, 14)
 MAX_PICK_BUTTONS = 90
@@ -72,35 +71,6 @@ FLOWS = {"open": FLOW, "report": REPORT_FLOW, "comment": COMMENT_FLOW}  # by the
 
 def svc(context: BotContext) -> AppraisalService:
     return context.core.appraisal
-
-
-def person(update: Update) -> int:
-    user = update.effective_user
-    assert user is not None
-    return user.id
-
-
-async def say(update: Update, context: BotContext, text: str, rows: list[list[Button]] | None = None,
-              edit: bool = False) -> None:
-    """Edit the message whose button was pressed (edit=True), else send a new message."""
-    markup = keyboard(rows) if rows else None
-    query = update.callback_query
-    if query is not None:
-        try:
-            await query.answer()
-        except BadRequest:  # answered already
-            pass
-    if edit and query is not None and query.message is not None:
-        await edit_text(query, text, markup)
-        return
-    assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
-
-
-async def say_key(update: Update, context: BotContext, key: str, rows: list[list[Button]] | None = None,
-                  edit: bool = False, **values: Any) -> None:
-    lang = await lang_of(update, context)
-    await say(update, context, context.core.t(lang, key, **values), rows, edit)
 
 
 def guarded(handler: Handler) -> Handler:

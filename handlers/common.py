@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
@@ -87,3 +88,33 @@ async def answer_text(update: Update, text: str, alert: bool = False) -> None:
     if update.effective_chat is not None:
         await update.effective_chat.send_message(text)
 
+
+def person(update: Update) -> int:
+    """The Telegram id of whoever sent the update."""
+    user = update.effective_user
+    assert user is not None
+    return user.id
+
+
+async def say(update: Update, context: BotContext, text: str, rows: list[list[Button]] | None = None,
+              edit: bool = False) -> None:
+    """Edit the pressed message (edit=True), else send a new one; a press is always answered."""
+    markup = keyboard(rows) if rows else None
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer()
+        except BadRequest:  # answered already (with a toast): the press needs no second answer
+            pass
+        if edit and query.message is not None:
+            await edit_text(query, text, markup)
+            return
+    assert update.effective_chat is not None
+    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
+
+
+async def say_key(update: Update, context: BotContext, key: str, rows: list[list[Button]] | None = None,
+                  edit: bool = False, **values: Any) -> None:
+    """`say` with a catalog text in the person's language."""
+    lang = await lang_of(update, context)
+    await say(update, context, context.core.t(lang, key, **values), rows, edit)

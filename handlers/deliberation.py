@@ -21,7 +21,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from telegram import InputFile, Message, Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.callbacks import (
@@ -59,7 +58,16 @@ from bot.services.flows import FlowState
 from bot.services.meeting_time import Unreadable, parse_when
 from bot.services.orgs import NotAllowed, NotFound
 from handlers import system
-from handlers.common import LEADERS, Command, answer_callback, answer_text, edit_text, keyboard, lang_of
+from handlers.common import (
+    LEADERS,
+    Command,
+    answer_callback,
+    answer_text,
+    lang_of,
+    person,
+    say,
+    say_key,
+)
 
 FLOW = "delib"
 AUDIENCES = list(Audience)
@@ -83,35 +91,6 @@ Handler = Callable[..., Awaitable[None]]
 
 def svc(context: BotContext) -> DeliberationService:
     return context.core.deliberation
-
-
-def person(update: Update) -> int:
-    user = update.effective_user
-    assert user is not None
-    return user.id
-
-
-async def say(update: Update, context: BotContext, text: str, rows: list[list[Button]] | None = None,
-              edit: bool = False) -> None:
-    """Edit the message whose button was pressed (edit=True), else send a new message."""
-    markup = keyboard(rows) if rows else None
-    query = update.callback_query
-    if query is not None:
-        try:
-            await query.answer()
-        except BadRequest:  # answered already (with a toast): the press needs no second answer
-            pass
-    if edit and query is not None and query.message is not None:
-        await edit_text(query, text, markup)
-        return
-    assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
-
-
-async def say_key(update: Update, context: BotContext, key: str, rows: list[list[Button]] | None = None,
-                  **values: Any) -> None:
-    lang = await lang_of(update, context)
-    await say(update, context, context.core.t(lang, key, **values), rows)
 
 
 async def refuse(update: Update, context: BotContext, exc: Exception) -> None:

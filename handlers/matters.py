@@ -23,7 +23,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from telegram import InputFile, Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.callbacks import (
@@ -58,7 +57,7 @@ from bot.services.matters import (
 from bot.services.meeting_time import Unreadable, parse_when
 from bot.services.orgs import NotAllowed, NotFound
 from handlers import system
-from handlers.common import Command, answer_text, edit_text, keyboard, lang_of
+from handlers.common import Command, answer_text, lang_of, person, say, say_key
 
 FLOW = "matters"
 TEXT_KEYS = {"decision": "matter.flow.decision_text", "result": "matter.flow.result_text"}
@@ -121,34 +120,6 @@ Handler = Callable[..., Awaitable[None]]
 
 def svc(context: BotContext) -> MatterService:
     return context.core.matters
-
-
-def person(update: Update) -> int:
-    assert update.effective_user is not None
-    return update.effective_user.id
-
-
-async def say(update: Update, context: BotContext, text: str, rows: list[list[Button]] | None = None,
-              edit: bool = False) -> None:
-    """Edit the pressed message (edit=True), else send a new one; a press is always answered."""
-    markup = keyboard(rows) if rows else None
-    query = update.callback_query
-    if query is not None:
-        try:
-            await query.answer()
-        except BadRequest:  # answered already
-            pass
-        if edit and query.message is not None:
-            await edit_text(query, text, markup)
-            return
-    assert update.effective_chat is not None
-    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
-
-
-async def say_key(update: Update, context: BotContext, key: str, rows: list[list[Button]] | None = None,
-                  **values: Any) -> None:
-    lang = await lang_of(update, context)
-    await say(update, context, context.core.t(lang, key, **values), rows)
 
 
 def guarded(handler: Handler) -> Handler:
