@@ -17,8 +17,8 @@ from importlib.resources.abc import Traversable
 
 PACKAGES = ("bot", "handlers", "schedules")
 KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
-# Dotted string literals in the code that are not message keys: package and logger names.
-NOT_KEYS = frozenset({"bot.migrations", "bot.locales", "telegram.ext"})
+# Dotted string literals in the code that are not message keys: package and logger names, matplotlib settings.
+NOT_KEYS = frozenset({"bot.migrations", "bot.locales", "telegram.ext", "font.family", "axes.unicode_minus"})
 PLACEHOLDER = "{}"
 
 

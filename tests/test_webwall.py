@@ -467,10 +467,10 @@ def test_poster_command_line(tmp_path: Path) -> None:
 
 
 def test_no_chinese_font_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from bot import poster
+    from bot import fonts
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no fc-match
-    monkeypatch.setattr(poster, "KNOWN_FONTS", (("/nonexistent/a.ttc", None, 0),))
-    with pytest.raises(poster.FontMissing) as caught:
-        poster.find_cjk_font()
+    monkeypatch.setattr(fonts, "KNOWN_FONTS", (("/nonexistent/a.ttc", None, 0),))
+    with pytest.raises(fonts.FontMissing) as caught:
+        fonts.find_cjk_font()
     assert "\n" not in str(caught.value) and "fonts-noto-cjk" in str(caught.value)
