@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_command()
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A line per run of every periodic job (some run every second); their lag is in /metrics.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         setup_logging(settings.log_format, [settings.token.get_secret_value()] if settings.token else [])
