@@ -95,7 +95,8 @@ def build_application(settings: Settings, clock: Clock | None = None,
 
     core = Core.build(settings, clock)
     throttle = Throttle(delivery_limits or Limits())
-    requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy), AiohttpRequest(1, proxy=settings.proxy))
+    requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy, metrics=core.metrics),
+                AiohttpRequest(1, proxy=settings.proxy, metrics=core.metrics))
     builder = (
         ApplicationBuilder()
         .bot(BotClient(token=settings.require_token(), base_url=settings.api_url, base_file_url=settings.file_url,

@@ -63,6 +63,9 @@ class Metrics:
                                  ["job"], buckets=LAG_BUCKETS, registry=registry)
         self.job_last_lag = Gauge("bot_job_last_lag_seconds", "How late the last run of a periodic job started",
                                   ["job"], registry=registry)
+        self.api_calls = Counter(
+            "bot_api_requests", "Every Bot API request, replies and polling included, by method and outcome"
+            " (the HTTP status, or timeout / network)", ["method", "outcome"], registry=registry)
         self.database_up = Gauge("bot_database_up", "1 if the database answered the last scrape, else 0",
                                  registry=registry)
         self.last_update_age = Gauge("bot_last_update_age_seconds", "Seconds since the last update was handled"
@@ -97,6 +100,9 @@ class Metrics:
 
     def chat_blocked(self, row: Mapping[str, Any]) -> None:
         self.blocked.labels(_kind(row)).inc()
+
+    def api_call(self, method: str, outcome: str) -> None:
+        self.api_calls.labels(method, outcome).inc()
 
     # --- periodic jobs ----------------------------------------------------------------------------
     def job_ran(self, job: str, lag: float) -> None:

@@ -139,6 +139,10 @@ async def test_health_and_metrics_follow_updates_sends_and_jobs(ops_bot: OpsRunn
         assert value(seen, "bot_outbox_failures_total", kind="test/ops", final="false") == 1
         assert value(seen, "bot_outbox_depth", kind="test/ops") == 0  # emptied: 0, not gone
         assert value(seen, "bot_outbox_oldest_due_seconds") == 0
+        # Every Bot API call, the direct reply to /help included, by method and outcome.
+        assert value(seen, "bot_api_requests_total", method="sendMessage", outcome="200") == 1 + 3
+        for outcome in ("429", "400", "403", "500"):
+            assert value(seen, "bot_api_requests_total", method="sendMessage", outcome=outcome) == 1, outcome
 
         # Periodic jobs run on the JobQueue's real timer (first run a second after start-up).
         async def tickets_job_ran() -> bool:
