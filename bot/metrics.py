@@ -66,6 +66,9 @@ class Metrics:
         self.api_calls = Counter(
             "bot_api_requests", "Every Bot API request, replies and polling included, by method and outcome"
             " (the HTTP status, or timeout / network)", ["method", "outcome"], registry=registry)
+        self.webhook = Counter("bot_webhook_requests", "Requests to the webhook, by outcome: ok, forbidden (no"
+                               " or a wrong secret token), bad (not an update), stopping", ["outcome"],
+                               registry=registry)
         self.database_up = Gauge("bot_database_up", "1 if the database answered the last scrape, else 0",
                                  registry=registry)
         self.last_update_age = Gauge("bot_last_update_age_seconds", "Seconds since the last update was handled"

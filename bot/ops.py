@@ -127,18 +127,22 @@ class OpsSite:
         assert hook is not None
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), hook.secret.encode()):
+            self.app.core.metrics.webhook.labels("forbidden").inc()
             log.warning("webhook: refused a request from %s without the right secret token", request.remote)
             return web.Response(status=403, text="403: forbidden")
         if not hook.accepting:
+            self.app.core.metrics.webhook.labels("stopping").inc()
             return web.Response(status=503, text="503: stopping", headers={"Retry-After": "5"})
         try:
             data: Any = await request.json()
             update = Update.de_json(data, self.app.bot)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            self.app.core.metrics.webhook.labels("bad").inc()
             log.warning("webhook: not an update (%s)", exc)
             return web.Response(status=400, text="400: not an update")
         # Issue 11's several instances: store (claim) the update here, before answering 200.
         await self.app.update_queue.put(update)
+        self.app.core.metrics.webhook.labels("ok").inc()
         return web.Response(text="ok")
 
 

@@ -200,6 +200,9 @@ async def test_webhook_mode_handles_only_requests_with_the_secret(fake: FakeBotA
             assert len(fake.history(2003)) == 1  # only the update with the secret was answered
             seen = await metrics(http, runner)  # the same server serves the health endpoints
             assert value(seen, "bot_updates_total", type="message") == 1
+            assert value(seen, "bot_webhook_requests_total", outcome="ok") == 1
+            assert value(seen, "bot_webhook_requests_total", outcome="forbidden") == 2
+            assert value(seen, "bot_webhook_requests_total", outcome="bad") == 1
             status, body = await health(http, runner)
             assert status == 200 and body["mode"] == "webhook"
     finally:
