@@ -43,6 +43,7 @@ class Webhook:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
+        # http:// too: a self-hosted Bot API server (BOT_API_URL) may post to one; Telegram will not.
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"--webhook expects an https:// URL, e.g. https://bot.example.org/telegram,"
                              f" not {self.url!r}")
