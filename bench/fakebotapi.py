@@ -1025,6 +1025,7 @@ class FakeBotApi:
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.settings: dict[str, JSONDict] = {}
         self.internal_errors: list[BaseException] = []
+        self.webhook: JSONDict | None = None  # {url, secret_token} once setWebhook was called
 
         self._users: dict[int, FakeUser] = {}
         self._groups: dict[int, FakeChat] = {}
@@ -1870,7 +1871,7 @@ class FakeBotApi:
             "logOut": self._true,
             "close": self._true,
             "deleteWebhook": self._delete_webhook,
-            "setWebhook": self._true,
+            "setWebhook": self._set_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "getUpdates": self._get_updates,
             "setMyCommands": self._set_my_commands,
@@ -1918,13 +1919,33 @@ class FakeBotApi:
             "has_main_web_app": False,
         }
 
+    async def _set_webhook(self, ctx: _Ctx) -> bool:
+        """Remembered (url, secret_token) as Telegram would; the fake does not post to it: a test
+        takes the queued updates (`take_updates`) and posts them itself."""
+        url = ctx.params.get("url")
+        if not isinstance(url, str):
+            raise _bad("Bad Request: bad webhook: URL must be a string")
+        self.webhook = {"url": url, "secret_token": ctx.params.get("secret_token")} if url else None
+        if ctx.params.get("drop_pending_updates"):
+            self._updates.clear()
+        self._wake_pollers()
+        return True
+
     async def _delete_webhook(self, ctx: _Ctx) -> bool:
+        self.webhook = None
         if ctx.params.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     async def _get_webhook_info(self, ctx: _Ctx) -> JSONDict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        url = self.webhook["url"] if self.webhook else ""
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+
+    def take_updates(self) -> list[JSONDict]:
+        """Every queued update, removed from the queue: what Telegram would post to a webhook."""
+        updates = list(self._updates)
+        self._updates.clear()
+        return updates
 
     def _confirm(self, offset: Any) -> None:
         if not isinstance(offset, int) or isinstance(offset, bool):
@@ -1959,6 +1980,9 @@ class FakeBotApi:
         allowed = p.get("allowed_updates")
         if isinstance(allowed, list):
             self._allowed = frozenset(allowed) or None
+        if self.webhook is not None:  # as Telegram: no polling while a webhook is set
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                                " use deleteWebhook to delete the webhook first")
         self._poll_gen += 1
         gen = self._poll_gen
         self._wake_pollers()  # an older long poll gets 409 Conflict, like Telegram

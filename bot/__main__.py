@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.actors import SYSTEM_ACTOR
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Core
+from bot.logs import TEXT_FORMAT
+from bot.logs import setup as setup_logging
 from bot.services.orgs import ROLES, NotFound
 
 log = logging.getLogger("bot")
@@ -22,8 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Every command and its options (the command line's whole surface, in one place)."""
     parser = argparse.ArgumentParser(prog="branchbot", description="Party branch Telegram bot")
     sub = parser.add_subparsers(dest="command")
-    run_parser = sub.add_parser("run", help="run the bot (long polling); the default")
-    run_parser.add_argument("--web", metavar="HOST:PORT", help="also serve the echo wall web page, e.g. 127.0.0.1:8080")
+    _add_run_parser(sub)
 
     orgs = sub.add_parser("orgs", help="import or export the org tree (YAML)")
     orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
@@ -82,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return check_command()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A line per run of every periodic job (some run every second); their lag is in /metrics.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         settings = load_settings()
+        setup_logging(settings.log_format, [settings.token.get_secret_value()] if settings.token else [])
         if args.command in (None, "run"):
-            return run(settings, getattr(args, "web", None))
+            return run(settings, RunOptions.of(args))
         if args.command == "poster":
             from bot.poster import cli as poster_cli
 
@@ -112,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run_parser = sub.add_parser("run", help="run the bot (long polling, or a webhook); the default")
+    run_parser.add_argument("--web", metavar="HOST:PORT", help="also serve the echo wall web page, e.g. 127.0.0.1:8080")
+    run_parser.add_argument("--health", metavar="HOST:PORT",
+                            help="also serve /healthz and /metrics (Prometheus), e.g. 127.0.0.1:9100")
+    run_parser.add_argument("--webhook", metavar="URL",
+                            help="webhook mode: Telegram posts updates to this public https:// URL (set at start)")
+    run_parser.add_argument("--listen", metavar="HOST:PORT",
+                            help="where this process receives the webhook's requests, e.g. 127.0.0.1:8443"
+                                 " (behind the reverse proxy that URL reaches)")
 
 
 def _add_check_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -205,31 +223,67 @@ def _write_file(path: Path, content: bytes) -> None:
     path.write_bytes(content)
 
 
-def run(settings: Settings, web: str | None = None) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """`run`'s options: the servers beside the bot, and polling or a webhook."""
+
+    web: str | None = None
+    health: str | None = None
+    webhook: str | None = None
+    listen: str | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> RunOptions:
+        return cls(*(getattr(args, name, None) for name in ("web", "health", "webhook", "listen")))
+
+
+def run(settings: Settings, options: RunOptions | None = None) -> int:
     from telegram.error import InvalidToken
 
-    from bot.app import ALLOWED_UPDATES, build_application, close_requests
+    from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_webhook
 
+    options = options or RunOptions()
     app = build_application(settings)
-    if web:
-        from bot.web import attach
-
-        try:
-            attach(app, web)
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
-    log.info("starting long polling against %s", settings.api_url)
+    webhook = _attach_servers(app, settings, options)
     _log_network_retries()
     try:
-        # bootstrap_retries=-1: with no network at start-up, keep retrying instead of exiting.
-        app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES, close_loop=False)
+        if webhook is not None:
+            log.info("starting in webhook mode against %s", settings.api_url)
+            asyncio.run(serve_webhook(app, webhook))
+            return 0
+        log.info("starting long polling against %s", settings.api_url)
+        try:
+            # bootstrap_retries=-1: with no network at start-up, keep retrying instead of exiting.
+            app.run_polling(bootstrap_retries=-1, allowed_updates=ALLOWED_UPDATES, close_loop=False)
+        finally:
+            loop = asyncio.get_event_loop()
+            loop.run_until_complete(close_requests(app))
+            loop.close()
     except InvalidToken:
         raise SettingsError("BOT_TOKEN: rejected by Telegram (check the token from @BotFather)") from None
-    finally:
-        loop = asyncio.get_event_loop()
-        loop.run_until_complete(close_requests(app))
-        loop.close()
     return 0
+
+
+def _attach_servers(app: Any, settings: Settings, options: RunOptions) -> Any:
+    """The web wall, the health endpoints and the webhook's server; returns the webhook (None: polling).
+    A malformed option stops start-up with one line, like a malformed setting."""
+    from bot import ops, web
+
+    try:
+        if options.listen and not options.webhook:
+            raise ValueError("--listen is for webhook mode: give --webhook URL too")
+        if options.web and options.web in (options.health, options.listen):
+            raise ValueError("--web needs an address of its own (the web wall answers GET only)")
+        if options.web:
+            web.attach(app, options.web)
+        webhook = None
+        if options.webhook:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            webhook = ops.Webhook(options.webhook, secret) if secret else ops.Webhook(options.webhook)
+        ops.attach(app, health=options.health, listen=options.listen, webhook=webhook)
+        return webhook
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _log_network_retries() -> None:

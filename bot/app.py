@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes, ExtBot
 
 import schedules
@@ -20,6 +21,9 @@ from bot.context import BotApplication, BotContext
 from bot.core import Core
 from bot.http import AiohttpRequest
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
+
+if TYPE_CHECKING:
+    from bot.ops import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,8 @@ def build_application(settings: Settings, clock: Clock | None = None,
 
     core = Core.build(settings, clock)
     throttle = Throttle(delivery_limits or Limits())
-    requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy), AiohttpRequest(1, proxy=settings.proxy))
+    requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy, metrics=core.metrics),
+                AiohttpRequest(1, proxy=settings.proxy, metrics=core.metrics))
     builder = (
         ApplicationBuilder()
         .bot(BotClient(token=settings.require_token(), base_url=settings.api_url, base_file_url=settings.file_url,
@@ -180,8 +185,56 @@ async def start_application(app: BotApplication, poll_timeout: int = 10) -> None
     await app.start()
 
 
+async def start_webhook_application(app: BotApplication, webhook: Webhook) -> None:
+    """`start_application` for webhook mode: the server (bot/ops.py, started in post_init) is
+    listening before Telegram is told where to post, then the Application starts handling."""
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    app.bot_data["webhook"] = webhook
+    await _set_webhook(app, webhook)
+    await app.start()
+
+
+async def _set_webhook(app: BotApplication, webhook: Webhook) -> None:
+    """setWebhook, retried with backoff while the network is down (a refusal is not retried)."""
+    delay = 1.0
+    while True:
+        try:
+            await app.bot.set_webhook(webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES,
+                                      max_connections=CONCURRENT_UPDATES)
+            log.info("webhook set: Telegram posts updates to %s", webhook.url)
+            return
+        except BadRequest:  # a URL Telegram refuses: waiting will not help
+            raise
+        except NetworkError as exc:
+            log.warning("could not set the webhook (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
+async def serve_webhook(app: BotApplication, webhook: Webhook) -> None:
+    """`run --webhook`: start, handle what Telegram posts until SIGINT or SIGTERM, stop. The webhook
+    stays set when the bot stops (Telegram keeps the updates until it is back); polling deletes it."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await start_webhook_application(app, webhook)
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await stop_application(app)
+        await close_requests(app)
+
+
 async def stop_application(app: BotApplication) -> None:
-    """What `run_polling` does on SIGTERM."""
+    """What `run_polling` does on SIGTERM. In webhook mode, updates posted from now on get 503
+    (Telegram sends them again later); those already taken are handled before the stop."""
+    webhook = app.bot_data.get("webhook")
+    if webhook is not None:
+        webhook.accepting = False
     assert app.updater is not None
     if app.updater.running:
         await app.updater.stop()

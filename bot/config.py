@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,10 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     admins: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
+    log_format: Literal["text", "json"] = "text"
+    # Webhook mode (`run --webhook URL`): the secret Telegram sends back in every request's
+    # X-Telegram-Bot-Api-Secret-Token header; without it, a random one is made at each start.
+    webhook_secret: SecretStr | None = None
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -66,6 +72,13 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://", "socks5://", "socks5h://", "socks4://")):
             raise ValueError(f"{value!r} is not a proxy URL (expected http://host:port or socks5://host:port)")
         return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("1 to 256 characters, only A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
 
     @property
     def tz(self) -> ZoneInfo:

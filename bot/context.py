@@ -3,11 +3,13 @@ Core through a typed `.core` instead of `bot_data`."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.core import Core
+from bot.logs import update_context
 
 # The HTTP sessions are closed by `close_requests` even when start-up never finished.
 Requests = tuple[Any, ...]
@@ -21,6 +23,17 @@ class BotApplication(Application):  # type: ignore[type-arg]
         self.core = core
         self.throttle = throttle
         self.requests = requests
+
+    async def process_update(self, update: object) -> None:
+        """Every update is handled inside its log context (its id and chat on every line) and timed
+        for /metrics. Here rather than in a handler group: it covers every group, the error
+        handler, and only the handling (not the wait for the chat's earlier updates)."""
+        with update_context(update):
+            started = time.perf_counter()
+            try:
+                await super().process_update(update)
+            finally:
+                self.core.metrics.update_handled(update, time.perf_counter() - started)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -9,6 +9,7 @@ arrive (`python -m bench wall`). Proxies: http(s) natively, socks through aiohtt
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -16,13 +17,17 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
+
 
 class AiohttpRequest(BaseRequest):
     """One aiohttp session per instance (PTB uses one for getUpdates and one for everything else)."""
 
     def __init__(self, connection_pool_size: int = 16, proxy: str | None = None, read_timeout: float = 5.0,
                  write_timeout: float = 5.0, connect_timeout: float = 5.0, pool_timeout: float = 30.0,
-                 media_write_timeout: float = 20.0) -> None:
+                 media_write_timeout: float = 20.0, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics  # every Bot API call's outcome, replies included (bot_api_requests_total)
         self._pool_size = connection_pool_size
         self._proxy = proxy
         self._read_timeout = read_timeout
@@ -93,10 +98,19 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout,
                                              proxy=proxy) as response:
-                return response.status, await response.read()
+                body = await response.read()
         except TimeoutError as err:
+            self._count(method, url, "timeout")
             raise TimedOut from err
         except asyncio.CancelledError:
             raise
         except aiohttp.ClientError as err:
+            self._count(method, url, "network")
             raise NetworkError(f"{err.__class__.__name__} (aiohttp): {err}") from err
+        self._count(method, url, str(response.status))
+        return response.status, body
+
+    def _count(self, method: str, url: str, outcome: str) -> None:
+        if self.metrics is not None:
+            # A Bot API method is the URL's last part; a file download's (GET) is its file name.
+            self.metrics.api_call(url.rsplit("/", 1)[-1] if method == "POST" else "file", outcome)

@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.database import Database
 from bot.formatting import Formatter
 from bot.i18n import Translator
+from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.services.flows import FlowStore
 from bot.services.invites import InviteService
@@ -35,6 +36,7 @@ class Infra:
     prompts: PromptService
     calendar: WorkCalendar
     screens: ScreenService
+    metrics: Metrics  # this Application's own registry (bot/metrics.py)
 
     @classmethod
     def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
@@ -49,7 +51,7 @@ class Infra:
         return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
                     people=people, orgs=orgs,
                     invites=invites, flows=FlowStore(db, clock), prompts=PromptService(db, clock),
-                    calendar=WorkCalendar(db), screens=ScreenService(db, clock, outbox))
+                    calendar=WorkCalendar(db), screens=ScreenService(db, clock, outbox), metrics=Metrics())
 
     async def open(self) -> None:
         await self.db.connect()

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from bot.clock import Clock, to_db
+from bot.clock import Clock, from_db, to_db
 from bot.database import Database, Tx
 from bot.limits import check_payload
 
@@ -24,6 +24,16 @@ class Priority(IntEnum):
     NORMAL = 50  # the default for a new message
     BULK = 80  # one notice to many people (a whole branch): it may wait behind the rest
     EDIT = 90  # an edit of an earlier message: the new messages go first (the default for edits)
+
+
+# A row's kind, as `outbox status` and the metrics name it: its purpose, or for rows without one the
+# key's first part (`mt:*`).
+KIND_SQL = "COALESCE(purpose, substr(dedup_key, 1, instr(dedup_key || ':', ':') - 1) || ':*')"
+
+
+def row_kind(purpose: str | None, dedup_key: str) -> str:
+    """KIND_SQL in Python, for a row the delivery worker holds."""
+    return purpose or dedup_key.split(":", 1)[0] + ":*"
 
 
 def default_priority(method: str) -> Priority:
@@ -228,7 +238,7 @@ class Outbox:
         """Rows by kind (purpose; for rows without one, the key's first part, as `mt:*`) and state,
         for `python -m bot outbox status`."""
         rows = await self.db.fetchall(
-            "SELECT COALESCE(purpose, substr(dedup_key, 1, instr(dedup_key || ':', ':') - 1) || ':*') AS kind,"
+            f"SELECT {KIND_SQL} AS kind,"
             " SUM(status = 'pending' AND attempts = 0 AND not_before <= ?),"
             " SUM(status = 'pending' AND attempts > 0),"
             " SUM(status = 'pending' AND attempts = 0 AND not_before > ?),"
@@ -237,6 +247,14 @@ class Outbox:
             (to_db(self.clock.now()),) * 2,
         )
         return [KindStatus(row[0], *(int(n or 0) for n in row[1:])) for row in rows]
+
+    async def depth(self, now: datetime) -> dict[str, tuple[int, datetime]]:
+        """Rows due and not sent yet, by kind: how many, and the oldest due time (for /metrics and
+        /healthz). Only pending rows are read (the outbox_due index), never the sent history."""
+        rows = await self.db.fetchall(
+            f"SELECT {KIND_SQL} AS kind, COUNT(*), MIN(not_before) FROM outbox"
+            " WHERE status = 'pending' AND not_before <= ? GROUP BY kind", (to_db(now),))
+        return {row[0]: (int(row[1]), from_db(row[2])) for row in rows}
 
     async def failures(self, limit: int = 20) -> list[FailedRow]:
         """The latest rows that ended as failed, for an operator to look into."""

@@ -331,11 +331,11 @@ async def _read_only(request: web.Request,
     return await handler(request)
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, option: str = "--web") -> tuple[str, int]:
     """`127.0.0.1:8080` or `[::1]:8080` → (host, port) (port 0: any free one); ValueError otherwise."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"--web expects HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}")
+        raise ValueError(f"{option} expects HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}")
     return host.strip("[]"), int(port)
 
 

@@ -28,6 +28,7 @@ from telegram.ext import BaseRateLimiter
 from bot.clock import Clock, from_db, to_db
 from bot.context import BotApplication
 from bot.database import Database
+from bot.metrics import Metrics
 from bot.outbox import Outbox, Priority
 from bot.services.people import PeopleService
 
@@ -199,9 +200,10 @@ class DeliveryWorker:
     process died while that row was in flight."""
 
     def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
-                 people: PeopleService, concurrency: int = 8) -> None:
+                 people: PeopleService, concurrency: int = 8, metrics: Metrics | None = None) -> None:
         self.bot = bot
         self.people = people
+        self.metrics = metrics or Metrics()
         self.db = db
         self.outbox = outbox
         self.clock = clock
@@ -340,6 +342,7 @@ class DeliveryWorker:
         return min(max(seconds, 0.05), 5.0), seconds <= 0
 
     async def _deliver(self, row: dict[str, Any], previous_send: float | None, send: Send) -> None:
+        """Long because each outcome of a send is its own branch (sent, 429, 403, 400, 5xx, …)."""
         chat_id = row["chat_id"]
         try:
             try:
@@ -350,7 +353,9 @@ class DeliveryWorker:
             await self._mark(row["id"], status="sent", message_id=message_id)
             self._failures_in_a_row = 0
             self.sent_count += 1
+            self.metrics.sent(row)
         except RetryAfter as exc:
+            self.metrics.too_many_requests(row)
             seconds = _seconds(exc.retry_after)
             now = time.monotonic()
             self.throttle.pause_chat(chat_id, seconds, now)
@@ -370,6 +375,7 @@ class DeliveryWorker:
             else:
                 await self._fail(row, str(exc))
         except Forbidden as exc:
+            self.metrics.chat_blocked(row)
             log.info("outbox: chat %s blocked the bot (%s)", chat_id, exc.message)
             await self._mark_blocked(row["id"], chat_id, exc.message)
         except ChatMigrated as exc:
@@ -377,6 +383,7 @@ class DeliveryWorker:
         except BadRequest as exc:
             await self._refused(row, exc.message)
         except (TelegramError, OSError) as exc:  # 5xx, timeouts, network loss: back off, then retry
+            self.metrics.failed(row, final=False)
             self._failures_in_a_row += 1
             now = time.monotonic()
             self._held[row["id"]] = now + min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
@@ -386,6 +393,7 @@ class DeliveryWorker:
             await self._note_failure(row["id"], str(exc) or type(exc).__name__)
         except Exception as exc:
             log.exception("outbox: row %s (%s) could not be sent", row["id"], row["dedup_key"])
+            self.metrics.failed(row, final=False)
             self._held[row["id"]] = time.monotonic() + MAX_BACKOFF
             await self._note_failure(row["id"], repr(exc))
         finally:
@@ -437,12 +445,14 @@ class DeliveryWorker:
             # The person deleted the message (or it can no longer be edited): nothing to keep true
             # there. Recorded as failed, once; the screen is forgotten (bot/services/screens.py).
             log.info("outbox: row %s (%s): %s", row["id"], row["dedup_key"], error)
+            self.metrics.failed(row, final=True)
             await self._mark(row["id"], status="failed", error=error)
         else:
             await self._fail(row, error)
 
     async def _fail(self, row: dict[str, Any], error: str) -> None:
         """A permanent refusal (400 and the like): recorded as failed, and never silent."""
+        self.metrics.failed(row, final=True)
         log.error("outbox: row %s failed for good: key %s, purpose %s, subject %s, chat %s, %s: %s",
                   row["id"], row["dedup_key"], row["purpose"] or "-", row["subject_id"] or "-", row["chat_id"],
                   row["method"], error)
@@ -494,7 +504,8 @@ def _snake(method: str) -> str:
 async def start(app: BotApplication) -> None:
     """Start draining the outbox with the throttle the Application's direct replies also report to."""
     core = app.core
-    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people)
+    worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people,
+                            metrics=core.metrics)
     worker.start()
     app.bot_data["delivery"] = worker
 
