@@ -115,13 +115,13 @@ class DigestService:
         return at if at <= local else datetime.combine(local.date() - timedelta(days=1), DIGEST_AT, tzinfo=self.tz)
 
     async def run(self, actor: Actor) -> int:
-        """Build the digest of everyone with notices held until the latest 08:00. Idempotent, and it
+        """Build the digest of everyone with notices held from before the latest 08:00. Idempotent, and it
         catches up after downtime: what is left is only what was not built. Returns digests built."""
         if not is_system(actor):
             raise NotAllowed("digest run")
         cutoff = self.cutoff(self.clock.now())
         people = await self.db.fetchall(
-            "SELECT DISTINCT recipient FROM outbox WHERE status = 'digest' AND not_before <= ?", (to_db(cutoff),))
+            "SELECT DISTINCT recipient FROM outbox WHERE status = 'digest' AND not_before < ?", (to_db(cutoff),))
         built = 0
         for (person,) in people:
             built += await self._build(person, cutoff)
@@ -131,7 +131,7 @@ class DigestService:
         async with self.db.transaction() as tx:
             rows = await tx.fetchall(
                 "SELECT id, purpose, subject_id, method, payload, not_before FROM outbox WHERE status = 'digest'"
-                " AND recipient = ? AND not_before <= ? ORDER BY not_before, id", (person, to_db(cutoff)))
+                " AND recipient = ? AND not_before < ? ORDER BY not_before, id", (person, to_db(cutoff)))
             items: list[Item] = []
             for row in rows:
                 item = Item(row[0], row[1], row[2], row[3], json.loads(row[4]), from_db(row[5]))
