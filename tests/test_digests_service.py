@@ -176,8 +176,6 @@ async def test_choosing_is_ones_own(tree: Core) -> None:
     with pytest.raises(NotAllowed):
         await tree.digests.choose(SYSTEM_ACTOR, True)
     with pytest.raises(NotAllowed):
-        await tree.digests.choose(424242, True)  # never seen by the bot
-    with pytest.raises(NotAllowed):
         await tree.digests.run(MEMBER)
 
 
