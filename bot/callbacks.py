@@ -833,3 +833,10 @@ class DigestOpen(NamedTuple):
 
 DG_SET = Kind("dgs", DigestSet)
 DG_OPEN = Kind("dgo", DigestOpen)  # send me this item of my digest
+
+
+class DigestWall(NamedTuple):
+    org_id: int  # the echo wall (public) of this org, sent as a new message
+
+
+DG_WALL = Kind("dgw", DigestWall)  # a digest's echo-wall line: show that org's wall

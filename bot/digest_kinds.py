@@ -15,8 +15,9 @@ DIGESTIBLE: dict[str, str] = {
     "broadcast/message": "digest.kind.broadcast",      # a broadcast not marked urgent
     "meeting/minutes": "digest.kind.minutes",          # a meeting's minutes are due
     "supervision/bulletin": "digest.kind.supervision",  # a monthly supervision summary (督查通报)
-    # Echo-wall posts: today they go to the org's wall chat (a group, never held); a post sent to a
-    # person under one of these purposes is held like the rest.
+    # Echo-wall posts go to the org's wall chat (a group: never held); a digest lists instead the
+    # problems answered on the wall of the person's orgs (DigestService._wall_news). A post sent to
+    # a person under one of these purposes would be held like the rest.
     "ticket/wall": "digest.kind.wall",
     "deliberation/wall": "digest.kind.wall",
     "matters/wall": "digest.kind.wall",

@@ -8,9 +8,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot.callbacks import DG_OPEN, DG_SET, DigestMode, DigestScreen
+from bot.callbacks import DG_OPEN, DG_SET, DG_WALL, WALL_PAGE, DigestMode, DigestScreen
 from bot.context import BotContext
 from bot.core import Core
+from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.digests import Refused
 from bot.services.orgs import NotAllowed, NotFound
@@ -80,6 +81,29 @@ async def open_button(update: Update, context: BotContext) -> None:
     await answer_callback(update, context, key, alert=key != "digest.opened", **values)
 
 
+async def wall_button(update: Update, context: BotContext) -> None:
+    """A digest's echo-wall line: that org's wall (public, as /wall shows it), as a new message, so
+    that the digest stays as it is."""
+    c = context.core
+    query = update.callback_query
+    assert query is not None and update.effective_chat is not None
+    data = DG_WALL.parse(query.data)
+    org = await c.orgs.get(data.org_id) if data is not None else None
+    if org is None:
+        await answer_callback(update, context, "error.stale_button", alert=True)
+        return
+    await query.answer()
+    lang = await lang_of(update, context)
+    posts, more = await c.tickets.wall(org.id, 0)
+    if posts:
+        text = c.t(lang, "ticket.wall.title", org=org.name, page=1) + "\n\n" + "\n\n".join(
+            c.tickets.wall_text(lang, post, short=True) for post in posts)
+    else:
+        text = c.t(lang, "ticket.wall.empty", org=org.name)
+    rows = [[Button(c.t(lang, "ticket.wall.older"), WALL_PAGE(org.id, 1))]] if more else []
+    await update.effective_chat.send_message(clip(text, MAX_TEXT), reply_markup=keyboard(rows) if rows else None)
+
+
 COMMANDS = [
     Command("settings", settings_command),
 ]
@@ -87,6 +111,7 @@ COMMANDS = [
 BUTTONS = [
     (DG_SET, set_button),
     (DG_OPEN, open_button),
+    (DG_WALL, wall_button),
 ]
 
 

@@ -25,7 +25,7 @@ from service_fixtures import (
 )
 
 from bot.actors import SYSTEM_ACTOR
-from bot.callbacks import DG_OPEN, DigestScreen
+from bot.callbacks import DG_OPEN, DG_WALL, DigestScreen
 from bot.clock import SettableClock
 from bot.core import Core
 from bot.digest_kinds import DIGESTIBLE, URGENT_SUBJECT, WITHDRAWN_SUBJECT
@@ -34,6 +34,7 @@ from bot.services import appraisal, broadcasts, deliberation, matters, tickets
 from bot.services.digests import MESSAGE, OPEN, Refused
 from bot.services.meeting_model import Purpose as MeetingPurpose
 from bot.services.orgs import NotAllowed, NotFound
+from bot.services.tickets import Item
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BULLETIN = "supervision/bulletin"  # the supervision helper's summary rows (not built on this branch)
@@ -239,3 +240,41 @@ async def test_the_choice_buttons(tree: Core) -> None:
     assert [b.text for row in rows for b in row] == ["☐ 有消息马上收到", "☑ 每天早上8点汇总一次"]
     assert "3条" in line
     assert json.dumps([b.data for row in rows for b in row]) == '["dgs:n:m", "dgs:d:m"]'
+
+
+async def answered_on_the_wall(core: Core, problem: str, public: bool = True) -> int:
+    ticket = await core.tickets.submit(RESIDENT, [Item("text", problem)], "infrastructure", public, False)
+    await core.tickets.answer(SECRETARY, ticket.id, [Item("text", "已经修好了")])
+    return ticket.id
+
+
+async def test_echo_wall_posts_of_ones_org_are_listed(tree: Core, clock: SettableClock) -> None:
+    await tree.digests.choose(MEMBER, True)
+    clock.set(datetime(2026, 11, 27, 17, 0, tzinfo=SHANGHAI))
+    await answered_on_the_wall(tree, "村口路灯坏了")
+    await answered_on_the_wall(tree, "垃圾没人收")
+    await answered_on_the_wall(tree, "私事", public=False)  # not on the wall: not in the digest
+    clock.set(NEXT_MORNING)
+    assert await tree.digests.run(SYSTEM_ACTOR) == 1
+    (digest,) = await digests_to(tree, MEMBER)
+    assert "1. 【回音壁】三义村党支部答复了2个群众反映的问题" in digest["payload"]["text"]
+    button = digest["payload"]["reply_markup"]["inline_keyboard"][0][0]
+    assert button["callback_data"] == DG_WALL(await org_id(tree, "sanyi"))
+    assert await tree.digests.run(SYSTEM_ACTOR) == 0  # once
+    assert not await digests_to(tree, RESIDENT)  # at once (the default): the wall chat is theirs
+    # The next morning: only what was answered since.
+    await answered_on_the_wall(tree, "井水浑了")
+    clock.set(NEXT_MORNING + timedelta(days=1))
+    tree.digests._wall_scanned = None  # as after a restart: looked for again, from the database
+    assert await tree.digests.run(SYSTEM_ACTOR) == 1
+    assert await tree.digests.run(SYSTEM_ACTOR) == 0
+    second = (await digests_to(tree, MEMBER))[1]["payload"]["text"]
+    assert "答复了1个群众反映的问题" in second
+
+
+async def test_wall_posts_from_before_the_choice_are_not_news(tree: Core, clock: SettableClock) -> None:
+    await answered_on_the_wall(tree, "村口路灯坏了")
+    clock.advance(timedelta(minutes=1))
+    await tree.digests.choose(MEMBER, True)
+    clock.set(NEXT_MORNING)
+    assert await tree.digests.run(SYSTEM_ACTOR) == 0

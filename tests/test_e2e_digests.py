@@ -182,3 +182,29 @@ async def test_a_long_digest_comes_in_as_few_messages_as_fit(bot: BotRunner, fak
     assert last == "看第60条"
     person.press(parts[1], last)
     await person.wait_text("第60份：")
+
+
+async def test_the_echo_wall_line_opens_the_wall(bot: BotRunner, fake: FakeBotApi, clock: SettableClock) -> None:
+    from bot.services.tickets import Item
+
+    (person,) = await add_people(bot, fake, 3970, 1)
+    await choose_daily_under_me(fake, person)
+    resident = 3971
+    sanyi = await bot.core.orgs.by_code("sanyi")
+    assert sanyi is not None
+    async with bot.core.db.transaction() as tx:
+        await bot.core.people.ensure(tx, resident, "村民")
+        await bot.core.orgs.grant(tx, person_id=resident, org_id=sanyi.id, role="resident", actor_id=None,
+                                  source="test")
+    ticket = await bot.core.tickets.submit(resident, [Item("text", "村口路灯坏了")], "infrastructure", True, False)
+    await bot.core.tickets.answer(SECRETARY, ticket.id, [Item("text", "路灯已经换好了")])
+    await bot.idle()
+    clock.set(datetime(2026, 11, 28, 8, 0, tzinfo=SHANGHAI))
+    await bot.ticks()
+    (digest,) = bot_texts(fake, person.id, "每日汇总")
+    assert "【回音壁】三义村党支部答复了1个群众反映的问题" in digest.text
+    person.press(digest, "看第1条")
+    wall = await person.wait_text("「三义村党支部」回音壁")
+    assert "路灯已经换好了" in wall.text
+    current = fake.message(person.id, digest.message_id)
+    assert current is not None and current.text == digest.text and current.edits == 0  # the digest stays

@@ -7,7 +7,9 @@ that caused it, so a restart (or kill -9) loses nothing. Every tick, the rows du
 08:00 of each person become one message (split only at Telegram's 4096 characters or 100
 buttons) queued in the same transaction that marks them 'digested'. Each item has a button that
 sends the original notice (a broadcast's photo or file included). A withdrawn subject (a
-cancelled broadcast, a meeting whose minutes came in) is left out. Whoever switches back to "at
+cancelled broadcast, a meeting whose minutes came in) is left out. Echo-wall posts, which go to the
+org's wall chat and to nobody in person, are listed per org (problems answered on the wall since
+the person's last digest) with a button that shows that wall. Whoever switches back to "at
 once" gets what was held at once: the rows become 'pending' again."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.actors import Actor, is_system
-from bot.callbacks import DG_OPEN, DG_SET, DigestMode, DigestScreen
+from bot.callbacks import DG_OPEN, DG_SET, DG_WALL, DigestMode, DigestScreen
 from bot.clock import from_db, to_db
 from bot.database import Tx
 from bot.digest_kinds import DIGESTIBLE, WITHDRAWN_SUBJECT
@@ -51,6 +53,15 @@ class Item:
 
 
 @dataclass(frozen=True)
+class WallNews:
+    """Problems of one of the person's orgs answered on its echo wall since their last digest."""
+
+    org_id: int
+    org_name: str
+    answered: int
+
+
+@dataclass(frozen=True)
 class Part:
     text: str
     buttons: list[list[Button]]
@@ -65,6 +76,9 @@ class DigestService:
         self.t = core.t
         self.fmt = core.formatter
         self.tz = core.settings.tz
+        # The latest 08:00 whose echo-wall news were looked for (in memory: after a restart they
+        # are looked for once more, and the windows in the database keep that idempotent).
+        self._wall_scanned: datetime | None = None
 
     # --- the choice -------------------------------------------------------------------------
     async def daily(self, person_id: int, tx: Tx | None = None) -> bool:
@@ -114,16 +128,21 @@ class DigestService:
         return at if at <= local else datetime.combine(local.date() - timedelta(days=1), DIGEST_AT, tzinfo=self.tz)
 
     async def run(self, actor: Actor) -> int:
-        """Build the digest of everyone with notices held from before the latest 08:00. Idempotent, and it
-        catches up after downtime: what is left is only what was not built. Returns digests built."""
+        """Build the digest of everyone with notices held from before the latest 08:00, or with
+        echo-wall news since their last digest. Idempotent, and it catches up after downtime: what
+        is left is only what was not built. Returns digests built."""
         if not is_system(actor):
             raise NotAllowed("digest run")
         cutoff = self.cutoff(self.clock.now())
-        people = await self.db.fetchall(
+        rows = await self.db.fetchall(
             "SELECT DISTINCT recipient FROM outbox WHERE status = 'digest' AND not_before < ?", (to_db(cutoff),))
+        people = {row[0] for row in rows}
+        if self._wall_scanned != cutoff:
+            people |= await self._wall_people(cutoff)
         built = 0
-        for (person,) in people:
+        for person in sorted(people):
             built += await self._build(person, cutoff)
+        self._wall_scanned = cutoff
         return built
 
     async def _build(self, person: int, cutoff: datetime) -> int:
@@ -138,18 +157,45 @@ class DigestService:
                     await tx.execute("UPDATE outbox SET status = 'cancelled' WHERE id = ?", (item.id,))
                 else:
                     items.append(item)
-            if not items:
+            news = await self._wall_news(tx, person, cutoff)
+            if not items and not news:
                 return 0
             lang = await self.core.people.language(person, tx)
-            parts = self.render(lang, items, cutoff)
+            parts = self.render(lang, items, cutoff, news)
             digest_id = await tx.insert(
                 "INSERT INTO digests (person_id, cutoff, created_at, items, parts) VALUES (?, ?, ?, ?, ?)",
-                (person, to_db(cutoff), to_db(self.clock.now()), len(items), len(parts)))
+                (person, to_db(cutoff), to_db(self.clock.now()), len(items) + len(news), len(parts)))
             for n, part in enumerate(parts):
                 await self.outbox.send_text(tx, key=f"dg:{digest_id}:{n}", chat_id=person, text=part.text,
                                             buttons=part.buttons, purpose=MESSAGE, subject_id=digest_id)
             await tx.executemany("UPDATE outbox SET status = 'digested' WHERE id = ?", [(i.id,) for i in items])
         return 1
+
+    # --- echo-wall posts of the person's orgs -----------------------------------------------
+    # Nobody gets a message of their own for an echo-wall post (it goes to the org's wall chat): a
+    # digest lists, per org where the person is a member or resident, the problems answered on its
+    # wall since their last digest (or since they chose the digest). What the wall shows: answered
+    # or closed, public, with an answer in words (bot/services/echo_wall.py).
+    _WALL_SINCE = ("MAX(s.changed_at, COALESCE((SELECT MAX(d.cutoff) FROM digests d"
+                   " WHERE d.person_id = s.person_id), ''))")
+    _WALL_POSTS = ("roles r JOIN tickets t ON t.org_id = r.org_id WHERE r.person_id = s.person_id"
+                   " AND r.role IN ('member', 'resident') AND t.public_ok = 1 AND t.answer_text IS NOT NULL"
+                   " AND t.status IN ('answered', 'closed') AND t.answered_at < :cutoff"
+                   f" AND t.answered_at >= {_WALL_SINCE}")
+
+    async def _wall_people(self, cutoff: datetime) -> set[int]:
+        rows = await self.db.fetchall(
+            "SELECT s.person_id FROM notice_settings s WHERE s.digest = 1"
+            f" AND EXISTS (SELECT 1 FROM {self._WALL_POSTS})",
+            {"cutoff": to_db(cutoff)})
+        return {row[0] for row in rows}
+
+    async def _wall_news(self, tx: Tx, person: int, cutoff: datetime) -> list[WallNews]:
+        rows = await tx.fetchall(
+            f"SELECT t.org_id, o.name, COUNT(DISTINCT t.id) FROM notice_settings s, orgs o, {self._WALL_POSTS}"
+            " AND o.id = t.org_id AND s.person_id = :person AND s.digest = 1 GROUP BY t.org_id, o.name"
+            " ORDER BY o.name", {"cutoff": to_db(cutoff), "person": person})
+        return [WallNews(row[0], row[1], row[2]) for row in rows]
 
     async def _withdrawn(self, tx: Tx, item: Item) -> bool:
         sql = WITHDRAWN_SUBJECT.get(item.purpose)
@@ -165,27 +211,32 @@ class DigestService:
         kind = self.t(lang, DIGESTIBLE.get(item.purpose, "digest.kind.other"))
         return clip(self.t(lang, "digest.line", n=n, kind=kind, text=words), LINE_ROOM)
 
-    def render(self, lang: str, items: list[Item], cutoff: datetime) -> list[Part]:
+    def render(self, lang: str, items: list[Item], cutoff: datetime,
+               news: list[WallNews] | None = None) -> list[Part]:
         """The digest as few messages as fit: a new one only past 4096 characters or 100 buttons."""
+        entries = [(self.line(lang, n, item), DG_OPEN(item.id)) for n, item in enumerate(items, start=1)]
+        for n, wall in enumerate(news or [], start=len(entries) + 1):
+            text = self.fmt.count(lang, "digest.wall_line", wall.answered, number=n,
+                                  kind=self.t(lang, "digest.kind.wall"), org=wall.org_name)
+            entries.append((clip(text, LINE_ROOM), DG_WALL(wall.org_id)))
         day = self.fmt.day(lang, cutoff, weekday=True)
-        head = self.fmt.count(lang, "digest.title", len(items), day=day)
+        head = self.fmt.count(lang, "digest.title", len(entries), day=day)
         more = self.t(lang, "digest.title_more", day=day)
         foot = self.t(lang, "digest.footer")
         room = MAX_TEXT - max(telegram_length(head), telegram_length(more)) - telegram_length(foot) - 4
-        chunks: list[list[tuple[int, Item, str]]] = [[]]
+        chunks: list[list[tuple[int, str, str]]] = [[]]
         used = 0
-        for n, item in enumerate(items, start=1):
-            text = self.line(lang, n, item)
+        for n, (text, data) in enumerate(entries, start=1):
             size = telegram_length(text) + 1
             if chunks[-1] and (used + size > room or len(chunks[-1]) >= MAX_BUTTONS):
                 chunks.append([])
                 used = 0
-            chunks[-1].append((n, item, text))
+            chunks[-1].append((n, text, data))
             used += size
         parts = []
         for k, chunk in enumerate(chunks):
-            body = "\n".join(text for _, _, text in chunk)
-            buttons = [Button(self.t(lang, "digest.open", n=n), DG_OPEN(item.id)) for n, item, _ in chunk]
+            body = "\n".join(text for _, text, _ in chunk)
+            buttons = [Button(self.t(lang, "digest.open", n=n), data) for n, _, data in chunk]
             rows = [buttons[i:i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
             parts.append(Part(f"{head if k == 0 else more}\n\n{body}\n\n{foot}", rows))
         return parts
