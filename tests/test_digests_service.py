@@ -26,10 +26,11 @@ from service_fixtures import (
 
 from bot.actors import SYSTEM_ACTOR
 from bot.callbacks import DG_OPEN, DG_WALL, DigestScreen
-from bot.clock import SettableClock
+from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.digest_kinds import DIGESTIBLE, URGENT_SUBJECT, WITHDRAWN_SUBJECT
 from bot.limits import MAX_BUTTONS, MAX_TEXT, check_payload, telegram_length
+from bot.outbox import Priority
 from bot.services import appraisal, broadcasts, deliberation, matters, tickets
 from bot.services.digests import MESSAGE, OPEN, Refused
 from bot.services.meeting_model import Purpose as MeetingPurpose
@@ -278,3 +279,13 @@ async def test_wall_posts_from_before_the_choice_are_not_news(tree: Core, clock:
     await tree.digests.choose(MEMBER, True)
     clock.set(NEXT_MORNING)
     assert await tree.digests.run(SYSTEM_ACTOR) == 0
+
+
+async def test_a_digest_caught_up_at_night_waits_for_the_morning(tree: Core, clock: SettableClock) -> None:
+    await tree.digests.choose(MEMBER, True)
+    await notice(tree, "night", MEMBER, "通报")
+    clock.set(datetime(2026, 11, 28, 23, 0, tzinfo=SHANGHAI))  # the bot was down from 08:00 till 23:00
+    assert await tree.digests.run(SYSTEM_ACTOR) == 1
+    (digest,) = await digests_to(tree, MEMBER)
+    assert digest["not_before"] == to_db(datetime(2026, 11, 29, 7, 0, tzinfo=SHANGHAI))
+    assert digest["priority"] == Priority.BULK

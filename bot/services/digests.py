@@ -27,6 +27,7 @@ from bot.digest_kinds import DIGESTIBLE, WITHDRAWN_SUBJECT
 from bot.infra import Infra
 from bot.limits import MAX_BUTTONS, MAX_TEXT, clip, telegram_length
 from bot.outbox import Button, Priority
+from bot.services.meeting_time import after_quiet
 from bot.services.orgs import NotAllowed, NotFound, Refused
 
 __all__ = ["DigestService", "Refused"]
@@ -165,9 +166,13 @@ class DigestService:
             digest_id = await tx.insert(
                 "INSERT INTO digests (person_id, cutoff, created_at, items, parts) VALUES (?, ?, ?, ?, ?)",
                 (person, to_db(cutoff), to_db(self.clock.now()), len(items) + len(news), len(parts)))
+            # BULK: at 08:00 everyone's digest is due together, behind what people wait for; a digest
+            # caught up at night waits for the morning.
+            when = after_quiet(self.clock.now(), self.tz)
             for n, part in enumerate(parts):
                 await self.outbox.send_text(tx, key=f"dg:{digest_id}:{n}", chat_id=person, text=part.text,
-                                            buttons=part.buttons, purpose=MESSAGE, subject_id=digest_id)
+                                            buttons=part.buttons, purpose=MESSAGE, subject_id=digest_id,
+                                            not_before=when, priority=Priority.BULK)
             await tx.executemany("UPDATE outbox SET status = 'digested' WHERE id = ?", [(i.id,) for i in items])
         return 1
 
