@@ -809,3 +809,34 @@ BC_STOP = Kind("bcx", BroadcastRef)      # stop sending (on the progress message
 BC_ACK = Kind("bck", BroadcastRef)       # a recipient's 收到
 BC_ACKS = Kind("bcv", BroadcastRef)      # the sender: who has tapped 收到
 BC_REMIND = Kind("bcm", BroadcastRef)    # the sender: remind those who have not, once
+
+
+# --- digests (notices at once, or one daily digest at 08:00) -----------------------------------------
+class DigestMode(StrEnum):
+    NOW = "n"      # low-priority notices at once
+    DAILY = "d"    # one digest a day at 08:00
+
+
+class DigestScreen(StrEnum):
+    ME = "m"        # the choice shown under /me
+    SETTINGS = "s"  # /settings
+
+
+class DigestSet(NamedTuple):
+    mode: DigestMode
+    screen: DigestScreen
+
+
+class DigestOpen(NamedTuple):
+    item_id: int  # the held outbox row the digest lists
+
+
+DG_SET = Kind("dgs", DigestSet)
+DG_OPEN = Kind("dgo", DigestOpen)  # send me this item of my digest
+
+
+class DigestWall(NamedTuple):
+    org_id: int  # the echo wall (public) of this org, sent as a new message
+
+
+DG_WALL = Kind("dgw", DigestWall)  # a digest's echo-wall line: show that org's wall

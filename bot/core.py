@@ -20,6 +20,7 @@ from bot.services.appraisal import AppraisalService
 from bot.services.broadcasts import BroadcastService
 from bot.services.deliberation import DeliberationService
 from bot.services.deliberation import Refused as DelibRefused
+from bot.services.digests import DigestService
 from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
@@ -36,6 +37,7 @@ class Core(Infra):
     matters: MatterService = field(init=False)
     appraisal: AppraisalService = field(init=False)
     broadcasts: BroadcastService = field(init=False)
+    digests: DigestService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -48,6 +50,7 @@ class Core(Infra):
         core.matters = MatterService(core, core.deliberation)
         core.appraisal = AppraisalService(core)
         core.broadcasts = BroadcastService(core)
+        core.digests = DigestService(core)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.clock import Clock, from_db, to_db
 from bot.database import Database, Tx
+from bot.digest_kinds import hold_clause
 from bot.limits import check_payload
 
 
@@ -182,18 +183,23 @@ class Outbox:
         # and never sent.
         blocked = ("SELECT 1 FROM people WHERE telegram_id = ? AND blocked_bot = 1" if chat_id > 0
                    else "SELECT 1 FROM blocked_chats WHERE chat_id = ?")
+        # A low-priority notice to someone who chose the daily digest is held as 'digest' (the
+        # delivery worker never picks it); the digest job collects it (bot/services/digests.py).
+        hold, hold_params = hold_clause(chat_id, method, purpose, subject_id)
         params = (key, chat_id, method, json.dumps(payload, ensure_ascii=False),
-                  to_db(not_before or now), chat_id, to_db(now), recipient, purpose, subject_id, priority)
+                  to_db(not_before or now), chat_id, *hold_params, to_db(now), recipient, purpose, subject_id,
+                  priority)
         sql = ("INSERT INTO outbox (dedup_key, chat_id, method, payload, not_before, status, created_at,"
                " recipient, purpose, subject_id, priority)"
-               f" SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS ({blocked}) THEN 'blocked' ELSE 'pending' END,"
+               f" SELECT ?, ?, ?, ?, ?, CASE WHEN EXISTS ({blocked}) THEN 'blocked'{hold} ELSE 'pending' END,"
                " ?, ?, ?, ?, ? WHERE true"
                " ON CONFLICT(dedup_key) DO ")
         if replace:
             sql += ("UPDATE SET chat_id = excluded.chat_id, method = excluded.method, payload = excluded.payload,"
                     " recipient = excluded.recipient, purpose = excluded.purpose, subject_id = excluded.subject_id,"
                     " priority = excluded.priority, not_before = excluded.not_before, status = excluded.status,"
-                    " attempts = 0, last_error = NULL WHERE outbox.status IN ('pending', 'cancelled', 'blocked')")
+                    " attempts = 0, last_error = NULL"
+                    " WHERE outbox.status IN ('pending', 'cancelled', 'blocked', 'digest')")
         else:
             sql += "NOTHING"
         cur = await tx.execute(sql, params)
@@ -201,12 +207,15 @@ class Outbox:
         return cur.rowcount > 0
 
     async def cancel(self, tx: Tx, *, key_prefix: str) -> int:
-        """Cancel pending rows whose key starts with `key_prefix` (a cancelled meeting's reminders)."""
+        """Cancel pending (or digest-held) rows whose key starts with `key_prefix` (a cancelled
+        meeting's reminders)."""
         if not key_prefix:
             raise ValueError("an empty prefix would cancel everything")
         cur = await tx.execute(
             # A range on the key uses its unique index (and compares case-sensitively, unlike LIKE).
-            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedup_key >= ? AND dedup_key < ?",
+            # Rows held for a digest ('digest') are withdrawn alike: they must not appear in it.
+            "UPDATE outbox SET status = 'cancelled' WHERE status IN ('pending', 'digest')"
+            " AND dedup_key >= ? AND dedup_key < ?",
             (key_prefix, key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)),
         )
         return cur.rowcount

@@ -24,6 +24,7 @@ from handlers import (
     appraisal,
     broadcasts,
     deliberation,
+    digests,
     lang,
     matters,
     me,
@@ -37,8 +38,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, lang, appoint, membership,
-            poster, system]
+FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, digests, lang, appoint,
+            membership, poster, system]
 
 
 def all_commands() -> list[Command]:

@@ -283,6 +283,10 @@ w broadcast.remind                  no      no   no   ok   no   no    no    no  
 w broadcast.ack                     no      no   ok   no   no   no    no    no    no     ok   no
   broadcast.history                 hid     hid  hid  ok   hid  hid   hid   hid   hid    hid  hid
 w broadcast.tick                    no      no   no   no   no   no    no    no    no     no   no
+# --- digests (DG_ITEM: an item of the member's digest) -------------------------------------------
+w digest.choose                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
+w digest.open                       no      no   ok   no   no   no    no    no    no     no   no
+w digest.run                        no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -331,6 +335,8 @@ w broadcast.tick                    no      no   no   no   no   no    no    no  
 #   exA; the secretary is no member there in this tree); only organisers at or above the township the
 #   appraisal was opened from lead it (progress, results, publish: org^); the secretary reports and
 #   sees their own result. A comment needs the rater's own rating just before it.
+# - digest.*: everyone chooses for themselves how low-priority notices come; an item of a digest is
+#   sent again only to the person whose digest listed it; the daily run is the system's.
 
 
 @dataclass(frozen=True)
@@ -391,6 +397,7 @@ class World:
     a_closed_target: int
     bc_queued: int = 0  # a broadcast of sanyi's secretary to sanyi's members, sent, with 收到
     bc_draft: int = 0   # a draft of the same secretary, with its content
+    dg_item: int = 0    # an item (a held supervision summary) of the member's digest, built
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -452,6 +459,7 @@ async def prepare(path: Path) -> World:
         clock.set(NOW)
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         bc_queued, bc_draft = await _broadcasts(core, sanyi)
+        dg_item = await _digest(core)
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
@@ -459,7 +467,7 @@ async def prepare(path: Path) -> World:
                       d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion,
                       m_open=m_open, m_decided=m_decided, m_published=m_published, a_open=appraisals[0],
                       a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3],
-                      bc_queued=bc_queued, bc_draft=bc_draft)
+                      bc_queued=bc_queued, bc_draft=bc_draft, dg_item=dg_item)
     finally:
         await core.close()
     return world
@@ -523,6 +531,16 @@ async def _broadcasts(core: Core, sanyi: int) -> tuple[int, int]:
     draft = (await b.start(SECRETARY, sanyi)).id
     await b.set_content(SECRETARY, draft, "text", "下周开会")
     return queued, draft
+
+
+async def _digest(core: Core) -> int:
+    """The member takes the daily digest; a supervision summary held last night is in this morning's."""
+    await core.digests.choose(MEMBER, True)
+    async with core.db.transaction() as tx:
+        await core.outbox.send_text(tx, key="dg-rights", chat_id=MEMBER, text="督查通报",
+                                    purpose="supervision/bulletin", not_before=NOW - timedelta(hours=12))
+    assert await core.digests.run(SYSTEM_ACTOR) == 1
+    return int(await core.db.fetchval("SELECT id FROM outbox WHERE dedup_key = 'dg-rights'"))
 
 
 @pytest.fixture(scope="module")
@@ -607,6 +625,10 @@ async def _people_in(c: Core, w: World, a: int) -> None:
 
 async def _bc_reach(c: Core, w: World, a: int) -> None:
     shown(await c.broadcasts.reach(a, w.sanyi) is not None)
+
+
+async def _dg_toggle(c: Core, a: int) -> None:
+    await c.digests.choose(a, not await c.digests.daily(a))
 
 
 async def _bc_history(c: Core, a: int, broadcast_id: int) -> None:
@@ -793,6 +815,10 @@ ACTIONS: dict[str, Action] = {
     "broadcast.ack": lambda c, w, a: c.broadcasts.ack(a, w.bc_queued),
     "broadcast.history": lambda c, w, a: _bc_history(c, a, w.bc_queued),
     "broadcast.tick": lambda c, w, a: c.broadcasts.tick(a),
+    # digests
+    "digest.choose": lambda c, w, a: _dg_toggle(c, a),
+    "digest.open": lambda c, w, a: c.digests.open(a, w.dg_item),
+    "digest.run": lambda c, w, a: c.digests.run(a),
 }
 
 
@@ -934,7 +960,7 @@ def test_the_table_covers_every_action_once() -> None:
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
-                                    "broadcast.tick"])
+                                    "broadcast.tick", "digest.run"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"

@@ -201,7 +201,10 @@ class BroadcastService:
             "SELECT status, COUNT(*) FROM outbox WHERE purpose = ? AND subject_id = ? GROUP BY status",
             (PURPOSE, b.id))
         n = {r[0]: r[1] for r in rows}
-        return Figures(total=b.total, sent=n.get("sent", 0), blocked=n.get("blocked", 0),
+        # A recipient who chose the daily digest (bot/services/digests.py) has it held for that
+        # digest ('digest', then 'digested'): delivered their way, so it counts as sent.
+        sent = n.get("sent", 0) + n.get("digest", 0) + n.get("digested", 0)
+        return Figures(total=b.total, sent=sent, blocked=n.get("blocked", 0),
                        failed=n.get("failed", 0), withdrawn=n.get("cancelled", 0), pending=n.get("pending", 0))
 
     async def eta(self, b: Broadcast, figures: Figures) -> timedelta:
