@@ -546,7 +546,7 @@ def limit_problems(call: Call) -> list[str]:
         if isinstance(text, str) and len(text) > MAX_ALERT:
             problems.append(f"callback answer of {len(text)} characters (limit {MAX_ALERT})")
     elif isinstance(text, str) and utf16(text) > MAX_TEXT:
-        problems.append(f"{call.method}: text of {utf16(text)} UTF-16 units (limit {MAX_TEXT})")
+        problems.append(f"{call.method}: text of {utf16(text)} UTF-16 units (limit {MAX_TEXT}): {text[:60]!r}")
     if isinstance(caption, str) and utf16(caption) > MAX_CAPTION:
         problems.append(f"{call.method}: caption of {utf16(caption)} UTF-16 units (limit {MAX_CAPTION})")
     markup = params.get("reply_markup")

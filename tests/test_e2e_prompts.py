@@ -206,6 +206,9 @@ async def test_meeting_steps_that_invite_typing_take_typed_answers(bot: BotRunne
     step = await said(fake, ORGANIZER, "请选择会议类型")
     organizer.press(step, "党课")
     await edited(fake, step, "请选择组织")
+    organizer.send("😀" * 4000)  # no such org, and longer than a reply may be: the answer quotes its start
+    unknown = await said(fake, ORGANIZER, "没有找到组织")
+    assert len(unknown.text) < 100
     organizer.send("erlang")  # the org typed by its code
     await said(fake, ORGANIZER, "请选择开会日期")
     organizer.send("12月6日")  # a day typed: the hour is asked next

@@ -537,6 +537,8 @@ async def flow_button(update: Update, context: BotContext) -> None:
 
 # --- typed answers, one function per step ----------------------------------------------------------
 
+# How much of a typed org name the "not found" answer quotes (the name may be as long as a message).
+ECHO_ROOM = 40
 TypedStep = Callable[[Update, BotContext, MeetingFlowState, str], Awaitable[None]]
 
 
@@ -546,7 +548,7 @@ async def typed_org(update: Update, context: BotContext, state: MeetingFlowState
     orgs = [o for _, o in await service(context).schedulable_orgs(person(update))]
     match = found or next((o for o in orgs if o.name == text), None)
     if match is None:
-        await reply(update, context, "meeting.error.unknown_org", text=text)
+        await reply(update, context, "meeting.error.unknown_org", text=clip(text, ECHO_ROOM))
         return
     await choose_org(update, context, state, match.id, edit=False)
 
