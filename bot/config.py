@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     admins: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
+    # Days after its close that a ticket keeps its resident link, name and media (PIPL); 1096 is three
+    # years with their leap day, so never less than three calendar years.
+    retention_days: int = Field(default=1096, ge=1)
 
     @field_validator("admins", mode="before")
     @classmethod

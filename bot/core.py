@@ -24,6 +24,8 @@ from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed
+from bot.services.privacy import PrivacyService
+from bot.services.retention import RetentionService
 from bot.services.tickets import TicketService
 
 
@@ -36,6 +38,8 @@ class Core(Infra):
     matters: MatterService = field(init=False)
     appraisal: AppraisalService = field(init=False)
     broadcasts: BroadcastService = field(init=False)
+    privacy: PrivacyService = field(init=False)
+    retention: RetentionService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -48,6 +52,8 @@ class Core(Infra):
         core.matters = MatterService(core, core.deliberation)
         core.appraisal = AppraisalService(core)
         core.broadcasts = BroadcastService(core)
+        core.privacy = PrivacyService(core)
+        core.retention = RetentionService(core.db, core.clock, settings.retention_days)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

@@ -30,6 +30,7 @@ from handlers import (
     meetings,
     membership,
     poster,
+    privacy,
     start,
     system,
     tickets,
@@ -38,7 +39,7 @@ from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
 FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, lang, appoint, membership,
-            poster, system]
+            poster, privacy, system]
 
 
 def all_commands() -> list[Command]:
