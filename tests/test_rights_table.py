@@ -283,6 +283,10 @@ w broadcast.remind                  no      no   no   ok   no   no    no    no  
 w broadcast.ack                     no      no   ok   no   no   no    no    no    no     ok   no
   broadcast.history                 hid     hid  hid  ok   hid  hid   hid   hid   hid    hid  hid
 w broadcast.tick                    no      no   no   no   no   no    no    no    no     no   no
+# --- personal data (PIPL): the author's export and forgetting them; the retention job -------------
+w privacy.export                    ok      no   no   no   no   no    no    no    ok     no   no
+w privacy.forget                    ok      no   no   no   no   no    no    no    ok     no   no
+w privacy.retention                 no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -331,6 +335,9 @@ w broadcast.tick                    no      no   no   no   no   no    no    no  
 #   exA; the secretary is no member there in this tree); only organisers at or above the township the
 #   appraisal was opened from lead it (progress, results, publish: org^); the secretary reports and
 #   sees their own result. A comment needs the rater's own rating just before it.
+# - privacy.*: a person's data is exported or forgotten by the person, an admin or the command line
+#   (each is recorded, so an export writes); not by their secretary or organisers. Retention is the
+#   daily job's alone.
 
 
 @dataclass(frozen=True)
@@ -793,6 +800,10 @@ ACTIONS: dict[str, Action] = {
     "broadcast.ack": lambda c, w, a: c.broadcasts.ack(a, w.bc_queued),
     "broadcast.history": lambda c, w, a: _bc_history(c, a, w.bc_queued),
     "broadcast.tick": lambda c, w, a: c.broadcasts.tick(a),
+    # personal data
+    "privacy.export": lambda c, w, a: c.privacy.export(a, AUTHOR),
+    "privacy.forget": lambda c, w, a: c.privacy.forget(a, AUTHOR),
+    "privacy.retention": lambda c, w, a: c.retention.run(a),
 }
 
 
@@ -934,7 +945,7 @@ def test_the_table_covers_every_action_once() -> None:
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
-                                    "broadcast.tick"])
+                                    "broadcast.tick", "privacy.export", "privacy.forget", "privacy.retention"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
