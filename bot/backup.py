@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MANIFEST = "backup_manifest"
-# Tables the schema itself fills (a fresh `db migrate` has rows there): not a sign of data.
+# Rows the migrations themselves write (a fresh `db migrate` has them): not a sign of data.
 SCHEMA_TABLES = frozenset({"schema_migrations", "sqlite_sequence"})
+SCHEMA_ROWS = {"meta": "key = 'privacy_key'"}
 
 
 class BackupError(Exception):
@@ -150,6 +151,9 @@ def occupied(database: Path) -> dict[str, int]:
     conn = sqlite3.connect(database)
     try:
         counts = _counts(conn)
+        for table, schema_rows in SCHEMA_ROWS.items():
+            if table in counts:
+                counts[table] -= conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {schema_rows}").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{database}: not an SQLite database ({exc})") from None
     finally:

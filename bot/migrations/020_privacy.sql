@@ -20,8 +20,8 @@ CREATE TABLE retention_runs (
 );
 
 -- Each export and forget of a person's data: when, which, by whom. The person is kept only as a keyed
--- hash (the key is this database's own, in meta 'privacy_key'), so that an operator can check
--- whether a given person was forgotten, and the log itself names nobody.
+-- hash (the key is this database's own, in meta 'privacy_key', drawn here), so that an operator can
+-- check whether a given person was forgotten, and the log itself names nobody.
 CREATE TABLE privacy_log (
     id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
@@ -31,3 +31,4 @@ CREATE TABLE privacy_log (
     by_admin    INTEGER,                        -- the admin who did it (an official act), else NULL
     via         TEXT NOT NULL                   -- chat | cli
 );
+INSERT INTO meta (key, value) VALUES ('privacy_key', lower(hex(randomblob(32)))) ON CONFLICT(key) DO NOTHING;

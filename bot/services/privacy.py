@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -82,20 +81,15 @@ class PrivacyService:
         raise NotAllowed("personal data")
 
     async def _log(self, tx: Tx, action: str, person_id: int, by: str, actor: Actor, via: str) -> None:
-        key = await tx.fetchval("SELECT value FROM meta WHERE key = 'privacy_key'")
-        if key is None:
-            key = secrets.token_hex(32)
-            await tx.execute("INSERT INTO meta (key, value) VALUES ('privacy_key', ?)", (key,))
+        key = await tx.fetchval("SELECT value FROM meta WHERE key = 'privacy_key'")  # drawn by migration 020
         subject = hmac.new(bytes.fromhex(key), str(person_id).encode(), hashlib.sha256).hexdigest()
         await tx.execute(
             "INSERT INTO privacy_log (at, action, subject, by_kind, by_admin, via) VALUES (?, ?, ?, ?, ?, ?)",
             (to_db(self.clock.now()), action, subject, by, actor if by == "admin" else None, via))
 
-    async def subject_hash(self, person_id: int) -> str | None:
-        """The hash privacy_log keeps for this person (None before any export or forget)."""
+    async def subject_hash(self, person_id: int) -> str:
+        """The hash privacy_log keeps for this person."""
         key = await self.db.fetchval("SELECT value FROM meta WHERE key = 'privacy_key'")
-        if key is None:
-            return None
         return hmac.new(bytes.fromhex(key), str(person_id).encode(), hashlib.sha256).hexdigest()
 
     # --- export -------------------------------------------------------------------------------------
