@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from orgtree import SECRETARY
 
@@ -50,3 +51,26 @@ async def test_mydata_sends_the_persons_own_export(bot: BotRunner, fake: FakeBot
 async def help_of(user: FakeUser, fake: FakeBotApi) -> str:
     user.send("/help")
     return (await fake.wait_message(user.id, contains="/mydata")).text
+
+
+async def test_the_daily_job_strips_tickets_closed_three_years_ago(bot: BotRunner, fake: FakeBotApi) -> None:
+    zhang = await resident(bot, fake, ZHANG, "老张")
+    ticket = await bot.core.tickets.submit(ZHANG, [Item("text", "路灯坏了，电话13812345678")], "infrastructure",
+                                           True, False)
+    await bot.core.tickets.answer(SECRETARY, ticket.id, [Item("text", "已修好")])
+    await bot.core.tickets.rate(ZHANG, ticket.id, "good")
+    await bot.idle()
+    closed = bot.clock.now()
+    bot.clock.set(closed.replace(year=closed.year + 3) - timedelta(days=1))
+    await bot.ticks()
+    assert await bot.core.db.fetchval("SELECT resident_id FROM tickets WHERE id = ?", (ticket.id,)) == ZHANG
+    bot.clock.set(closed.replace(year=closed.year + 3) + timedelta(days=1))
+    await bot.ticks()
+    await bot.ticks()  # again: nothing left to do
+    row = await bot.core.db.fetchone("SELECT resident_id, summary FROM tickets WHERE id = ?", (ticket.id,))
+    assert row["resident_id"] != ZHANG and row["summary"] == "路灯坏了，电话138****5678"
+    runs = [r[0] for r in await bot.core.db.fetchall("SELECT tickets FROM retention_runs ORDER BY id")]
+    assert sum(runs) == 1 and runs[-1] == 0
+    zhang.send("/mydata")
+    sent = await fake.wait_message(ZHANG, contains="关于您的全部信息")
+    assert sent.document is not None and json.loads(sent.document[1])["tickets"]["submitted"] == []
