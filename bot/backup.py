@@ -78,6 +78,8 @@ def backup(database: str | os.PathLike[str], out: Path, pages: int = -1,
     source_path = sqlite_path(database)
     if not source_path.exists():
         raise BackupError(f"{source_path}: no such database")
+    if out.resolve() == source_path.resolve():
+        raise BackupError(f"{out}: that is the database itself; write the backup to another file")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -86,7 +88,10 @@ def backup(database: str | os.PathLike[str], out: Path, pages: int = -1,
     try:
         source.execute("PRAGMA busy_timeout=10000")
         source.execute("BEGIN")  # the snapshot: counts and pages below are read in it
-        counts = _counts(source)
+        try:
+            counts = _counts(source)
+        except sqlite3.DatabaseError as exc:
+            raise BackupError(f"{source_path}: not an SQLite database ({exc})") from None
         version = _version(source)
         source.backup(target, pages=pages, progress=progress)
         source.execute("COMMIT")
@@ -98,6 +103,10 @@ def backup(database: str | os.PathLike[str], out: Path, pages: int = -1,
         target.executemany(f"INSERT INTO {MANIFEST} VALUES (?, ?, ?)",
                            [("@taken_at", 0, taken_at), ("@version", version or 0, None)])
         _check_integrity(target, partial)
+    except BaseException:
+        target.close()
+        partial.unlink(missing_ok=True)  # never leave half a backup behind
+        raise
     finally:
         source.close()
         target.close()

@@ -126,3 +126,14 @@ async def test_a_damaged_backup_is_refused(tree: Core, tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="not an SQLite database"):
         restore(tmp_path / "junk", tmp_path / "target.sqlite3")
     assert not (tmp_path / "target.sqlite3").exists()
+
+
+def test_backup_refuses_to_write_over_the_database_or_to_copy_junk(tmp_path: Path) -> None:
+    (tmp_path / "junk").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(BackupError, match="not an SQLite database"):
+        backup(tmp_path / "junk", tmp_path / "out.sqlite3")
+    assert list(tmp_path.iterdir()) == [tmp_path / "junk"]
+    with pytest.raises(BackupError, match="the database itself"):
+        backup(tmp_path / "junk", tmp_path / "junk")
+    with pytest.raises(BackupError, match="not supported"):
+        backup("postgresql://localhost/bot", tmp_path / "out")
