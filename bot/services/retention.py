@@ -1,7 +1,7 @@
 """Retention of closed tickets (PIPL): some time after a ticket was closed (BOT_RETENTION_DAYS, three
 years by default) its resident link, the resident's name and media are removed and its texts are
 kept masked (mask_public), so the echo wall and the reports keep the problem and its answer, and
-nobody can learn any more who raised it.
+nobody can learn any more who raised it: the ticket then reads as anonymous (匿名) everywhere.
 
 `strip_tickets` is the one place that knows every table holding a ticket's resident identity or
 media; the person's right to be forgotten (bot/services/privacy.py) strips their tickets with it too.
@@ -74,8 +74,9 @@ async def strip_tickets(tx: Tx, ticket_ids: Sequence[int], now: datetime) -> Str
             continue
         resident = ticket["resident_id"]
         await tx.execute(
-            "UPDATE tickets SET resident_id = ?, summary = ?, content_key = '', answer_text = ?, rating_reason = ?,"
-            " stripped_at = ? WHERE id = ?",
+            # anonymous = 1: its author is nobody now, and every view says so (匿名) instead of a number.
+            "UPDATE tickets SET resident_id = ?, anonymous = 1, summary = ?, content_key = '', answer_text = ?,"
+            " rating_reason = ?, stripped_at = ? WHERE id = ?",
             (NOBODY, mask_public(ticket["summary"]), _masked(ticket["answer_text"]),
              _masked(ticket["rating_reason"]), to_db(now), ticket_id))
         done.tickets += 1
