@@ -143,7 +143,10 @@ ACTORS = [
 # ballot_tallies and appraisal_comments name nobody by design (secret ballots): what guards them is
 # the voter's own ballot_voters row (or comment step) that the same step must add.
 # digests records the daily digests the system built (messages, like the outbox).
-UNPROTECTED = frozenset({"outbox", "open_questions", "screens", "ballot_tallies", "appraisal_comments", "digests"})
+# privacy_log records each export of a person's data (/mydata: anyone's own) and names nobody (a
+# keyed hash), so no row of it is anyone's to own; the service checks the right.
+UNPROTECTED = frozenset({"outbox", "open_questions", "screens", "ballot_tallies", "appraisal_comments",
+                         "digests", "privacy_log"})
 # Columns that make a row the actor's own. Roles are deliberately not here: nobody may grant
 # themselves a role. A name listed here that the schema no longer has fails the run (the
 # engine would otherwise silently protect too much or too little).

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_outbox_parser(sub)
     _add_check_commands(sub)
+    add_privacy_parsers(sub)
     return parser
 
 
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(outbox_command(settings, args))
         if args.command == "ledger":
             return asyncio.run(ledger_command(settings, args))
+        if args.command in ("backup", "restore", "person"):
+            return privacy_command(settings, args)
         if args.command == "invite":
             if not (args.revoke or args.list) and not (args.org_code and args.role):
                 parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")
@@ -448,6 +451,76 @@ async def outbox_command(settings: Settings, args: argparse.Namespace) -> int:
             about = f"{f.purpose or '-'} {f.subject_id if f.subject_id is not None else '-'}"
             print(f"{f.key}\tchat {f.chat_id}\t{f.method}\t{about}\tafter {f.attempts} tries\t{f.error or ''}")
     return 0
+
+
+def add_privacy_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Backups and the rights of the person (PIPL)."""
+    bk = sub.add_parser("backup", help="a consistent copy of the database, safe while the bot runs")
+    bk.add_argument("--out", type=Path, required=True, metavar="FILE")
+    rs = sub.add_parser("restore", help="restore a backup into an empty database (BOT_DATABASE)")
+    rs.add_argument("file", type=Path)
+    person = sub.add_parser("person", help="a person's data: export it, or forget the person")
+    person_sub = person.add_subparsers(dest="person_command", required=True)
+    exp = person_sub.add_parser("export", help="everything stored about a person, as JSON")
+    exp.add_argument("telegram_id", type=int)
+    exp.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    forget = person_sub.add_parser("forget", help="anonymise a person everywhere (counts and votes stay)")
+    forget.add_argument("telegram_id", type=int)
+
+
+def privacy_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`backup`, `restore` and `person export|forget`: an operator, acting as the system."""
+    from bot.backup import BackupError
+
+    try:
+        if args.command == "backup":
+            return _backup(settings, args.out)
+        if args.command == "restore":
+            return asyncio.run(_restore(settings, args.file))
+        return asyncio.run(person_command(settings, args))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _backup(settings: Settings, out: Path) -> int:
+    from bot.backup import backup
+
+    report = backup(settings.database, out)
+    print(f"{out}: backup of {settings.database} at {report.taken_at}, schema version {report.schema_version},"
+          f" {report.rows} rows in {len(report.counts)} tables; integrity ok")
+    return 0
+
+
+async def _restore(settings: Settings, file: Path) -> int:
+    from bot.backup import restore
+    from bot.database import Database
+
+    report = await asyncio.to_thread(restore, file, settings.database)
+    db = Database(settings.database)
+    await db.connect()  # a backup from an older version gets the newer migrations
+    try:
+        version = await db.fetchval("SELECT MAX(version) FROM schema_migrations")
+    finally:
+        await db.close()
+    print(f"{settings.database}: restored from {file} (taken at {report.taken_at}, {report.rows} rows in"
+          f" {len(report.counts)} tables, all counted again); schema version {version}")
+    return 0
+
+
+async def person_command(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_core(settings) as core:
+        if args.person_command == "export":
+            data = await core.privacy.export(SYSTEM_ACTOR, args.telegram_id, via="cli")
+            await asyncio.to_thread(_write_file, args.out, core.privacy.to_json(data))
+            tickets = len(data["tickets"]["submitted"])
+            print(f"{args.out}: everything stored about person {args.telegram_id} ({tickets} problem(s),"
+                  f" {len(data['meetings'])} meeting(s), {len(data['roles']['current'])} role(s))")
+            return 0
+        report = await core.privacy.forget(SYSTEM_ACTOR, args.telegram_id, via="cli")
+        print(f"person {args.telegram_id} forgotten: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                                  for k, v in report.as_dict().items()))
+        return 0
 
 
 async def _fetch_username(settings: Settings) -> str:

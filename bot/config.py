@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Webhook mode (`run --webhook URL`): the secret Telegram sends back in every request's
     # X-Telegram-Bot-Api-Secret-Token header; without it, a random one is made at each start.
     webhook_secret: SecretStr | None = None
+    # Days after its close that a ticket keeps its resident link, name and media (PIPL); 1096 is three
+    # years with their leap day, so never less than three calendar years.
+    retention_days: int = Field(default=1096, ge=1)
 
     @field_validator("admins", mode="before")
     @classmethod

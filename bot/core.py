@@ -25,6 +25,8 @@ from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed
+from bot.services.privacy import PrivacyService
+from bot.services.retention import RetentionService
 from bot.services.tickets import TicketService
 
 
@@ -38,6 +40,8 @@ class Core(Infra):
     appraisal: AppraisalService = field(init=False)
     broadcasts: BroadcastService = field(init=False)
     digests: DigestService = field(init=False)
+    privacy: PrivacyService = field(init=False)
+    retention: RetentionService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -51,6 +55,8 @@ class Core(Infra):
         core.appraisal = AppraisalService(core)
         core.broadcasts = BroadcastService(core)
         core.digests = DigestService(core)
+        core.privacy = PrivacyService(core)
+        core.retention = RetentionService(core.db, core.clock, settings.retention_days)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

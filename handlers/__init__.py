@@ -31,6 +31,7 @@ from handlers import (
     meetings,
     membership,
     poster,
+    privacy,
     start,
     system,
     tickets,
@@ -39,7 +40,7 @@ from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
 FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, digests, lang, appoint,
-            membership, poster, system]
+            membership, poster, privacy, system]
 
 
 def all_commands() -> list[Command]:

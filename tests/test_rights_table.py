@@ -287,6 +287,10 @@ w broadcast.tick                    no      no   no   no   no   no    no    no  
 w digest.choose                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
 w digest.open                       no      no   ok   no   no   no    no    no    no     no   no
 w digest.run                        no      no   no   no   no   no    no    no    no     no   no
+# --- personal data (PIPL): the author's export and forgetting them; the retention job -------------
+w privacy.export                    ok      no   no   no   no   no    no    no    ok     no   no
+w privacy.forget                    ok      no   no   no   no   no    no    no    ok     no   no
+w privacy.retention                 no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -337,6 +341,9 @@ w digest.run                        no      no   no   no   no   no    no    no  
 #   sees their own result. A comment needs the rater's own rating just before it.
 # - digest.*: everyone chooses for themselves how low-priority notices come; an item of a digest is
 #   sent again only to the person whose digest listed it; the daily run is the system's.
+# - privacy.*: a person's data is exported or forgotten by the person, an admin or the command line
+#   (each is recorded, so an export writes); not by their secretary or organisers. Retention is the
+#   daily job's alone.
 
 
 @dataclass(frozen=True)
@@ -819,6 +826,10 @@ ACTIONS: dict[str, Action] = {
     "digest.choose": lambda c, w, a: _dg_toggle(c, a),
     "digest.open": lambda c, w, a: c.digests.open(a, w.dg_item),
     "digest.run": lambda c, w, a: c.digests.run(a),
+    # personal data
+    "privacy.export": lambda c, w, a: c.privacy.export(a, AUTHOR),
+    "privacy.forget": lambda c, w, a: c.privacy.forget(a, AUTHOR),
+    "privacy.retention": lambda c, w, a: c.retention.run(a),
 }
 
 
@@ -960,7 +971,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
-                                    "broadcast.tick", "digest.run"])
+                                    "broadcast.tick", "digest.run", "privacy.export", "privacy.forget",
+                                    "privacy.retention"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"

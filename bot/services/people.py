@@ -55,8 +55,9 @@ class PeopleService:
             self._seen[telegram_id] = seen
 
     def forget(self, telegram_id: int) -> None:
-        """Drop the cached copy (the blocked flag changed behind our back)."""
+        """Drop the cached copies (the blocked flag changed behind our back, or the person was forgotten)."""
         self._seen.pop(telegram_id, None)
+        self._languages.pop(telegram_id, None)
 
     async def ensure(self, tx: Tx, telegram_id: int, name: str = "") -> None:
         now = to_db(self.clock.now())
