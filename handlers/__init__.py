@@ -29,6 +29,8 @@ from handlers import (
     me,
     meetings,
     membership,
+    pledges,
+    points,
     poster,
     start,
     system,
@@ -37,8 +39,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, lang, appoint, membership,
-            poster, system]
+FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, points, pledges, me, lang, appoint,
+            membership, poster, system]
 
 
 def all_commands() -> list[Command]:
