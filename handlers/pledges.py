@@ -64,15 +64,15 @@ async def show_board(update: Update, context: BotContext, org_id: int, edit: boo
     lines = "\n".join(pledge_line(context, lang, p) for p in board) or c.t(lang, "pledge.board.empty")
     rows: list[list[Button]] = []
     if await svc(context).is_member(me, org_id):
-        rows.append([Button(c.t(lang, "pledge.button.posts"), PG(PgAct(PgAction.POSTS, org_id))),
-                     Button(c.t(lang, "pledge.button.write"), PG(PgAct(PgAction.WRITE, org_id)))])
+        rows.append([Button(c.t(lang, "pledge.button.posts"), PG.encode(PgAct(PgAction.POSTS, org_id))),
+                     Button(c.t(lang, "pledge.button.write"), PG.encode(PgAct(PgAction.WRITE, org_id)))])
         for pledge in [p for p in board if p.person_id == me][:MAX_BUTTONS]:
             rows.append([Button(c.t(lang, "pledge.button.report", text=clip(pledge.text, LABEL_ROOM)),
-                                PG(PgAct(PgAction.REPORT, pledge.id)))])
+                                PG.encode(PgAct(PgAction.REPORT, pledge.id)))])
     if await svc(context).is_secretary(me, org_id):
         waiting = len(await svc(context).pending(me, org_id))
-        rows.append([Button(c.t(lang, "pledge.button.add_post"), PG(PgAct(PgAction.ADD_POST, org_id))),
-                     Button(c.t(lang, "pledge.button.pending", n=waiting), PG(PgAct(PgAction.PENDING, org_id)))])
+        rows.append([Button(c.t(lang, "pledge.button.add_post"), PG.encode(PgAct(PgAction.ADD_POST, org_id))),
+                     Button(c.t(lang, "pledge.button.pending", n=waiting), PG.encode(PgAct(PgAction.PENDING, org_id)))])
     await say(update, context, clip(c.t(lang, "pledge.board.head", org=org.name, lines=lines), MAX_TEXT), rows,
               edit=edit)
 
@@ -85,11 +85,11 @@ async def show_posts(update: Update, context: BotContext, org_id: int) -> None:
     rows: list[list[Button]] = []
     for post in posts[:MAX_BUTTONS // 2]:
         row = [Button(c.t(lang, "pledge.button.take", title=post.title, n=post.takers),
-                      PG(PgAct(PgAction.TAKE, post.id)))]
+                      PG.encode(PgAct(PgAction.TAKE, post.id)))]
         if secretary:
-            row.append(Button(c.t(lang, "pledge.button.remove"), PG(PgAct(PgAction.REMOVE_POST, post.id))))
+            row.append(Button(c.t(lang, "pledge.button.remove"), PG.encode(PgAct(PgAction.REMOVE_POST, post.id))))
         rows.append(row)
-    rows.append([Button(c.t(lang, "pledge.button.back"), PG(PgAct(PgAction.BOARD, org_id)))])
+    rows.append([Button(c.t(lang, "pledge.button.back"), PG.encode(PgAct(PgAction.BOARD, org_id)))])
     await say_key(update, context, "pledge.posts.head" if posts else "pledge.posts.none", rows, edit=True)
 
 
@@ -98,7 +98,7 @@ async def start_report(update: Update, context: BotContext, pledge_id: int) -> N
     pledge = await svc(context).check_report(me, pledge_id)
     await context.core.flows.set(me, REPORT_FLOW, "collect", {"pledge": pledge.id, "text": [], "media": []})
     lang = await lang_of(update, context)
-    rows = [[Button(context.core.t(lang, "pledge.button.submit"), PG(PgAct(PgAction.SUBMIT, pledge.id)))]]
+    rows = [[Button(context.core.t(lang, "pledge.button.submit"), PG.encode(PgAct(PgAction.SUBMIT, pledge.id)))]]
     await say_key(update, context, "pledge.ask.report", rows, text=clip(pledge.text, 200), limit=MAX_MEDIA)
 
 
@@ -126,7 +126,7 @@ async def show_pending(update: Update, context: BotContext, org_id: int) -> None
                    text=clip(report.text, 1500) or c.t(lang, "pledge.photos_only"), n=len(report.media),
                    when=c.formatter.moment(lang, report.created_at, c.clock.now()))
         await say(update, context, text, [[Button(c.t(lang, "pledge.button.confirm"),
-                                                  PG(PgAct(PgAction.CONFIRM, report.id)))]])
+                                                  PG.encode(PgAct(PgAction.CONFIRM, report.id)))]])
         for item in report.media:
             await context.bot.copy_message(me, item["chat_id"], item["message_id"])
 
@@ -200,7 +200,7 @@ async def collect(update: Update, context: BotContext, state: FlowState) -> None
         data["text"] = [*data["text"], words]
     await c.flows.set(me, REPORT_FLOW, "collect", data)
     lang = await lang_of(update, context)
-    rows = [[Button(c.t(lang, "pledge.button.submit"), PG(PgAct(PgAction.SUBMIT, int(data["pledge"]))))]]
+    rows = [[Button(c.t(lang, "pledge.button.submit"), PG.encode(PgAct(PgAction.SUBMIT, int(data["pledge"]))))]]
     await say_key(update, context, "pledge.collected", rows, texts=len(data["text"]), photos=len(data["media"]))
 
 
@@ -228,7 +228,7 @@ async def flow_message(update: Update, context: BotContext) -> None:
         await c.flows.clear(me)
         lang = await lang_of(update, context)
         rows = [[Button(c.t(lang, "pledge.button.report", text=clip(pledge.text, LABEL_ROOM)),
-                        PG(PgAct(PgAction.REPORT, pledge.id)))]]
+                        PG.encode(PgAct(PgAction.REPORT, pledge.id)))]]
         await say_key(update, context, "pledge.written", rows, text=pledge.text)
 
 

@@ -88,9 +88,9 @@ async def points_command(update: Update, context: BotContext) -> None:
         org_name, month, year = await svc(context).mine(me)
         parts.append(c.t(lang, "points.mine", org=org_name, month=month.total, year=year.total,
                          month_sources=sources(context, lang, month), year_sources=sources(context, lang, year)))
-        rows.append([Button(c.t(lang, "pledge.button.board"), PG(PgAct(PgAction.BOARD, orgs[0][0])))])
+        rows.append([Button(c.t(lang, "pledge.button.board"), PG.encode(PgAct(PgAction.BOARD, orgs[0][0])))])
     for org_id, name in await svc(context).secretary_orgs(me):
-        rows.append([Button(c.t(lang, "points.button.table", org=name), PN(PnAct(PnAction.TABLE, org_id)))])
+        rows.append([Button(c.t(lang, "points.button.table", org=name), PN.encode(PnAct(PnAction.TABLE, org_id)))])
     if not parts:
         parts.append(c.t(lang, "points.none" if not rows else "points.secretary_only"))
     await say(update, context, "\n\n".join(parts), rows)
@@ -112,14 +112,14 @@ async def show_table(update: Update, context: BotContext, org_id: int, edit: boo
     lines = await svc(context).table(me, org_id)
     org = await c.orgs.get(org_id)
     assert org is not None
-    rows = [[Button(line.name, PN(PnAct(PnAction.PERSON, org_id, line.person_id)))]
+    rows = [[Button(line.name, PN.encode(PnAct(PnAction.PERSON, org_id, line.person_id)))]
             for line in lines[:MAX_PEOPLE_BUTTONS]]
-    rows.append([Button(c.t(lang, "pledge.button.board"), PG(PgAct(PgAction.BOARD, org_id)))])
+    rows.append([Button(c.t(lang, "pledge.button.board"), PG.encode(PgAct(PgAction.BOARD, org_id)))])
     if await svc(context).is_secretary(me, org_id):
         waiting = len(await c.pledges.pending(me, org_id))
-        rows.append([Button(c.t(lang, "pledge.button.pending", n=waiting), PG(PgAct(PgAction.PENDING, org_id)))])
+        rows.append([Button(c.t(lang, "pledge.button.pending", n=waiting), PG.encode(PgAct(PgAction.PENDING, org_id)))])
         year = svc(context).today().year
-        rows.append([Button(c.t(lang, "points.button.stars", year=y), SR(SrAct(SrAction.PREVIEW, org_id, y)))
+        rows.append([Button(c.t(lang, "points.button.stars", year=y), SR.encode(SrAct(SrAction.PREVIEW, org_id, y)))
                      for y in (year - 1, year)])
     await say(update, context, table_text(context, lang, org.name, lines), rows, edit=edit)
 
@@ -132,10 +132,10 @@ async def show_person(update: Update, context: BotContext, org_id: int, person_i
                month_sources=sources(context, lang, line.month), year_sources=sources(context, lang, line.year))
     rows: list[list[Button]] = []
     if await svc(context).is_secretary(me, org_id) and person_id != me:
-        rows = [[Button(c.t(lang, "points.button.delta", delta=f"{d:+d}"), PN(PnAct(PnAction.ADJUST, org_id,
+        rows = [[Button(c.t(lang, "points.button.delta", delta=f"{d:+d}"), PN.encode(PnAct(PnAction.ADJUST, org_id,
                                                                                    person_id, d))) for d in row]
                 for row in DELTAS]
-    rows.append([Button(c.t(lang, "points.button.back"), PN(PnAct(PnAction.TABLE, org_id)))])
+    rows.append([Button(c.t(lang, "points.button.back"), PN.encode(PnAct(PnAction.TABLE, org_id)))])
     await say(update, context, text, rows, edit=True)
 
 
@@ -211,8 +211,8 @@ async def stars_button(update: Update, context: BotContext) -> None:
     states = "\n".join(c.t(lang, STATUS_KEYS[p.status]) for p in done)
     text = c.t(lang, "points.stars.preview", year=parsed.year, lines=lines or c.t(lang, "points.table.empty"),
                states=states or c.t(lang, "points.stars.none_yet"))
-    rows = [[Button(c.t(lang, "points.button.open_vote"), SR(SrAct(SrAction.OPEN, parsed.org, parsed.year)))],
-            [Button(c.t(lang, "points.button.back"), PN(PnAct(PnAction.TABLE, parsed.org)))]]
+    rows = [[Button(c.t(lang, "points.button.open_vote"), SR.encode(SrAct(SrAction.OPEN, parsed.org, parsed.year)))],
+            [Button(c.t(lang, "points.button.back"), PN.encode(PnAct(PnAction.TABLE, parsed.org)))]]
     await say(update, context, clip(text, MAX_TEXT), rows, edit=True)
 
 
@@ -225,7 +225,7 @@ async def rules_command(update: Update, context: BotContext) -> None:
     if not orgs:
         await say_key(update, context, "points.error.not_allowed")
         return
-    rows = [[Button(org.name, PN(PnAct(PnAction.RULES, org.id)))] for org in orgs[:MAX_ORG_BUTTONS]]
+    rows = [[Button(org.name, PN.encode(PnAct(PnAction.RULES, org.id)))] for org in orgs[:MAX_ORG_BUTTONS]]
     await say_key(update, context, "points.rules.pick", rows)
 
 
@@ -243,15 +243,15 @@ async def show_rules(update: Update, context: BotContext, org_id: int, edit: boo
         value = rules.points[key]
         label = c.t(lang, "points.rules.rule", what=c.t(lang, RULE_LABELS[key]), n=value)
         # The middle button only shows the value (a tap shows the screen again).
-        rows.append([Button("➖", PN_RULE(PnRule(org_id, RuleKey(key), max(0, value - 1)))),
-                     Button(label, PN(PnAct(PnAction.RULES, org_id))),
-                     Button("➕", PN_RULE(PnRule(org_id, RuleKey(key), value + 1)))])
+        rows.append([Button("➖", PN_RULE.encode(PnRule(org_id, RuleKey(key), max(0, value - 1)))),
+                     Button(label, PN.encode(PnAct(PnAction.RULES, org_id))),
+                     Button("➕", PN_RULE.encode(PnRule(org_id, RuleKey(key), value + 1)))])
     for i, threshold in enumerate(rules.stars):
         key = RuleKey(f"stars{i + 2}")
         label = c.t(lang, "points.rules.threshold", stars="★" * (i + 2), n=threshold)
-        rows.append([Button("➖", PN_RULE(PnRule(org_id, key, threshold - STAR_STEP))),
-                     Button(label, PN(PnAct(PnAction.RULES, org_id))),
-                     Button("➕", PN_RULE(PnRule(org_id, key, threshold + STAR_STEP)))])
+        rows.append([Button("➖", PN_RULE.encode(PnRule(org_id, key, threshold - STAR_STEP))),
+                     Button(label, PN.encode(PnAct(PnAction.RULES, org_id))),
+                     Button("➕", PN_RULE.encode(PnRule(org_id, key, threshold + STAR_STEP)))])
     await say_key(update, context, "points.rules.head", rows, edit=edit, org=org.name)
 
 

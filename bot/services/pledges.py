@@ -251,7 +251,7 @@ class PledgeService:
         await self.outbox.send_text(
             tx, key=f"pg:r:{report_id}:{person}", chat_id=person, text=body, purpose=Purpose.REPORT,
             subject_id=report_id,
-            buttons=[[Button(self.t(lang, "pledge.button.confirm"), PG(PgAct(PgAction.CONFIRM, report_id)))]])
+            buttons=[[Button(self.t(lang, "pledge.button.confirm"), PG.encode(PgAct(PgAction.CONFIRM, report_id)))]])
         for n, item in enumerate(media):
             await self.outbox.enqueue(
                 tx, key=f"pg:r:{report_id}:{person}:{n}", chat_id=person, method="copyMessage",
