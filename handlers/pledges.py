@@ -157,7 +157,10 @@ async def pledge_button(update: Update, context: BotContext) -> None:
         await show_posts(update, context, ident)
     elif action == PgAction.TAKE:
         pledge = await svc(context).take_post(me, ident)
-        await say_key(update, context, "pledge.taken", edit=True, title=pledge.text)
+        lang = await lang_of(update, context)
+        rows = [[Button(context.core.t(lang, "pledge.button.report", text=clip(pledge.text, LABEL_ROOM)),
+                        PG.encode(PgAct(PgAction.REPORT, pledge.id)))]]
+        await say_key(update, context, "pledge.taken", rows, edit=True, title=pledge.text)
     elif action == PgAction.REMOVE_POST:
         await svc(context).remove_post(me, ident)
         await say_key(update, context, "pledge.post_removed", edit=True)

@@ -89,7 +89,10 @@ async def points_command(update: Update, context: BotContext) -> None:
         parts.append(c.t(lang, "points.mine", org=org_name, month=month.total, year=year.total,
                          month_sources=sources(context, lang, month), year_sources=sources(context, lang, year)))
         rows.append([Button(c.t(lang, "pledge.button.board"), PG.encode(PgAct(PgAction.BOARD, orgs[0][0])))])
-    for org_id, name in await svc(context).secretary_orgs(me):
+    tables = await svc(context).secretary_orgs(me)
+    # An organiser reads the tables of the branches below (supervision), after their own.
+    tables += [o for o in await svc(context).supervised_orgs(me, MAX_ORG_BUTTONS) if o not in tables]
+    for org_id, name in tables[:MAX_ORG_BUTTONS]:
         rows.append([Button(c.t(lang, "points.button.table", org=name), PN.encode(PnAct(PnAction.TABLE, org_id)))])
     if not parts:
         parts.append(c.t(lang, "points.none" if not rows else "points.secretary_only"))

@@ -140,6 +140,17 @@ async def test_points_for_a_member_and_the_branch_table_with_a_typed_adjustment(
     assert "1. 张三　本月2分 · 今年2分" in table.text and "李四　本月0分 · 今年0分" in table.text
     assert {"📝 待督诺（0）", "⭐ 2026年度评星定级"} <= set(table.button_texts)
 
+    # The township's organiser reads the table (supervision) but adds or deducts nothing.
+    organiser = fake.user(TOWN_ORG, first_name="李明")
+    organiser.send("/points")
+    listing = await said(fake, TOWN_ORG, "下面是您管理的组织的党员积分表")
+    organiser.press(listing, "📋 三义村党支部积分表")
+    table = await edited(fake, listing, "1. 张三　本月2分 · 今年2分")
+    assert "⭐ 2026年度评星定级" not in table.button_texts
+    organiser.press(table, "张三")
+    person = await edited(fake, table, "张三的积分")
+    assert person.button_texts == ["↩️ 返回积分表"]
+
     # Forged: the member presses add for himself; nothing is recorded.
     sanyi = await sanyi_id(bot)
     forged = zhang.press_data(mine.message_id, PN.encode(PnAct(PnAction.ADJUST, sanyi, ZHANG, 5)))

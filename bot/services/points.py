@@ -227,6 +227,17 @@ class PointsService:
             " AND r.role = 'secretary' ORDER BY o.id", (person,))
         return [(r[0], r[1]) for r in rows]
 
+    async def supervised_orgs(self, person: Actor, limit: int) -> list[tuple[int, str]]:
+        """(org id, name) of the orgs with members in the person's organiser subtrees, in id order."""
+        if not isinstance(person, int):
+            return []
+        rows = await self.db.fetchall(
+            "WITH RECURSIVE down(id) AS (SELECT org_id FROM roles WHERE person_id = ? AND role = 'organizer'"
+            " UNION SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            " SELECT o.id, o.name FROM orgs o WHERE o.id IN (SELECT id FROM down) AND EXISTS (SELECT 1 FROM roles r"
+            " WHERE r.org_id = o.id AND r.role IN ('member', 'secretary')) ORDER BY o.id LIMIT ?", (person, limit))
+        return [(r[0], r[1]) for r in rows]
+
     async def members(self, src: Tx | Database, org_id: int) -> list[int]:
         rows = await src.fetchall("SELECT DISTINCT person_id FROM roles WHERE org_id = ? AND role IN"
                                   " ('member', 'secretary') ORDER BY person_id", (org_id,))
