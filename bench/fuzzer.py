@@ -142,7 +142,9 @@ ACTORS = [
 # true (bot/services/screens.py), follow the changes the rights allowed.
 # ballot_tallies and appraisal_comments name nobody by design (secret ballots): what guards them is
 # the voter's own ballot_voters row (or comment step) that the same step must add.
-UNPROTECTED = frozenset({"outbox", "open_questions", "screens", "ballot_tallies", "appraisal_comments"})
+# point_statement_runs only marks which month's statements the periodic job has queued.
+UNPROTECTED = frozenset({"outbox", "open_questions", "screens", "ballot_tallies", "appraisal_comments",
+                         "point_statement_runs"})
 # Columns that make a row the actor's own. Roles are deliberately not here: nobody may grant
 # themselves a role. A name listed here that the schema no longer has fails the run (the
 # engine would otherwise silently protect too much or too little).
@@ -157,6 +159,8 @@ SELF_COLUMNS = {
     "delib_events": ("actor_id",),
     "ballot_voters": ("person_id",),
     "ballots_open": ("person_id",),
+    "pledges": ("person_id",),          # a member's own pledge or post taken
+    "pledge_reports": ("person_id",),   # a member's own 践诺
 }
 LEADING_ROLES = ("secretary", "organizer")
 # Bot API methods that only read: a 400 there answers input the person typed (an unknown channel).
