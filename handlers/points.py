@@ -24,7 +24,7 @@ from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
 from bot.services.orgs import NotAllowed, NotFound, Refused
-from bot.services.points import DEFAULT_RULES, RULE_KEYS, Line, PointsService, Source, Tally
+from bot.services.points import RULE_KEYS, Line, PointsService, Source, Tally
 from bot.services.points_ledger import STATUS_KEYS
 from handlers import system
 from handlers.common import MANAGERS, Command, answer_text, lang_of, person, say, say_key
@@ -275,8 +275,6 @@ COMMANDS = [
 ]
 
 BUTTONS = [(PN, points_button), (PN_RULE, rule_button), (SR, stars_button)]
-
-assert set(DEFAULT_RULES) == set(RULE_KEYS)
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ a confirmed 践诺, a manual addition; and for the secretary, problems answered 
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -244,6 +245,11 @@ async def test_star_rating_is_proposed_voted_and_confirmed(tree: Core, clock: Se
     assert proposal.status == "voting" and proposal.round_id is not None
     with pytest.raises(Refused, match=r"points.refused.stars_exist"):
         await core.points.propose_stars(SECRETARY, sanyi, 2026)
+    # Two proposed at the same moment: the database keeps one (the loser's round is withdrawn).
+    with pytest.raises(sqlite3.IntegrityError):
+        async with core.db.transaction() as tx:
+            await tx.insert("INSERT INTO star_proposals (org_id, year, proposed_by, proposed_at) VALUES (?, ?, ?, ?)",
+                            (sanyi, 2026, SECRETARY, "2026-12-31T00:00:00.000000Z"))
     rnd = await core.deliberation.get(SYSTEM_ACTOR, proposal.round_id)
     assert rnd.secret and rnd.audience == Audience.MEMBERS and "党员张三　14分　★★" in rnd.background
     clock.set(rnd.opinions_until + timedelta(minutes=1))

@@ -84,6 +84,8 @@ CREATE TABLE star_proposals (
     no           INTEGER
 );
 CREATE INDEX star_proposals_org ON star_proposals(org_id, year, status);
+-- One proposal under vote or confirmed per org and year, even when two are proposed at once.
+CREATE UNIQUE INDEX star_proposals_one ON star_proposals(org_id, year) WHERE status IN ('voting', 'confirmed');
 
 CREATE TABLE star_ratings (
     proposal_id  INTEGER NOT NULL REFERENCES star_proposals(id),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -498,13 +499,18 @@ class PointsService:
             opinions_until=now + OPINIONS_FOR, votes_until=now + OPINIONS_FOR + VOTES_FOR,
             background=clip(self.t(lang, "points.stars.background", year=year, lines=lines), BACKGROUND_ROOM),
             options=(self.t(lang, "points.stars.agree"), self.t(lang, "points.stars.disagree")), secret=True))
-        async with self.db.transaction() as tx:
-            proposal_id = await tx.insert(
-                "INSERT INTO star_proposals (org_id, year, round_id, proposed_by, proposed_at) VALUES (?, ?, ?, ?, ?)",
-                (org_id, year, rnd.id, actor, to_db(now)))
-            await tx.executemany(
-                "INSERT INTO star_ratings (proposal_id, person_id, points, stars) VALUES (?, ?, ?, ?)",
-                [(proposal_id, p, pts, stars) for p, _, pts, stars in preview])
+        try:
+            async with self.db.transaction() as tx:
+                proposal_id = await tx.insert(
+                    "INSERT INTO star_proposals (org_id, year, round_id, proposed_by, proposed_at)"
+                    " VALUES (?, ?, ?, ?, ?)", (org_id, year, rnd.id, actor, to_db(now)))
+                await tx.executemany(
+                    "INSERT INTO star_ratings (proposal_id, person_id, points, stars) VALUES (?, ?, ?, ?)",
+                    [(proposal_id, p, pts, stars) for p, _, pts, stars in preview])
+        except sqlite3.IntegrityError:
+            # Another proposal of the same year got in between: this round is withdrawn at once.
+            await self.deliberation.cancel(actor, rnd.id, self.t(lang, "points.stars.duplicate"))
+            raise Refused("points.refused.stars_exist", year=year) from None
         return await self._proposal(self.db, proposal_id)
 
     async def _proposal(self, src: Tx | Database, proposal_id: int) -> Proposal:
