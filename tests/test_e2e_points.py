@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 from orgtree import ERLANG_SECRETARY, SECRETARY, TOWN_ORG
-from test_e2e_deliberation import add, alert_text, edited, vote
+from test_e2e_deliberation import add, alert_text, edited, vote, with_button
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
-from bot.callbacks import PG, PN, PgAct, PgAction, PnAct, PnAction
+from bot.callbacks import PG, PN, PN_RULE, PgAct, PgAction, PnAct, PnAction, PnRule, RuleKey
 from bot.clock import SettableClock
 from conftest import BotRunner
 
@@ -274,3 +274,28 @@ async def test_every_points_prompt_takes_a_typed_answer(bot: BotRunner, fake: Fa
     await said(fake, SECRETARY, "已给张三减2分。原因：无故缺席党员大会")
     await said(fake, ZHANG, "书记给您减了2分（三义村党支部）。原因：无故缺席党员大会")
     assert await bot.core.db.fetchval("SELECT delta FROM point_adjustments") == -2
+
+
+async def test_organisers_above_set_the_rules_and_a_forged_press_changes_nothing(
+        bot: BotRunner, fake: FakeBotApi) -> None:
+    organiser = fake.user(TOWN_ORG, first_name="李明")
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    sanyi = await sanyi_id(bot)
+    organiser.send("/pointrules")
+    pick = await said(fake, TOWN_ORG, "要设置哪个组织的积分规则")
+    assert {"龙驹寨街道党工委", "三义村党支部", "二郎村党支部"} <= set(pick.button_texts)
+    organiser.press(pick, "三义村党支部")
+    rules = await edited(fake, pick, "三义村党支部的积分规则")
+    assert "参加会议：2分" in rules.button_texts and "★★★★★：80分以上" in rules.button_texts
+    organiser.press(rules, PN_RULE.encode(PnRule(sanyi, RuleKey.MEETING, 3)))  # ➕ beside 参加会议
+    await with_button(fake, rules, "参加会议：3分")
+    assert (await bot.core.points.rules(sanyi)).points["meeting"] == 3
+    # The branch's own secretary presses the same kind of button: refused, nothing changes.
+    secretary.send("/start")
+    welcome = await fake.wait_message(SECRETARY)
+    forged = secretary.press_data(welcome.message_id, PN_RULE.encode(PnRule(sanyi, RuleKey.MEETING, 9)))
+    assert "您没有这个权限" in await alert_text(fake, forged)
+    secretary.send("/pointrules")
+    await said(fake, SECRETARY, "您没有这个权限，没有做任何改动。")
+    await bot.idle()
+    assert (await bot.core.points.rules(sanyi)).points["meeting"] == 3
