@@ -145,8 +145,9 @@ ACTORS = [
 # digests records the daily digests the system built (messages, like the outbox).
 # privacy_log records each export of a person's data (/mydata: anyone's own) and names nobody (a
 # keyed hash), so no row of it is anyone's to own; the service checks the right.
+# point_statement_runs only marks which month's statements the periodic job has queued.
 UNPROTECTED = frozenset({"outbox", "open_questions", "screens", "ballot_tallies", "appraisal_comments",
-                         "digests", "privacy_log"})
+                         "digests", "privacy_log", "point_statement_runs"})
 # Columns that make a row the actor's own. Roles are deliberately not here: nobody may grant
 # themselves a role. A name listed here that the schema no longer has fails the run (the
 # engine would otherwise silently protect too much or too little).
@@ -162,6 +163,8 @@ SELF_COLUMNS = {
     "ballot_voters": ("person_id",),
     "ballots_open": ("person_id",),
     "notice_settings": ("person_id",),  # how one's own low-priority notices come (digests)
+    "pledges": ("person_id",),          # a member's own pledge or post taken
+    "pledge_reports": ("person_id",),   # a member's own 践诺
 }
 LEADING_ROLES = ("secretary", "organizer")
 # Bot API methods that only read: a 400 there answers input the person typed (an unknown channel).

@@ -840,3 +840,73 @@ class DigestWall(NamedTuple):
 
 
 DG_WALL = Kind("dgw", DigestWall)  # a digest's echo-wall line: show that org's wall
+# --- pledges and points (设岗承诺 · 积分 · 评星定级; handlers/points.py) -------------------------------
+# Data carries an action and ids (an org, a person, a post, a pledge, a report); the services check
+# every right again, so a forged or stale press changes nothing.
+
+class PgAction(StrEnum):
+    BOARD = "b"          # id: org — the branch's posts and pledges
+    POSTS = "p"          # id: org — the posts a member may take
+    TAKE = "t"           # id: post
+    WRITE = "w"          # id: org — type a pledge
+    REPORT = "r"         # id: pledge — 践诺 (type or send photos)
+    SUBMIT = "s"         # id: pledge — send the collected 践诺
+    ADD_POST = "a"       # id: org — the secretary types a post
+    REMOVE_POST = "d"    # id: post
+    PENDING = "q"        # id: org — reports waiting for 督诺
+    CONFIRM = "c"        # id: report — 督诺
+
+
+class PgAct(NamedTuple):
+    action: PgAction
+    id: int
+
+
+class PnAction(StrEnum):
+    MINE = "m"           # my own points
+    TABLE = "t"          # org: the branch's table
+    PERSON = "p"         # org, person: one member's points, with add / deduct buttons
+    ADJUST = "a"         # org, person, value = the delta: then the reason is typed
+    RULES = "r"          # org: the rules screen (organisers)
+
+
+class PnAct(NamedTuple):
+    action: PnAction
+    org: int = 0
+    person: int = 0
+    value: int = 0
+
+
+class RuleKey(StrEnum):
+    MEETING = "meeting"
+    THEME_DAY = "theme_day"
+    DELIBERATION = "deliberation"
+    PLEDGE = "pledge"
+    TICKET = "ticket"
+    STARS2 = "stars2"
+    STARS3 = "stars3"
+    STARS4 = "stars4"
+    STARS5 = "stars5"
+
+
+class PnRule(NamedTuple):
+    org: int
+    key: RuleKey
+    value: int           # the new value (a stale press sets what its screen showed, once more)
+
+
+class SrAction(StrEnum):
+    PREVIEW = "v"        # the proposed stars of the year
+    OPEN = "o"           # open the members' vote on them
+
+
+class SrAct(NamedTuple):
+    action: SrAction
+    org: int
+    year: int
+
+
+PG = Kind("pg", PgAct)
+PN = Kind("pn", PnAct)
+PN_RULE = Kind("pnr", PnRule)
+SR = Kind("sr", SrAct)

@@ -15,7 +15,7 @@ from bot.actors import SystemActor
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
-from bot.services import deliberation_ledger, matters_ledger
+from bot.services import deliberation_ledger, matters_ledger, points_ledger
 from bot.services.appraisal import AppraisalService
 from bot.services.broadcasts import BroadcastService
 from bot.services.deliberation import DeliberationService
@@ -25,6 +25,8 @@ from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed
+from bot.services.pledges import PledgeService
+from bot.services.points import PointsService
 from bot.services.privacy import PrivacyService
 from bot.services.retention import RetentionService
 from bot.services.tickets import TicketService
@@ -42,6 +44,8 @@ class Core(Infra):
     digests: DigestService = field(init=False)
     privacy: PrivacyService = field(init=False)
     retention: RetentionService = field(init=False)
+    pledges: PledgeService = field(init=False)
+    points: PointsService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -57,13 +61,16 @@ class Core(Infra):
         core.digests = DigestService(core)
         core.privacy = PrivacyService(core)
         core.retention = RetentionService(core.db, core.clock, settings.retention_days)
+        core.pledges = PledgeService(core)
+        core.points = PointsService(core, core.deliberation)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,
                      lang: str) -> tuple[str, bytes]:
         """The org's ledger (台账) for a period: its meetings, and the deliberation rounds and
-        四议两公开 matters of that period as further sheets, so that an inspector gets one file.
-        The meetings' right decides; the other sheets are left out for whoever may not read them."""
+        四议两公开 matters, and the members' points and star ratings of that period as further sheets,
+        so that an inspector gets one file. The meetings' right decides; the other sheets are left
+        out for whoever may not read them."""
         data = await self.meetings.ledger_data(actor, org_id, first, last)  # type: ignore[arg-type]
         extra: list[Callable[[Workbook], None]] = []
         try:
@@ -76,6 +83,11 @@ class Core(Infra):
             _, matters = await self.matters.ledger_matters(actor, org_id, lang, first, last)
             extra.append(partial(matters_ledger.add_sheets, matters=matters, t=self.t, fmt=self.formatter,
                                  lang=lang))
+        except NotAllowed:
+            pass
+        try:
+            points = await self.points.ledger_points(actor, org_id, first, last)
+            extra.append(partial(points_ledger.add_sheets, data=points, t=self.t, fmt=self.formatter, lang=lang))
         except NotAllowed:
             pass
         return await self.meetings.render_ledger(data, lang, extra)

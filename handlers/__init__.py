@@ -30,6 +30,8 @@ from handlers import (
     me,
     meetings,
     membership,
+    pledges,
+    points,
     poster,
     privacy,
     start,
@@ -39,8 +41,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, digests, lang, appoint,
-            membership, poster, privacy, system]
+FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, points, pledges, me, digests,
+            lang, appoint, membership, poster, privacy, system]
 
 
 def all_commands() -> list[Command]:

@@ -469,6 +469,8 @@ DELIB_TYPED = "test_e2e_deliberation.py::test_every_deliberation_prompt_takes_a_
 DELIB_ROUND = "test_e2e_deliberation.py::test_a_round_from_opening_to_a_published_result_across_a_restart"
 MATTER_TYPED = "test_e2e_matters.py::test_every_matters_prompt_takes_a_typed_answer"
 MATTER_ALL = "test_e2e_matters.py::test_a_matter_through_all_stages_to_both_publications"
+POINTS_TYPED = "test_e2e_points.py::test_every_points_prompt_takes_a_typed_answer"
+POINTS_ADJUST = "test_e2e_points.py::test_points_for_a_member_and_the_branch_table_with_a_typed_adjustment"
 PROMPT_TESTS = {
     "readable.meeting.ask_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
     "readable.meeting.unreadable_length": "test_meeting_steps_that_invite_typing_take_typed_answers",
@@ -545,6 +547,15 @@ PROMPT_TESTS = {
     "appraisal.rated": APPRAISAL_TYPED,
     "appraisal.ask.comment_text": APPRAISAL_TYPED,
     "appraisal.refused.empty_comment": APPRAISAL_TYPED,
+    # Pledges and points: each typed in one walk (a sticker first where it is refused).
+    "pledge.ask.post": POINTS_TYPED,
+    "pledge.ask.text_please": POINTS_TYPED,
+    "pledge.ask.pledge": POINTS_TYPED,
+    "pledge.ask.report": POINTS_TYPED,
+    "pledge.ask.report_kind": POINTS_TYPED,
+    "points.adjust.ask_deduct": POINTS_TYPED,
+    "points.adjust.text_please": POINTS_TYPED,
+    "points.adjust.ask_add": POINTS_ADJUST,
 }
 # Texts with those words that ask nothing (statuses, history lines, outcomes, chooser labels).
 NOT_PROMPTS = {

@@ -399,7 +399,8 @@ async def test_the_orgs_ledger_also_holds_its_deliberation_rounds_and_matters(vi
     name, content = await village.ledger(SECRETARY, org, date(2026, 10, 1), date(2026, 12, 31), "zh_CN")
     assert name == "台账-三义村党支部-2026年第4季度.xlsx"
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames[0] == "汇总" and book.sheetnames[-4:] == ["民主议事", "议事记录", "四议两公开", "各步记录"]
+    assert book.sheetnames[0] == "汇总" and book.sheetnames[-7:-3] == ["民主议事", "议事记录", "四议两公开", "各步记录"]
+    assert book.sheetnames[-3:] == ["党员积分", "加减分记录", "评星定级"]  # the members' points (test_e2e_points.py)
     rounds = [[c.value for c in row] for row in book["民主议事"].iter_rows(min_row=2)]
     assert rounds[0][0] == "2026年12月20日" and rounds[0][2] == "要不要修村西的路"
     matters = [[c.value for c in row] for row in book["四议两公开"].iter_rows(min_row=2)]

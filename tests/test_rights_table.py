@@ -62,6 +62,7 @@ from bot.services.meeting_model import Refused as MeetingRefused
 from bot.services.meeting_time import Rule
 from bot.services.meetings import Draft, SeriesSpec
 from bot.services.orgs import NotAllowed, NotFound
+from bot.services.points import Refused as PointsRefused
 from bot.services.tickets import Done, Item
 from bot.services.tickets import Refused as TicketRefused
 
@@ -291,6 +292,31 @@ w digest.run                        no      no   no   no   no   no    no    no  
 w privacy.export                    ok      no   no   no   no   no    no    no    ok     no   no
 w privacy.forget                    ok      no   no   no   no   no    no    no    ok     no   no
 w privacy.retention                 no      no   no   no   no   no    no    no    no     no   no
+# --- pledges and points of sanyi (PG_POST: a post; PG_PLEDGE: mem's pledge with PG_REPORT waiting) -
+  pledge.posts                      no      no   ok   ok   no   ok    ok    no    no     ok   no
+w pledge.add_post                   no      no   no   ok   no   no    no    no    no     no   no
+w pledge.remove_post                no      no   no   ok   no   no    no    no    no     no   no
+w pledge.take_post                  no      no   ok   ok   no   no    no    no    no     ok   no
+w pledge.write_pledge               no      no   ok   ok   no   no    no    no    no     ok   no
+  pledge.board                      no      no   ok   ok   no   ok    ok    no    no     ok   no
+  pledge.get                        no      no   ok   ok   no   ok    ok    no    no     ok   no
+  pledge.reports                    no      no   ok   ok   no   ok    ok    no    no     ok   no
+  pledge.check_report               no      no   ok   no   no   no    no    no    no     no   no
+w pledge.report                     no      no   ok   no   no   no    no    no    no     no   no
+  pledge.pending                    no      no   no   ok   no   no    no    no    no     no   no
+w pledge.confirm                    no      no   no   ok   no   no    no    no    no     no   no
+  points.mine                       hid     hid  ok   ok   ok   hid   hid   hid   hid    ok   hid
+  points.table                      no      no   no   ok   no   ok    ok    no    ok     no   no
+  points.person                     no      no   no   ok   no   ok    ok    no    ok     no   no
+w points.adjust                     no      no   no   ok   no   no    no    no    no     no   no
+  points.may_set_rules              hid     hid  hid  hid  hid  ok    ok    hid   ok     hid  hid
+w points.set_rule                   no      no   no   no   no   ok    ok    no    ok     no   no
+  points.star_preview               no      no   no   ok   no   no    no    no    no     no   no
+w points.propose_stars              no      no   no   ok   no   no    no    no    no     no   no
+  points.proposals                  no      no   no   ok   no   ok    ok    no    ok     no   no
+  points.ledger_points              no      no   no   ok   no   ok    ok    no    ok     no   no
+w points.send_statements            no      no   no   no   no   no    no    no    no     no   no
+w points.settle_stars               no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -344,6 +370,13 @@ w privacy.retention                 no      no   no   no   no   no    no    no  
 # - privacy.*: a person's data is exported or forgotten by the person, an admin or the command line
 #   (each is recorded, so an export writes); not by their secretary or organisers. Retention is the
 #   daily job's alone.
+# - pledge.*: the branch's members (and its secretary, who is one of them in spirit: secretaries
+#   take posts too) and organisers at or above read the board; only members take posts, write
+#   pledges and report on their own; only the branch's secretary keeps the posts and confirms
+#   (督诺). points.*: the table is for the secretary, organisers at or above and admins; only the
+#   secretary adds or deducts, and proposes the stars; the rules are set by organisers at or above
+#   the org and admins, never by the branch's own secretary; "mine" lists one's own branch (sib
+#   is erlang's secretary, with points of their own there).
 
 
 @dataclass(frozen=True)
@@ -405,6 +438,9 @@ class World:
     bc_queued: int = 0  # a broadcast of sanyi's secretary to sanyi's members, sent, with 收到
     bc_draft: int = 0   # a draft of the same secretary, with its content
     dg_item: int = 0    # an item (a held supervision summary) of the member's digest, built
+    pg_post: int = 0    # a post of sanyi
+    pg_pledge: int = 0  # mem's pledge, with
+    pg_report: int = 0  # … a 践诺 waiting for 督诺
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -467,6 +503,7 @@ async def prepare(path: Path) -> World:
         await m.add_minutes(SECRETARY, current, "text", "学习了党章第一章")
         bc_queued, bc_draft = await _broadcasts(core, sanyi)
         dg_item = await _digest(core)
+        pg_post, pg_pledge, pg_report = await _pledges(core, sanyi)
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
@@ -474,7 +511,8 @@ async def prepare(path: Path) -> World:
                       d_opinions=d_opinions, d_voting=d_voting, d_opinion=d_opinion,
                       m_open=m_open, m_decided=m_decided, m_published=m_published, a_open=appraisals[0],
                       a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3],
-                      bc_queued=bc_queued, bc_draft=bc_draft, dg_item=dg_item)
+                      bc_queued=bc_queued, bc_draft=bc_draft, dg_item=dg_item, pg_post=pg_post,
+                      pg_pledge=pg_pledge, pg_report=pg_report)
     finally:
         await core.close()
     return world
@@ -548,6 +586,12 @@ async def _digest(core: Core) -> int:
                                     purpose="supervision/bulletin", not_before=NOW - timedelta(hours=12))
     assert await core.digests.run(SYSTEM_ACTOR) == 1
     return int(await core.db.fetchval("SELECT id FROM outbox WHERE dedup_key = 'dg-rights'"))
+async def _pledges(core: Core, sanyi: int) -> tuple[int, int, int]:
+    """A post of sanyi, and the member's pledge with a progress report waiting for 督诺."""
+    post = await core.pledges.add_post(SECRETARY, sanyi, "环境卫生监督岗")
+    pledge = await core.pledges.write_pledge(MEMBER, sanyi, "每月帮困难户干一次活")
+    report = await core.pledges.report(MEMBER, pledge.id, "帮王大娘收了玉米", [])
+    return post.id, pledge.id, report
 
 
 @pytest.fixture(scope="module")
@@ -640,6 +684,15 @@ async def _dg_toggle(c: Core, a: int) -> None:
 
 async def _bc_history(c: Core, a: int, broadcast_id: int) -> None:
     shown(any(b.id == broadcast_id for b, _ in await c.broadcasts.history(a)))
+
+async def _points_mine(c: Core, w: World, a: int) -> None:
+    """One's own points: "hid" for whoever is no member or secretary of a branch."""
+    try:
+        await c.points.mine(a)
+    except PointsRefused as refused:
+        if refused.key != "points.refused.no_org":
+            raise
+        raise Hidden from None
 
 
 ACTIONS: dict[str, Action] = {
@@ -830,7 +883,33 @@ ACTIONS: dict[str, Action] = {
     "privacy.export": lambda c, w, a: c.privacy.export(a, AUTHOR),
     "privacy.forget": lambda c, w, a: c.privacy.forget(a, AUTHOR),
     "privacy.retention": lambda c, w, a: c.retention.run(a),
+    # pledges and points
+    "pledge.posts": lambda c, w, a: c.pledges.posts(a, w.sanyi),
+    "pledge.add_post": lambda c, w, a: c.pledges.add_post(a, w.sanyi, "治安巡逻岗"),
+    "pledge.remove_post": lambda c, w, a: c.pledges.remove_post(a, w.pg_post),
+    "pledge.take_post": lambda c, w, a: c.pledges.take_post(a, w.pg_post),
+    "pledge.write_pledge": lambda c, w, a: c.pledges.write_pledge(a, w.sanyi, "带头打扫村道"),
+    "pledge.board": lambda c, w, a: c.pledges.board(a, w.sanyi),
+    "pledge.get": lambda c, w, a: c.pledges.get(a, w.pg_pledge),
+    "pledge.reports": lambda c, w, a: c.pledges.reports(a, w.pg_pledge),
+    "pledge.check_report": lambda c, w, a: c.pledges.check_report(a, w.pg_pledge),
+    "pledge.report": lambda c, w, a: c.pledges.report(a, w.pg_pledge, "又帮了一次", []),
+    "pledge.pending": lambda c, w, a: c.pledges.pending(a, w.sanyi),
+    "pledge.confirm": lambda c, w, a: c.pledges.confirm(a, w.pg_report),
+    "points.mine": _points_mine,
+    "points.table": lambda c, w, a: c.points.table(a, w.sanyi),
+    "points.person": lambda c, w, a: c.points.person(a, w.sanyi, MEMBER),
+    "points.adjust": lambda c, w, a: c.points.adjust(a, w.sanyi, MEMBER, 2, "带头修路"),
+    "points.may_set_rules": lambda c, w, a: _true(c.points.may_set_rules(a, w.sanyi)),
+    "points.set_rule": lambda c, w, a: c.points.set_rule(a, w.sanyi, "meeting", 4),
+    "points.star_preview": lambda c, w, a: c.points.star_preview(a, w.sanyi, 2026),
+    "points.propose_stars": lambda c, w, a: c.points.propose_stars(a, w.sanyi, 2026),
+    "points.proposals": lambda c, w, a: c.points.proposals(a, w.sanyi),
+    "points.ledger_points": lambda c, w, a: c.points.ledger_points(a, w.sanyi, NOW.date(), NOW.date()),
+    "points.send_statements": lambda c, w, a: c.points.send_statements(a),
+    "points.settle_stars": lambda c, w, a: c.points.settle_stars(a),
 }
+
 
 
 async def _true(found: Awaitable[bool]) -> None:
@@ -903,7 +982,8 @@ async def outcome(core: Core, world: World, action: str, actor: int) -> str:
         return "nf"
     except ValueError:
         return "bad"
-    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused, AppraisalRefused, BroadcastRefused) as refused:
+    except (MeetingRefused, TicketRefused, DelibRefused, MatterRefused, AppraisalRefused, BroadcastRefused,
+            PointsRefused) as refused:
         return {"meeting.error.not_invited": "ni", "ticket.refused.no_org": "org",
                 "delib.refused.own_opinion": "own"}.get(refused.key, refused.key)
     if isinstance(result, Done) and not result.changed:
@@ -972,7 +1052,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
                                     "broadcast.tick", "digest.run", "privacy.export", "privacy.forget",
-                                    "privacy.retention"])
+                                    "privacy.retention", "points.send_statements", "points.settle_stars",
+                                    "points.table", "points.ledger_points"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
