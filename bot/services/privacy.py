@@ -145,7 +145,8 @@ class PrivacyService:
         name them: a pending one keeps going with the name replaced (unless it carries the id, in a
         button say: then it is cancelled); one already sent is emptied."""
         cur = await tx.execute(
-            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND (chat_id = ? OR recipient = ?)",
+            "UPDATE outbox SET status = 'cancelled' WHERE status IN ('pending', 'digest')"
+            " AND (chat_id = ? OR recipient = ?)",
             (person_id, person_id))
         cancelled = cur.rowcount
         cur = await tx.execute(

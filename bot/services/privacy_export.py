@@ -27,6 +27,16 @@ async def collect(tx: Tx, person_id: int) -> dict[str, Any]:
             "SELECT a.year, o.name AS org, t.report_kind, t.report_text, t.report_at FROM appraisal_targets t"
             " JOIN appraisals a ON a.id = t.appraisal_id JOIN orgs o ON o.id = t.org_id"
             " WHERE t.secretary_id = ? ORDER BY t.id", (person_id,))),
+        "pledges": _dicts(await tx.fetchall(
+            "SELECT o.name AS org, p.text, p.created_at, p.ended_at FROM pledges p JOIN orgs o ON o.id = p.org_id"
+            " WHERE p.person_id = ? ORDER BY p.id", (person_id,))),
+        "pledge_reports": _dicts(await tx.fetchall(
+            "SELECT r.text, r.created_at, r.status, r.decided_at FROM pledge_reports r WHERE r.person_id = ?"
+            " ORDER BY r.id", (person_id,))),
+        # Who adjusted is another person: left out, like every other person in the export.
+        "point_adjustments": _dicts(await tx.fetchall(
+            "SELECT o.name AS org, a.delta, a.reason, a.at FROM point_adjustments a JOIN orgs o ON o.id = a.org_id"
+            " WHERE a.person_id = ? ORDER BY a.id", (person_id,))),
         "in_progress": await _state(tx, person_id),
     }
 
@@ -35,7 +45,8 @@ async def _profile(tx: Tx, person_id: int) -> dict[str, Any]:
     row = await tx.fetchone("SELECT telegram_id, name, username, language, tg_language_code, blocked_bot,"
                             " created_at, updated_at FROM people WHERE telegram_id = ?", (person_id,))
     profile: dict[str, Any] = dict(row) if row else {"telegram_id": person_id}
-    profile["settings"] = {"language": profile.pop("language", None)}
+    digest = await tx.fetchval("SELECT digest FROM notice_settings WHERE person_id = ?", (person_id,))
+    profile["settings"] = {"language": profile.pop("language", None), "daily_digest": bool(digest)}
     return profile
 
 
