@@ -24,6 +24,7 @@ from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
 from bot.services.orgs import NotAllowed
+from bot.services.supervision import SupervisionService
 from bot.services.tickets import TicketService
 
 
@@ -36,6 +37,7 @@ class Core(Infra):
     matters: MatterService = field(init=False)
     appraisal: AppraisalService = field(init=False)
     broadcasts: BroadcastService = field(init=False)
+    supervision: SupervisionService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -48,6 +50,7 @@ class Core(Infra):
         core.matters = MatterService(core, core.deliberation)
         core.appraisal = AppraisalService(core)
         core.broadcasts = BroadcastService(core)
+        core.supervision = SupervisionService(core, core.meetings)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

@@ -1,0 +1,14 @@
+-- Supervision bulletins (督查通报): each automatic monthly bulletin is recorded once per org and
+-- month, in the same transaction as its outbox rows, so a restart never sends it twice.
+CREATE TABLE supervision_runs (
+    org_id   INTEGER NOT NULL REFERENCES orgs(id),
+    period   TEXT NOT NULL,            -- YYYY-MM, the month the bulletin covers
+    sent_to  INTEGER NOT NULL,         -- how many organisers it was queued for
+    done_at  TEXT NOT NULL,
+    PRIMARY KEY (org_id, period)
+);
+-- The bulletin counts a period's tickets per org that answers for them, and its held meetings by
+-- start: ranges on the time, grouped by org, without reading the whole table.
+CREATE INDEX tickets_created ON tickets(created_at, handler_org_id);
+CREATE INDEX meetings_status_start ON meetings(status, starts_at);
+CREATE INDEX outbox_failed ON outbox(created_at) WHERE status = 'failed';
