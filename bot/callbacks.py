@@ -809,3 +809,14 @@ BC_STOP = Kind("bcx", BroadcastRef)      # stop sending (on the progress message
 BC_ACK = Kind("bck", BroadcastRef)       # a recipient's 收到
 BC_ACKS = Kind("bcv", BroadcastRef)      # the sender: who has tapped 收到
 BC_REMIND = Kind("bcm", BroadcastRef)    # the sender: remind those who have not, once
+
+
+# --- supervision bulletins (/report) -----------------------------------------------------------------
+
+class ReportPick(NamedTuple):
+    org_id: int
+    first: int  # YYYYMMDD
+    last: int   # YYYYMMDD
+
+
+REPORT_ORG = Kind("rp", ReportPick)  # which org's bulletin, for someone who leads several

@@ -62,6 +62,7 @@ HELP_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
                                                 "committee"})),
     ("readable.help.group_deliberation", frozenset({"deliberations", "newdeliberation", "matters", "appraisal"})),
     ("readable.help.group_notices", frozenset({"broadcast", "broadcasts"})),
+    ("readable.help.group_supervision", frozenset({"report"})),
     ("readable.help.group_people", frozenset({"org", "invite", "appoint"})),
 )
 OTHER_GROUP = "readable.help.group_other"
