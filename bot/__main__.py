@@ -205,7 +205,7 @@ async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    rep = sub.add_parser("report", help="an org's supervision bulletin (督查通报): the text, and the workbook and chart")
+    rep = sub.add_parser("report", help="an org's supervision bulletin (督查通报): its text, workbook and chart")
     rep.add_argument("org_code")
     rep.add_argument("--period", required=True, metavar="2026-11 | 2026-Q4 | 2026",
                      help="a month, a quarter or a year")

@@ -91,7 +91,7 @@ async def test_monthly_bulletin_after_the_holiday_and_report_on_demand(bot: BotR
     user.send("/report quarter")
     await fake.wait_for(lambda: len([m for m in fake.sent(TOWN_ORG) if m.document]) == 2, message="no report")
     await fake.wait_text(TOWN_ORG, "督查通报已生成")
-    progress = [m for m in fake.sent(TOWN_ORG) if m.message_id > before][0]  # the first answer, edited
+    progress = next(m for m in fake.sent(TOWN_ORG) if m.message_id > before)  # the first answer, edited
     assert "督查通报已生成" in progress.text and progress.edits >= 3
     report = [m for m in fake.sent(TOWN_ORG) if m.document][-1]
     assert report.document is not None and report.document[0] == "督查通报-龙驹寨街道党工委-2026年第4季度.xlsx"

@@ -283,6 +283,13 @@ w broadcast.remind                  no      no   no   ok   no   no    no    no  
 w broadcast.ack                     no      no   ok   no   no   no    no    no    no     ok   no
   broadcast.history                 hid     hid  hid  ok   hid  hid   hid   hid   hid    hid  hid
 w broadcast.tick                    no      no   no   no   no   no    no    no    no     no   no
+# --- supervision bulletins (sanyi's October) ------------------------------------------------------
+  supervision.may_report            hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+  supervision.check_report          no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.bulletin              no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.build                 no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.report_orgs           hid     hid  hid  ok   hid  ok    ok    hid   hid    hid  hid
+w supervision.tick                  no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -331,6 +338,10 @@ w broadcast.tick                    no      no   no   no   no   no    no    no  
 #   exA; the secretary is no member there in this tree); only organisers at or above the township the
 #   appraisal was opened from lead it (progress, results, publish: org^); the secretary reports and
 #   sees their own result. A comment needs the rater's own rating just before it.
+# - supervision.*: organisers at or above an org (and admins) read its bulletin, its secretary too
+#   (their own org only); report_orgs lists where the person reads bulletins (sanyi itself or an org
+#   above it: the township's organiser reads sanyi inside longjuzhai's); admins hold no role, so it
+#   lists nothing for them (they name the org). The monthly job is the system's.
 
 
 @dataclass(frozen=True)
@@ -793,7 +804,22 @@ ACTIONS: dict[str, Action] = {
     "broadcast.ack": lambda c, w, a: c.broadcasts.ack(a, w.bc_queued),
     "broadcast.history": lambda c, w, a: _bc_history(c, a, w.bc_queued),
     "broadcast.tick": lambda c, w, a: c.broadcasts.tick(a),
+    # supervision bulletins
+    "supervision.may_report": lambda c, w, a: _true(c.supervision.may_report(a, w.sanyi)),
+    "supervision.check_report": lambda c, w, a: c.supervision.check_report(a, w.sanyi),
+    "supervision.bulletin": lambda c, w, a: c.supervision.bulletin(a, w.sanyi, date(2026, 10, 1),
+                                                                    date(2026, 10, 31)),
+    "supervision.build": lambda c, w, a: c.supervision.build(a, w.sanyi, date(2026, 10, 1), date(2026, 10, 31),
+                                                              "zh_CN"),
+    "supervision.report_orgs": lambda c, w, a: _report_listed(c, w, a),
+    "supervision.tick": lambda c, w, a: c.supervision.tick(a),
 }
+
+
+async def _report_listed(c: Core, w: World, a: Any) -> None:
+    """sanyi is in reach: one of the listed orgs is sanyi or above it."""
+    above = {o.id for o in await c.orgs.ancestors(w.sanyi)}
+    shown(any(o.id in above for o in await c.supervision.report_orgs(a)))
 
 
 async def _true(found: Awaitable[bool]) -> None:
@@ -934,7 +960,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "delib.tick", "delib.events", "delib.get", "delib.ledger",
                                     "matter.tick", "matter.get", "matter.export", "matter.stall_days",
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
-                                    "broadcast.tick"])
+                                    "broadcast.tick", "supervision.check_report", "supervision.bulletin",
+                                    "supervision.build", "supervision.tick"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"

@@ -232,7 +232,8 @@ class SupervisionService:
 
         total = roll(org.id)
         by_id = {o.id: o for _, o in tree}
-        rows = [Row(org, True, Counter(own[org.id]))] + [Row(by_id[c], False, rolled[c]) for c in children.get(org.id, [])]
+        rows = [Row(org, True, Counter(own[org.id]))]
+        rows += [Row(by_id[c], False, rolled[c]) for c in children.get(org.id, [])]
         kinds = [k for k in QUOTA_KINDS if total[f"req:{k}"]]
         lagging = [lag for _, o in tree if (lag := self._lag(o, own[o.id])) is not None]
         return Bulletin(org=org, first=first, last=last, now=now, orgs=len(tree), rows=rows, total=total,
@@ -266,8 +267,9 @@ class SupervisionService:
         chart = await asyncio.to_thread(render.chart, b, self.t, self.fmt, lang)
         await step("supervision.progress.workbook")
         workbook = await asyncio.to_thread(render.workbook, b, self.t, self.fmt, lang)
-        return Built(bulletin=b, texts=texts, chart=chart, chart_name=render.file_name(b, self.t, self.fmt, lang, "png"),
-                     workbook=workbook, workbook_name=render.file_name(b, self.t, self.fmt, lang, "xlsx"))
+        return Built(bulletin=b, texts=texts, chart=chart,
+                     chart_name=render.file_name(b, self.t, self.fmt, lang, "png"), workbook=workbook,
+                     workbook_name=render.file_name(b, self.t, self.fmt, lang, "xlsx"))
 
     # --- the monthly bulletin -----------------------------------------------------------------
     def send_time(self, today: date) -> datetime:
@@ -300,7 +302,8 @@ class SupervisionService:
     async def _send(self, org_id: int, people: list[int], first: date, last: date, key: str,
                     actor: SystemActor) -> None:
         langs = {p: await self.core.people.language(p) for p in people}
-        built = {lang: await self.build(actor, org_id, first, last, lang) for lang in sorted(set(langs.values()))}
+        built = {lang: await self.build(actor, org_id, first, last, lang)
+                 for lang in sorted(set(langs.values()))}
         now = self.clock.now()
         async with self.db.transaction() as tx:
             claimed = await tx.execute(
