@@ -16,7 +16,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from bot.charts import new_figure, png_bytes
-from bot.formatting import Formatter, babel_locale, file_name as safe_name
+from bot.formatting import Formatter, babel_locale
+from bot.formatting import file_name as safe_name
 from bot.i18n import Translator
 from bot.limits import MAX_TEXT
 from bot.services.ledger import _cell, _sheet_title, _write_table
