@@ -13,5 +13,9 @@ CREATE TABLE supervision_runs (
 CREATE INDEX tickets_created ON tickets(created_at, handler_org_id, status, accepted_at, accept_due, answered_at,
                                         answer_due, rating);
 CREATE INDEX people_blocked ON people(telegram_id) WHERE blocked_bot = 1;
+-- Was a problem ever escalated (one probe per problem of the period), and which are open now.
+CREATE INDEX ticket_events_escalated ON ticket_events(ticket_id) WHERE action = 'escalated';
+CREATE INDEX tickets_open ON tickets(handler_org_id, status, accept_due, answer_due)
+    WHERE status IN ('new', 'accepted', 'need_info', 'reopened');
 CREATE INDEX meetings_status_start ON meetings(status, starts_at);
 CREATE INDEX outbox_failed ON outbox(created_at) WHERE status = 'failed';

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 CHART_INCHES = (10.0, 5.5)
 CHART_DPI = 120  # 1200 × 660 pixels
 PERCENT_FORMAT = "0.0%"
-MATTER_STATES = ("s1", "s2", "s3", "s4", "decided", "published", "done", "rejected")
+MATTER_STATES = {"s1": "supervision.matter.s1", "s2": "supervision.matter.s2", "s3": "supervision.matter.s3",
+                 "s4": "supervision.matter.s4", "decided": "supervision.matter.decided",
+                 "published": "supervision.matter.published", "done": "supervision.matter.done",
+                 "rejected": "supervision.matter.rejected"}
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -134,52 +137,62 @@ def chart(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> bytes:
 
 
 # --- the workbook -----------------------------------------------------------------------------------
-Column = tuple[str, int, Callable[[Counter[str]], Any]]
+Column = tuple[str, int, Callable[[Counter[str]], Any], bool]
+
+# Each measure's columns after the org: (header key, a count's name, or (part, whole) for a rate).
+Spec = tuple[str, str | tuple[str, str]]
+MEETING_COLUMNS: tuple[Spec, ...] = (
+    ("supervision.col.required", "required"), ("supervision.col.met", "met"),
+    ("supervision.col.met_rate", ("met", "required")), ("supervision.col.held", "held"),
+    ("supervision.col.invited", "invited"), ("supervision.col.attended", "attended"),
+    ("supervision.col.on_leave", "on_leave"), ("supervision.col.attendance", ("attended", "invited")),
+    ("supervision.col.minutes_due", "minutes_due"), ("supervision.col.minutes_on_time", "minutes_on_time"),
+    ("supervision.col.minutes_rate", ("minutes_on_time", "minutes_due")))
+TICKET_COLUMNS: tuple[Spec, ...] = (
+    ("supervision.col.received", "received"), ("supervision.col.accept_due", "accept_due"),
+    ("supervision.col.accepted_in_time", "accepted_in_time"),
+    ("supervision.col.accept_rate", ("accepted_in_time", "accept_due")),
+    ("supervision.col.answer_due", "answer_due"), ("supervision.col.answered_in_time", "answered_in_time"),
+    ("supervision.col.answer_rate", ("answered_in_time", "answer_due")), ("supervision.col.overdue", "overdue"),
+    ("supervision.col.escalated", "escalated"), ("supervision.col.rated", "rated"),
+    ("supervision.col.satisfied", "satisfied"), ("supervision.col.satisfaction", ("satisfied", "rated")),
+    ("supervision.col.unrated", "unrated"), ("supervision.col.unrated_share", ("unrated", "closed_rated")))
+ROUND_COLUMNS: tuple[Spec, ...] = (
+    ("supervision.col.rounds", "rounds"), ("supervision.col.voting_rounds", "voting_rounds"),
+    ("supervision.col.ballots", "ballots"), ("supervision.col.eligible", "eligible"),
+    ("supervision.col.turnout", ("ballots", "eligible")), ("supervision.col.opinions", "opinions"))
+MATTER_COLUMNS: tuple[Spec, ...] = (
+    ("supervision.col.matters", "matters"), *((key, f"matter:{state}") for state, key in MATTER_STATES.items()),
+    ("supervision.col.matters_overdue", "matters_overdue"))
+DELIVERY_COLUMNS: tuple[Spec, ...] = (("supervision.col.blocked", "blocked"), ("supervision.col.failed", "failed"))
+SHEETS = (("supervision.sheet.meetings", MEETING_COLUMNS), ("supervision.sheet.tickets", TICKET_COLUMNS),
+          ("supervision.sheet.deliberation", ROUND_COLUMNS), ("supervision.sheet.matters", MATTER_COLUMNS),
+          ("supervision.sheet.delivery", DELIVERY_COLUMNS))
 
 
-def _rate(part: str, whole: str) -> Callable[[Counter[str]], Any]:
+def _value(spec: str | tuple[str, str]) -> Callable[[Counter[str]], Any]:
+    if isinstance(spec, str):
+        return lambda f: f[spec]
+    part, whole = spec
+    if whole == "closed_rated":  # the unrated share: out of those rated or closed unrated
+        return lambda f: ratio(f[part], f["rated"] + f["unrated"]) if f["rated"] + f["unrated"] else ""
     return lambda f: ratio(f[part], f[whole]) if f[whole] else ""
 
 
-def _n(key: str) -> Callable[[Counter[str]], Any]:
-    return lambda f: f[key]
-
-
 def sheets(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> list[tuple[str, list[Column]]]:
-    """Each measure's sheet: (title key, columns of (header, width, value))."""
+    """Each measure's sheet: (title key, columns of (header, width, value, is a rate)); the meetings'
+    sheet starts with each required kind's required and held."""
     kinds = MeetingText(fmt)
     quota: list[Column] = []
     for kind in b.kinds:
         name = _kind(kinds, t, lang, kind)
-        quota += [(t(lang, "supervision.col.kind_required", kind=name), 12, _n(f"req:{kind}")),
-                  (t(lang, "supervision.col.kind_met", kind=name), 12, _n(f"met:{kind}"))]
-    c = lambda key: t(lang, f"supervision.col.{key}")  # noqa: E731
-    meetings = [*quota, (c("required"), 10, _n("required")), (c("met"), 10, _n("met")),
-                (c("met_rate"), 10, _rate("met", "required")), (c("held"), 10, _n("held")),
-                (c("invited"), 10, _n("invited")), (c("attended"), 10, _n("attended")),
-                (c("on_leave"), 10, _n("on_leave")), (c("attendance"), 10, _rate("attended", "invited")),
-                (c("minutes_due"), 10, _n("minutes_due")), (c("minutes_on_time"), 10, _n("minutes_on_time")),
-                (c("minutes_rate"), 10, _rate("minutes_on_time", "minutes_due"))]
-    tickets = [(c("received"), 10, _n("received")), (c("accept_due"), 10, _n("accept_due")),
-               (c("accepted_in_time"), 10, _n("accepted_in_time")),
-               (c("accept_rate"), 10, _rate("accepted_in_time", "accept_due")),
-               (c("answer_due"), 10, _n("answer_due")), (c("answered_in_time"), 10, _n("answered_in_time")),
-               (c("answer_rate"), 10, _rate("answered_in_time", "answer_due")), (c("overdue"), 10, _n("overdue")),
-               (c("escalated"), 10, _n("escalated")), (c("rated"), 10, _n("rated")),
-               (c("satisfied"), 12, _n("satisfied")), (c("satisfaction"), 10, _rate("satisfied", "rated")),
-               (c("unrated"), 10, _n("unrated")),
-               (c("unrated_share"), 10, lambda f: ratio(f["unrated"], f["rated"] + f["unrated"]) or (
-                   0.0 if f["rated"] else ""))]
-    rounds = [(c("rounds"), 10, _n("rounds")), (c("voting_rounds"), 10, _n("voting_rounds")),
-              (c("ballots"), 10, _n("ballots")), (c("eligible"), 10, _n("eligible")),
-              (c("turnout"), 10, _rate("ballots", "eligible")), (c("opinions"), 10, _n("opinions"))]
-    matters = [(c("matters"), 10, _n("matters")),
-               *[(t(lang, f"supervision.matter.{s}"), 12, _n(f"matter:{s}")) for s in MATTER_STATES],
-               (c("matters_overdue"), 10, _n("matters_overdue"))]
-    delivery = [(c("blocked"), 14, _n("blocked")), (c("failed"), 14, _n("failed"))]
-    return [("supervision.sheet.meetings", meetings), ("supervision.sheet.tickets", tickets),
-            ("supervision.sheet.deliberation", rounds), ("supervision.sheet.matters", matters),
-            ("supervision.sheet.delivery", delivery)]
+        quota += [(t(lang, "supervision.col.kind_required", kind=name), 12, _value(f"req:{kind}"), False),
+                  (t(lang, "supervision.col.kind_met", kind=name), 12, _value(f"met:{kind}"), False)]
+    out = []
+    for title, specs in SHEETS:
+        columns = [(t(lang, key), 12, _value(spec), not isinstance(spec, str)) for key, spec in specs]
+        out.append((title, (quota if title == "supervision.sheet.meetings" else []) + columns))
+    return out
 
 
 def workbook(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> bytes:
@@ -199,14 +212,13 @@ def workbook(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> bytes:
     has_children = len(b.rows) > 1
     for title_key, columns in sheets(b, t, fmt, lang):
         sheet = book.create_sheet(_sheet_title(t(lang, title_key)))
-        rows = [[_label(r.org.name, r.own, t, lang, has_children), *[value(r.figures) for _, _, value in columns]]
+        rows = [[_label(r.org.name, r.own, t, lang, has_children), *[value(r.figures) for _, _, value, _ in columns]]
                 for r in b.rows]
-        rows.append([t(lang, "supervision.total"), *[value(b.total) for _, _, value in columns]])
-        _write_table(sheet, [org_header, *[h for h, _, _ in columns]], [24, *[w for _, w, _ in columns]], rows)
-        for col, (_, _, value) in enumerate(columns, start=2):
-            if value(Counter({"x": 1})) in ("", None) or isinstance(value(Counter({"x": 1})), float):
-                for r in range(2, len(rows) + 2):
-                    sheet.cell(row=r, column=col).number_format = PERCENT_FORMAT
+        rows.append([t(lang, "supervision.total"), *[value(b.total) for _, _, value, _ in columns]])
+        _write_table(sheet, [org_header, *[h for h, _, _, _ in columns]], [24, *[w for _, w, _, _ in columns]], rows)
+        for col, (_, _, _, rate) in enumerate(columns, start=2):
+            for r in range(2, len(rows) + 2) if rate else ():
+                sheet.cell(row=r, column=col).number_format = PERCENT_FORMAT
         _cell(sheet, len(rows) + 3, 1, t(lang, "supervision.total_note"))
     out = io.BytesIO()
     book.save(out)
