@@ -295,7 +295,11 @@ class SupervisionService:
             " (SELECT org_id FROM supervision_runs WHERE period = ?) GROUP BY org_id ORDER BY org_id", (key,))
         done = 0
         for row in rows:
-            await self._send(row[0], sorted(set(json.loads(row[1]))), first, last, key, actor)
+            try:
+                await self._send(row[0], sorted(set(json.loads(row[1]))), first, last, key, actor)
+            except Exception:  # one org's failure must not hold back the others' (it is retried next pass)
+                log.exception("supervision: bulletin %s of org %s failed", key, row[0])
+                continue
             done += 1
         return done
 
