@@ -207,7 +207,7 @@ async def test_outputs(world: tuple[Core, dict[str, int]]) -> None:
     assert all(len(t) <= 4096 for t in built.texts)
     assert built.workbook_name == "督查通报-龙驹寨街道党工委-2026年10月.xlsx"
     book = load_workbook(io.BytesIO(built.workbook))
-    assert book.sheetnames == ["说明", "三会一课", "群众问题", "民主议事", "四议两公开", "消息送达"]
+    assert book.sheetnames == ["通报和统计口径", "三会一课", "群众问题", "民主议事", "四议两公开", "消息送达"]
     sheet = book["群众问题"]
     header = [c.value for c in sheet[1]]
     table = {row[0]: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)
