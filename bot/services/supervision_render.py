@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 CHART_INCHES = (10.0, 5.5)
 CHART_DPI = 120  # 1200 × 660 pixels
+LABEL_CHARS = 14  # an org's name under its bars (longer names are cut: the workbook has them whole)
+TITLE_CHARS = 40
 PERCENT_FORMAT = "0.0%"
 MATTER_STATES = {"s1": "supervision.matter.s1", "s2": "supervision.matter.s2", "s3": "supervision.matter.s3",
                  "s4": "supervision.matter.s4", "decided": "supervision.matter.decided",
@@ -112,13 +114,17 @@ def _label(row_org_name: str, own: bool, t: Translator, lang: str, has_children:
     return t(lang, "supervision.own_row", org=row_org_name) if own and has_children else row_org_name
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 # --- the chart --------------------------------------------------------------------------------------
 def chart(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> bytes:
     """Three rates per line of the workbook (quota completion, answered in time, satisfaction)."""
     figure = new_figure(*CHART_INCHES, dpi=CHART_DPI)
     ax = figure.add_subplot()
     rows = b.rows
-    names = [_label(r.org.name, r.own, t, lang, len(rows) > 1) for r in rows]
+    names = [_short(_label(r.org.name, r.own, t, lang, len(rows) > 1), LABEL_CHARS) for r in rows]
     series = [("supervision.chart.quota", "met", "required"), ("supervision.chart.answered", "answered_in_time",
                                                                  "answer_due"),
               ("supervision.chart.satisfaction", "satisfied", "rated")]
@@ -130,7 +136,8 @@ def chart(b: Bulletin, t: Translator, fmt: Formatter, lang: str) -> bytes:
                   "center", fontsize=8 if len(rows) > 12 else 10)
     ax.set_ylim(0, 105)
     ax.set_ylabel(t(lang, "supervision.chart.percent"))
-    ax.set_title(t(lang, "supervision.chart.title", org=b.org.name, period=period_words(b, fmt, lang)))
+    ax.set_title(t(lang, "supervision.chart.title", org=_short(b.org.name, TITLE_CHARS),
+                   period=period_words(b, fmt, lang)))
     ax.legend(loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     return png_bytes(figure)
