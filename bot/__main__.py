@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     led.add_argument("--out", type=Path, metavar="FILE.xlsx",
                      help="default: the ledger's own name (台账-<org>-<period>.xlsx) here")
 
+    add_report_parser(sub)
+
     poster = sub.add_parser("poster", help="an org's monthly echo-wall poster: A4 PDF with the residents' join QR code")
     poster.add_argument("org_code")
     poster.add_argument("--month", metavar="YYYY-MM", help="the month (default: last month)")
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(ledger_command(settings, args))
         if args.command in ("backup", "restore", "person"):
             return privacy_command(settings, args)
+        if args.command == "report":
+            return asyncio.run(report_command(settings, args))
         if args.command == "invite":
             if not (args.revoke or args.list) and not (args.org_code and args.role):
                 parser.error("invite needs ORG_CODE and --role (or --list, or --revoke PAYLOAD)")
@@ -218,6 +222,48 @@ async def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         await asyncio.to_thread(_write_file, out, content)
         print(f"{out}: ledger of {org.code} ({org.name}) from {first} to {last}"
               " (meetings, deliberation rounds, 四议两公开 matters)")
+        return 0
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rep = sub.add_parser("report", help="an org's supervision bulletin (督查通报): its text, workbook and chart")
+    rep.add_argument("org_code")
+    rep.add_argument("--period", required=True, metavar="2026-11 | 2026-Q4 | 2026",
+                     help="a month, a quarter or a year")
+    rep.add_argument("--out", type=Path, metavar="FILE.xlsx",
+                     help="default: the bulletin's own name (督查通报-<org>-<period>.xlsx) here")
+    rep.add_argument("--chart", type=Path, metavar="FILE.png", help="also write the chart here")
+
+
+async def report_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`report ORG_CODE --period P [--out F.xlsx] [--chart F.png]`: an operator, acting as the system;
+    prints the 通报 and writes the workbook (and the chart)."""
+    from datetime import date
+
+    from bot.services.orgs import Refused
+    from bot.services.supervision import parse
+
+    period = parse(args.period, date.today())
+    if period is None:
+        print(f"error: {args.period!r} is not a period (2026-11, 2026-Q4 or 2026)", file=sys.stderr)
+        return 2
+    async with open_core(settings) as core:
+        org = await core.orgs.by_code(args.org_code)
+        if org is None:
+            print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
+            return 1
+        try:
+            built = await core.supervision.build(SYSTEM_ACTOR, org.id, *period, settings.locale)
+        except Refused as exc:
+            print(f"error: {core.t(settings.locale, exc.key, **exc.values)}", file=sys.stderr)
+            return 2
+        out: Path = args.out or Path(built.workbook_name)
+        await asyncio.to_thread(_write_file, out, built.workbook)
+        if args.chart:
+            await asyncio.to_thread(_write_file, args.chart, built.chart)
+        print("\n".join(built.texts))
+        print(f"{out}: bulletin of {org.code} ({org.name}) from {period[0]} to {period[1]}"
+              + (f"; chart {args.chart}" if args.chart else ""))
         return 0
 
 

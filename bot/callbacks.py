@@ -910,3 +910,12 @@ PG = Kind("pg", PgAct)
 PN = Kind("pn", PnAct)
 PN_RULE = Kind("pnr", PnRule)
 SR = Kind("sr", SrAct)
+# --- supervision bulletins (/report) -----------------------------------------------------------------
+
+class ReportPick(NamedTuple):
+    org_id: int
+    first: int  # YYYYMMDD
+    last: int   # YYYYMMDD
+
+
+REPORT_ORG = Kind("rp", ReportPick)  # which org's bulletin, for someone who leads several

@@ -29,6 +29,7 @@ from bot.services.pledges import PledgeService
 from bot.services.points import PointsService
 from bot.services.privacy import PrivacyService
 from bot.services.retention import RetentionService
+from bot.services.supervision import SupervisionService
 from bot.services.tickets import TicketService
 
 
@@ -46,6 +47,7 @@ class Core(Infra):
     retention: RetentionService = field(init=False)
     pledges: PledgeService = field(init=False)
     points: PointsService = field(init=False)
+    supervision: SupervisionService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -63,6 +65,7 @@ class Core(Infra):
         core.retention = RetentionService(core.db, core.clock, settings.retention_days)
         core.pledges = PledgeService(core)
         core.points = PointsService(core, core.deliberation)
+        core.supervision = SupervisionService(core, core.meetings)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,

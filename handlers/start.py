@@ -62,6 +62,7 @@ HELP_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
                                                 "committee"})),
     ("readable.help.group_deliberation", frozenset({"deliberations", "newdeliberation", "matters", "appraisal"})),
     ("readable.help.group_notices", frozenset({"broadcast", "broadcasts"})),
+    ("readable.help.group_supervision", frozenset({"report"})),
     ("readable.help.group_points", frozenset({"points", "pledges", "pointrules"})),
     ("readable.help.group_people", frozenset({"org", "invite", "appoint"})),
     ("readable.help.group_privacy", frozenset({"mydata"})),

@@ -146,7 +146,7 @@ async def test_help_for_a_secretary_groups_the_commands_by_task(bot: BotRunner, 
     groups = {block.splitlines()[0]: [line.split(" ")[0] for line in block.splitlines()[1:]]
               for block in blocks[2:]}
     assert [title.split("：")[0] for title in groups] == ["📝 问题墙", "📅 会议", "🗳 民主议事", "📢 通知",
-                                                       "⭐ 积分", "👥 人员与组织", "🔒 个人信息", "⚙️ 其他"]
+                                                       "📊 督查", "⭐ 积分", "👥 人员与组织", "🔒 个人信息", "⚙️ 其他"]
     commands = [c for names in groups.values() for c in names]
     assert len(commands) == len(set(commands)) and all(c.startswith("/") for c in commands)
     assert {"/inbox", "/blocked", "/bindwall", "/poster"} <= set(groups[next(iter(groups))])

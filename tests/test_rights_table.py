@@ -317,6 +317,13 @@ w points.propose_stars              no      no   no   ok   no   no    no    no  
   points.ledger_points              no      no   no   ok   no   ok    ok    no    ok     no   no
 w points.send_statements            no      no   no   no   no   no    no    no    no     no   no
 w points.settle_stars               no      no   no   no   no   no    no    no    no     no   no
+# --- supervision bulletins (sanyi's October) ------------------------------------------------------
+  supervision.may_report            hid     hid  hid  ok   hid  ok    ok    hid   ok     hid  hid
+  supervision.check_report          no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.bulletin              no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.build                 no      no   no   ok   no   ok    ok    no    ok     no   no
+  supervision.report_orgs           hid     hid  hid  ok   hid  ok    ok    hid   hid    hid  hid
+w supervision.tick                  no      no   no   no   no   no    no    no    no     no   no
 """
 # Cells worth a word:
 # - ticket.*: T_NEW's handling org is sanyi. Its sanyi secretary, organisers at or above sanyi and
@@ -377,6 +384,10 @@ w points.settle_stars               no      no   no   no   no   no    no    no  
 #   secretary adds or deducts, and proposes the stars; the rules are set by organisers at or above
 #   the org and admins, never by the branch's own secretary; "mine" lists one's own branch (sib
 #   is erlang's secretary, with points of their own there).
+# - supervision.*: organisers at or above an org (and admins) read its bulletin, its secretary too
+#   (their own org only); report_orgs lists where the person reads bulletins (sanyi itself or an org
+#   above it: the township's organiser reads sanyi inside longjuzhai's); admins hold no role, so it
+#   lists nothing for them (they name the org). The monthly job is the system's.
 
 
 @dataclass(frozen=True)
@@ -908,8 +919,22 @@ ACTIONS: dict[str, Action] = {
     "points.ledger_points": lambda c, w, a: c.points.ledger_points(a, w.sanyi, NOW.date(), NOW.date()),
     "points.send_statements": lambda c, w, a: c.points.send_statements(a),
     "points.settle_stars": lambda c, w, a: c.points.settle_stars(a),
+    # supervision bulletins
+    "supervision.may_report": lambda c, w, a: _true(c.supervision.may_report(a, w.sanyi)),
+    "supervision.check_report": lambda c, w, a: c.supervision.check_report(a, w.sanyi),
+    "supervision.bulletin": lambda c, w, a: c.supervision.bulletin(a, w.sanyi, date(2026, 10, 1),
+                                                                    date(2026, 10, 31)),
+    "supervision.build": lambda c, w, a: c.supervision.build(a, w.sanyi, date(2026, 10, 1), date(2026, 10, 31),
+                                                              "zh_CN"),
+    "supervision.report_orgs": lambda c, w, a: _report_listed(c, w, a),
+    "supervision.tick": lambda c, w, a: c.supervision.tick(a),
 }
 
+
+async def _report_listed(c: Core, w: World, a: Any) -> None:
+    """sanyi is in reach: one of the listed orgs is sanyi or above it."""
+    above = {o.id for o in await c.orgs.ancestors(w.sanyi)}
+    shown(any(o.id in above for o in await c.supervision.report_orgs(a)))
 
 
 async def _true(found: Awaitable[bool]) -> None:
@@ -1053,7 +1078,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "appraisal.tick", "appraisal.results", "appraisal.progress",
                                     "broadcast.tick", "digest.run", "privacy.export", "privacy.forget",
                                     "privacy.retention", "points.send_statements", "points.settle_stars",
-                                    "points.table", "points.ledger_points"])
+                                    "points.table", "points.ledger_points", "supervision.check_report",
+                                    "supervision.bulletin", "supervision.build", "supervision.tick"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"
