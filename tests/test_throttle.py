@@ -100,8 +100,8 @@ def simulate(throttle: Throttle, count: int, latency: Callable[[int], float], la
 
 def most_telegram_could_see_in_a_second(sends: list[Send]) -> int:
     """The most of our sends that Telegram could have received within one second, if each reached it
-    at any moment between its start and its answer: those that started no later than a send and
-    were answered less than a second before it started could all share a second with it."""
+    at any moment between its start and its answer: a send, and those that started no later and
+    were answered after the second before it started, could all have reached it in that second."""
     return max(sum(1 for other in sends if other.started <= send.started and other.done is not None
                    and other.done > send.started - 1.0) for send in sends)
 
