@@ -29,6 +29,7 @@ from handlers import (
     me,
     meetings,
     membership,
+    opinions,
     poster,
     start,
     system,
@@ -37,8 +38,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, me, lang, appoint, membership,
-            poster, system]
+FEATURES = [start, tickets, meetings, deliberation, opinions, matters, appraisal, broadcasts, me, lang, appoint,
+            membership, poster, system]
 
 
 def all_commands() -> list[Command]:

@@ -9,13 +9,13 @@ settable clock jumps, every tick runs once at once, so tests never wait for real
 from __future__ import annotations
 
 from bot.context import BotApplication
-from schedules import appraisal, broadcasts, deliberation, delivery, matters, meetings, tickets
+from schedules import appraisal, broadcasts, deliberation, delivery, matters, meetings, opinions, tickets
 from schedules.jobs import every, run_all, run_all_soon, run_tick
 
 __all__ = ["SCHEDULES", "every", "run_all", "run_tick", "start_all", "stop_all"]
 
 # Order: started in this order, stopped in reverse. Features add their module here.
-SCHEDULES = [meetings, delivery, tickets, deliberation, matters, appraisal, broadcasts]
+SCHEDULES = [meetings, delivery, tickets, deliberation, opinions, matters, appraisal, broadcasts]
 
 
 async def start_all(app: BotApplication) -> None:

@@ -34,7 +34,7 @@ def test_shares_consensus_and_representativeness_follow_the_pol_is_formulas() ->
     for ga, gd, gp in s.groups:
         expected *= (ga + 1) / (ga + gd + gp + 2)
     assert abs(s.consensus - expected) < 1e-9
-    for g, (metric, direction) in enumerate(s.repness):
+    for metric, direction in s.repness:
         if direction:
             assert metric > 0
 
