@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall", "broadcast", "votes"]
+BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall", "broadcast", "votes", "opinions"]
 
 
 def main(argv: list[str] | None = None) -> int:

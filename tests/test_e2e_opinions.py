@@ -14,7 +14,7 @@ import aiohttp
 from openpyxl import load_workbook
 from orgtree import SECRETARY
 from PIL import Image
-from test_e2e_deliberation import WALL_CHAT, add, edited
+from test_e2e_deliberation import WALL_CHAT, add
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import OM_VOTE, OmChoice
@@ -85,11 +85,10 @@ async def answer_all(fake: FakeBotApi, user: FakeUser, screen: SentMessage) -> S
     """Vote on every statement shown, one tap each: the same message is edited to the next one."""
     while "您同意这个看法吗" in screen.text:
         shown = statement_of(screen)
-        edits = screen.edits
         user.press(screen, stance(user.id, shown))
 
-        def moved() -> bool:
-            now = fake.message(user.id, screen.message_id)
+        def moved(message_id: int = screen.message_id, edits: int = screen.edits) -> bool:
+            now = fake.message(user.id, message_id)
             return now is not None and now.edits > edits
 
         await fake.wait_for(moved, timeout=WAIT, message=f"{user.id}: no next statement after {shown!r}")
@@ -217,3 +216,38 @@ async def test_no_output_carries_a_participant_id_or_name(
     image = Image.open(io.BytesIO(charts[0] or b""))
     for uid, name in {**CAMP_A, **CAMP_B}.items():
         assert all(name not in str(v) and str(uid) not in str(v) for v in image.info.values())
+
+
+async def test_every_opinion_map_prompt_takes_a_typed_answer(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The seeds prompt and the statement prompt, answered by typing: a line too long and a photo
+    keep the prompt open; the typed answers land as statements."""
+    secretary = fake.user(SECRETARY, first_name="王建国")
+    people = await villagers(bot, fake)
+    round_id = await open_round(bot, fake)
+    card = await card_of(fake, secretary)
+    secretary.press(card, "🗺 开启看法地图（大家表态）")
+    await fake.wait_message(SECRETARY, contains="请直接打字写几条种子看法", timeout=WAIT)
+    secretary.send("长" * 141)
+    await fake.wait_message(SECRETARY, contains="一条看法最多140个字，这条有141个字", timeout=WAIT)
+    secretary.send_photo()
+    await fake.wait_message(SECRETARY, contains="请用文字写，一句话就行", timeout=WAIT)
+    secretary.send("垃圾要按时清运")
+    more = await fake.wait_message(SECRETARY, contains="已有1条种子看法", timeout=WAIT)
+    secretary.press(more, "▶️ 开放表态")
+    await fake.wait_message(SECRETARY, contains="已开放表态", timeout=WAIT)
+
+    user = people[2201]
+    notice = await fake.wait_message(2201, contains="开始表态了", timeout=WAIT)
+    user.press(notice, "🗳 表态")
+    screen = await fake.wait_message(2201, contains="您同意这个看法吗", timeout=WAIT)
+    user.press(screen, "✍️ 写一条我的看法")
+    await fake.wait_message(2201, contains="请直接打字写一条您的看法", timeout=WAIT)
+    user.send_photo()
+    await fake.wait_message(2201, contains="请用文字写，一句话就行", timeout=WAIT)
+    user.send("垃圾站旁边种一排树")
+    await fake.wait_message(2201, contains="您的看法已经加进去了", timeout=WAIT)
+    texts = [r[0] for r in await bot.core.db.fetchall(
+        "SELECT text FROM om_statements WHERE round_id = ? ORDER BY id", (round_id,))]
+    assert texts == ["垃圾要按时清运", "垃圾站旁边种一排树"]
+    # The next text is a problem for the wall again, not a second statement.
+    assert await bot.core.flows.get(2201) is None
