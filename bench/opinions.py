@@ -7,8 +7,9 @@ the real Application and the fake Bot API.
    shares, consensus and representativeness) in this process; `ari` the adjusted Rand index of the
    groups found against the planted ones.
 2. Vote loop: an organizer's round for the county's V = 500 party members with an opinion map of 30
-   seeded statements, opened through the service; every member taps 🗳 表态 on the notice, and once
-   everyone has a statement in front of them, all V vote at once: each reads for a random 1.5–4.5 s
+   seeded statements, opened through the service; every member taps 🗳 表态 on the notice as it
+   arrives (the notice is edited into the first statement), and once everyone has a statement in
+   front of them, all V vote at once: each reads for a random 1.5–4.5 s
    (people read a sentence before tapping) and taps a choice (their planted group's position), K = 10
    times. `vote p99` runs from the injection of a tap to the fake server receiving the edit that
    shows the next statement (press → next statement shown, measured at the server). Halfway, the
@@ -129,10 +130,13 @@ async def vote_loop(fake: FakeBotApi, app: object, voters: list[int], round_id: 
     edits = Edits(fake)
     screens: dict[int, tuple[int, str]] = {}
     notices = {}
-    await wait_until(lambda: all(fake.sent(uid) for uid in voters), time.monotonic() + len(voters) / 10 + 120)
-    for uid in voters:
-        notices[uid] = fake.sent(uid)[-1].message_id
-        users[uid].press_data(notices[uid], OM_ROUND(OmAct.START, round_id))
+    deadline = time.monotonic() + len(voters) / 10 + 120
+    while len(notices) < len(voters) and time.monotonic() < deadline:
+        for uid in voters:  # each taps 🗳 表态 as soon as the notice is there
+            if uid not in notices and fake.sent(uid):
+                notices[uid] = fake.sent(uid)[-1].message_id
+                users[uid].press_data(notices[uid], OM_ROUND(OmAct.START, round_id))
+        await asyncio.sleep(0.05)
 
     def collect() -> list[tuple[int, int, float, str | None]]:
         arrived = edits.new()

@@ -151,9 +151,11 @@ async def round_button(update: Update, context: BotContext) -> None:
 
 
 async def start_voting(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:
+    """The pressed message (the notice, the round's card) becomes the voting screen: an edit, so
+    that hundreds starting at once never queue behind the 30-messages-a-second limit."""
     screen = await svc(context).screen(person(update), round_id)
     text, rows = vote_screen(context.core, await lang_of(update, context), screen)
-    await say(update, context, text, rows)
+    await say(update, context, text, rows, edit=True)
 
 
 async def stop_voting(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:

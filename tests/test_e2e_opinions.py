@@ -14,7 +14,7 @@ import aiohttp
 from openpyxl import load_workbook
 from orgtree import SECRETARY
 from PIL import Image
-from test_e2e_deliberation import WALL_CHAT, add
+from test_e2e_deliberation import WALL_CHAT, add, edited
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.callbacks import OM_VOTE, OmChoice
@@ -109,18 +109,19 @@ async def test_a_round_with_an_opinion_map_from_seeds_to_the_published_result(
     # One villager writes a statement of their own before voting; then everyone votes on everything.
     zhao = people[2201]
     zhao.press(notices[2201], "🗳 表态")
-    first = await fake.wait_message(2201, contains="您同意这个看法吗", timeout=WAIT)
+    first = await edited(fake, notices[2201], "您同意这个看法吗")  # the notice becomes the voting screen
     assert "（第1条，共10条）" in first.text and "再表态7条" in first.text
     zhao.press(first, "✍️ 写一条我的看法")
     await fake.wait_message(2201, contains="请直接打字写一条您的看法", timeout=WAIT)
     zhao.send("垃圾站旁边种一排树")
-    await fake.wait_message(2201, contains="您的看法已经加进去了", timeout=WAIT)
+    added = await fake.wait_message(2201, contains="您的看法已经加进去了", timeout=WAIT)
     SPLIT.append("垃圾站旁边种一排树")  # camp A's (the first half … and everyone else's "else")
     try:
         screens = {}
         for uid, user in people.items():
-            user.press(notices[uid], "🗳 表态")
-            screens[uid] = await fake.wait_message(uid, contains="您同意这个看法吗", timeout=WAIT)
+            start = added if uid == 2201 else notices[uid]
+            user.press(start, "🗳 继续表态" if uid == 2201 else "🗳 表态")
+            screens[uid] = await edited(fake, start, "您同意这个看法吗")
         done = await asyncio.gather(*(answer_all(fake, people[uid], screens[uid]) for uid in people))
     finally:
         SPLIT.pop()
@@ -139,8 +140,9 @@ async def test_a_round_with_an_opinion_map_from_seeds_to_the_published_result(
     await bot.ticks()
     await bot.restart()
     assert await bot.core.db.fetchval("SELECT COUNT(*) FROM om_votes") == votes
-    people[2202].press(notices[2202], "🗳 表态")
-    where = await fake.wait_message(2202, contains="看法最接近", timeout=WAIT)
+    card = await card_of(fake, people[2202])
+    people[2202].press(card, "🗳 表态")
+    where = await edited(fake, card, "看法最接近")
     assert "📍 您和第" in where.text and "组的看法最接近（4人）" in where.text
 
     # The opener sees the live map.
@@ -175,7 +177,7 @@ async def test_no_output_carries_a_participant_id_or_name(
     screens = {}
     for uid, user in people.items():
         user.press(notices[uid], "🗳 表态")
-        screens[uid] = await fake.wait_message(uid, contains="您同意这个看法吗", timeout=WAIT)
+        screens[uid] = await edited(fake, notices[uid], "您同意这个看法吗")
     await asyncio.gather(*(answer_all(fake, people[uid], screens[uid]) for uid in people))
     clock.advance(timedelta(days=3))
     await bot.ticks()
@@ -202,7 +204,7 @@ async def test_no_output_carries_a_participant_id_or_name(
         url = f"http://127.0.0.1:{site.runner.addresses[0][1]}/wall/sanyi?show=rounds"
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             page = await response.text()
-        assert "村里的垃圾怎么处理" in page
+        assert "村里的垃圾怎么处理" in page and "各组都认同的看法" in page and SHARED[0] in page
         outputs.append(page)
     finally:
         await site.stop()
@@ -239,7 +241,7 @@ async def test_every_opinion_map_prompt_takes_a_typed_answer(bot: BotRunner, fak
     user = people[2201]
     notice = await fake.wait_message(2201, contains="开始表态了", timeout=WAIT)
     user.press(notice, "🗳 表态")
-    screen = await fake.wait_message(2201, contains="您同意这个看法吗", timeout=WAIT)
+    screen = await edited(fake, notice, "您同意这个看法吗")
     user.press(screen, "✍️ 写一条我的看法")
     await fake.wait_message(2201, contains="请直接打字写一条您的看法", timeout=WAIT)
     user.send_photo()

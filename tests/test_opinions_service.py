@@ -150,6 +150,16 @@ async def test_a_participant_statement_counts_as_their_agreement_and_has_limits(
     with pytest.raises(NotAllowed):
         await om.hide(VILLAGERS[0], sid, "我不喜欢")
     assert [e["action"] for e in await core.deliberation.events(SECRETARY, rid)] == ["hide"]
+    told = [r for r in await outbox_rows(core, VILLAGERS[3]) if r["purpose"] == Purpose.HIDDEN]
+    assert len(told) == 1 and "骂人" in told[0]["payload"]["text"]
+    # Voting on the map is taking part: the opinion reminder to that person is cancelled.
+    reminders = await rows(core, "SELECT status FROM outbox WHERE dedup_key LIKE ?", (f"dl:{rid}:ro:{VILLAGERS[5]}:%",))
+    assert reminders and all(r["status"] == "pending" for r in reminders)
+    screen = await om.screen(VILLAGERS[5], rid)
+    assert screen.statement is not None
+    await om.vote(VILLAGERS[5], screen.statement.id, Choice.PASS)
+    reminders = await rows(core, "SELECT status FROM outbox WHERE dedup_key LIKE ?", (f"dl:{rid}:ro:{VILLAGERS[5]}:%",))
+    assert all(r["status"] == "cancelled" for r in reminders)
 
 
 async def vote_planted(core: Core, rid: int, ids: list[int]) -> None:

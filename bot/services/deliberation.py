@@ -392,6 +392,10 @@ class DeliberationService:
         rnd = await self._round(round_id, src if isinstance(src, Tx) else None)
         return rnd, await self._in_audience(src, actor, rnd), await self._may_manage(src, actor, rnd)
 
+    async def took_part(self, tx: Tx, rnd: Round, person: int) -> None:
+        """A vote or statement on the round's opinion map is taking part: no opinion reminder."""
+        await self._took_part_now(tx, rnd, "o", person)
+
     async def audience_of(self, src: Tx | Database, rnd: Round) -> list[int]:
         """Everyone the round invites (for the opinion map's notices and totals)."""
         return await self._audience(src, rnd)

@@ -64,6 +64,7 @@ class Purpose(StrEnum):
     OPEN = "opinions/open"
     RESULT = "opinions/result"
     WALL = "opinions/wall"
+    HIDDEN = "opinions/hidden"
 
 
 @dataclass(frozen=True)
@@ -222,12 +223,19 @@ class OpinionMapService:
         """The opener hides an abusive statement (as with opinions): nobody is shown it any more and
         the analysis leaves it out. Recorded in the round's record. False when hidden already."""
         async with self.db.transaction() as tx:
-            row = await tx.fetchone("SELECT round_id, hidden_at FROM om_statements WHERE id = ?", (statement_id,))
+            row = await tx.fetchone("SELECT round_id, hidden_at, author_id, text FROM om_statements WHERE id = ?",
+                                    (statement_id,))
             if row is None:
                 raise NotFound("statement")
-            await self._opener_round(tx, actor, row["round_id"])
+            rnd = await self._opener_round(tx, actor, row["round_id"])
             if row["hidden_at"] is not None:
                 return False
+            if row["author_id"] != actor:  # the author is told, as for a hidden opinion
+                lang = await self.people.language(row["author_id"], tx)
+                await self.outbox.send_text(
+                    tx, key=f"om:{rnd.id}:h:{statement_id}", chat_id=row["author_id"], purpose=Purpose.HIDDEN,
+                    subject_id=rnd.id, text=self.t(lang, "om.hide.notice", title=rnd.title, reason=reason,
+                                                   text=mask_public(row["text"])))
             await tx.execute("UPDATE om_statements SET hidden_at = ?, hidden_by = ?, hidden_reason = ? WHERE id = ?",
                              (to_db(self.clock.now()), actor, reason, statement_id))
             await tx.execute("UPDATE om_maps SET votes_seen = votes_seen + 1 WHERE round_id = ?", (row["round_id"],))
@@ -272,6 +280,8 @@ class OpinionMapService:
                 if recorded:
                     await tx.execute("UPDATE om_statements SET votes = votes + 1 WHERE id = ?", (statement_id,))
                     await tx.execute("UPDATE om_maps SET votes_seen = votes_seen + 1 WHERE round_id = ?", (rnd.id,))
+                    assert isinstance(actor, int)
+                    await self.delib.took_part(tx, rnd, actor)
             screen = await self._screen(tx, rnd, actor)
         return VoteScreen(screen.round, screen.statement, screen.voted, screen.total, screen.position, recorded)
 
@@ -336,6 +346,8 @@ class OpinionMapService:
             await tx.execute("INSERT INTO om_votes (statement_id, person_id, round_id, vote) VALUES (?, ?, ?, 1)",
                              (statement_id, actor, rnd.id))
             await tx.execute("UPDATE om_maps SET votes_seen = votes_seen + 1 WHERE round_id = ?", (rnd.id,))
+            assert isinstance(actor, int)
+            await self.delib.took_part(tx, rnd, actor)
             return statement_id
 
     # --- the map ----------------------------------------------------------------------------
