@@ -87,19 +87,18 @@ class Edits:
         self.seen = 0
 
     def new(self) -> list[tuple[int, int, float, str | None]]:
-        """(chat, message id, arrival, the first vote button's data) of each new screen."""
+        """(chat, message id, arrival, the first vote button's data) of each edit that arrived."""
         out = []
         calls = self.fake.calls
         for call in calls[self.seen:]:
-            if not call.ok or call.method not in ("sendMessage", "editMessageText"):
+            if not call.ok or call.method != "editMessageText":
                 continue
             markup = call.params.get("reply_markup") or {}
             rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
             data = rows[0][0].get("callback_data") if rows and rows[0] else None
             if data is None or OM_VOTE.parse(data) is None:
                 data = None
-            message_id = call.params.get("message_id") or (call.result or {}).get("message_id")
-            out.append((int(call.chat_id), int(message_id or 0), call.at, data))
+            out.append((int(call.chat_id), int(call.params.get("message_id") or 0), call.at, data))
         self.seen = len(calls)
         return out
 
@@ -132,9 +131,10 @@ async def vote_loop(fake: FakeBotApi, app: object, voters: list[int], round_id: 
     notices = {}
     deadline = time.monotonic() + len(voters) / 10 + 120
     while len(notices) < len(voters) and time.monotonic() < deadline:
-        for uid in voters:  # each taps 🗳 表态 as soon as the notice is there
-            if uid not in notices and fake.sent(uid):
-                notices[uid] = fake.sent(uid)[-1].message_id
+        for uid in voters:  # each taps 🗳 表态 as soon as the map's notice is there
+            notice = next((m for m in fake.sent(uid) if m.has(NOTICE)), None) if uid not in notices else None
+            if notice is not None:
+                notices[uid] = notice.message_id
                 users[uid].press_data(notices[uid], OM_ROUND(OmAct.START, round_id))
         await asyncio.sleep(0.05)
 
@@ -170,8 +170,8 @@ async def vote_loop(fake: FakeBotApi, app: object, voters: list[int], round_id: 
             choice = CHOICE_OF[int(planted.votes[row[uid], (vote.statement_id - first_sid) % statements])]
             users[uid].press_data(message_id, OM_VOTE(vote.statement_id, choice))
             pressed[uid] = time.monotonic()
-        for chat, _, at, data in collect():
-            if chat not in pressed:
+        for chat, message_id, at, data in collect():
+            if chat not in pressed or message_id != notices[chat]:  # only the screen's own edit answers a tap
                 continue
             latencies.append((at - pressed.pop(chat)) * 1000)
             done[chat] += 1
@@ -180,6 +180,9 @@ async def vote_loop(fake: FakeBotApi, app: object, voters: list[int], round_id: 
         if recompute is None and len(latencies) >= total // 2:
             recompute = asyncio.ensure_future(core.opinions.recompute(round_id, TITLE, "zh_CN"))
         await asyncio.sleep(0.002)
+    failed = sum(1 for c in fake.calls if c.method == "editMessageText" and not c.ok)
+    print(f"opinions: loop ended {'in time' if time.monotonic() < deadline else 'at the deadline'};"
+          f" {len(pressed)} taps unanswered, {len(due)} still to make, {failed} failed edits", flush=True)
     if recompute is not None:
         await recompute
     stored = int(await core.db.fetchval("SELECT COUNT(*) FROM om_votes WHERE round_id = ?", (round_id,)))
@@ -224,12 +227,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--missing", type=float, default=0.4, help="share of votes missing")
     parser.add_argument("--v", type=int, default=500, help="people voting at once through the fake Bot API")
     parser.add_argument("--k", type=int, default=10, help="votes each of them makes")
+    parser.add_argument("--read", type=float, nargs=2, default=(1.5, 4.5), metavar=("MIN", "MAX"),
+                        help="seconds each person reads a statement before tapping (uniform)")
 
 
 def run(args: argparse.Namespace) -> list[str]:
     analysis = analysis_run(args.p, args.s, args.missing)
-    loop = asyncio.run(loop_run(args.v, 30, args.k, (1.5, 4.5)))
-    detail = (f"opinions: vote loop {loop.voters} people x {args.k}: {loop.votes} votes answered,"
+    loop = asyncio.run(loop_run(args.v, 30, args.k, (args.read[0], args.read[1])))
+    detail = (f"opinions: vote loop {loop.voters} people x {args.k} (reading {args.read[0]:g}-{args.read[1]:g} s):"
+              f" {loop.votes} votes answered,"
               f" {loop.unanswered} unanswered, {loop.stored} stored; p50={loop.p50_ms:.0f} ms")
     text = line(analysis, loop)
     print(text, flush=True)

@@ -122,7 +122,8 @@ class OpinionMapService:
 
     # --- reading ----------------------------------------------------------------------------
     async def _map(self, src: Tx | Database, round_id: int) -> Any:
-        return await src.fetchone("SELECT * FROM om_maps WHERE round_id = ?", (round_id,))
+        return await src.fetchone("SELECT round_id, status, computed_at, snapshot, chart FROM om_maps"
+                                  " WHERE round_id = ?", (round_id,))
 
     async def state(self, actor: Actor, round_id: int) -> MapState | None:
         """Whether the round has a map and how far it is; for those who may read the round."""
@@ -137,12 +138,14 @@ class OpinionMapService:
                         computed=row["chart"] is not None)
 
     async def _snapshot(self, round_id: int) -> dict[str, Any] | None:
-        row = await self.db.fetchone("SELECT computed_at, snapshot FROM om_maps WHERE round_id = ?", (round_id,))
-        if row is None or row["snapshot"] is None:
+        """The last analysis, parsed once per recomputation (every vote asks for it)."""
+        computed = await self.db.fetchval("SELECT computed_at FROM om_maps WHERE round_id = ?", (round_id,))
+        if computed is None:
             return None
         cached = self._snapshots.get(round_id)
-        if cached is None or cached[0] != row["computed_at"]:
-            cached = (row["computed_at"], json.loads(row["snapshot"]))
+        if cached is None or cached[0] != computed:
+            text = await self.db.fetchval("SELECT snapshot FROM om_maps WHERE round_id = ?", (round_id,))
+            cached = (computed, json.loads(text))
             self._snapshots[round_id] = cached
         return cached[1]
 
@@ -249,10 +252,10 @@ class OpinionMapService:
         rnd, audience, _ = await self.delib.access(src, actor, round_id)
         if not audience:
             raise NotAllowed("not in the audience")
-        row = await self._map(src, round_id)
-        if row is None or row["status"] == "draft":
+        status = await src.fetchval("SELECT status FROM om_maps WHERE round_id = ?", (round_id,))
+        if status is None or status == "draft":
             raise Refused("om.refused.not_open")
-        if row["status"] != "open" or rnd.status != "open" or not _active(rnd, self.clock.now()):
+        if status != "open" or rnd.status != "open" or not _active(rnd, self.clock.now()):
             raise Refused("om.refused.round_over")
         return rnd
 
@@ -280,9 +283,10 @@ class OpinionMapService:
                 if recorded:
                     await tx.execute("UPDATE om_statements SET votes = votes + 1 WHERE id = ?", (statement_id,))
                     await tx.execute("UPDATE om_maps SET votes_seen = votes_seen + 1 WHERE round_id = ?", (rnd.id,))
-                    assert isinstance(actor, int)
-                    await self.delib.took_part(tx, rnd, actor)
             screen = await self._screen(tx, rnd, actor)
+            if recorded and screen.voted == 1:  # the first vote is taking part: no opinion reminder
+                assert isinstance(actor, int)
+                await self.delib.took_part(tx, rnd, actor)
         return VoteScreen(screen.round, screen.statement, screen.voted, screen.total, screen.position, recorded)
 
     async def _screen(self, src: Tx | Database, rnd: Round, person: Actor) -> VoteScreen:
