@@ -47,5 +47,5 @@ def draw(analysis: Analysis | None, labels: Labels) -> bytes:
         centre = analysis.coords[analysis.labels == g].mean(axis=0)
         ax.annotate(labels.group(g + 1, analysis.sizes[g]), centre, ha="center", va="center", fontsize=12,
                     bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": COLOURS[g % len(COLOURS)]})
-    figure.text(0.5, 0.01, labels.note, ha="center", va="bottom", fontsize=9, color="#555555")
+    ax.set_xlabel(labels.note, fontsize=9, color="#555555")  # under the axes: the layout makes room for it
     return png_bytes(figure)
