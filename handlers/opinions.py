@@ -164,6 +164,7 @@ async def start_voting(update: Update, context: BotContext, round_id: int, page:
 
 
 async def stop_voting(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:
+    await svc(context).state(person(update), round_id)  # a round this person may read (a forged press is refused)
     await say_key(update, context, "om.vote.stopped", edit=True)
 
 
@@ -201,11 +202,11 @@ async def enable(update: Update, context: BotContext, round_id: int, page: int =
 
 async def ask_seeds(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:
     c = context.core
-    state = await svc(context).state(person(update), round_id)
+    seeds = await svc(context).check_seed(person(update), round_id)
     await context.core.flows.set(person(update), FLOW, "seed", {"mode": "seed", "round": round_id})
     lang = await lang_of(update, context)
     rows = [[Button(c.t(lang, "om.button.open"), OM_ROUND(OmAct.OPEN, round_id))]]
-    await say_key(update, context, "om.ask.seed", rows, n=state.seeds if state else 0)
+    await say_key(update, context, "om.ask.seed", rows, n=seeds)
 
 
 async def open_map(update: Update, context: BotContext, round_id: int, page: int = 0) -> None:

@@ -14,10 +14,10 @@ import aiohttp
 from openpyxl import load_workbook
 from orgtree import SECRETARY
 from PIL import Image
-from test_e2e_deliberation import WALL_CHAT, add, edited
+from test_e2e_deliberation import WALL_CHAT, add, alert_text, edited
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
-from bot.callbacks import OM_VOTE, OmChoice
+from bot.callbacks import OM_HIDE, OM_ROUND, OM_VOTE, OmAct, OmChoice
 from bot.clock import SettableClock
 from bot.services.deliberation import Audience, RoundSpec
 from bot.web import WallSite
@@ -251,5 +251,14 @@ async def test_every_opinion_map_prompt_takes_a_typed_answer(bot: BotRunner, fak
     texts = [r[0] for r in await bot.core.db.fetchall(
         "SELECT text FROM om_statements WHERE round_id = ? ORDER BY id", (round_id,))]
     assert texts == ["垃圾要按时清运", "垃圾站旁边种一排树"]
+    # Forged presses by a villager (the opener's buttons) change nothing and get a clear answer.
+    sid = await bot.core.db.fetchval("SELECT MIN(id) FROM om_statements WHERE round_id = ?", (round_id,))
+    for data in (OM_HIDE(sid, 0), OM_ROUND(OmAct.SEED, round_id), OM_ROUND(OmAct.MAP, round_id)):
+        assert await alert_text(fake, people[2202].press_data(notice.message_id, data)) == "您不能做这个操作。"
+    assert await alert_text(fake, people[2202].press_data(notice.message_id, OM_HIDE(sid, 7))) == \
+        "这个按钮已失效，请重新操作。"
+    await bot.idle()
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM om_statements WHERE hidden_at IS NOT NULL") == 0
+    assert await bot.core.flows.get(2202) is None
     # The next text is a problem for the wall again, not a second statement.
     assert await bot.core.flows.get(2201) is None

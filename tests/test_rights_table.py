@@ -231,6 +231,7 @@ w delib.tick                       no      no   no   no   no   no    no    no   
   om.result                        ok      ok   ok   ok   no   ok    ok    no    no     ok   no
 w om.enable                        no      no   no   ok   no   no    no    no    no     no   no
 w om.seed                          no      no   no   ok   no   no    no    no    no     no   no
+  om.check_seed                    no      no   no   ok   no   no    no    no    no     no   no
 w om.open_map                      no      no   no   ok   no   no    no    no    no     no   no
   om.statements                    no      no   no   ok   no   no    no    no    no     no   no
 w om.hide                          no      no   no   ok   no   no    no    no    no     no   no
@@ -780,6 +781,7 @@ ACTIONS: dict[str, Action] = {
     "om.result": lambda c, w, a: c.opinions.result(a, w.d_opinions),
     "om.enable": lambda c, w, a: c.opinions.enable(a, w.d_voting),
     "om.seed": lambda c, w, a: c.opinions.seed(a, w.om_draft, ["垃圾桶放村口"]),
+    "om.check_seed": lambda c, w, a: c.opinions.check_seed(a, w.om_draft),
     "om.open_map": lambda c, w, a: c.opinions.open_map(a, w.om_draft),
     "om.statements": lambda c, w, a: c.opinions.statements(a, w.d_opinions, 0),
     "om.hide": lambda c, w, a: c.opinions.hide(a, w.om_seed, "与议题无关"),

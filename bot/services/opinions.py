@@ -166,6 +166,19 @@ class OpinionMapService:
                                    " ON CONFLICT DO NOTHING", (round_id, to_db(self.clock.now())))
             return bool(cur.rowcount)
 
+    async def check_seed(self, actor: Actor, round_id: int) -> int:
+        """Before the chat asks for seed statements: the opener, the map still being prepared.
+        Returns how many seeds there are."""
+        async with self.db.transaction() as tx:
+            await self._opener_round(tx, actor, round_id)
+            status = await tx.fetchval("SELECT status FROM om_maps WHERE round_id = ?", (round_id,))
+            if status is None:
+                raise Refused("om.refused.no_map")
+            if status != "draft":
+                raise Refused("om.refused.already_open")
+            return int(await tx.fetchval("SELECT COUNT(*) FROM om_statements WHERE round_id = ? AND seed = 1",
+                                         (round_id,)))
+
     async def seed(self, actor: Actor, round_id: int, texts: list[str]) -> int:
         """The opener's statements, before the map opens (up to MAX_SEEDS in all). Returns how many
         seeds there are now."""
