@@ -190,6 +190,14 @@ async def test_the_map_is_redrawn_at_most_once_a_minute_then_fixed_and_published
     # A participant with 7 votes or more sees where they stand; the live map is the opener's.
     screen = await om.screen(VILLAGERS[5], rid)
     assert screen.position is not None and screen.position[0] in (1, 2) and screen.position[1] > 0
+    # Every statement has many votes now: the next one for a newcomer is the one the analysis found
+    # most useful (separating or bridging the groups).
+    best = (await rows(core, "SELECT id FROM om_statements WHERE round_id = ? ORDER BY priority DESC, id LIMIT 1",
+                       (rid,)))[0]["id"]
+    priorities = {r["priority"] for r in await rows(core, "SELECT priority FROM om_statements WHERE round_id = ?",
+                                                    (rid,))}
+    newcomer = await om.screen(RESIDENT, rid)
+    assert len(priorities) > 1 and newcomer.statement is not None and newcomer.statement.id == best
     png, snap = await om.live_map(SECRETARY, rid)
     assert png is not None and Image.open(io.BytesIO(png)).format == "PNG" and snap is not None
     with pytest.raises(NotAllowed):
