@@ -289,13 +289,20 @@ class RunOptions:
 def run(settings: Settings, options: RunOptions | None = None) -> int:
     from telegram.error import InvalidToken
 
-    from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_webhook
+    from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_polling, serve_webhook
 
     options = options or RunOptions()
     app = build_application(settings)
+    if app.bot_data["siblings"] and options.webhook:
+        raise SettingsError("--webhook: serves one bot; with several (BOT_TOKENS) the bots poll")
     webhook = _attach_servers(app, settings, options)
     _log_network_retries()
     try:
+        if app.bot_data["siblings"]:
+            log.info("starting long polling for %d bots against %s", 1 + len(app.bot_data["siblings"]),
+                     settings.api_url)
+            asyncio.run(serve_polling(app))
+            return 0
         if webhook is not None:
             log.info("starting in webhook mode against %s", settings.api_url)
             asyncio.run(serve_webhook(app, webhook))
