@@ -292,6 +292,8 @@ def run(settings: Settings, options: RunOptions | None = None) -> int:
     from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_polling, serve_webhook
 
     options = options or RunOptions()
+    if settings.tokens is not None:  # every bot's orgs exist, before any bot talks to Telegram
+        asyncio.run(_check_bots(settings))
     app = build_application(settings)
     if app.bot_data["siblings"] and options.webhook:
         raise SettingsError("--webhook: serves one bot; with several (BOT_TOKENS) the bots poll")
@@ -318,6 +320,11 @@ def run(settings: Settings, options: RunOptions | None = None) -> int:
     except InvalidToken:
         raise SettingsError("BOT_TOKEN: rejected by Telegram (check the token from @BotFather)") from None
     return 0
+
+
+async def _check_bots(settings: Settings) -> None:
+    async with open_core(settings) as core:
+        await core.bots.configure()
 
 
 def _attach_servers(app: Any, settings: Settings, options: RunOptions) -> Any:
@@ -457,12 +464,12 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
                 state = "revoked" if invite.revoked else "active"
                 print(f"{invite.payload}\t{invite.org.code}\t{invite.role}\t{state}")
             return 0
-        username = await core.bot_username() or await _fetch_username(settings)
         try:
             invite = await core.invites.create(args.org_code, args.role, SYSTEM_ACTOR, revoke_old=args.revoke_old)
         except NotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        username = await core.bot_username(invite.org.id) or await _fetch_username(settings)
         link = f"https://t.me/{username}?start={invite.payload}"
         print(link)
         print(invite.payload)
@@ -580,9 +587,9 @@ async def _fetch_username(settings: Settings) -> str:
     """The bot's username from Telegram, when the bot has never run against this database."""
     from telegram import Bot
 
-    if settings.token is None:
+    if settings.token is None and settings.tokens is None:
         raise SettingsError("BOT_TOKEN: missing; it is needed to learn the bot's username (or run the bot once)")
-    async with Bot(settings.require_token(), base_url=settings.api_url) as bot:
+    async with Bot(settings.bots()[0].token, base_url=settings.api_url) as bot:
         return bot.username
 
 

@@ -91,7 +91,7 @@ class BotRegistry:
     async def bot_of_chat(self, chat_id: int) -> int:
         """The bot an outbox row to this chat goes out through (as the delivery workers pick it)."""
         value = await self.db.fetchval(f"SELECT {ROW_BOT_SQL} FROM (SELECT ? AS chat_id) AS outbox",
-                                       (chat_id, self.first_bot_id))
+                                       (self.first_bot_id, chat_id))  # in the order of the ?s
         return int(value)
 
 
