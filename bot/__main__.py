@@ -464,12 +464,13 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
                 state = "revoked" if invite.revoked else "active"
                 print(f"{invite.payload}\t{invite.org.code}\t{invite.role}\t{state}")
             return 0
+        org = await core.orgs.by_code(args.org_code)
+        username = await core.bot_username(org.id if org else None) or await _fetch_username(settings)
         try:
             invite = await core.invites.create(args.org_code, args.role, SYSTEM_ACTOR, revoke_old=args.revoke_old)
         except NotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        username = await core.bot_username(invite.org.id) or await _fetch_username(settings)
         link = f"https://t.me/{username}?start={invite.payload}"
         print(link)
         print(invite.payload)
