@@ -25,6 +25,7 @@ from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot.bots import ROW_BOT_SQL, bot_id_of
 from bot.clock import Clock, from_db, to_db
 from bot.context import BotApplication
 from bot.database import Database
@@ -293,8 +294,13 @@ class DeliveryWorker:
     process died while that row was in flight."""
 
     def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
-                 people: PeopleService, concurrency: int = 8, metrics: Metrics | None = None) -> None:
+                 people: PeopleService, concurrency: int = 8, metrics: Metrics | None = None,
+                 route: tuple[int, int] | None = None) -> None:
         self.bot = bot
+        # Several bots (BOT_TOKENS): (this bot's id, the first bot's id); this worker sends only
+        # the rows whose chat talks to this bot (bot/bots.py). None: every row (a single bot).
+        self._route_sql, self._route_params = (
+            (f" AND {ROW_BOT_SQL} = ?", (route[1], route[0])) if route is not None else ("", ()))
         self.people = people
         self.metrics = metrics or Metrics()
         self.db = db
@@ -341,6 +347,12 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         wake = self.outbox.wake_event()
+        try:
+            await self._loop(wake)
+        finally:
+            self.outbox.forget_wake_event(wake)
+
+    async def _loop(self, wake: asyncio.Event) -> None:
         while not self._stopping:
             # Cleared before the read, so a commit during the pass is not slept through.
             wake.clear()
@@ -374,9 +386,9 @@ class DeliveryWorker:
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
-            " ORDER BY priority, not_before, id LIMIT ?",
+            f"{self._route_sql} ORDER BY priority, not_before, id LIMIT ?",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
-             json.dumps(self._held_rows(now_mono)), BATCH),
+             json.dumps(self._held_rows(now_mono)), *self._route_params, BATCH),
         )
         started = 0
         for row in rows:
@@ -419,15 +431,16 @@ class DeliveryWorker:
             f"SELECT 1 FROM outbox WHERE status = 'pending' AND priority IN ({_URGENT_PRIORITIES})"
             " AND not_before <= ? AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
-            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1) LIMIT 1",
+            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql} LIMIT 1",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
-             json.dumps(self._held_rows(now_mono)))) is not None
+             json.dumps(self._held_rows(now_mono)), *self._route_params)) is not None
 
     async def _seconds_to_next_due(self) -> tuple[float, bool]:
         """Seconds to wait before the next pass, and whether a row is due now (held back)."""
         nxt = await self.db.fetchval(
             "SELECT MIN(not_before) FROM outbox WHERE status = 'pending'"
-            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
+            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql}",
+            self._route_params,
         )
         if nxt is None:
             return 5.0, False
@@ -598,8 +611,9 @@ def _snake(method: str) -> str:
 async def start(app: BotApplication) -> None:
     """Start draining the outbox with the throttle the Application's direct replies also report to."""
     core = app.core
+    route = (bot_id_of(app.bot.token), core.bots.first_bot_id) if core.bots.several else None
     worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people,
-                            metrics=core.metrics)
+                            metrics=core.metrics, route=route)
     worker.start()
     app.bot_data["delivery"] = worker
 

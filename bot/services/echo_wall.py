@@ -309,7 +309,7 @@ class EchoWall:
     # --- the join link on the poster ---------------------------------------------------------------
     async def existing_join_link(self, org: Org) -> str | None:
         """The org's newest working resident link, if there is one and the bot's name is known."""
-        username = await self.core.bot_username()
+        username = await self.core.bot_username(org.id)
         payload = await self.db.fetchval(
             "SELECT payload FROM invites WHERE org_id = ? AND role = ? AND revoked_at IS NULL"
             " ORDER BY id DESC LIMIT 1", (org.id, Role.resident.value))
