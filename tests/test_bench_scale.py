@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import scale
 from bench.scaledata import FIRST_BRANCH, sizes
-from bot.services.tickets import OPEN, Ticket
+from bot.services.tickets import INBOX_ROOM, OPEN, Ticket
 
 LINE = (r"scale\[sqlite\]: people=(\d+) tickets=(\d+) inbox p99=[\d.]+ my p99=[\d.]+ wall p99=[\d.]+"
         r" meetings p99=[\d.]+ report=[\d.]+ s audience=[\d.]+ rss=\d+ MB")
@@ -56,11 +56,21 @@ async def _compare(path: Path) -> None:
             f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id",
             tuple(s.value for s in OPEN))
         everyone = [Ticket.from_row(r) for r in rows]
+        now = core.clock.now()
         for actor in [1, 3, secretary_of_county, 100, *organisers]:
-            expected = [t.id for t in everyone if await core.tickets.can_act(actor, t)]
+            theirs = [t for t in everyone if await core.tickets.can_act(actor, t)]
+            whole = await core.tickets.inbox(actor, room=len(everyone) + 1)
+            assert sorted(line.ticket.id for line in whole.lines) == [t.id for t in theirs], actor
+            # The counts over all of them, the first lines in the order the secretary reads them.
+            overdue = {t.id for t in theirs if (t.accept_due if t.status == "new" else t.answer_due) <= now}
+            theirs.sort(key=lambda t: (t.id not in overdue, t.status != "new", t.id))
             inbox = await core.tickets.inbox(actor)
-            assert sorted(line.ticket.id for line in inbox.lines) == expected, actor
-        assert len((await core.tickets.inbox(organisers[0])).lines) == len(everyone)  # the province's
-        assert (await core.tickets.inbox(100)).lines == []  # a resident
+            assert [line.ticket.id for line in inbox.lines] == [t.id for t in theirs[:INBOX_ROOM]], actor
+            assert [line.overdue for line in inbox.lines] == [t.id in overdue for t in theirs[:INBOX_ROOM]]
+            assert (inbox.total, inbox.new, inbox.overdue, inbox.mine) == (
+                len(theirs), sum(t.status == "new" for t in theirs), len(overdue),
+                sum(t.assignee_id == actor for t in theirs)), actor
+        assert (await core.tickets.inbox(organisers[0])).total == len(everyone)  # the province's
+        assert (await core.tickets.inbox(100)).total == 0  # a resident
     finally:
         await core.close()
