@@ -13,9 +13,7 @@ handlers/system.py FLOW_HANDLERS). The service checks every right again on every
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from telegram import InputFile, Update
 from telegram.error import BadRequest
@@ -26,13 +24,22 @@ from bot.context import BotContext
 from bot.core import Core
 from bot.limits import MAX_CAPTION, MAX_TEXT, clip
 from bot.outbox import Button
-from bot.services.deliberation import Phase, Refused, Round
+from bot.services.deliberation import Phase, Round
 from bot.services.flows import FlowState
 from bot.services.opinion_text import result_lines
 from bot.services.opinions import HIDE_REASONS, LIST_PAGE, MIN_VOTES, Choice, OpinionMapService, VoteScreen
-from bot.services.orgs import NotAllowed, NotFound
 from handlers import system
-from handlers.common import Command, answer_callback, answer_text, edit_text, keyboard, lang_of, person, say, say_key
+from handlers.common import (
+    Command,
+    answer_callback,
+    edit_text,
+    guarded_by,
+    keyboard,
+    lang_of,
+    person,
+    say,
+    say_key,
+)
 
 FLOW = "om"
 CHOICES = {OmChoice.AGREE: Choice.AGREE, OmChoice.DISAGREE: Choice.DISAGREE, OmChoice.PASS: Choice.PASS}
@@ -46,28 +53,7 @@ def svc(context: BotContext) -> OpinionMapService:
     return context.core.opinions
 
 
-def guarded(handler: Handler) -> Handler:
-    """Whatever the service refused is answered in words; data that does not parse is stale."""
-
-    @functools.wraps(handler)
-    async def run(update: Update, context: BotContext, *args: Any) -> None:
-        try:
-            await handler(update, context, *args)
-        except (Refused, NotAllowed, NotFound, ValueError) as exc:
-            c = context.core
-            lang = await lang_of(update, context)
-            if isinstance(exc, Refused):
-                text = c.t(lang, exc.key, **exc.values)
-            elif isinstance(exc, NotAllowed):
-                text = c.t(lang, "om.error.not_allowed")
-            else:
-                text = c.t(lang, "error.stale_button")
-            if update.callback_query is not None:
-                await answer_text(update, text, alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_text(text)
-
-    return run
+guarded = guarded_by("om.error.not_allowed")
 
 
 # --- the round's card ------------------------------------------------------------------------------
