@@ -149,17 +149,13 @@ class Throttle:
                 start = max(start, now + self.RECHECK)
         return max(0.0, start - now, self.window_wait(now))
 
-    def claim(self, chat_id: int, now: float, direct: bool = False, spaced: bool = True) -> Send:
-        """Record a send starting now; `answered` is called when its answer arrives. `spaced`:
-        it also counts for the chat's own spacing (a direct edit of the screen a person tapped
-        does not)."""
+    def claim(self, chat_id: int, now: float, direct: bool = False) -> Send:
+        """Record a send starting now; `answered` is called when its answer arrives."""
         send = Send(now)
         self.window.append(send)
         if not direct or self.next_slot < now + 1.0:  # replies push the outbox back by at most a second's worth
             # The next slot follows this one's, however late this send is, up to `catch_up`.
             self.next_slot = (self.next_slot if now - self.next_slot <= self.limits.catch_up else now) + self.interval
-        if not spaced:
-            return send
         self.last_send[chat_id] = now
         if chat_id < 0:
             self.group_sends.setdefault(chat_id, deque()).append(now)
@@ -251,8 +247,7 @@ class DirectSendRecorder(BaseRateLimiter[str]):
         chat_id = data.get("chat_id")
         if rate_limit_args == OUTBOX_SEND or not endpoint.startswith(COUNTED) or not isinstance(chat_id, int):
             return await callback(*args, **kwargs)
-        spaced = True  # a send waits for the chat's own interval too
-        send = await self._take_place(chat_id, spaced)
+        send = await self._take_place(chat_id)
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
@@ -263,17 +258,17 @@ class DirectSendRecorder(BaseRateLimiter[str]):
             self.throttle.pause_chat(chat_id, seconds, time.monotonic())
             self.throttle.answered(send, time.monotonic())
             await asyncio.sleep(seconds)
-            send = await self._take_place(chat_id, spaced)
+            send = await self._take_place(chat_id)
             return await callback(*args, **kwargs)
         finally:
             self.throttle.answered(send, time.monotonic())
 
-    async def _take_place(self, chat_id: int, spaced: bool) -> Send:
-        """Wait for the chat's interval (`spaced`), then for the window's next place (the outbox
+    async def _take_place(self, chat_id: int) -> Send:
+        """Wait for the chat's interval, then for the window's next place (the outbox
         holds back meanwhile). A chat's interval or a bot-wide pause (after a 429) is waited for
         at most MAX_WAIT, so a person is not kept waiting long; the window always, as it opens
         within a second of the answers (and every request is answered or times out)."""
-        wait = self.throttle.ready_at(chat_id) - time.monotonic() if spaced else 0.0
+        wait = self.throttle.ready_at(chat_id) - time.monotonic()
         if wait > 0:
             await asyncio.sleep(min(wait, self.MAX_WAIT))
         deadline = time.monotonic() + self.MAX_WAIT
@@ -286,7 +281,7 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                     break
                 await self.throttle.changed(wait)
             # No await between the last look and the claim: nothing else can take the place.
-            return self.throttle.claim(chat_id, time.monotonic(), direct=True, spaced=spaced)
+            return self.throttle.claim(chat_id, time.monotonic(), direct=True)
         finally:
             self.throttle.direct_waiting -= 1
             self.throttle.wake()  # the outbox may go again
