@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
+
+# scikit-learn is imported where it is used: it costs every process (each CLI command, each
+# instance started) a second or more at start-up, and only the analysis needs it.
 
 MIN_VOTES = 7
 K_RANGE = range(2, 6)
@@ -79,6 +78,8 @@ def analyse(votes: np.ndarray, seen: np.ndarray) -> Analysis:
     One BLAS / OpenMP thread: the analysis runs in a worker thread beside the bot's event loop, and
     on a busy two-core machine the libraries' spinning threads made it ten times slower (3–6 s
     instead of 0.5 s for 5,000 × 300) and starved the loop."""
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1):
         return _analyse(votes, seen)
 
@@ -107,6 +108,8 @@ def _analyse(votes: np.ndarray, seen: np.ndarray) -> Analysis:
 
 
 def _project(matrix: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.decomposition import PCA
+
     pca = PCA(n_components=2, random_state=SEED)
     coords = pca.fit_transform(matrix)
     stretch = np.sqrt(matrix.shape[1] / np.maximum(counts, 1))
@@ -116,6 +119,9 @@ def _project(matrix: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, dict[s
 
 def _cluster(coords: np.ndarray) -> tuple[int, np.ndarray]:
     """k-means for k = 2..5 (fewer when there are few people); the k with the best silhouette."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     best: tuple[float, int, np.ndarray] | None = None
     distinct = len(np.unique(coords.round(9), axis=0))
     for k in K_RANGE:
