@@ -172,9 +172,9 @@ def check_command() -> int:
 
 
 async def db_command(settings: Settings) -> int:
-    from bot.database import Database
+    from bot.database import open_database
 
-    db = Database(settings.database)
+    db = open_database(settings.database)
     await db.connect()  # applies what is missing
     try:
         version = await db.fetchval("SELECT MAX(version) FROM schema_migrations")

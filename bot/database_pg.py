@@ -1,0 +1,217 @@
+"""PostgreSQL behind the same interface as bot/database.py's SQLite `Database` and `Tx` (asyncpg).
+
+The services write one SQL for both engines: `?` placeholders, ISO-8601 text for times, integers for
+flags. What differs lives here: `?` becomes `$n` (once per statement text, cached), `insert` returns
+the new id with RETURNING, the migrations' SQLite DDL is translated (bot/dialect.py), and values are
+encoded as leniently as SQLite's type affinity takes them (an int given for a text column is stored
+as its text, a sum comes back as an int, not a Decimal), so a service never needs a branch.
+
+Writes in one process are serialised by a lock, as SQLite's one writer serialises them: the services'
+read-then-write checks inside a transaction rely on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from bot.dialect import pg_ddl, split_sql
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+Row = asyncpg.Record
+
+
+class Result:
+    """What `execute` returns: the count of rows changed, as sqlite3's cursor.rowcount gives it."""
+
+    def __init__(self, status: str) -> None:
+        last = status.rsplit(" ", 1)[-1]
+        self.rowcount = int(last) if last.isdigit() else -1
+
+
+@lru_cache(maxsize=4096)
+def pg_sql(sql: str) -> str:
+    """`?` → `$1, $2, …`, outside quoted strings, quoted names and comments."""
+    out: list[str] = []
+    n = 0
+    i = 0
+    quote: str | None = None
+    while i < len(sql):
+        ch = sql[i]
+        if quote is not None:
+            out.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = len(sql) if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+            continue
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _args(params: Params) -> Sequence[Any]:
+    if isinstance(params, dict):
+        raise TypeError("named parameters are not supported on PostgreSQL: use ?")
+    return params
+
+
+def _text(value: Any) -> str:
+    # SQLite's affinity: an int given for a text column is stored as its text.
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _numeric(text: str) -> int | float:
+    # SUM/AVG of integers come back as numeric: give ints (or floats) as SQLite does, never Decimal.
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("text", schema="pg_catalog", encoder=_text, decoder=str, format="text")
+    await conn.set_type_codec("varchar", schema="pg_catalog", encoder=_text, decoder=str, format="text")
+    await conn.set_type_codec("int8", schema="pg_catalog", encoder=_int, decoder=int, format="text")
+    await conn.set_type_codec("int4", schema="pg_catalog", encoder=_int, decoder=int, format="text")
+    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text")
+
+
+class PgTx:
+    """An open transaction on one pooled connection; callbacks registered here run after COMMIT."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._after_commit: list[Callable[[], None]] = []
+
+    async def execute(self, sql: str, params: Params = ()) -> Result:
+        return Result(await self._conn.execute(pg_sql(sql), *_args(params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(pg_sql(sql), [tuple(_args(r)) for r in rows])
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._conn.fetchrow(pg_sql(sql), *_args(params))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._conn.fetch(pg_sql(sql), *_args(params))
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        return await self._conn.fetchval(pg_sql(sql), *_args(params))
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        value = await self._conn.fetchval(pg_sql(_returning_id(sql)), *_args(params))
+        return int(value or 0)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+
+@lru_cache(maxsize=1024)
+def _returning_id(sql: str) -> str:
+    stripped = sql.rstrip().rstrip(";")
+    return stripped if "RETURNING" in stripped.upper() else stripped + " RETURNING id"
+
+
+class PgDatabase:
+    """The bot's PostgreSQL database (BOT_DATABASE=postgresql://…), same methods as `Database`."""
+
+    def __init__(self, url: str, pool_size: int = 4) -> None:
+        self.url = url
+        self.path = None  # no file: callers that need one (SQLite backup) must not be used on PG
+        self.dialect = "postgresql"
+        self._pool: asyncpg.Pool | None = None
+        self._pool_size = pool_size
+        self._write_lock = asyncio.Lock()
+        self.applied: list[str] = []
+        self.last_checkpoint: tuple[int, int, int] | None = None
+
+    async def connect(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size,
+                                               init=_init_connection)
+        self.applied = await self.migrate()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def migrate(self) -> list[str]:
+        """The same numbered migrations as SQLite, translated (bot/dialect.py), each in one
+        transaction; an advisory lock keeps two starting processes from applying one twice."""
+        from bot.database import _migrations
+
+        assert self._pool is not None
+        applied = []
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(7245001)")
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                                   " (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+                done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                for version, name, sql in _migrations():
+                    if version in done:
+                        continue
+                    log.info("applying migration %s", name)
+                    async with conn.transaction():
+                        for statement in split_sql(sql):
+                            translated = pg_ddl(statement)
+                            if translated:
+                                await conn.execute(translated)
+                        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                           version, name)
+                    applied.append(name)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(7245001)")
+        return applied
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTx]:
+        """BEGIN … COMMIT on one pooled connection; rolled back on any exception."""
+        assert self._pool is not None, "database not connected"
+        async with self._write_lock, self._pool.acquire() as conn:
+            tx = PgTx(conn)
+            async with conn.transaction():
+                yield tx
+        for callback in tx._after_commit:
+            callback()
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """One statement, atomic by itself. Returns the number of rows changed."""
+        assert self._pool is not None, "database not connected"
+        async with self._write_lock:
+            return Result(await self._pool.execute(pg_sql(sql), *_args(params))).rowcount
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetchrow(pg_sql(sql), *_args(params))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetch(pg_sql(sql), *_args(params))
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetchval(pg_sql(sql), *_args(params))
