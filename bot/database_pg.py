@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -37,21 +38,21 @@ class Result:
 
 
 @lru_cache(maxsize=4096)
-def pg_sql(sql: str) -> str:
-    """`?` → `$1, $2, …`, outside quoted strings, quoted names and comments."""
+def translate(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`?` → `$1, $2, …` and `:name` → `$n` (the names in order), outside quoted strings, quoted
+    names and comments; `::` casts stay as they are."""
     out: list[str] = []
+    names: list[str] = []
     n = 0
     i = 0
     quote: str | None = None
     while i < len(sql):
         ch = sql[i]
         if quote is not None:
-            out.append(ch)
             if ch == quote:
                 quote = None
         elif ch in ("'", '"'):
             quote = ch
-            out.append(ch)
         elif ch == "-" and sql.startswith("--", i):
             end = sql.find("\n", i)
             end = len(sql) if end < 0 else end
@@ -61,16 +62,42 @@ def pg_sql(sql: str) -> str:
         elif ch == "?":
             n += 1
             out.append(f"${n}")
-        else:
-            out.append(ch)
+            i += 1
+            continue
+        elif ch == ":" and sql.startswith("::", i):
+            out.append("::")
+            i += 2
+            continue
+        elif ch == ":" and (match := _NAME.match(sql, i + 1)):
+            name = match.group(0)
+            if name not in names:
+                names.append(name)
+            out.append(f"${names.index(name) + 1}")
+            i = match.end()
+            continue
+        out.append(ch)
         i += 1
-    return "".join(out)
+    return "".join(out), tuple(names)
 
 
-def _args(params: Params) -> Sequence[Any]:
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def pg_sql(sql: str) -> str:
+    return translate(sql)[0]
+
+
+def _args(sql: str, params: Params) -> tuple[str, Sequence[Any]]:
+    """The statement as PostgreSQL takes it, and its arguments in `$n` order."""
+    text, names = translate(sql)
     if isinstance(params, dict):
-        raise TypeError("named parameters are not supported on PostgreSQL: use ?")
-    return params
+        return text, [params[name] for name in names]
+    return text, params
+
+
+def _q(sql: str, params: Params) -> list[Any]:
+    text, args = _args(sql, params)
+    return [text, *args]
 
 
 def _text(value: Any) -> str:
@@ -107,22 +134,22 @@ class PgTx:
         self._after_commit: list[Callable[[], None]] = []
 
     async def execute(self, sql: str, params: Params = ()) -> Result:
-        return Result(await self._conn.execute(pg_sql(sql), *_args(params)))
+        return Result(await self._conn.execute(*_q(sql, params)))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(pg_sql(sql), [tuple(_args(r)) for r in rows])
+        await self._conn.executemany(pg_sql(sql), [tuple(_args(sql, r)[1]) for r in rows])
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return await self._conn.fetchrow(pg_sql(sql), *_args(params))
+        return await self._conn.fetchrow(*_q(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self._conn.fetch(pg_sql(sql), *_args(params))
+        return await self._conn.fetch(*_q(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        return await self._conn.fetchval(pg_sql(sql), *_args(params))
+        return await self._conn.fetchval(*_q(sql, params))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        value = await self._conn.fetchval(pg_sql(_returning_id(sql)), *_args(params))
+        value = await self._conn.fetchval(*_q(_returning_id(sql), params))
         return int(value or 0)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -202,16 +229,16 @@ class PgDatabase:
         """One statement, atomic by itself. Returns the number of rows changed."""
         assert self._pool is not None, "database not connected"
         async with self._write_lock:
-            return Result(await self._pool.execute(pg_sql(sql), *_args(params))).rowcount
+            return Result(await self._pool.execute(*_q(sql, params))).rowcount
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         assert self._pool is not None, "database not connected"
-        return await self._pool.fetchrow(pg_sql(sql), *_args(params))
+        return await self._pool.fetchrow(*_q(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         assert self._pool is not None, "database not connected"
-        return await self._pool.fetch(pg_sql(sql), *_args(params))
+        return await self._pool.fetch(*_q(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         assert self._pool is not None, "database not connected"
-        return await self._pool.fetchval(pg_sql(sql), *_args(params))
+        return await self._pool.fetchval(*_q(sql, params))

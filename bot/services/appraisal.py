@@ -190,7 +190,7 @@ def _person(actor: Actor) -> int:
 
 APPRAISAL_SQL = "SELECT * FROM appraisals"
 TARGET_SQL = ("SELECT t.*, o.name AS org_name FROM appraisal_targets t JOIN orgs o ON o.id = t.org_id")
-DOWN = "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+DOWN = "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
 
 
 class AppraisalService:
