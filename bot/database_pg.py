@@ -12,6 +12,7 @@ read-then-write checks inside a transaction rely on it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -37,10 +38,18 @@ class Result:
         self.rowcount = int(last) if last.isdigit() else -1
 
 
+# SQLite's way to pass a list as one parameter (a JSON array): the same, as PostgreSQL's array.
+_JSON_IN = re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:[A-Za-z_]\w*)\s*\)\s*\)", re.I)
+
+
 @lru_cache(maxsize=4096)
-def translate(sql: str) -> tuple[str, tuple[str, ...]]:
-    """`?` → `$1, $2, …` and `:name` → `$n` (the names in order), outside quoted strings, quoted
-    names and comments; `::` casts stay as they are."""
+def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
+    """Long because it is one scanner: `?` → `$1, $2, …` and `:name` → `$n` (the names in order),
+    outside quoted strings, quoted names and comments (`::` casts stay); `IN (SELECT value FROM
+    json_each(?))` → `= ANY($n)`, whose argument (a JSON array) is passed as a list (the third item
+    holds those arguments' positions)."""
+    sql = _JSON_IN.sub(lambda m: "= ANY(" + m.group(1).replace("?", "\x00").replace(":", "\x01") + ")", sql)
+    lists: set[int] = set()
     out: list[str] = []
     names: list[str] = []
     n = 0
@@ -59,25 +68,29 @@ def translate(sql: str) -> tuple[str, tuple[str, ...]]:
             out.append(sql[i:end])
             i = end
             continue
-        elif ch == "?":
+        elif ch in ("?", "\x00"):
             n += 1
             out.append(f"${n}")
+            if ch == "\x00":
+                lists.add(n - 1)
             i += 1
             continue
         elif ch == ":" and sql.startswith("::", i):
             out.append("::")
             i += 2
             continue
-        elif ch == ":" and (match := _NAME.match(sql, i + 1)):
+        elif ch in (":", "\x01") and (match := _NAME.match(sql, i + 1)):
             name = match.group(0)
             if name not in names:
                 names.append(name)
             out.append(f"${names.index(name) + 1}")
+            if ch == "\x01":
+                lists.add(names.index(name))
             i = match.end()
             continue
         out.append(ch)
         i += 1
-    return "".join(out), tuple(names)
+    return "".join(out), tuple(names), frozenset(lists)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -89,10 +102,12 @@ def pg_sql(sql: str) -> str:
 
 def _args(sql: str, params: Params) -> tuple[str, Sequence[Any]]:
     """The statement as PostgreSQL takes it, and its arguments in `$n` order."""
-    text, names = translate(sql)
-    if isinstance(params, dict):
-        return text, [params[name] for name in names]
-    return text, params
+    text, names, lists = translate(sql)
+    args = [params[name] for name in names] if isinstance(params, dict) else list(params)
+    for i in lists:
+        if isinstance(args[i], str):
+            args[i] = json.loads(args[i])
+    return text, args
 
 
 def _q(sql: str, params: Params) -> list[Any]:
