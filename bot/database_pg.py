@@ -42,6 +42,15 @@ class Result:
 _JSON_IN = re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:[A-Za-z_]\w*)\s*\)\s*\)", re.I)
 
 
+# SQLite's JSON functions on a stored JSON text column, as PostgreSQL's (the values come back as
+# text: compare them with a parameter, which is then text too, or CAST them).
+_JSON_FUNCS = [
+    (re.compile(r"json_each\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I),
+     r"json_array_elements_text(CAST(\1 AS json) -> '\2')"),
+    (re.compile(r"json_extract\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I), r"(CAST(\1 AS json) ->> '\2')"),
+]
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
     """Long because it is one scanner: `?` → `$1, $2, …` and `:name` → `$n` (the names in order),
@@ -49,6 +58,8 @@ def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
     json_each(?))` → `= ANY($n)`, whose argument (a JSON array) is passed as a list (the third item
     holds those arguments' positions)."""
     sql = _JSON_IN.sub(lambda m: "= ANY(" + m.group(1).replace("?", "\x00").replace(":", "\x01") + ")", sql)
+    for pattern, replacement in _JSON_FUNCS:
+        sql = pattern.sub(replacement, sql)
     lists: set[int] = set()
     out: list[str] = []
     names: list[str] = []

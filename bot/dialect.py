@@ -26,11 +26,22 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Statements replaced whole on PostgreSQL, with the reason.
+_REPLACED = {
+    # A btree entry must fit a third of a page, and content_key holds a whole summary: the lookup
+    # (resident, same text, since a day) is as fast from the resident's tickets by time.
+    "CREATE INDEX tickets_content ON tickets(resident_id, content_key);":
+        "CREATE INDEX tickets_content ON tickets(resident_id, created_at);",
+}
+
+
 def pg_ddl(statement: str) -> str:
     """A migration statement as PostgreSQL takes it ('' for one that has no meaning there)."""
     body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
     if re.match(r"\s*PRAGMA\b", body, re.I):
         return ""
+    if body.strip() in _REPLACED:
+        return _REPLACED[body.strip()]
     ignore = bool(re.search(r"\bINSERT\s+OR\s+IGNORE\b", body, re.I))
     body = re.sub(r"--[^\n']*$", "", body, flags=re.M)  # trailing comments (may hold the words above)
     for pattern, replacement in _RULES:

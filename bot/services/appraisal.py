@@ -693,7 +693,7 @@ class AppraisalService:
         """Comment slots still open at the close are of no use any more: gone, through the flow
         store (which caches them)."""
         rows = await self.db.fetchall(
-            "SELECT f.person_id FROM flows f JOIN appraisal_targets t ON t.id = json_extract(f.data, '$.target')"
+            "SELECT f.person_id FROM flows f JOIN appraisal_targets t ON t.id = CAST(json_extract(f.data, '$.target') AS BIGINT)"
             " WHERE f.flow = ? AND f.step = 'comment' AND t.appraisal_id = ?", (COMMENT_FLOW, appraisal_id))
         for row in rows:
             await self.flows.clear(row[0])
