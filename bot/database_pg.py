@@ -51,6 +51,29 @@ _JSON_FUNCS = [
 ]
 
 
+_MIN_MAX = re.compile(r"\b(MIN|MAX)\s*\(", re.I)
+
+
+def _scalar_min_max(sql: str) -> str:
+    """SQLite's MAX(a, b) / MIN(a, b) of several arguments are GREATEST / LEAST there (NULLs aside:
+    SQLite gives NULL, PostgreSQL ignores them; the bot's arguments are never NULL)."""
+    out, last = [], 0
+    for match in _MIN_MAX.finditer(sql):
+        depth, i, comma = 1, match.end(), False
+        while i < len(sql) and depth:
+            if sql[i] == "(":
+                depth += 1
+            elif sql[i] == ")":
+                depth -= 1
+            elif sql[i] == "," and depth == 1:
+                comma = True
+            i += 1
+        if comma:
+            out.append(sql[last:match.start()] + ("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST("))
+            last = match.end()
+    return "".join(out) + sql[last:]
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
     """Long because it is one scanner: `?` → `$1, $2, …` and `:name` → `$n` (the names in order),
@@ -60,6 +83,7 @@ def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
     sql = _JSON_IN.sub(lambda m: "= ANY(" + m.group(1).replace("?", "\x00").replace(":", "\x01") + ")", sql)
     for pattern, replacement in _JSON_FUNCS:
         sql = pattern.sub(replacement, sql)
+    sql = _scalar_min_max(sql)
     lists: set[int] = set()
     out: list[str] = []
     names: list[str] = []
@@ -139,6 +163,15 @@ def _int(value: Any) -> str:
     return str(value)
 
 
+def _bool(value: Any) -> str:
+    return "t" if value else "f"
+
+
+def _truth(text: str) -> int:
+    # A comparison or EXISTS read back is 1 or 0, as SQLite gives it.
+    return 1 if text == "t" else 0
+
+
 def _numeric(text: str) -> int | float:
     # SUM/AVG of integers come back as numeric: give ints (or floats) as SQLite does, never Decimal.
     return int(text) if text.lstrip("-").isdigit() else float(text)
@@ -149,6 +182,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("varchar", schema="pg_catalog", encoder=_text, decoder=str, format="text")
     await conn.set_type_codec("int8", schema="pg_catalog", encoder=_int, decoder=int, format="text")
     await conn.set_type_codec("int4", schema="pg_catalog", encoder=_int, decoder=int, format="text")
+    await conn.set_type_codec("bool", schema="pg_catalog", encoder=_bool, decoder=_truth, format="text")
     await conn.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text")
 
 
@@ -158,24 +192,33 @@ class PgTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._after_commit: list[Callable[[], None]] = []
+        # One statement at a time on the connection: with sqlite3 each call finished before the
+        # next began, so services may gather several reads of one transaction.
+        self._busy = asyncio.Lock()
 
     async def execute(self, sql: str, params: Params = ()) -> Result:
-        return Result(await self._conn.execute(*_q(sql, params)))
+        async with self._busy:
+            return Result(await self._conn.execute(*_q(sql, params)))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(pg_sql(sql), [tuple(_args(sql, r)[1]) for r in rows])
+        async with self._busy:
+            await self._conn.executemany(pg_sql(sql), [tuple(_args(sql, r)[1]) for r in rows])
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return await self._conn.fetchrow(*_q(sql, params))
+        async with self._busy:
+            return await self._conn.fetchrow(*_q(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self._conn.fetch(*_q(sql, params))
+        async with self._busy:
+            return await self._conn.fetch(*_q(sql, params))
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        return await self._conn.fetchval(*_q(sql, params))
+        async with self._busy:
+            return await self._conn.fetchval(*_q(sql, params))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        value = await self._conn.fetchval(*_q(_returning_id(sql), params))
+        async with self._busy:
+            value = await self._conn.fetchval(*_q(_returning_id(sql), params))
         return int(value or 0)
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -48,8 +48,8 @@ MEETING_SQL = "SELECT m.*, o.name AS org_name FROM meetings m JOIN orgs o ON o.i
 ATTENDEE_SQL = ("SELECT a.*, p.name, p.username FROM meeting_attendees a"
                  " LEFT JOIN people p ON p.telegram_id = a.person_id")
 # The org, and (with include_below) everything under it; party groups belong to their branch.
-SCOPE_CTE = ("WITH RECURSIVE scope(id) AS (SELECT :org UNION SELECT o.id FROM orgs o JOIN scope ON"
-              " o.parent_id = scope.id WHERE :below OR (:groups AND o.kind = 'party_group'))")
+SCOPE_CTE = ("WITH RECURSIVE scope(id) AS (SELECT CAST(:org AS BIGINT) UNION SELECT o.id FROM orgs o JOIN scope ON"
+              " o.parent_id = scope.id WHERE :below = 1 OR (:groups = 1 AND o.kind = 'party_group'))")
 
 
 class MeetingBase:
