@@ -39,7 +39,7 @@ class Result:
 
 
 # SQLite's way to pass a list as one parameter (a JSON array): the same, as PostgreSQL's array.
-_JSON_IN = re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:[A-Za-z_]\w*)\s*\)\s*\)", re.I)
+_JSON_IN = re.compile(r"\b(NOT\s+)?IN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:[A-Za-z_]\w*)\s*\)\s*\)", re.I)
 
 
 # SQLite's JSON functions on a stored JSON text column, as PostgreSQL's (the values come back as
@@ -47,6 +47,7 @@ _JSON_IN = re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:
 _JSON_FUNCS = [
     (re.compile(r"json_each\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I),
      r"json_array_elements_text(CAST(\1 AS json) -> '\2')"),
+    (re.compile(r"\binstr\(", re.I), "strpos("),
     (re.compile(r"json_extract\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I), r"(CAST(\1 AS json) ->> '\2')"),
 ]
 
@@ -80,7 +81,8 @@ def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
     outside quoted strings, quoted names and comments (`::` casts stay); `IN (SELECT value FROM
     json_each(?))` → `= ANY($n)`, whose argument (a JSON array) is passed as a list (the third item
     holds those arguments' positions)."""
-    sql = _JSON_IN.sub(lambda m: "= ANY(" + m.group(1).replace("?", "\x00").replace(":", "\x01") + ")", sql)
+    sql = _JSON_IN.sub(lambda m: ("<> ALL(" if m.group(1) else "= ANY(")
+                       + m.group(2).replace("?", "\x00").replace(":", "\x01") + ")", sql)
     for pattern, replacement in _JSON_FUNCS:
         sql = pattern.sub(replacement, sql)
     sql = _scalar_min_max(sql)
