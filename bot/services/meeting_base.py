@@ -91,7 +91,7 @@ class MeetingBase:
             "SELECT o.id, o.created_at, j.joined FROM orgs o JOIN (SELECT org_id, MIN(at) AS joined FROM"
             " (SELECT org_id, at FROM role_audit WHERE action = 'grant'"
             f" AND role IN (SELECT value FROM json_each(?)){only}"
-            f" UNION ALL SELECT org_id, granted_at FROM roles WHERE role IN (SELECT value FROM json_each(?)){only})"
+            f" UNION ALL SELECT org_id, granted_at FROM roles WHERE role IN (SELECT value FROM json_each(?)){only}) u"
             " GROUP BY org_id) j ON j.org_id = o.id",
             (roles, *extra, roles, *extra))
         return {row[0]: self.fmt.local(max(from_db(row[1]), from_db(row[2]))).date() for row in rows}
