@@ -121,7 +121,7 @@ def _in_thread(coro: object) -> None:
     def target() -> None:
         try:
             asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
+        except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
 
     thread = threading.Thread(target=target)
