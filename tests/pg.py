@@ -106,6 +106,23 @@ class Server:
             self._made[key] = self.url(name)
             return self._made[key]
 
+    def clone(self, source_key: str, target_key: str) -> None:
+        """Make the target's database a copy of the source's (both made by `fresh`, both closed)."""
+        source = self._made[source_key].split("/")[-1].split("?")[0]
+        target = self.fresh(target_key).split("/")[-1].split("?")[0]
+
+        async def run() -> None:
+            import asyncpg
+
+            admin = await asyncpg.connect(self.url("postgres"))
+            try:
+                await admin.execute(f"DROP DATABASE {target} WITH (FORCE)")
+                await admin.execute(f"CREATE DATABASE {target} TEMPLATE {source}")
+            finally:
+                await admin.close()
+
+        _in_thread(run())
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
@@ -146,3 +163,12 @@ def database_for(path: Path | str) -> Path | str:
     if not ON_PG:
         return path
     return server().fresh(str(path))
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A test's database copied over another's: the SQLite file, or on PostgreSQL a CREATE DATABASE
+    from the source as its template."""
+    if ON_PG:
+        server().clone(str(source), str(target))
+    else:
+        shutil.copyfile(source, target)
