@@ -108,8 +108,8 @@ class Server:
 
     def clone(self, source_key: str, target_key: str) -> None:
         """Make the target's database a copy of the source's (both made by `fresh`, both closed)."""
-        source = self._made[source_key].split("/")[-1].split("?")[0]
-        target = self.fresh(target_key).split("/")[-1].split("?")[0]
+        source = self._made[source_key].split("@/", 1)[1].split("?")[0]
+        target = self.fresh(target_key).split("@/", 1)[1].split("?")[0]
 
         async def run() -> None:
             import asyncpg
