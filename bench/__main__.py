@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall", "broadcast", "votes", "report"]
+BENCHMARKS = ["delivery", "wall", "meetings", "fuzz", "webwall", "broadcast", "votes", "report", "opinions", "scale"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1061,6 +1061,8 @@ class FakeBotApi:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._closing = False
+        # Further bots served on this server (``add_bot``), by token; any other token is this bot.
+        self._bots: dict[str, FakeBotApi] = {}
 
         self._handlers: dict[str, tuple[str, Callable[[_Ctx], Awaitable[Any]]]] = {}
         for name, handler in self._method_table().items():
@@ -1079,15 +1081,33 @@ class FakeBotApi:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         self._port = sock.getsockname()[1]
+        for other in self._bots.values():
+            other._port, other._closing = self._port, False
         site = web.SockSite(self._runner, sock)
         await site.start()
         self._closing = False
         return self
 
+    def add_bot(self, token: str, limits: Limits | None = _DEFAULT_LIMITS, bot_id: int = 999001,
+                username: str = "branch_test_bot_2", auto_chats: bool = False) -> FakeBotApi:
+        """Another bot on this server, as Telegram serves every token: requests with `token` go to
+        the returned fake, with its own identity, limits, users, updates and records (its ``calls``)."""
+        other = FakeBotApi(limits=limits, bot_id=bot_id, username=username, auto_chats=auto_chats)
+        other._port = self._port
+        self._bots[token] = other
+        return other
+
+    def _for_token(self, request: web.Request) -> FakeBotApi | None:
+        """The further bot a request is for, if it is for one (not for this bot)."""
+        return self._bots.get(request.match_info["token"]) if self._bots else None
+
     async def stop(self) -> None:
         """Stop serving; pending long polls return immediately."""
         self._closing = True
         self._wake_pollers()
+        for other in self._bots.values():
+            other._closing = True
+            other._wake_pollers()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1593,6 +1613,8 @@ class FakeBotApi:
         return alias
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if (other := self._for_token(request)) is not None:
+            return await other._handle_file(request)
         rec = self._paths.get(request.match_info["path"])
         if rec is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
@@ -1701,6 +1723,8 @@ class FakeBotApi:
         return None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if (other := self._for_token(request)) is not None:
+            return await other._handle(request)
         arrival = time.monotonic()
         raw_name = request.match_info["method"]
         entry = self._handlers.get(raw_name.lower())

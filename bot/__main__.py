@@ -316,13 +316,22 @@ class RunOptions:
 def run(settings: Settings, options: RunOptions | None = None) -> int:
     from telegram.error import InvalidToken
 
-    from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_webhook
+    from bot.app import ALLOWED_UPDATES, build_application, close_requests, serve_polling, serve_webhook
 
     options = options or RunOptions()
+    if settings.tokens is not None:  # every bot's orgs exist, before any bot talks to Telegram
+        asyncio.run(_check_bots(settings))
     app = build_application(settings)
+    if app.bot_data["siblings"] and options.webhook:
+        raise SettingsError("--webhook: serves one bot; with several (BOT_TOKENS) the bots poll")
     webhook = _attach_servers(app, settings, options)
     _log_network_retries()
     try:
+        if app.bot_data["siblings"]:
+            log.info("starting long polling for %d bots against %s", 1 + len(app.bot_data["siblings"]),
+                     settings.api_url)
+            asyncio.run(serve_polling(app))
+            return 0
         if webhook is not None:
             log.info("starting in webhook mode against %s", settings.api_url)
             asyncio.run(serve_webhook(app, webhook))
@@ -338,6 +347,11 @@ def run(settings: Settings, options: RunOptions | None = None) -> int:
     except InvalidToken:
         raise SettingsError("BOT_TOKEN: rejected by Telegram (check the token from @BotFather)") from None
     return 0
+
+
+async def _check_bots(settings: Settings) -> None:
+    async with open_core(settings) as core:
+        await core.bots.configure()
 
 
 def _attach_servers(app: Any, settings: Settings, options: RunOptions) -> Any:
@@ -477,7 +491,8 @@ async def invite_command(settings: Settings, args: argparse.Namespace) -> int:
                 state = "revoked" if invite.revoked else "active"
                 print(f"{invite.payload}\t{invite.org.code}\t{invite.role}\t{state}")
             return 0
-        username = await core.bot_username() or await _fetch_username(settings)
+        org = await core.orgs.by_code(args.org_code)
+        username = await core.bot_username(org.id if org else None) or await _fetch_username(settings)
         try:
             invite = await core.invites.create(args.org_code, args.role, SYSTEM_ACTOR, revoke_old=args.revoke_old)
         except NotFound as exc:
@@ -600,9 +615,9 @@ async def _fetch_username(settings: Settings) -> str:
     """The bot's username from Telegram, when the bot has never run against this database."""
     from telegram import Bot
 
-    if settings.token is None:
+    if settings.token is None and settings.tokens is None:
         raise SettingsError("BOT_TOKEN: missing; it is needed to learn the bot's username (or run the bot once)")
-    async with Bot(settings.require_token(), base_url=settings.api_url) as bot:
+    async with Bot(settings.bots()[0].token, base_url=settings.api_url) as bot:
         return bot.username
 
 

@@ -10,11 +10,12 @@ import signal
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from telegram import BotCommand
+from telegram import BotCommand, Update
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes, ExtBot
+from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes, ExtBot, TypeHandler
 
 import schedules
+from bot.bots import bot_id_of
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.context import BotApplication, BotContext
@@ -90,38 +91,82 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 def build_application(settings: Settings, clock: Clock | None = None,
                       delivery_limits: Limits | None = None) -> BotApplication:
-    """Build the bot: settings → Core (database, services) → handlers → delivery and jobs."""
+    """Build the bot: settings → Core (database, services) → handlers → delivery and jobs. With
+    several bots (BOT_TOKENS) this is the first bot's Application; the others share its Core, are
+    in `app.bot_data["siblings"]`, and start and stop with it (start_application, stop_application)."""
+    core = Core.build(settings, clock)
+    specs = core.bots.specs or settings.bots()
+    app = _build_one(core, specs[0].token, delivery_limits, primary=True)
+    app.bot_data["siblings"] = [_build_one(core, spec.token, delivery_limits, primary=False) for spec in specs[1:]]
+    return app
+
+
+def all_applications(app: BotApplication) -> list[BotApplication]:
+    """The first bot's Application and its siblings (one per further bot of BOT_TOKENS)."""
+    return [app, *app.bot_data.get("siblings", [])]
+
+
+def _build_one(core: Core, token: str, delivery_limits: Limits | None, primary: bool) -> BotApplication:
+    """One bot's Application on the shared Core: its own HTTP sessions, polling and delivery throttle
+    (Telegram's limits are per bot). Only the first bot opens the Core and runs the periodic jobs."""
     from handlers import register_all
 
-    core = Core.build(settings, clock)
+    settings = core.settings
     throttle = Throttle(delivery_limits or Limits())
     requests = (AiohttpRequest(CONNECTION_POOL, proxy=settings.proxy, metrics=core.metrics),
                 AiohttpRequest(1, proxy=settings.proxy, metrics=core.metrics))
     builder = (
         ApplicationBuilder()
-        .bot(BotClient(token=settings.require_token(), base_url=settings.api_url, base_file_url=settings.file_url,
+        .bot(BotClient(token=token, base_url=settings.api_url, base_file_url=settings.file_url,
                        request=requests[0], get_updates_request=requests[1],
                        rate_limiter=DirectSendRecorder(throttle)))
         .concurrent_updates(PerChatUpdateProcessor())
-        .post_init(_post_init)
-        .post_stop(_post_stop)
-        .post_shutdown(_post_shutdown)
+        .post_init(_post_init if primary else _sibling_post_init)
+        .post_stop(_post_stop if primary else _sibling_post_stop)
         .context_types(ContextTypes(context=BotContext))
         .application_class(BotApplication, kwargs={"core": core, "throttle": throttle, "requests": requests})
     )
+    if primary:
+        builder = builder.post_shutdown(_post_shutdown)
     app = builder.build()
     assert isinstance(app, BotApplication)
+    if core.bots.several:
+        app.add_handler(TypeHandler(Update, _record_chat_bot), group=RECORD_GROUP)
     register_all(app, core.t)
     return app
+
+
+RECORD_GROUP = -1000  # before every feature's handlers: a reply already goes out through this bot
+
+
+async def _record_chat_bot(update: Update, context: BotContext) -> None:
+    """The chat's messages go out through the bot that received its last update (bot/bots.py)."""
+    chat = update.effective_chat
+    if chat is not None:
+        await context.core.bots.record_chat(chat.id, bot_id_of(context.bot.token))
 
 
 async def _post_init(app: BotApplication) -> None:
     core = app.core
     await core.open()
+    await core.bots.configure()
     await core.remember_bot_username(app.bot.username)
+    await core.bots.remember_username(bot_id_of(app.bot.token), app.bot.username)
     await schedules.start_all(app)
     app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))
     _tune_gc()
+
+
+async def _sibling_post_init(app: BotApplication) -> None:
+    """A further bot: the Core is open and the jobs run on the first bot; it sends its own chats' rows."""
+    await app.core.bots.remember_username(bot_id_of(app.bot.token), app.bot.username)
+    await schedules.delivery.start(app)
+    app.bot_data["commands_task"] = asyncio.create_task(_register_commands(app))
+
+
+async def _sibling_post_stop(app: BotApplication) -> None:
+    await _stop_commands(app)
+    await schedules.delivery.stop(app)
 
 
 def _tune_gc() -> None:
@@ -135,12 +180,16 @@ def _tune_gc() -> None:
 
 
 async def _post_stop(app: BotApplication) -> None:
+    await _stop_commands(app)
+    await schedules.stop_all(app)
+
+
+async def _stop_commands(app: BotApplication) -> None:
     task = app.bot_data.pop("commands_task", None)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await schedules.stop_all(app)
 
 
 async def _post_shutdown(app: BotApplication) -> None:
@@ -170,19 +219,37 @@ async def _register_commands(app: BotApplication) -> None:
 
 async def close_requests(app: BotApplication) -> None:
     """Close the HTTP sessions; PTB skips its shutdown when stopped before start-up completed."""
-    for request in app.requests:
-        await request.shutdown()
+    for each in all_applications(app):
+        for request in each.requests:
+            await request.shutdown()
 
 
 async def start_application(app: BotApplication, poll_timeout: int = 10) -> None:
-    """What `run_polling` does before it idles; the tests and benchmarks start the bot this way."""
-    await app.initialize()
-    if app.post_init:
-        await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=poll_timeout, drop_pending_updates=False,
-                                    allowed_updates=ALLOWED_UPDATES)
-    await app.start()
+    """What `run_polling` does before it idles; the tests and benchmarks start the bot this way.
+    Several bots: the first one (which opens the Core), then the others, each polling for itself."""
+    for each in all_applications(app):
+        await each.initialize()
+        if each.post_init:
+            await each.post_init(each)
+        assert each.updater is not None
+        await each.updater.start_polling(poll_interval=0.0, timeout=poll_timeout, drop_pending_updates=False,
+                                         allowed_updates=ALLOWED_UPDATES)
+        await each.start()
+
+
+async def serve_polling(app: BotApplication) -> None:
+    """`run` with several bots: every bot polls in this one process until SIGINT or SIGTERM."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await start_application(app)
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await stop_application(app)
+        await close_requests(app)
 
 
 async def start_webhook_application(app: BotApplication, webhook: Webhook) -> None:
@@ -232,9 +299,15 @@ async def serve_webhook(app: BotApplication, webhook: Webhook) -> None:
 async def stop_application(app: BotApplication) -> None:
     """What `run_polling` does on SIGTERM. In webhook mode, updates posted from now on get 503
     (Telegram sends them again later); those already taken are handled before the stop."""
+    for sibling in reversed(app.bot_data.get("siblings", [])):  # before the first bot closes the Core
+        await _stop_one(sibling)
     webhook = app.bot_data.get("webhook")
     if webhook is not None:
         webhook.accepting = False
+    await _stop_one(app)
+
+
+async def _stop_one(app: BotApplication) -> None:
     assert app.updater is not None
     if app.updater.running:
         await app.updater.stop()

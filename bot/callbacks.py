@@ -665,6 +665,48 @@ class DelibLedger(NamedTuple):
 DELIB_LEDGER = Kind("dx", DelibLedger)
 
 
+# --- the opinion map of a deliberation round (handlers/opinions.py) ---------------------------------
+# Ids only; the service checks the round's rights again on every press.
+
+
+class OmAct(StrEnum):
+    START = "s"          # 表态: the next statement, in a new message
+    WRITE = "w"          # write a statement (asks for the text)
+    STOP = "x"           # stop for now (the message loses its buttons)
+    MAP = "m"            # the opener: the live map; after the close: the result
+    ENABLE = "e"         # the opener turns the map on
+    SEED = "d"           # the opener: type seed statements
+    OPEN = "o"           # the opener opens the map for voting
+    LIST = "l"           # the opener: the statements, to hide one (page)
+
+
+class OmRound(NamedTuple):
+    action: OmAct
+    round_id: int
+    page: int = 0
+
+
+class OmChoice(StrEnum):
+    AGREE = "a"
+    DISAGREE = "d"
+    PASS = "p"
+
+
+class OmVote(NamedTuple):
+    statement_id: int
+    choice: OmChoice
+
+
+class OmHide(NamedTuple):
+    statement_id: int
+    reason: int          # index into services.opinions.HIDE_REASONS
+
+
+OM_ROUND = Kind("omr", OmRound)
+OM_VOTE = Kind("omv", OmVote)
+OM_HIDE = Kind("omh", OmHide)
+
+
 # --- 四议两公开 matters (handlers/matters.py) --------------------------------------------------------
 class MatterOrgAct(StrEnum):
     BOARD = "b"          # the org's board

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
 
     token: SecretStr | None = None
+    # Several bots in one deployment: token -> codes of the top orgs it serves (e.g. one bot per
+    # county), as JSON: {"123:abc": ["shangzhou"], "456:def": ["danfeng"]}. Unset: BOT_TOKEN alone.
+    tokens: dict[SecretStr, list[str]] | None = None
     api_url: str = "https://api.telegram.org/bot"
     file_url: str = "https://api.telegram.org/file/bot"
     proxy: str | None = None
@@ -92,6 +96,40 @@ class Settings(BaseSettings):
             raise ValueError("1 to 256 characters, only A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return value
 
+    @field_validator("tokens")
+    @classmethod
+    def _check_tokens(cls, value: dict[SecretStr, list[str]] | None) -> dict[SecretStr, list[str]] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError('no bot (expected e.g. {"123:abc": ["county-a"], "456:def": ["county-b"]})')
+        served: dict[str, int] = {}
+        ids: set[int] = set()
+        for n, (token, codes) in enumerate(value.items(), 1):
+            bot_id = token.get_secret_value().split(":", 1)[0]
+            if ":" not in token.get_secret_value() or not bot_id.isdigit():
+                raise ValueError(f"bot {n}: not a bot token (expected the 123456:ABC… form from @BotFather)")
+            if int(bot_id) in ids:
+                raise ValueError(f"bot {bot_id} is given twice")
+            ids.add(int(bot_id))
+            if not codes or any(not code.strip() for code in codes):
+                raise ValueError(f"bot {bot_id}: give the codes of the top orgs it serves, e.g. [\"county-a\"]")
+            for code in codes:
+                if code in served:
+                    raise ValueError(f"org {code!r} is served by two bots ({served[code]} and {bot_id})")
+                served[code] = int(bot_id)
+        return value
+
+    def bots(self) -> list[BotSpec]:
+        """The bots this deployment runs, the first one first: BOT_TOKENS's, or BOT_TOKEN alone
+        (serving every org, as a single bot always did)."""
+        if self.tokens is None:
+            return [BotSpec(self.require_token(), ())]
+        specs = [BotSpec(token.get_secret_value().strip(), tuple(codes)) for token, codes in self.tokens.items()]
+        if self.token is not None and self.token.get_secret_value().strip() not in {s.token for s in specs}:
+            raise SettingsError("BOT_TOKEN: not one of BOT_TOKENS's bots (set one of the two, or list it there)")
+        return specs
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -100,6 +138,20 @@ class Settings(BaseSettings):
         if self.token is None or not self.token.get_secret_value().strip():
             raise SettingsError("BOT_TOKEN: missing; set it in the environment or in .env")
         return self.token.get_secret_value().strip()
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """One bot of the deployment: its token and the codes of the top orgs it serves (none: all)."""
+
+    token: str
+    org_codes: tuple[str, ...]
+
+    @property
+    def bot_id(self) -> int:
+        """The bot's Telegram id, the token's first part: known without asking Telegram, never secret."""
+        head = self.token.split(":", 1)[0]
+        return int(head) if head.isdigit() else 0
 
 
 class SettingsError(Exception):

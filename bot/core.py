@@ -15,7 +15,7 @@ from bot.actors import SystemActor
 from bot.clock import Clock
 from bot.config import Settings
 from bot.infra import Infra
-from bot.services import deliberation_ledger, matters_ledger, points_ledger
+from bot.services import deliberation_ledger, matters_ledger, opinions_ledger, points_ledger
 from bot.services.appraisal import AppraisalService
 from bot.services.broadcasts import BroadcastService
 from bot.services.deliberation import DeliberationService
@@ -24,6 +24,7 @@ from bot.services.digests import DigestService
 from bot.services.echo_wall import EchoWall
 from bot.services.matters import MatterService
 from bot.services.meetings import MeetingService
+from bot.services.opinions import OpinionMapService
 from bot.services.orgs import NotAllowed
 from bot.services.pledges import PledgeService
 from bot.services.points import PointsService
@@ -48,6 +49,7 @@ class Core(Infra):
     pledges: PledgeService = field(init=False)
     points: PointsService = field(init=False)
     supervision: SupervisionService = field(init=False)
+    opinions: OpinionMapService = field(init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Core:
@@ -66,6 +68,7 @@ class Core(Infra):
         core.pledges = PledgeService(core)
         core.points = PointsService(core, core.deliberation)
         core.supervision = SupervisionService(core, core.meetings)
+        core.opinions = OpinionMapService(core, core.deliberation)
         return core
 
     async def ledger(self, actor: int | SystemActor, org_id: int, first: date, last: date,
@@ -81,6 +84,11 @@ class Core(Infra):
             extra.append(partial(deliberation_ledger.add_sheets, rounds=rounds, t=self.t, fmt=self.formatter,
                                  lang=lang))
         except (NotAllowed, DelibRefused):
+            pass
+        try:
+            maps = await self.opinions.ledger_maps(actor, org_id, first, last)
+            extra.append(partial(opinions_ledger.add_sheets, maps=maps, t=self.t, fmt=self.formatter, lang=lang))
+        except NotAllowed:
             pass
         try:
             _, matters = await self.matters.ledger_matters(actor, org_id, lang, first, last)

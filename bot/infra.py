@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.bots import BotRegistry
 from bot.clock import Clock
 from bot.config import Settings
 from bot.database import Database, open_database
@@ -37,6 +38,7 @@ class Infra:
     calendar: WorkCalendar
     screens: ScreenService
     metrics: Metrics  # this Application's own registry (bot/metrics.py)
+    bots: BotRegistry  # the deployment's bots (BOT_TOKENS); one, for BOT_TOKEN alone
 
     @classmethod
     def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
@@ -51,7 +53,9 @@ class Infra:
         return dict(settings=settings, db=db, clock=clock, t=t, formatter=Formatter(t, settings.tz), outbox=outbox,
                     people=people, orgs=orgs,
                     invites=invites, flows=FlowStore(db, clock), prompts=PromptService(db, clock),
-                    calendar=WorkCalendar(db), screens=ScreenService(db, clock, outbox), metrics=Metrics())
+                    calendar=WorkCalendar(db), screens=ScreenService(db, clock, outbox), metrics=Metrics(),
+                    # The command line runs without a token (orgs import, …): then no bot at all.
+                    bots=BotRegistry(db, clock, settings.bots() if settings.token or settings.tokens else []))
 
     async def open(self) -> None:
         await self.db.connect()
@@ -60,7 +64,10 @@ class Infra:
     async def close(self) -> None:
         await self.db.close()
 
-    async def bot_username(self) -> str | None:
+    async def bot_username(self, org_id: int | None = None) -> str | None:
+        """The username for join links: of the bot serving `org_id` when there are several bots."""
+        if org_id is not None and (served := await self.bots.username_for_org(org_id)) is not None:
+            return served
         return await self.db.fetchval("SELECT value FROM meta WHERE key = 'bot_username'")
 
     async def remember_bot_username(self, username: str) -> None:

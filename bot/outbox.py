@@ -94,16 +94,22 @@ class Outbox:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self._wake: asyncio.Event | None = None
+        # One event per delivery worker (one per bot with BOT_TOKENS): a commit wakes them all,
+        # and one clearing its event cannot swallow another's wake-up.
+        self._wakes: list[asyncio.Event] = []
 
     def wake_event(self) -> asyncio.Event:
-        if self._wake is None:
-            self._wake = asyncio.Event()
-        return self._wake
+        event = asyncio.Event()
+        self._wakes.append(event)
+        return event
+
+    def forget_wake_event(self, event: asyncio.Event) -> None:
+        if event in self._wakes:
+            self._wakes.remove(event)
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        for event in self._wakes:
+            event.set()
 
     async def send_text(
         self,

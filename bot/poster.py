@@ -271,7 +271,7 @@ async def cli(settings: Any, args: Any) -> int:
             print(f"error: no org with code {args.org_code!r}", file=sys.stderr)
             return 1
         month = month or previous_month(core.clock.now().astimezone(settings.tz).date())
-        username = await core.bot_username() or await _fetch_username(settings)
+        username = await core.bot_username(org.id) or await _fetch_username(settings)
         link = await core.echo_wall.join_link(org, username, SYSTEM_ACTOR)
         pdf = await make_poster(core, org, month, lang, link)
         out = args.out or Path(file_name(core.t, lang, org, month))

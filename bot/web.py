@@ -30,6 +30,7 @@ from babel.dates import format_date
 from bot.core import Core
 from bot.services.echo_wall import BadCursor, MatterEntry, Page, RoundEntry, StageLine, StageVote, WallEntry
 from bot.services.matters import OUTCOME_KEYS, STAGE_KEYS
+from bot.services.opinion_text import result_lines
 from bot.services.orgs import NotFound
 from bot.services.tickets import status_word
 
@@ -247,6 +248,10 @@ class WallSite:
             parts.append(f"<p class=\"sub\">{self._h(lang, 'delib.result.top_head')}</p><ul class=\"top\">{items}</ul>")
         if entry.early_reason:
             parts.append(f"<p class=\"meta\">{self._h(lang, 'delib.result.early', reason=entry.early_reason)}</p>")
+        if entry.opinion_map is not None:  # the opinion map's three parts, in the chat result's words
+            lines = result_lines(self.core.t, fmt, lang, entry.title, entry.opinion_map)
+            parts += [f"<p class=\"sub\">{escape(line)}</p>" if i == 0 else f"<p>{escape(line)}</p>"
+                      for i, line in enumerate(lines) if line]
         return "".join(parts) + "</article>"
 
     def _matter(self, lang: str, entry: MatterEntry) -> str:

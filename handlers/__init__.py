@@ -30,6 +30,7 @@ from handlers import (
     me,
     meetings,
     membership,
+    opinions,
     pledges,
     points,
     poster,
@@ -42,8 +43,8 @@ from handlers import (
 from handlers.common import Callback, Command
 
 # Order matters only for /help and the menu (commands are matched by name).
-FEATURES = [start, tickets, meetings, deliberation, matters, appraisal, broadcasts, report, points, pledges, me,
-            digests, lang, appoint, membership, poster, privacy, system]
+FEATURES = [start, tickets, meetings, deliberation, opinions, matters, appraisal, broadcasts, report, points,
+            pledges, me, digests, lang, appoint, membership, poster, privacy, system]
 
 
 def all_commands() -> list[Command]:

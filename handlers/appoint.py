@@ -183,7 +183,7 @@ async def invite_role_chosen(update: Update, context: BotContext) -> None:
     except NotFound:
         return await _refuse(update, context, "error.stale_button")
     lang = await lang_of(update, context)
-    username = await c.bot_username() or context.bot.username
+    username = await c.bot_username(org.id) or context.bot.username
     await query.answer()
     await edit_text(query, c.t(
         lang, "invite.link", org=org.name, role=c.t(lang, f"role.{role}"),

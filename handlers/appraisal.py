@@ -16,7 +16,6 @@ answered in words."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,13 +48,12 @@ from bot.services.appraisal import (
     REPORT_QUESTION,
     AppraisalService,
     Rating,
-    Refused,
     Target,
 )
-from bot.services.orgs import NotAllowed, NotFound
+from bot.services.orgs import NotAllowed
 from bot.services.prompts import Question
 from handlers import system
-from handlers.common import Command, answer_callback, answer_text, lang_of, person, say, say_key
+from handlers.common import Command, answer_callback, guarded_by, lang_of, person, say, say_key
 
 WINDOW_DAYS = (3, 7, 14)
 MAX_PICK_BUTTONS = 90
@@ -73,28 +71,7 @@ def svc(context: BotContext) -> AppraisalService:
     return context.core.appraisal
 
 
-def guarded(handler: Handler) -> Handler:
-    """Whatever the service refused is answered in words; data that does not parse is stale."""
-
-    @functools.wraps(handler)
-    async def run(update: Update, context: BotContext, *args: Any) -> None:
-        try:
-            await handler(update, context, *args)
-        except (Refused, NotAllowed, NotFound, ValueError) as exc:
-            c = context.core
-            lang = await lang_of(update, context)
-            if isinstance(exc, Refused):
-                text = c.t(lang, exc.key, **exc.values)
-            elif isinstance(exc, NotAllowed):
-                text = c.t(lang, "appraisal.error.not_allowed")
-            else:
-                text = c.t(lang, "error.stale_button")
-            if update.callback_query is not None:
-                await answer_text(update, text, alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_text(text)
-
-    return run
+guarded = guarded_by("appraisal.error.not_allowed")
 
 
 async def flow_data(context: BotContext, me: int) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from telegram.error import BadRequest
 from bot.context import BotContext
 from bot.limits import MAX_ANSWER, telegram_length
 from bot.outbox import Button
+from bot.services.orgs import NotAllowed, NotFound, Refused
 
 Callback = Callable[[Update, BotContext], Awaitable[None]]
 EVERYONE = None
@@ -118,3 +120,36 @@ async def say_key(update: Update, context: BotContext, key: str, rows: list[list
     """`say` with a catalog text in the person's language."""
     lang = await lang_of(update, context)
     await say(update, context, context.core.t(lang, key, **values), rows, edit)
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def guarded_by(not_allowed_key: str, gone_key: str | None = None) -> Callable[[Handler], Handler]:
+    """A decorator for a feature's handlers: whatever the service refused is answered in words (an
+    alert under a pressed button, a reply to typing); `not_allowed_key` says a right is missing; data
+    that does not parse or names nothing any more is a stale button (`gone_key` when it was typed)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(update: Update, context: BotContext, *args: Any) -> None:
+            try:
+                await handler(update, context, *args)
+            except (Refused, NotAllowed, NotFound, ValueError) as exc:
+                c = context.core
+                lang = await lang_of(update, context)
+                if isinstance(exc, Refused):
+                    text = c.t(lang, exc.key, **exc.values)
+                elif isinstance(exc, NotAllowed):
+                    text = c.t(lang, not_allowed_key)
+                else:
+                    pressed = update.callback_query is not None or gone_key is None
+                    text = c.t(lang, "error.stale_button" if pressed else gone_key)
+                if update.callback_query is not None:
+                    await answer_text(update, text, alert=True)
+                elif update.effective_message is not None:
+                    await update.effective_message.reply_text(text)
+
+        return run
+
+    return decorate

@@ -41,6 +41,7 @@ from bot.context import BotContext
 from bot.core import Core
 from bot.limits import clip
 from bot.outbox import Button
+from bot.services import opinions_ledger
 from bot.services.deliberation import (
     EXTEND_DAYS,
     MAX_BACKGROUND,
@@ -57,7 +58,7 @@ from bot.services.deliberation import (
 from bot.services.flows import FlowState
 from bot.services.meeting_time import Unreadable, parse_when
 from bot.services.orgs import NotAllowed, NotFound
-from handlers import system
+from handlers import opinions, system
 from handlers.common import (
     LEADERS,
     Command,
@@ -170,8 +171,10 @@ async def ledger_button(update: Update, context: BotContext) -> None:
     c = context.core
     lang = await lang_of(update, context)
     await answer_callback(update, context, "delib.ledger.making")
-    filename, content = await svc(context).ledger(person(update), data.org_id, date(data.year, 1, 1),
-                                                  date(data.year, 12, 31), lang)
+    first, last = date(data.year, 1, 1), date(data.year, 12, 31)
+    maps = await c.opinions.ledger_maps(person(update), data.org_id, first, last)
+    extra = [functools.partial(opinions_ledger.add_sheets, maps=maps, t=c.t, fmt=c.formatter, lang=lang)]
+    filename, content = await svc(context).ledger(person(update), data.org_id, first, last, lang, extra)
     org = await c.orgs.get(data.org_id)
     assert update.effective_chat is not None
     await context.bot.send_document(update.effective_chat.id, InputFile(content, filename=filename),
@@ -191,10 +194,15 @@ async def card(c: Core, service: DeliberationService, lang: str, me: int,
     if options:
         text += "\n" + c.t(lang, "delib.card.options", options=numbered(options))
     rows: list[list[Button]] = []
-    if audience and phase == Phase.OPINIONS:
+    # The opinion map (handlers/opinions.py), when on, takes the place of free opinions.
+    mapped, map_line, map_rows = await opinions.card_rows(c, lang, me, rnd, audience, manage)
+    if map_line:
+        text += "\n" + map_line
+    if audience and phase == Phase.OPINIONS and not mapped:
         rows.append([Button(c.t(lang, "delib.button.write"), DELIB_VIEW(DelibView.WRITE, rnd.id))])
     if audience and phase == Phase.VOTING:
         rows.append([Button(c.t(lang, "delib.button.vote"), DELIB_VIEW(DelibView.BALLOT, rnd.id))])
+    rows += map_rows
     rows.append([Button(c.t(lang, "delib.button.opinions"), DELIB_VIEW(DelibView.OPINIONS, rnd.id))])
     if rnd.result is not None or (rnd.live_results and phase == Phase.VOTING):
         rows.append([Button(c.t(lang, "delib.button.result"), DELIB_VIEW(DelibView.RESULT, rnd.id))])

@@ -16,7 +16,6 @@ Every right is checked again by bot/services/matters.py: a forged or stale press
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
@@ -48,16 +47,15 @@ from bot.services.matters import (
     Matter,
     MatterService,
     Outcome,
-    Refused,
     StageEntry,
     Status,
     Vote,
     VoteKind,
 )
 from bot.services.meeting_time import Unreadable, parse_when
-from bot.services.orgs import NotAllowed, NotFound
+from bot.services.orgs import NotAllowed
 from handlers import system
-from handlers.common import Command, answer_text, lang_of, person, say, say_key
+from handlers.common import Command, guarded_by, lang_of, person, say, say_key
 
 FLOW = "matters"
 TEXT_KEYS = {"decision": "matter.flow.decision_text", "result": "matter.flow.result_text"}
@@ -122,28 +120,7 @@ def svc(context: BotContext) -> MatterService:
     return context.core.matters
 
 
-def guarded(handler: Handler) -> Handler:
-    """What the service refused is answered in words; data that does not parse is a stale button."""
-
-    @functools.wraps(handler)
-    async def run(update: Update, context: BotContext, *args: Any) -> None:
-        try:
-            await handler(update, context, *args)
-        except (Refused, NotAllowed, NotFound, ValueError) as exc:
-            lang = await lang_of(update, context)
-            c = context.core
-            if isinstance(exc, Refused):
-                text = c.t(lang, exc.key, **exc.values)
-            elif isinstance(exc, NotAllowed):
-                text = c.t(lang, "matter.error.not_allowed")
-            else:
-                text = c.t(lang, "error.stale_button" if update.callback_query else "matter.error.gone")
-            if update.callback_query is not None:
-                await answer_text(update, text, alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_text(text)
-
-    return run
+guarded = guarded_by("matter.error.not_allowed", "matter.error.gone")
 
 
 async def flow_state(context: BotContext, me: int) -> tuple[str, dict[str, Any]] | None:

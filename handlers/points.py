@@ -12,9 +12,7 @@ right again, so a forged, stale or foreign press changes nothing and is answered
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
@@ -23,11 +21,11 @@ from bot.callbacks import PG, PN, PN_RULE, SR, PgAct, PgAction, PnAct, PnAction,
 from bot.context import BotContext
 from bot.limits import MAX_TEXT, clip
 from bot.outbox import Button
-from bot.services.orgs import NotAllowed, NotFound, Refused
+from bot.services.orgs import NotAllowed, NotFound
 from bot.services.points import RULE_KEYS, Line, PointsService, Source, Tally
 from bot.services.points_ledger import STATUS_KEYS
 from handlers import system
-from handlers.common import MANAGERS, Command, answer_text, lang_of, person, say, say_key
+from handlers.common import MANAGERS, Command, guarded_by, lang_of, person, say, say_key
 
 ADJUST_FLOW = "points/adjust"
 DELTAS = ((1, 2, 5), (-1, -2, -5))
@@ -47,28 +45,7 @@ def svc(context: BotContext) -> PointsService:
     return context.core.points
 
 
-def guarded(handler: Handler) -> Handler:
-    """Whatever the service refused is answered in words; data that does not parse is stale."""
-
-    @functools.wraps(handler)
-    async def run(update: Update, context: BotContext, *args: Any) -> None:
-        try:
-            await handler(update, context, *args)
-        except (Refused, NotAllowed, NotFound, ValueError) as exc:
-            c = context.core
-            lang = await lang_of(update, context)
-            if isinstance(exc, Refused):
-                text = c.t(lang, exc.key, **exc.values)
-            elif isinstance(exc, NotAllowed):
-                text = c.t(lang, "points.error.not_allowed")
-            else:
-                text = c.t(lang, "error.stale_button")
-            if update.callback_query is not None:
-                await answer_text(update, text, alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_text(text)
-
-    return run
+guarded = guarded_by("points.error.not_allowed")
 
 
 def sources(context: BotContext, lang: str, tally: Tally) -> str:

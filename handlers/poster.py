@@ -77,7 +77,7 @@ async def poster_chosen(update: Update, context: BotContext) -> None:
     lang = await lang_of(update, context)
     month = date(data.month // 100, data.month % 100, 1)
     await answer_callback(update, context, "poster.making")
-    username = await c.bot_username() or context.bot.username
+    username = await c.bot_username(org.id) or context.bot.username
     link = await wall.join_link(org, username, user.id)
     # The poster is for the village's notice board: in the bot's language, whoever asks for it.
     poster_lang = c.settings.locale

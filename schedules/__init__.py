@@ -17,6 +17,7 @@ from schedules import (
     digests,
     matters,
     meetings,
+    opinions,
     points,
     retention,
     supervision,
@@ -27,8 +28,8 @@ from schedules.jobs import every, run_all, run_all_soon, run_tick
 __all__ = ["SCHEDULES", "every", "run_all", "run_tick", "start_all", "stop_all"]
 
 # Order: started in this order, stopped in reverse. Features add their module here.
-SCHEDULES = [meetings, delivery, tickets, deliberation, matters, appraisal, broadcasts, digests, retention, points,
-             supervision]
+SCHEDULES = [meetings, delivery, tickets, deliberation, opinions, matters, appraisal, broadcasts, digests, retention,
+             points, supervision]
 
 
 async def start_all(app: BotApplication) -> None:

@@ -25,6 +25,7 @@ from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot.bots import ROW_BOT_SQL, bot_id_of
 from bot.clock import Clock, from_db, to_db
 from bot.context import BotApplication
 from bot.database import Database
@@ -50,9 +51,16 @@ class Limits:
     per_second: float = 30.0
     chat_interval: float = 1.0
     group_per_minute: int = 20
-    margin: float = 0.995  # pace at 99.5 % of per_second; the sliding window is what guarantees the limit
+    # Pace at the limit itself: pacing only spreads the sends evenly; the sliding window is what
+    # keeps every second at the limit or under, and it already holds each send back a little more.
+    margin: float = 1.0
     chat_margin: float = 1.1
-    window_slack: float = 0.005
+    # The window's rule (a send starts over a second after the answer `per_second` places back) is
+    # already strict; this is a hair of margin at the edge, for a server clock that runs a little fast.
+    window_slack: float = 0.001
+    # How late a send may start (a busy event loop) and have the next sends make it up; later than
+    # that, the sender was idle and the pace starts afresh instead of bursting.
+    catch_up: float = 0.25
 
 
 class Send:
@@ -68,10 +76,20 @@ class Send:
 class Throttle:
     """Global pacing, a sliding window and per-chat spacing; all times are time.monotonic().
 
-    Pacing alone is not enough: a request delayed on its way and the next one on time can reach
-    Telegram in the same second. So a new send also waits until the send `per_second` places
-    back has been answered for a full second: Telegram received that one before its answer came,
-    so no second at Telegram ever holds more than `per_second` of ours."""
+    The window is what keeps us inside Telegram's limit. Telegram receives a request some time
+    between our start and its answer, and answers may be late by any amount; so a new send starts
+    only once the send `per_second` places back was answered over a second ago: then no second
+    at Telegram can hold more than `per_second` of ours, however the requests were delayed. Every
+    send takes a place in it, the outbox's and the direct replies alike (Telegram counts both).
+
+    Pacing only spreads the sends evenly inside that. It is a schedule, one slot after another,
+    not a gap after each send: a send that starts late does not push the later slots back, so the
+    next sends make the lateness up (the window still caps them) instead of losing it for good.
+
+    A direct reply goes before the outbox: it takes the window's next place while the outbox
+    waits, so a person waits for at most one place, not for the queue."""
+
+    RECHECK = 0.05  # answers and direct replies wake the waiters; this only bounds a missed wake-up
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -82,6 +100,8 @@ class Throttle:
         self.chat_ready: dict[int, float] = {}
         self.last_send: dict[int, float] = {}
         self.group_sends: dict[int, deque[float]] = {}
+        self.direct_waiting = 0
+        self._waiters: list[asyncio.Future[None]] = []
 
     def ready_at(self, chat_id: int) -> float:
         ready = self.chat_ready.get(chat_id, 0.0)
@@ -106,23 +126,36 @@ class Throttle:
                 busy.add(chat_id)
         return sorted(busy)
 
-    def wait_time(self, now: float) -> float:
-        """Seconds until the next send may start (0 if now)."""
-        start = max(self.next_slot, self.global_pause_until)
-        if len(self.window) == self.window.maxlen:
-            oldest = self.window[0]
-            # Still unanswered: we cannot know when Telegram got it; look again very soon.
-            start = max(start, now + 0.002 if oldest.done is None else oldest.done + 1.0 + self.limits.window_slack)
-        return max(0.0, start - now)
+    def window_opens(self) -> float | None:
+        """When the window lets the next send start; None while the send `per_second` places back
+        is unanswered (we cannot know when Telegram got it)."""
+        if len(self.window) < (self.window.maxlen or 1):
+            return 0.0
+        oldest = self.window[0]
+        return None if oldest.done is None else oldest.done + 1.0 + self.limits.window_slack
+
+    def window_wait(self, now: float) -> float:
+        """Seconds until the window lets the next send start (0 if now)."""
+        opens = self.window_opens()
+        return self.RECHECK if opens is None else max(0.0, opens - now)
+
+    def wait_time(self, now: float, direct: bool = False) -> float:
+        """Seconds until the next send may start (0 if now): a direct reply waits for the window
+        and a bot-wide pause only; the outbox also for its pace, and while a reply is waiting."""
+        start = self.global_pause_until
+        if not direct:
+            start = max(start, self.next_slot)
+            if self.direct_waiting:
+                start = max(start, now + self.RECHECK)
+        return max(0.0, start - now, self.window_wait(now))
 
     def claim(self, chat_id: int, now: float, direct: bool = False) -> Send:
-        """Record a send starting now; the caller sets `.done` when its answer arrives."""
+        """Record a send starting now; `answered` is called when its answer arrives."""
         send = Send(now)
         self.window.append(send)
-        if not direct:
-            self.next_slot = max(self.next_slot, now) + self.interval
-        elif self.next_slot < now + 1.0:  # replies delay the outbox by at most a second's worth
-            self.next_slot = max(self.next_slot, now) + self.interval
+        if not direct or self.next_slot < now + 1.0:  # replies push the outbox back by at most a second's worth
+            # The next slot follows this one's, however late this send is, up to `catch_up`.
+            self.next_slot = (self.next_slot if now - self.next_slot <= self.limits.catch_up else now) + self.interval
         self.last_send[chat_id] = now
         if chat_id < 0:
             self.group_sends.setdefault(chat_id, deque()).append(now)
@@ -130,11 +163,44 @@ class Throttle:
             self.chat_ready[chat_id] = now + self.limits.chat_interval * self.limits.chat_margin
         return send
 
+    def answered(self, send: Send, now: float) -> None:
+        """The answer to `send` came back (or it failed): its place in the window can count down."""
+        if send.done is None:
+            send.done = now
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake whoever waits in `changed` (an answer, or a direct reply took its place)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def changed(self, timeout: float) -> None:
+        """Sleep for `timeout` seconds, or less if an answer or a direct reply changes the picture."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
     def pause_chat(self, chat_id: int, seconds: float, now: float) -> None:
         self.chat_ready[chat_id] = max(self.chat_ready.get(chat_id, 0.0), now + seconds)
 
     def pause_all(self, seconds: float, now: float) -> None:
         self.global_pause_until = max(self.global_pause_until, now + seconds)
+        # Time paused on purpose is not lateness to make up: the pace resumes one send at a time.
+        self.next_slot = max(self.next_slot, self.global_pause_until)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class NotYetSent(Exception):
@@ -150,11 +216,18 @@ class NeverSent(Exception):
 
 
 OUTBOX_SEND = "outbox"  # rate_limit_args of the worker's own calls, which it has paced already
+# Direct calls that take a place in the window, as every outbox row does. A direct edit answers the
+# tap of the person acting on the message they tapped: it is not a message sent, and taking window
+# places would make 500 people voting at once wait seconds behind each other (the opinion map's vote
+# loop: p99 15 s instead of under 300 ms). Edits the outbox makes (progress, screens kept true) still
+# count.
+COUNTED = ("send", "copy", "forward")
 
 
 class DirectSendRecorder(BaseRateLimiter[str]):
-    """Direct replies to the person acting: waits (briefly) for the chat's interval, and tells the
-    throttle, so that neither a reply nor the outbox's next message to that chat meets a 429."""
+    """Direct replies to the person acting: waits (briefly) for the chat's interval and for the
+    window's next place, ahead of the outbox, and records the send in the throttle, so that neither
+    a reply nor the outbox's next message meets a 429."""
 
     MAX_WAIT = 2.0
     MAX_RETRY_WAIT = 5.0
@@ -172,13 +245,9 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                               args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
                               rate_limit_args: str | None) -> bool | JSONDict | list[JSONDict]:
         chat_id = data.get("chat_id")
-        if rate_limit_args == OUTBOX_SEND or not endpoint.startswith(("send", "copy", "forward")) \
-                or not isinstance(chat_id, int):
+        if rate_limit_args == OUTBOX_SEND or not endpoint.startswith(COUNTED) or not isinstance(chat_id, int):
             return await callback(*args, **kwargs)
-        wait = self.throttle.ready_at(chat_id) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(min(wait, self.MAX_WAIT))
-        send = self.throttle.claim(chat_id, time.monotonic(), direct=True)
+        send = await self._take_place(chat_id)
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
@@ -187,12 +256,35 @@ class DirectSendRecorder(BaseRateLimiter[str]):
             if seconds > self.MAX_RETRY_WAIT:
                 raise
             self.throttle.pause_chat(chat_id, seconds, time.monotonic())
+            self.throttle.answered(send, time.monotonic())
             await asyncio.sleep(seconds)
-            send.done = time.monotonic()
-            send = self.throttle.claim(chat_id, time.monotonic(), direct=True)
+            send = await self._take_place(chat_id)
             return await callback(*args, **kwargs)
         finally:
-            send.done = time.monotonic()
+            self.throttle.answered(send, time.monotonic())
+
+    async def _take_place(self, chat_id: int) -> Send:
+        """Wait for the chat's interval, then for the window's next place (the outbox
+        holds back meanwhile). A chat's interval or a bot-wide pause (after a 429) is waited for
+        at most MAX_WAIT, so a person is not kept waiting long; the window always, as it opens
+        within a second of the answers (and every request is answered or times out)."""
+        wait = self.throttle.ready_at(chat_id) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, self.MAX_WAIT))
+        deadline = time.monotonic() + self.MAX_WAIT
+        self.throttle.direct_waiting += 1
+        try:
+            while True:
+                now = time.monotonic()
+                wait = self.throttle.wait_time(now, direct=True) if now < deadline else self.throttle.window_wait(now)
+                if wait <= 0:
+                    break
+                await self.throttle.changed(wait)
+            # No await between the last look and the claim: nothing else can take the place.
+            return self.throttle.claim(chat_id, time.monotonic(), direct=True)
+        finally:
+            self.throttle.direct_waiting -= 1
+            self.throttle.wake()  # the outbox may go again
 
 
 class DeliveryWorker:
@@ -200,8 +292,13 @@ class DeliveryWorker:
     process died while that row was in flight."""
 
     def __init__(self, bot: Bot, db: Database, outbox: Outbox, clock: Clock, throttle: Throttle,
-                 people: PeopleService, concurrency: int = 8, metrics: Metrics | None = None) -> None:
+                 people: PeopleService, concurrency: int = 8, metrics: Metrics | None = None,
+                 route: tuple[int, int] | None = None) -> None:
         self.bot = bot
+        # Several bots (BOT_TOKENS): (this bot's id, the first bot's id); this worker sends only
+        # the rows whose chat talks to this bot (bot/bots.py). None: every row (a single bot).
+        self._route_sql, self._route_params = (
+            (f" AND {ROW_BOT_SQL} = ?", (route[1], route[0])) if route is not None else ("", ()))
         self.people = people
         self.metrics = metrics or Metrics()
         self.db = db
@@ -232,6 +329,7 @@ class DeliveryWorker:
         self._stopping = True
         self._unsubscribe()
         self.outbox.wake()
+        self.throttle.wake()  # out of a wait for its next slot
         if self._runner is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
@@ -247,6 +345,12 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         wake = self.outbox.wake_event()
+        try:
+            await self._loop(wake)
+        finally:
+            self.outbox.forget_wake_event(wake)
+
+    async def _loop(self, wake: asyncio.Event) -> None:
         while not self._stopping:
             # Cleared before the read, so a commit during the pass is not slept through.
             wake.clear()
@@ -280,9 +384,9 @@ class DeliveryWorker:
             " AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
             " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
-            " ORDER BY priority, not_before, id LIMIT ?",
+            f"{self._route_sql} ORDER BY priority, not_before, id LIMIT ?",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
-             json.dumps(self._held_rows(now_mono)), BATCH),
+             json.dumps(self._held_rows(now_mono)), *self._route_params, BATCH),
         )
         started = 0
         for row in rows:
@@ -300,8 +404,8 @@ class DeliveryWorker:
                     break
                 if await self.db.fetchval("SELECT status FROM outbox WHERE id = ?", (row["id"],)) != "pending":
                     continue
-            while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:  # noqa: ASYNC110
-                await asyncio.sleep(wait)
+            while (wait := self.throttle.wait_time(time.monotonic())) > 0 and not self._stopping:
+                await self.throttle.changed(wait)
             if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
                 continue
             previous = self.throttle.last_send.get(chat_id)
@@ -325,15 +429,16 @@ class DeliveryWorker:
             f"SELECT 1 FROM outbox WHERE status = 'pending' AND priority IN ({_URGENT_PRIORITIES})"
             " AND not_before <= ? AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
-            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1) LIMIT 1",
+            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql} LIMIT 1",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
-             json.dumps(self._held_rows(now_mono)))) is not None
+             json.dumps(self._held_rows(now_mono)), *self._route_params)) is not None
 
     async def _seconds_to_next_due(self) -> tuple[float, bool]:
         """Seconds to wait before the next pass, and whether a row is due now (held back)."""
         nxt = await self.db.fetchval(
             "SELECT MIN(not_before) FROM outbox WHERE status = 'pending'"
-            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
+            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql}",
+            self._route_params,
         )
         if nxt is None:
             return 5.0, False
@@ -348,7 +453,7 @@ class DeliveryWorker:
             try:
                 message = await self._call(row["method"], json.loads(row["payload"]))
             finally:
-                send.done = time.monotonic()
+                self.throttle.answered(send, time.monotonic())
             message_id = message.message_id if isinstance(message, Message) else None
             await self._mark(row["id"], status="sent", message_id=message_id)
             self._failures_in_a_row = 0
@@ -504,8 +609,9 @@ def _snake(method: str) -> str:
 async def start(app: BotApplication) -> None:
     """Start draining the outbox with the throttle the Application's direct replies also report to."""
     core = app.core
+    route = (bot_id_of(app.bot.token), core.bots.first_bot_id) if core.bots.several else None
     worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people,
-                            metrics=core.metrics)
+                            metrics=core.metrics, route=route)
     worker.start()
     app.bot_data["delivery"] = worker
 

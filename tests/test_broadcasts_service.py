@@ -90,6 +90,21 @@ async def test_audience_by_roles_over_the_subtree(tree: Core) -> None:
     assert (await s.audience(own)).total == 1  # the member; not the secretary themself
 
 
+async def test_audience_counts_a_person_once(tree: Core) -> None:
+    """Someone holding a role in two orgs of the scope, or two of the chosen roles, is one person."""
+    s = tree.broadcasts
+    erlang = await org_id(tree, "erlang")
+    for role in ("member", "resident"):
+        await tree.db.write("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, ?, ?)",
+                            (MEMBER, erlang, role, to_db(tree.clock.now())))
+    b = await s.start(TOWN_ORG, await org_id(tree, "longjuzhai"))
+    audience = await s.audience(b)
+    assert audience.by_role == {"member": 1, "secretary": 2, "resident": 2, "organizer": 1}
+    assert audience.total == 1
+    b = await s.toggle_role(TOWN_ORG, b.id, "resident")
+    assert (await s.audience(b)).total == 2  # the member (also a resident) and the resident
+
+
 async def test_content_limits_and_exact_message(tree: Core) -> None:
     s = tree.broadcasts
     b = await s.start(SECRETARY, await org_id(tree, "sanyi"))

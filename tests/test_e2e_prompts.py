@@ -468,6 +468,7 @@ APPRAISAL_TYPED = "test_e2e_appraisal.py::test_every_appraisal_prompt_takes_a_ty
 DELIB_TYPED = "test_e2e_deliberation.py::test_every_deliberation_prompt_takes_a_typed_answer"
 DELIB_ROUND = "test_e2e_deliberation.py::test_a_round_from_opening_to_a_published_result_across_a_restart"
 MATTER_TYPED = "test_e2e_matters.py::test_every_matters_prompt_takes_a_typed_answer"
+OM_TYPED = "test_e2e_opinions.py::test_every_opinion_map_prompt_takes_a_typed_answer"
 MATTER_ALL = "test_e2e_matters.py::test_a_matter_through_all_stages_to_both_publications"
 POINTS_TYPED = "test_e2e_points.py::test_every_points_prompt_takes_a_typed_answer"
 POINTS_ADJUST = "test_e2e_points.py::test_points_for_a_member_and_the_branch_table_with_a_typed_adjustment"
@@ -521,6 +522,9 @@ PROMPT_TESTS = {
     "delib.proxy.pick": DELIB_TYPED,
     "delib.proxy.nobody": DELIB_TYPED,
     "delib.ask.proxy_reason": DELIB_TYPED,
+    "om.ask.statement": OM_TYPED,
+    "om.ask.seed": OM_TYPED,
+    "om.ask.text_please": OM_TYPED,
     "matter.flow.title": MATTER_TYPED,
     "matter.flow.text_please": MATTER_TYPED,
     "matter.flow.day": MATTER_TYPED,

@@ -98,3 +98,13 @@ async def test_monthly_bulletin_after_the_holiday_and_report_on_demand(bot: BotR
     tickets = table(report.document[1], "群众问题")
     assert set(tickets) == {"龙驹寨街道党工委（本级）", "三义村党支部", "二郎村党支部", "合计"}
     await bot.idle()
+
+
+async def test_a_new_deployment_sends_no_bulletin_for_the_month_before_it(bot: BotRunner, fake: FakeBotApi) -> None:
+    """The tree is set up on 28 September: September's bulletin is due in October, but there is no
+    August bulletin on its first day (nothing existed then), even though 09:00 of the month has passed."""
+    fake.user(TOWN_ORG, first_name="李明")
+    await at(bot, local(9, 28, 10))
+    await bot.idle()
+    assert not bulletins(fake)
+    assert await bot.core.db.fetchval("SELECT COUNT(*) FROM supervision_runs") == 0

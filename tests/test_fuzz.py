@@ -17,10 +17,10 @@ from bench.fuzzer import ADMIN, Fuzzer, Report, fuzz, protected_changes
 
 # The walk depends on every screen: a new step or command changes it. With the meeting length step
 # and the deliberation, 四议两公开, appraisal and broadcast commands, most seeds never finish scheduling a
-# meeting within 600 steps (the secretary's time goes to incoming problems); 3 does (17 did before
-# /settings, the digest buttons under /me, /points, /pledges and /pointrules), and the coverage test
-# below says so when a change breaks that.
-SEED = 3
+# meeting within 600 steps (the secretary's time goes to incoming problems). Of seeds 1-24, after
+# digests, points, supervision, privacy and the opinion map came in, 1, 8, 10, 12 and 20 do; the
+# coverage test below says so when a change breaks that.
+SEED = 10
 STEPS = 600
 
 

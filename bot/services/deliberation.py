@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from openpyxl import Workbook
 
 from bot.actors import Actor, SystemActor, is_system
 from bot.callbacks import DELIB_VIEW, DelibView
@@ -382,6 +384,21 @@ class DeliberationService:
         rnd = await self._round(round_id)
         return (await self._in_audience(self.db, actor, rnd), await self._may_manage(self.db, actor, rnd),
                 await self._may_proxy(self.db, actor, rnd))
+
+    async def access(self, src: Tx | Database, actor: Actor, round_id: int) -> tuple[Round, bool, bool]:
+        """(the round, the actor is in its audience, the actor may manage it), read through `src`
+        (a transaction when the caller writes next): for the opinion map (bot/services/opinions.py),
+        which checks every right here, every time."""
+        rnd = await self._round(round_id, src if isinstance(src, Tx) else None)
+        return rnd, await self._in_audience(src, actor, rnd), await self._may_manage(src, actor, rnd)
+
+    async def took_part(self, tx: Tx, rnd: Round, person: int) -> None:
+        """A vote or statement on the round's opinion map is taking part: no opinion reminder."""
+        await self._took_part_now(tx, rnd, "o", person)
+
+    async def audience_of(self, src: Tx | Database, rnd: Round) -> list[int]:
+        """Everyone the round invites (for the opinion map's notices and totals)."""
+        return await self._audience(src, rnd)
 
     async def audience_size(self, actor: Actor, org_id: int, include_below: bool, audience: Audience) -> int:
         """How many people a round would invite (for the confirm screen), for those who may open it."""
@@ -902,11 +919,13 @@ class DeliberationService:
             await self.outbox.cancel(tx, key_prefix=f"dl:{round_id}:{tag}:")
 
     # --- the ledger (台账) ------------------------------------------------------------------
-    async def ledger(self, actor: Actor, org_id: int, first: date, last: date, lang: str) -> tuple[str, bytes]:
+    async def ledger(self, actor: Actor, org_id: int, first: date, last: date, lang: str,
+                     extra: Sequence[Callable[[Workbook], None]] = ()) -> tuple[str, bytes]:
         """The rounds of the org and the orgs below it opened in [first, last] (local days), as an
-        Excel workbook: for the system, admins, and those who lead at or above the org."""
+        Excel workbook: for the system, admins, and those who lead at or above the org. `extra`
+        adds sheets (the rounds' opinion maps)."""
         org, rounds = await self.ledger_rounds(actor, org_id, first, last)
-        content = await asyncio.to_thread(deliberation_ledger.render, rounds, self.t, self.fmt, lang)
+        content = await asyncio.to_thread(deliberation_ledger.render, rounds, self.t, self.fmt, lang, extra)
         period = describe(self.fmt, lang, first, last, for_file=True)
         return file_name(self.t(lang, "delib.ledger.file_name", org=org.name[:60], period=period)), content
 

@@ -10,6 +10,7 @@ writer."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,10 +66,13 @@ class LedgerRound:
     events: list[LedgerEvent]
 
 
-def render(rounds: list[LedgerRound], t: Translator, fmt: Formatter, lang: str) -> bytes:
-    """A workbook of its own (/deliberations → 导出)."""
+def render(rounds: list[LedgerRound], t: Translator, fmt: Formatter, lang: str,
+           extra: Sequence[Callable[[Workbook], None]] = ()) -> bytes:
+    """A workbook of its own (/deliberations → 导出); `extra` adds further sheets (opinion maps)."""
     book = Workbook()
     add_sheets(book, rounds, t, fmt, lang)
+    for add in extra:
+        add(book)
     book.remove(book.worksheets[0])  # the empty default sheet
     out = io.BytesIO()
     book.save(out)

@@ -86,6 +86,7 @@ class RoundEntry:
     opinions: int
     top: list[tuple[str, int]]         # masked text, supports
     early_reason: str | None           # masked; set when the opener closed it early
+    opinion_map: dict[str, Any] | None = None  # the opinion map's fixed result (counts, masked statements)
 
     @property
     def turnout(self) -> int:
@@ -160,7 +161,10 @@ class _Source:
 _TICKETS = _Source("tickets", _COLUMNS, _PUBLIC, "answered_at")
 # A round is on the wall once its result is fixed at the close (the close posts it to the org's wall
 # chat, whatever its audience); an open round (even with live counts) and a cancelled one never are.
-_ROUNDS = _Source("delib_rounds", "id, title, ended_at, votes_until, secret, ended_early, end_reason, result",
+_ROUNDS = _Source("delib_rounds", "id, title, ended_at, votes_until, secret, ended_early, end_reason, result,"
+                  # The opinion map's fixed result (bot/services/opinions.py), when the round had one.
+                  " (SELECT m.snapshot FROM om_maps m WHERE m.round_id = delib_rounds.id AND m.status = 'final')"
+                  " AS om_snapshot",
                   "status = 'closed' AND result IS NOT NULL AND ended_at IS NOT NULL", "ended_at")
 # A matter is on the wall once its decision is published (决议公开), ordered by its newest
 # publication, so a result published today comes first.
@@ -305,7 +309,7 @@ class EchoWall:
     # --- the join link on the poster ---------------------------------------------------------------
     async def existing_join_link(self, org: Org) -> str | None:
         """The org's newest working resident link, if there is one and the bot's name is known."""
-        username = await self.core.bot_username()
+        username = await self.core.bot_username(org.id)
         payload = await self.db.fetchval(
             "SELECT payload FROM invites WHERE org_id = ? AND role = ? AND revoked_at IS NULL"
             " ORDER BY id DESC LIMIT 1", (org.id, Role.resident.value))
@@ -355,7 +359,8 @@ def _round_entry(r: Any, place: str) -> RoundEntry:
         options=[(_publish(str(label), place), int(n)) for label, n in result["options"]],
         ballots=int(result["ballots"]), eligible=int(result["eligible"]), proxies=int(result["proxies"]),
         opinions=int(result["opinions"]), top=[(_publish(str(text), place), int(n)) for text, n in result["top"]],
-        early_reason=_publish(early, place).strip() if early else None)
+        early_reason=_publish(early, place).strip() if early else None,
+        opinion_map=json.loads(r["om_snapshot"]) if r["om_snapshot"] else None)
 
 
 def _matter_entry(r: Any, stages: list[StageLine], place: str) -> MatterEntry:

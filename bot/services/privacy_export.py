@@ -37,6 +37,13 @@ async def collect(tx: Tx, person_id: int) -> dict[str, Any]:
         "point_adjustments": _dicts(await tx.fetchall(
             "SELECT o.name AS org, a.delta, a.reason, a.at FROM point_adjustments a JOIN orgs o ON o.id = a.org_id"
             " WHERE a.person_id = ? ORDER BY a.id", (person_id,))),
+        "opinion_map_statements": _dicts(await tx.fetchall(
+            "SELECT r.title AS round, s.text, s.created_at, s.hidden_at FROM om_statements s"
+            " JOIN delib_rounds r ON r.id = s.round_id WHERE s.author_id = ? ORDER BY s.id", (person_id,))),
+        # Their own votes on statements (an opinion map's votes are not secret ballots).
+        "opinion_map_votes": _dicts(await tx.fetchall(
+            "SELECT s.text AS statement, v.vote FROM om_votes v JOIN om_statements s ON s.id = v.statement_id"
+            " WHERE v.person_id = ? ORDER BY s.id", (person_id,))),
         "in_progress": await _state(tx, person_id),
     }
 

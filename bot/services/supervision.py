@@ -290,9 +290,14 @@ class SupervisionService:
         first = period_start("month", date(today.year, today.month, 1) - timedelta(days=1))
         last = date(today.year, today.month, 1) - timedelta(days=1)
         key = first.strftime("%Y-%m")
+        # An org set up after the month ended has nothing to report for it (a new deployment's first
+        # day would otherwise send last month's empty bulletin to every organiser).
+        month_began = self.fmt.local(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         rows = await self.db.fetchall(
             "SELECT org_id, json_group_array(person_id) FROM roles WHERE role = 'organizer' AND org_id NOT IN"
-            " (SELECT org_id FROM supervision_runs WHERE period = ?) GROUP BY org_id ORDER BY org_id", (key,))
+            " (SELECT org_id FROM supervision_runs WHERE period = ?)"
+            " AND org_id IN (SELECT id FROM orgs WHERE created_at < ?) GROUP BY org_id ORDER BY org_id",
+            (key, to_db(month_began)))
         done = 0
         for row in rows:
             try:

@@ -1,0 +1,76 @@
+"""`python -m bench scale` on a tiny province (no timing): the province is generated in the shape
+the issue asks for, every read runs, and the line is printed in the issue's format. On that
+province, /inbox's rights filter (in SQL) picks exactly the open problems can_act allows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from pathlib import Path
+
+from bench import scale
+from bench.scaledata import FIRST_BRANCH, sizes
+from bot.services.tickets import INBOX_ROOM, OPEN, Ticket
+
+LINE = (r"scale\[sqlite\]: people=(\d+) tickets=(\d+) inbox p99=[\d.]+ my p99=[\d.]+ wall p99=[\d.]+"
+        r" meetings p99=[\d.]+ report=[\d.]+ s audience=[\d.]+ rss=\d+ MB")
+
+
+def test_bench_scale_tiny(tmp_path: Path) -> None:
+    database = str(tmp_path / "province.sqlite3")
+    lines = scale.run(argparse.Namespace(scale=0.01, database=[database], samples=5))
+    assert len(lines) == 1
+    found = re.fullmatch(LINE, lines[0])
+    assert found is not None, lines[0]
+    n = sizes(0.01)
+    # 1M people and 5M problems at scale 1; the organisers of the province, its 10 cities and counties.
+    assert (int(found.group(1)), int(found.group(2))) == (n["people"] + 1 + 10 + n["counties"], n["tickets"])
+    again = scale.run(argparse.Namespace(scale=0.01, database=[f"sqlite:///{database}"], samples=5))
+    assert re.fullmatch(LINE, again[0]) is not None  # the filled file is reused, not generated twice
+
+
+def test_inbox_filter_in_sql_matches_can_act(tmp_path: Path) -> None:
+    path = tmp_path / "province.sqlite3"
+    scale.prepare(path, 0.01)  # runs its own event loop
+    asyncio.run(_compare(path))
+
+
+async def _compare(path: Path) -> None:
+    core = scale.core_for(path)
+    await core.open()
+    try:
+        db = core.db
+        # Some problems escalated one or two levels up and some assigned, so every rule is used.
+        secretary_of_county = 2
+        await db.write("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, 100, 'secretary', ?)",
+                         (secretary_of_county, "2026-01-01T00:00:00.000000Z"))
+        await db.write("UPDATE tickets SET escalation = id % 3 WHERE status IN ('new', 'accepted')")
+        await db.write("UPDATE tickets SET assignee_id = 1 + (handler_org_id - ?) WHERE id % 7 = 0",
+                         (FIRST_BRANCH,))
+        await db.write("UPDATE tickets SET assignee_id = 3 WHERE id % 11 = 0")  # 3 leads only its branch
+        await db.write("UPDATE tickets SET assignee_id = ? WHERE id % 5 = 0", (secretary_of_county,))
+        organisers = [r[0] for r in await db.fetchall(
+            "SELECT person_id FROM roles WHERE role = 'organizer' ORDER BY org_id LIMIT 3")]
+        rows = await db.fetchall(
+            f"SELECT * FROM tickets WHERE status IN ({','.join('?' * len(OPEN))}) ORDER BY id",
+            tuple(s.value for s in OPEN))
+        everyone = [Ticket.from_row(r) for r in rows]
+        now = core.clock.now()
+        for actor in [1, 3, secretary_of_county, 100, *organisers]:
+            theirs = [t for t in everyone if await core.tickets.can_act(actor, t)]
+            whole = await core.tickets.inbox(actor, room=len(everyone) + 1)
+            assert sorted(line.ticket.id for line in whole.lines) == [t.id for t in theirs], actor
+            # The counts over all of them, the first lines in the order the secretary reads them.
+            overdue = {t.id for t in theirs if (t.accept_due if t.status == "new" else t.answer_due) <= now}
+            theirs.sort(key=lambda t: (t.id not in overdue, t.status != "new", t.id))
+            inbox = await core.tickets.inbox(actor)
+            assert [line.ticket.id for line in inbox.lines] == [t.id for t in theirs[:INBOX_ROOM]], actor
+            assert [line.overdue for line in inbox.lines] == [t.id in overdue for t in theirs[:INBOX_ROOM]]
+            assert (inbox.total, inbox.new, inbox.overdue, inbox.mine) == (
+                len(theirs), sum(t.status == "new" for t in theirs), len(overdue),
+                sum(t.assignee_id == actor for t in theirs)), actor
+        assert (await core.tickets.inbox(organisers[0])).total == len(everyone)  # the province's
+        assert (await core.tickets.inbox(100)).total == 0  # a resident
+    finally:
+        await core.close()
