@@ -74,6 +74,10 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.dialect = "sqlite"
+        # One process owns a SQLite file: per-process caches of what only this process writes are
+        # safe, and a row read for sending cannot be taken by another instance.
+        self.shared = False
+        self.skip_locked = ""  # appended to a SELECT that claims rows (PostgreSQL: FOR UPDATE SKIP LOCKED)
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._waiter: aiosqlite.Connection | None = None

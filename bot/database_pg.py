@@ -240,6 +240,10 @@ class PgDatabase:
         self.url = url
         self.path = None  # no file: callers that need one (SQLite backup) must not be used on PG
         self.dialect = "postgresql"
+        # Several instances may share this database: no per-process copies of shared state, and
+        # rows are claimed so that two instances never take the same one.
+        self.shared = True
+        self.skip_locked = " FOR UPDATE SKIP LOCKED"
         self._pool: asyncpg.Pool | None = None
         self._pool_size = pool_size
         self._write_lock = asyncio.Lock()
