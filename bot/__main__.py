@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return check_command()
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
+    if args.command == "migrate":
+        return asyncio.run(copy_command(args.source, args.target))
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # A line per run of every periodic job (some run every second); their lag is in /metrics.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -145,6 +147,9 @@ def _add_check_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     db = sub.add_parser("db", help="the database file (BOT_DATABASE)")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("migrate", help="create the database or bring it to the latest schema")
+    mig = sub.add_parser("migrate", help="copy a SQLite database into an empty PostgreSQL database, verified")
+    mig.add_argument("--from", dest="source", type=Path, required=True, metavar="FILE", help="the SQLite file")
+    mig.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://… (must be empty)")
 
 
 def check_command() -> int:
@@ -171,10 +176,32 @@ def check_command() -> int:
     return 0
 
 
-async def db_command(settings: Settings) -> int:
-    from bot.database import Database
+async def copy_command(source: Path, target: str) -> int:
+    """`migrate --from FILE --to URL`: exit 1 with the reason when refused or not verified."""
+    from bot.database import is_postgres_url
+    from bot.pgcopy import CopyRefused, copy_sqlite_to_pg
 
-    db = Database(settings.database)
+    if not is_postgres_url(target):
+        print("error: --to must be a postgresql://… URL", file=sys.stderr)
+        return 2
+    try:
+        report = await copy_sqlite_to_pg(source, target)
+    except CopyRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # verification failed: the copy was rolled back, the target is empty
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(report.tables.values())
+    print(f"copied {rows} rows in {len(report.tables)} tables at schema version {report.version};"
+          " row counts and checksums verified")
+    return 0
+
+
+async def db_command(settings: Settings) -> int:
+    from bot.database import open_database
+
+    db = open_database(settings.database)
     await db.connect()  # applies what is missing
     try:
         version = await db.fetchval("SELECT MAX(version) FROM schema_migrations")

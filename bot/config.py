@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     api_url: str = "https://api.telegram.org/bot"
     file_url: str = "https://api.telegram.org/file/bot"
     proxy: str | None = None
-    database: Path = Path("data/bot.sqlite3")
+    # A SQLite file (a path or sqlite:///path) or a postgresql://… URL (bot/database.py open_database).
+    database: Path | str = Path("data/bot.sqlite3")
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     admins: Annotated[frozenset[int], NoDecode] = Field(default_factory=frozenset)
@@ -38,6 +39,14 @@ class Settings(BaseSettings):
     # Days after its close that a ticket keeps its resident link, name and media (PIPL); 1096 is three
     # years with their leap day, so never less than three calendar years.
     retention_days: int = Field(default=1096, ge=1)
+
+    @field_validator("database", mode="after")
+    @classmethod
+    def _database(cls, value: Path | str) -> Path | str:
+        text = str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text
+        return Path(text.removeprefix("sqlite:///"))
 
     @field_validator("admins", mode="before")
     @classmethod

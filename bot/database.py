@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import asyncpg
+
+from bot.dialect import split_sql
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ Row = sqlite3.Row
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Commits between two checkpoints; SQLite's own default is about every 1,000 pages written.
 CHECKPOINT_EVERY = 200
+# A broken UNIQUE or FOREIGN KEY constraint, whichever the backend: `except IntegrityError`.
+IntegrityError = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
 class Tx:
@@ -68,6 +73,11 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.dialect = "sqlite"
+        # One process owns a SQLite file: per-process caches of what only this process writes are
+        # safe, and a row read for sending cannot be taken by another instance.
+        self.shared = False
+        self.skip_locked = ""  # appended to a SELECT that claims rows (PostgreSQL: FOR UPDATE SKIP LOCKED)
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._waiter: aiosqlite.Connection | None = None
@@ -233,15 +243,19 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration file on ';' at line ends (our migrations hold no triggers)."""
-    statements, current = [], []
-    for line in sql.splitlines():
-        if line.strip().startswith("--"):
-            continue
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            statements.append("\n".join(current))
-            current = []
-    if "".join(current).strip():
-        statements.append("\n".join(current))
-    return statements
+    return split_sql(sql)
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(target: Path | str) -> Any:
+    """BOT_DATABASE → the backend: a postgresql:// URL → PgDatabase (bot/database_pg.py), a file path
+    or sqlite:///path → Database. The one place that chooses; nothing else branches on it."""
+    if is_postgres_url(target):
+        from bot.database_pg import PgDatabase
+
+        return PgDatabase(str(target))
+    text = str(target)
+    return Database(Path(text.removeprefix("sqlite:///")) if text.startswith("sqlite:///") else Path(text))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.bots import BotRegistry
 from bot.clock import Clock
 from bot.config import Settings
-from bot.database import Database
+from bot.database import Database, open_database
 from bot.formatting import Formatter
 from bot.i18n import Translator
 from bot.metrics import Metrics
@@ -44,7 +44,7 @@ class Infra:
     def parts(cls, settings: Settings, clock: Clock | None = None) -> dict[str, object]:
         """The infrastructure's fields, built in dependency order."""
         clock = clock or Clock()
-        db = Database(settings.database)
+        db = open_database(settings.database)
         t = Translator(settings.locale)
         outbox = Outbox(db, clock)
         people = PeopleService(db, clock, settings.locale)

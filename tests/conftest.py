@@ -4,12 +4,14 @@ the production factory, talking to it over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from orgtree import CHAT_TREE
+from pg import ON_PG, database_for, missing_reason
 
 from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.app import build_application, start_application, stop_application
@@ -39,7 +41,7 @@ class BotRunner:
         self.clock = clock
         self.limits = limits
         self.settings = Settings(
-            token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url, database=database,
+            token=TOKEN, api_url=fake.base_url, file_url=fake.base_file_url, database=database_for(database),
             admins=frozenset({ADMIN_ID}),
         )
         self.app = None
@@ -97,6 +99,25 @@ class BotRunner:
         plan = orgfile.parse(text)
         async with self.core.db.transaction() as tx:
             await orgfile.apply(self.core.orgs, tx, plan, "test")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """BOT_TEST_BACKEND=postgresql without PostgreSQL: every test skipped with one reason; under
+    CI=true that is a failure, not a skip (tests/pg.py)."""
+    reason = missing_reason() if ON_PG else None
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.exit(f"{reason} (CI=true: failing)", returncode=1)
+    config.pg_skip_reason = reason  # type: ignore[attr-defined]
+    for item in items:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    reason = getattr(config, "pg_skip_reason", None)
+    if reason:
+        terminalreporter.write_line(reason)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pg import database_for
 
 from bot.clock import SettableClock, to_db
 from bot.config import Settings
@@ -129,7 +130,7 @@ SAMPLE = org_file((SECRETARY, TOWN_ORG), only={"sanyi"}, extra_roles={SECRETARY:
 
 
 def make_settings(database: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"token": None, "database": database, "admins": frozenset({ADMIN}),
+    values: dict[str, Any] = {"token": None, "database": database_for(database), "admins": frozenset({ADMIN}),
                               "locale": "zh_CN", "timezone": "Asia/Shanghai"}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -24,7 +24,6 @@ member@sanyi (issued by the secretary) and a pending join request R through it.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any
 
 import pytest
 from orgtree import Person, org_file
+from pg import copy_database
 from service_fixtures import (
     ADMIN,
     ERLANG_SECRETARY,
@@ -1077,13 +1077,14 @@ class Cells:
     of their own between calls), on a fresh copy of the prepared database for every cell."""
 
     template: Path
+    path: Path  # the cell's database (a file, or on PostgreSQL the key of its database: tests/pg.py)
     world: World
     core: Core
     clock: SettableClock
 
     async def run(self, action: str, actor: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """(answer, every row before, every row after) of one action by one actor."""
-        shutil.copyfile(self.template, self.core.db.path)
+        copy_database(self.template, self.path)
         self.clock.set(NOW)
         await self.core.open()
         try:
@@ -1099,8 +1100,9 @@ class Cells:
 def cells(prepared: tuple[Path, World], tmp_path_factory: pytest.TempPathFactory) -> Cells:
     template, world = prepared
     clock = SettableClock(NOW)
-    core = make_core(tmp_path_factory.mktemp("cell") / "cell.sqlite", clock)
-    return Cells(template, world, core, clock)
+    path = tmp_path_factory.mktemp("cell") / "cell.sqlite"
+    core = make_core(path, clock)
+    return Cells(template, path, world, core, clock)
 
 
 @pytest.mark.parametrize(("row", "kind"), CELLS)

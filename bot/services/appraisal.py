@@ -190,7 +190,8 @@ def _person(actor: Actor) -> int:
 
 APPRAISAL_SQL = "SELECT * FROM appraisals"
 TARGET_SQL = ("SELECT t.*, o.name AS org_name FROM appraisal_targets t JOIN orgs o ON o.id = t.org_id")
-DOWN = "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+DOWN = ("WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
+        " UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)")
 
 
 class AppraisalService:
@@ -693,7 +694,8 @@ class AppraisalService:
         """Comment slots still open at the close are of no use any more: gone, through the flow
         store (which caches them)."""
         rows = await self.db.fetchall(
-            "SELECT f.person_id FROM flows f JOIN appraisal_targets t ON t.id = json_extract(f.data, '$.target')"
+            "SELECT f.person_id FROM flows f JOIN appraisal_targets t"
+            " ON t.id = CAST(json_extract(f.data, '$.target') AS BIGINT)"
             " WHERE f.flow = ? AND f.step = 'comment' AND t.appraisal_id = ?", (COMMENT_FLOW, appraisal_id))
         for row in rows:
             await self.flows.clear(row[0])

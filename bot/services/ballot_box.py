@@ -62,7 +62,7 @@ class BallotBox:
                 raise AlreadyVoted(self.box)
             await tx.executemany(
                 "INSERT INTO ballot_tallies (box, choice, n) VALUES (?, ?, 1)"
-                " ON CONFLICT(box, choice) DO UPDATE SET n = n + 1", [(self.box, c) for c in picked])
+                " ON CONFLICT(box, choice) DO UPDATE SET n = ballot_tallies.n + 1", [(self.box, c) for c in picked])
             return True
         first = not await self.has_voted(tx, person_id)
         await tx.execute(

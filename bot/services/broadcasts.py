@@ -116,8 +116,8 @@ def _broadcast(row: Any) -> Broadcast:
 
 SELECT = "SELECT b.*, o.name AS org_name FROM broadcasts b JOIN orgs o ON o.id = b.org_id"
 # The org, and with :below every org under it.
-SCOPE = ("WITH RECURSIVE scope(id) AS (SELECT :org UNION SELECT o.id FROM orgs o JOIN scope"
-         " ON o.parent_id = scope.id WHERE :below)")
+SCOPE = ("WITH RECURSIVE scope(id) AS (SELECT CAST(:org AS BIGINT) UNION SELECT o.id FROM orgs o JOIN scope"
+         " ON o.parent_id = scope.id WHERE :below = 1)")
 
 
 class BroadcastService:
@@ -190,7 +190,7 @@ class BroadcastService:
         by_role: dict[str, int] = {}
         for role in ROLES:
             by_role[role] = await src.fetchval(
-                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN scope"
+                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
                 " AND role = :role AND person_id != :sender GROUP BY person_id) AS reached",
                 params | {"role": role}) or 0
         total = 0
@@ -199,7 +199,7 @@ class BroadcastService:
         elif b.roles:
             marks = ",".join(f"'{r}'" for r in b.roles)  # from ROLES only
             total = await src.fetchval(
-                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN scope"
+                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
                 f" AND role IN ({marks}) AND person_id != :sender GROUP BY person_id) AS reached", params) or 0
         return Audience(by_role, total)
 
@@ -343,7 +343,7 @@ class BroadcastService:
             marks = ",".join(f"'{r}'" for r in b.roles)
             rows = await tx.fetchall(
                 f"{SCOPE} SELECT DISTINCT p.telegram_id, p.language, p.tg_language_code FROM roles r"
-                " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id IN scope"
+                " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id IN (SELECT id FROM scope)"
                 f" AND r.role IN ({marks}) AND r.person_id != :sender ORDER BY p.telegram_id",
                 {"org": b.org_id, "below": int(b.below), "sender": b.sender_id})
             await tx.executemany("INSERT INTO broadcast_recipients (broadcast_id, person_id) VALUES (?, ?)",

@@ -336,7 +336,7 @@ class DeliberationService:
     async def _audience_sql(self, rnd: Round) -> tuple[str, tuple[Any, ...]]:
         roles = rnd.audience.roles
         marks = ",".join("?" * len(roles))
-        sql = ("WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down"
+        sql = ("WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT o.id FROM orgs o JOIN down"
                " ON o.parent_id = down.id WHERE ?)"
                f" SELECT DISTINCT person_id FROM roles WHERE org_id IN (SELECT id FROM down) AND role IN ({marks})")
         return sql, (rnd.org_id, int(rnd.include_below), *roles)
@@ -709,7 +709,8 @@ class DeliberationService:
         if not rnd.include_below:
             return False
         return await src.fetchone(
-            "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
+            " UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             " SELECT 1 FROM roles WHERE person_id = ? AND role = 'secretary' AND org_id IN (SELECT id FROM down)",
             (rnd.org_id, actor)) is not None
 
@@ -942,7 +943,8 @@ class DeliberationService:
         start = datetime.combine(first, datetime.min.time(), self.tz)
         end = datetime.combine(last + timedelta(days=1), datetime.min.time(), self.tz)
         rows = await self.db.fetchall(
-            "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
+            " UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             f" {ROUND_SQL} WHERE r.org_id IN (SELECT id FROM down) AND r.opened_at >= ? AND r.opened_at < ?"
             " ORDER BY r.opened_at, r.id", (org_id, to_db(start), to_db(end)))
         return org, [await self._ledger_round(Round.from_row(r)) for r in rows]

@@ -133,7 +133,7 @@ class InviteService:
         """The links (all, or one org's) that the actor could have issued: a link is a key."""
         rows = await self.db.fetchall(
             "SELECT i.payload FROM invites i JOIN orgs o ON o.id = i.org_id"
-            " WHERE (? IS NULL OR o.code = ?) ORDER BY i.id", (org_code, org_code))
+            " WHERE (CAST(? AS TEXT) IS NULL OR o.code = ?) ORDER BY i.id", (org_code, org_code))
         return [inv for r in rows if (inv := await self.get(r["payload"])) is not None
                 and await self._may_issue(actor, inv.org.id, inv.role)]
 

@@ -48,8 +48,8 @@ MEETING_SQL = "SELECT m.*, o.name AS org_name FROM meetings m JOIN orgs o ON o.i
 ATTENDEE_SQL = ("SELECT a.*, p.name, p.username FROM meeting_attendees a"
                  " LEFT JOIN people p ON p.telegram_id = a.person_id")
 # The org, and (with include_below) everything under it; party groups belong to their branch.
-SCOPE_CTE = ("WITH RECURSIVE scope(id) AS (SELECT :org UNION SELECT o.id FROM orgs o JOIN scope ON"
-              " o.parent_id = scope.id WHERE :below OR (:groups AND o.kind = 'party_group'))")
+SCOPE_CTE = ("WITH RECURSIVE scope(id) AS (SELECT CAST(:org AS BIGINT) UNION SELECT o.id FROM orgs o JOIN scope ON"
+              " o.parent_id = scope.id WHERE :below = 1 OR (:groups = 1 AND o.kind = 'party_group'))")
 
 
 class MeetingBase:
@@ -91,7 +91,7 @@ class MeetingBase:
             "SELECT o.id, o.created_at, j.joined FROM orgs o JOIN (SELECT org_id, MIN(at) AS joined FROM"
             " (SELECT org_id, at FROM role_audit WHERE action = 'grant'"
             f" AND role IN (SELECT value FROM json_each(?)){only}"
-            f" UNION ALL SELECT org_id, granted_at FROM roles WHERE role IN (SELECT value FROM json_each(?)){only})"
+            f" UNION ALL SELECT org_id, granted_at FROM roles WHERE role IN (SELECT value FROM json_each(?)){only}) u"
             " GROUP BY org_id) j ON j.org_id = o.id",
             (roles, *extra, roles, *extra))
         return {row[0]: self.fmt.local(max(from_db(row[1]), from_db(row[2]))).date() for row in rows}

@@ -87,7 +87,8 @@ class NoticesPart(ScreensPart):
         """Minutes before the start; the org's own setting, else its nearest ancestor's, else the default."""
         src = tx or self.db
         value = await src.fetchval(
-            "WITH RECURSIVE up(id, n) AS (SELECT ?, 0 UNION ALL SELECT o.parent_id, up.n + 1 FROM orgs o"
+            "WITH RECURSIVE up(id, n) AS (SELECT CAST(? AS BIGINT), 0"
+            " UNION ALL SELECT o.parent_id, up.n + 1 FROM orgs o"
             " JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
             " SELECT s.reminder_offsets FROM up JOIN meeting_settings s ON s.org_id = up.id"
             " WHERE s.reminder_offsets IS NOT NULL ORDER BY up.n LIMIT 1", (org_id,))

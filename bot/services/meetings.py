@@ -136,7 +136,8 @@ class MeetingService(SchedulingPart, AttendancePart, SeriesPart, SettingsPart):
         above = json.dumps([o.id for o in (await self.orgs.ancestors(org.id))[1:]])
         rows = await self._ledger_rows(org.id, above, first, last + timedelta(days=1))
         own_people = {r[0] for r in await self.db.fetchall(
-            "WITH RECURSIVE down(id) AS (SELECT ? UNION SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
+            " UNION SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             " SELECT DISTINCT person_id FROM roles WHERE org_id IN (SELECT id FROM down)", (org.id,))}
         meetings = []
         for meeting in map(meeting_from_row, rows):

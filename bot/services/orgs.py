@@ -107,7 +107,7 @@ class OrgService:
     async def ancestors(self, org_id: int, tx: Tx | None = None) -> list[Org]:
         """The org itself first, then its parent, up to the root."""
         sql = (
-            "WITH RECURSIVE up(id, n) AS (SELECT ?, 0 UNION ALL"
+            "WITH RECURSIVE up(id, n) AS (SELECT CAST(? AS BIGINT), 0 UNION ALL"
             " SELECT o.parent_id, up.n + 1 FROM orgs o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
             f" SELECT {_ORG_COLUMNS} FROM up JOIN orgs o ON o.id = up.id ORDER BY up.n"
         )
@@ -115,16 +115,24 @@ class OrgService:
         return [_org(r) for r in rows]
 
     async def subtree(self, org_id: int) -> list[tuple[int, Org]]:
-        """(depth, org) in display order: each org followed by its children."""
+        """(depth, org) in display order: each org followed by its children (by position, then id)."""
         rows = await self.db.fetchall(
-            "WITH RECURSIVE down(id, depth, path) AS ("
-            " SELECT id, 0, printf('%08d', position) || printf('%010d', id) FROM orgs WHERE id = ?"
-            " UNION ALL SELECT o.id, down.depth + 1, down.path || '/' || printf('%08d', o.position)"
-            " || printf('%010d', o.id) FROM orgs o JOIN down ON o.parent_id = down.id)"
-            f" SELECT down.depth, {_ORG_COLUMNS} FROM down JOIN orgs o ON o.id = down.id ORDER BY down.path",
+            "WITH RECURSIVE down(id, depth) AS (SELECT id, 0 FROM orgs WHERE id = ?"
+            " UNION ALL SELECT o.id, down.depth + 1 FROM orgs o JOIN down ON o.parent_id = down.id)"
+            f" SELECT down.depth, o.position, {_ORG_COLUMNS} FROM down JOIN orgs o ON o.id = down.id",
             (org_id,),
         )
-        return [(r["depth"], _org(r)) for r in rows]
+        # Ordered here, not in SQL: the zero-padded path that did it needs printf, which only SQLite has.
+        children: dict[int | None, list[Any]] = {}
+        for r in rows:
+            children.setdefault(r["parent_id"] if r["depth"] else None, []).append(r)
+        out: list[tuple[int, Org]] = []
+        stack = sorted(children.get(None, []), key=_display_key, reverse=True)
+        while stack:
+            r = stack.pop()
+            out.append((r["depth"], _org(r)))
+            stack.extend(sorted(children.get(r["id"], []), key=_display_key, reverse=True))
+        return out
 
     async def roots(self) -> list[Org]:
         rows = await self.db.fetchall(
@@ -157,7 +165,7 @@ class OrgService:
         """True if the person holds one of `roles` in the org or an org above it."""
         marks = ",".join("?" * len(roles))
         sql = (
-            "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL"
+            "WITH RECURSIVE up(id) AS (SELECT CAST(? AS BIGINT) UNION ALL"
             " SELECT o.parent_id FROM orgs o JOIN up ON o.id = up.id WHERE o.parent_id IS NOT NULL)"
             f" SELECT 1 FROM roles WHERE person_id = ? AND role IN ({marks}) AND org_id IN (SELECT id FROM up) LIMIT 1"
         )
@@ -193,7 +201,7 @@ class OrgService:
                 "SELECT person_id FROM roles WHERE org_id = ? AND role = 'secretary' ORDER BY person_id", (org_id,))]
         for org in await self.ancestors(org_id, tx):
             organizers = [r[0] for r in await tx.fetchall(
-                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' AND person_id IS NOT ?"
+                "SELECT person_id FROM roles WHERE org_id = ? AND role = 'organizer' AND person_id IS DISTINCT FROM ?"
                 " ORDER BY person_id", (org.id, exclude))]
             if organizers:
                 ids.extend(organizers)
@@ -261,13 +269,16 @@ class OrgService:
                 self.is_admin(actor) or await self.has_role_at_or_above(actor, org_id, APPOINTABLE)))):
             raise NotAllowed("people")
         rows = await self.db.fetchall(
-            "SELECT p.telegram_id, p.name, p.username, group_concat(r.role) AS roles FROM roles r"
+            "SELECT p.telegram_id, p.name, p.username, r.role FROM roles r"
             " JOIN people p ON p.telegram_id = r.person_id WHERE r.org_id = ?"
-            " GROUP BY p.telegram_id ORDER BY p.name, p.telegram_id",
+            " ORDER BY p.name, p.telegram_id, r.role",
             (org_id,),
         )
-        return [(r["telegram_id"], r["name"] or (r["username"] or str(r["telegram_id"])),
-                 sorted(r["roles"].split(","))) for r in rows]
+        people: dict[int, tuple[int, str, list[str]]] = {}
+        for r in rows:
+            name = r["name"] or (r["username"] or str(r["telegram_id"]))
+            people.setdefault(r["telegram_id"], (r["telegram_id"], name, []))[2].append(r["role"])
+        return list(people.values())
 
     # --- changing roles ---------------------------------------------------------------------
     async def grant(self, tx: Tx, *, person_id: int, org_id: int, role: str, actor_id: int | None,
@@ -345,3 +356,7 @@ class OrgService:
                     tx, key=f"role-audit:{changed}", chat_id=person_id, text=text, purpose="role/change",
                     subject_id=org_id)
             return bool(changed)
+
+
+def _display_key(row: Any) -> tuple[int, int]:
+    return (row["position"], row["id"])

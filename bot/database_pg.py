@@ -1,0 +1,319 @@
+"""PostgreSQL behind the same interface as bot/database.py's SQLite `Database` and `Tx` (asyncpg).
+
+The services write one SQL for both engines: `?` placeholders, ISO-8601 text for times, integers for
+flags. What differs lives here: `?` becomes `$n` (once per statement text, cached), `insert` returns
+the new id with RETURNING, the migrations' SQLite DDL is translated (bot/dialect.py), and values are
+encoded as leniently as SQLite's type affinity takes them (an int given for a text column is stored
+as its text, a sum comes back as an int, not a Decimal), so a service never needs a branch.
+
+Writes in one process are serialised by a lock, as SQLite's one writer serialises them: the services'
+read-then-write checks inside a transaction rely on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from bot.dialect import pg_ddl, split_sql
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+Row = asyncpg.Record
+
+
+class Result:
+    """What `execute` returns: the count of rows changed, as sqlite3's cursor.rowcount gives it."""
+
+    def __init__(self, status: str) -> None:
+        last = status.rsplit(" ", 1)[-1]
+        self.rowcount = int(last) if last.isdigit() else -1
+
+
+# SQLite's way to pass a list as one parameter (a JSON array): the same, as PostgreSQL's array.
+_JSON_IN = re.compile(r"\b(NOT\s+)?IN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*([?]|:[A-Za-z_]\w*)\s*\)\s*\)", re.I)
+
+
+# SQLite's JSON functions on a stored JSON text column, as PostgreSQL's (the values come back as
+# text: compare them with a parameter, which is then text too, or CAST them).
+_JSON_FUNCS = [
+    (re.compile(r"json_each\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I),
+     r"json_array_elements_text(CAST(\1 AS json) -> '\2')"),
+    (re.compile(r"\binstr\(", re.I), "strpos("),
+    (re.compile(r"json_extract\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I), r"(CAST(\1 AS json) ->> '\2')"),
+]
+
+
+_MIN_MAX = re.compile(r"\b(MIN|MAX)\s*\(", re.I)
+
+
+def _scalar_min_max(sql: str) -> str:
+    """SQLite's MAX(a, b) / MIN(a, b) of several arguments are GREATEST / LEAST there (NULLs aside:
+    SQLite gives NULL, PostgreSQL ignores them; the bot's arguments are never NULL)."""
+    out, last = [], 0
+    for match in _MIN_MAX.finditer(sql):
+        depth, i, comma = 1, match.end(), False
+        while i < len(sql) and depth:
+            if sql[i] == "(":
+                depth += 1
+            elif sql[i] == ")":
+                depth -= 1
+            elif sql[i] == "," and depth == 1:
+                comma = True
+            i += 1
+        if comma:
+            out.append(sql[last:match.start()] + ("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST("))
+            last = match.end()
+    return "".join(out) + sql[last:]
+
+
+@lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
+    """Long because it is one scanner: `?` → `$1, $2, …` and `:name` → `$n` (the names in order),
+    outside quoted strings, quoted names and comments (`::` casts stay); `IN (SELECT value FROM
+    json_each(?))` → `= ANY($n)`, whose argument (a JSON array) is passed as a list (the third item
+    holds those arguments' positions)."""
+    sql = _JSON_IN.sub(lambda m: ("<> ALL(" if m.group(1) else "= ANY(")
+                       + m.group(2).replace("?", "\x00").replace(":", "\x01") + ")", sql)
+    for pattern, replacement in _JSON_FUNCS:
+        sql = pattern.sub(replacement, sql)
+    sql = _scalar_min_max(sql)
+    lists: set[int] = set()
+    out: list[str] = []
+    names: list[str] = []
+    n = 0
+    i = 0
+    quote: str | None = None
+    while i < len(sql):
+        ch = sql[i]
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = len(sql) if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+            continue
+        elif ch in ("?", "\x00"):
+            n += 1
+            out.append(f"${n}")
+            if ch == "\x00":
+                lists.add(n - 1)
+            i += 1
+            continue
+        elif ch == ":" and sql.startswith("::", i):
+            out.append("::")
+            i += 2
+            continue
+        elif ch in (":", "\x01") and (match := _NAME.match(sql, i + 1)):
+            name = match.group(0)
+            if name not in names:
+                names.append(name)
+            out.append(f"${names.index(name) + 1}")
+            if ch == "\x01":
+                lists.add(names.index(name))
+            i = match.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), tuple(names), frozenset(lists)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def pg_sql(sql: str) -> str:
+    return translate(sql)[0]
+
+
+def _args(sql: str, params: Params) -> tuple[str, Sequence[Any]]:
+    """The statement as PostgreSQL takes it, and its arguments in `$n` order."""
+    text, names, lists = translate(sql)
+    args = [params[name] for name in names] if isinstance(params, dict) else list(params)
+    for i in lists:
+        if isinstance(args[i], str):
+            args[i] = json.loads(args[i])
+    return text, args
+
+
+def _q(sql: str, params: Params) -> list[Any]:
+    text, args = _args(sql, params)
+    return [text, *args]
+
+
+def _text(value: Any) -> str:
+    # SQLite's affinity: an int given for a text column is stored as its text.
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _bool(value: Any) -> str:
+    return "t" if value else "f"
+
+
+def _truth(text: str) -> int:
+    # A comparison or EXISTS read back is 1 or 0, as SQLite gives it.
+    return 1 if text == "t" else 0
+
+
+def _numeric(text: str) -> int | float:
+    # SUM/AVG of integers come back as numeric: give ints (or floats) as SQLite does, never Decimal.
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("text", schema="pg_catalog", encoder=_text, decoder=str, format="text")
+    await conn.set_type_codec("varchar", schema="pg_catalog", encoder=_text, decoder=str, format="text")
+    await conn.set_type_codec("int8", schema="pg_catalog", encoder=_int, decoder=int, format="text")
+    await conn.set_type_codec("int4", schema="pg_catalog", encoder=_int, decoder=int, format="text")
+    await conn.set_type_codec("bool", schema="pg_catalog", encoder=_bool, decoder=_truth, format="text")
+    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text")
+
+
+class PgTx:
+    """An open transaction on one pooled connection; callbacks registered here run after COMMIT."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._after_commit: list[Callable[[], None]] = []
+        # One statement at a time on the connection: with sqlite3 each call finished before the
+        # next began, so services may gather several reads of one transaction.
+        self._busy = asyncio.Lock()
+
+    async def execute(self, sql: str, params: Params = ()) -> Result:
+        async with self._busy:
+            return Result(await self._conn.execute(*_q(sql, params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._busy:
+            await self._conn.executemany(pg_sql(sql), [tuple(_args(sql, r)[1]) for r in rows])
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._busy:
+            return await self._conn.fetchrow(*_q(sql, params))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._busy:
+            return await self._conn.fetch(*_q(sql, params))
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        async with self._busy:
+            return await self._conn.fetchval(*_q(sql, params))
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        async with self._busy:
+            value = await self._conn.fetchval(*_q(_returning_id(sql), params))
+        return int(value or 0)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+
+@lru_cache(maxsize=1024)
+def _returning_id(sql: str) -> str:
+    stripped = sql.rstrip().rstrip(";")
+    return stripped if "RETURNING" in stripped.upper() else stripped + " RETURNING id"
+
+
+class PgDatabase:
+    """The bot's PostgreSQL database (BOT_DATABASE=postgresql://…), same methods as `Database`."""
+
+    def __init__(self, url: str, pool_size: int = 4) -> None:
+        self.url = url
+        self.path = None  # no file: callers that need one (SQLite backup) must not be used on PG
+        self.dialect = "postgresql"
+        # Several instances may share this database: no per-process copies of shared state, and
+        # rows are claimed so that two instances never take the same one.
+        self.shared = True
+        self.skip_locked = " FOR UPDATE SKIP LOCKED"
+        self._pool: asyncpg.Pool | None = None
+        self._pool_size = pool_size
+        self._write_lock = asyncio.Lock()
+        self.applied: list[str] = []
+        self.last_checkpoint: tuple[int, int, int] | None = None
+
+    async def connect(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size,
+                                               init=_init_connection)
+        self.applied = await self.migrate()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def migrate(self) -> list[str]:
+        """The same numbered migrations as SQLite, translated (bot/dialect.py), each in one
+        transaction; an advisory lock keeps two starting processes from applying one twice."""
+        from bot.database import _migrations
+
+        assert self._pool is not None
+        applied = []
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(7245001)")
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                                   " (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+                done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                for version, name, sql in _migrations():
+                    if version in done:
+                        continue
+                    log.info("applying migration %s", name)
+                    async with conn.transaction():
+                        for statement in split_sql(sql):
+                            translated = pg_ddl(statement)
+                            if translated:
+                                await conn.execute(translated)
+                        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                           version, name)
+                    applied.append(name)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(7245001)")
+        return applied
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTx]:
+        """BEGIN … COMMIT on one pooled connection; rolled back on any exception."""
+        assert self._pool is not None, "database not connected"
+        async with self._write_lock, self._pool.acquire() as conn:
+            tx = PgTx(conn)
+            async with conn.transaction():
+                yield tx
+        for callback in tx._after_commit:
+            callback()
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """One statement, atomic by itself. Returns the number of rows changed."""
+        assert self._pool is not None, "database not connected"
+        async with self._write_lock:
+            return Result(await self._pool.execute(*_q(sql, params))).rowcount
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetchrow(*_q(sql, params))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetch(*_q(sql, params))
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        assert self._pool is not None, "database not connected"
+        return await self._pool.fetchval(*_q(sql, params))

@@ -1,0 +1,174 @@
+"""The test suite on PostgreSQL: `BOT_TEST_BACKEND=postgresql python -m pytest -q`.
+
+One throwaway server per test session, started from the machine's PostgreSQL binaries (as the
+unprivileged user `postgres` when run as root), listening only on a Unix socket in a temporary
+directory, with fsync off (it is thrown away). The migrations run once into a template database; each
+test's database file name maps to a fresh `CREATE DATABASE … TEMPLATE`, which is a file copy.
+Without PostgreSQL the session is skipped with one line, and under CI=true that is a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+BACKEND = os.environ.get("BOT_TEST_BACKEND", "sqlite").lower()
+ON_PG = BACKEND in ("postgresql", "postgres", "pg")
+TEMPLATE = "bot_template"
+
+
+def _bindir() -> Path | None:
+    for candidate in [os.environ.get("PG_BINDIR", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]:
+        if candidate and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("pg_ctl")
+    return Path(found).parent if found else None
+
+
+def missing_reason() -> str | None:
+    """Why the PostgreSQL run cannot happen here, or None when it can."""
+    if _bindir() is None:
+        return "PostgreSQL tests skipped: no pg_ctl/initdb found (install postgresql or set PG_BINDIR)"
+    return None
+
+
+class Server:
+    """A PostgreSQL cluster in a temporary directory, stopped at exit."""
+
+    def __init__(self) -> None:
+        bindir = _bindir()
+        assert bindir is not None, missing_reason()
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="botpg-"))
+        self.data = self.dir / "data"
+        self.user: str | None = "postgres" if os.geteuid() == 0 else None
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--locale=C", "--no-sync")
+        options = (f"-k {self.dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+                   " -c full_page_writes=off -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        atexit.register(self.stop)
+        self._count = 0
+        self._lock = threading.Lock()
+        self._made: dict[str, str] = {}
+        _in_thread(self._template())
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bindir / tool), *args]
+        if self.user is not None:
+            command = ["runuser", "-u", self.user, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd=self.dir)
+
+    def url(self, name: str) -> str:
+        return f"postgresql://postgres@/{name}?host={self.dir}"
+
+    async def _template(self) -> None:
+        import asyncpg
+
+        from bot.database_pg import PgDatabase
+
+        admin = await asyncpg.connect(self.url("postgres"))
+        try:
+            await admin.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await admin.close()
+        db = PgDatabase(self.url(TEMPLATE))
+        await db.connect()
+        await db.close()
+
+    async def _create(self, name: str, template: str) -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(self.url("postgres"))
+        try:
+            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        finally:
+            await admin.close()
+
+    def fresh(self, key: str, migrated: bool = True) -> str:
+        """The URL of this test's database (the same for the same file path: restarts reopen it)."""
+        with self._lock:
+            if key in self._made:
+                return self._made[key]
+            self._count += 1
+            name = f"t{os.getpid()}_{self._count}"
+            _in_thread(self._create(name, TEMPLATE if migrated else "template0"))
+            self._made[key] = self.url(name)
+            return self._made[key]
+
+    def clone(self, source_key: str, target_key: str) -> None:
+        """Make the target's database a copy of the source's (both made by `fresh`, both closed)."""
+        source = self._made[source_key].split("@/", 1)[1].split("?")[0]
+        target = self.fresh(target_key).split("@/", 1)[1].split("?")[0]
+
+        async def run() -> None:
+            import asyncpg
+
+            admin = await asyncpg.connect(self.url("postgres"))
+            try:
+                await admin.execute(f"DROP DATABASE {target} WITH (FORCE)")
+                await admin.execute(f"CREATE DATABASE {target} TEMPLATE {source}")
+            finally:
+                await admin.close()
+
+        _in_thread(run())
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _in_thread(coro: object) -> None:
+    """Run a coroutine to the end from synchronous code, even when called inside a running loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)  # type: ignore[arg-type]
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+_server: Server | None = None
+
+
+def server() -> Server:
+    global _server
+    if _server is None:
+        _server = Server()
+    return _server
+
+
+def database_for(path: Path | str) -> Path | str:
+    """What a test that asked for this SQLite file gets on the selected backend."""
+    if not ON_PG:
+        return path
+    return server().fresh(str(path))
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A test's database copied over another's: the SQLite file, or on PostgreSQL a CREATE DATABASE
+    from the source as its template."""
+    if ON_PG:
+        server().clone(str(source), str(target))
+    else:
+        shutil.copyfile(source, target)
