@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg import database_for
+from orgtree import make_core
+from pg import ON_PG, database_for
 
 from bot.app import build_application, close_requests
 from bot.clock import SettableClock
@@ -214,3 +215,31 @@ async def test_a_job_whose_instance_died_is_taken_over_by_another(
     assert await take_over_expired(b) == ["count"]
     assert ran == ["host-b:2"]
     assert await take_over_expired(a) == []  # done: nothing left to take
+
+
+# --- per-process copies of shared state ------------------------------------------------------------
+
+@pytest.mark.skipif(not ON_PG, reason="several instances share only a PostgreSQL database")
+async def test_no_instance_keeps_a_stale_copy_of_what_another_changed(tmp_path: Path) -> None:
+    cores = [make_core(tmp_path / "people.sqlite3", NOW) for _ in range(2)]
+    for core in cores:
+        await core.open()
+    a, b = cores
+    try:
+        await a.people.touch(4242, "王五", None, "zh-hans", interacting=True)
+        await b.people.touch(4242, "王五", None, "zh-hans", interacting=True)
+        assert await b.people.language(4242) == "zh_CN"
+        await a.people.set_language(4242, "en")
+        assert await b.people.language(4242) == "en"
+        await a.people.set_blocked(4242, True)
+        await b.people.touch(4242, "王五", None, "zh-hans", interacting=True)  # wrote to the bot again
+        assert not (await a.people.get(4242)).blocked_bot  # type: ignore[union-attr]
+
+        assert await b.flows.get(4242) is None
+        await a.flows.set(4242, "ask", "text", {"n": 1})
+        assert (await b.flows.get(4242)).data == {"n": 1}  # type: ignore[union-attr]
+        await a.flows.clear(4242)
+        assert await b.flows.get(4242) is None
+    finally:
+        for core in cores:
+            await core.close()
