@@ -36,8 +36,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
-import socket
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -46,6 +44,7 @@ from telegram import Update
 from bot.bots import bot_id_of
 from bot.clock import Clock, to_db
 from bot.context import BotApplication
+from bot.logs import INSTANCE
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,7 @@ _instances = itertools.count(1)
 def new_instance_id() -> str:
     """hostname:pid; a further Application in the same process (tests) gets #2, #3…"""
     n = next(_instances)
-    base = f"{socket.gethostname()}:{os.getpid()}"
-    return base if n == 1 else f"{base}#{n}"
+    return INSTANCE if n == 1 else f"{INSTANCE}#{n}"
 
 
 def instance_of(app: BotApplication) -> str:
