@@ -252,6 +252,7 @@ class DirectSendRecorder(BaseRateLimiter[str]):
 
     MAX_WAIT = 2.0
     MAX_RETRY_WAIT = 5.0
+    HELD_LOOK = 0.1  # several instances: how often a reply looks whether its chat's turn came
 
     def __init__(self, throttle: Throttle) -> None:
         self.throttle = throttle
@@ -309,8 +310,10 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                 if not held:  # the slots are all taken: the outbox of every instance lets us go first
                     waiting = True
                     await shared.direct_waiting()
-                # The chat's turn or a pause: until it comes or the deadline; a slot: the next look (≤ POLL).
-                await asyncio.sleep(max(0.001, min(taken.wait, deadline - time.monotonic())) if held else taken.wait)
+                # The chat's turn or a pause: until it comes or the deadline, looking again meanwhile
+                # (a send in flight elsewhere holds the chat until its answer); a slot: the next look.
+                await asyncio.sleep(max(0.001, min(taken.wait, deadline - time.monotonic(), self.HELD_LOOK))
+                                    if held else taken.wait)
         finally:
             if waiting:
                 await shared.direct_done()
@@ -519,7 +522,11 @@ class DeliveryWorker:
             if isinstance(taken, Place):
                 return taken
             if taken.chat_busy:
-                self.throttle.pause_chat(chat_id, taken.wait, time.monotonic())
+                # Looked at again within a chat interval: a send in flight elsewhere holds the chat
+                # for its whole lease until its answer comes, which is usually at once.
+                limits = self.throttle.limits
+                self.throttle.pause_chat(chat_id, min(taken.wait, limits.chat_interval * limits.chat_margin),
+                                         time.monotonic())
                 return None
             if taken.paused:  # another instance met a 429: this one holds back alike
                 self.throttle.pause_all(taken.wait, time.monotonic())
