@@ -15,3 +15,11 @@ CREATE INDEX tickets_wall ON tickets(org_id, answered_at, id)
 DROP INDEX tickets_inbox;
 CREATE INDEX tickets_inbox ON tickets(handler_org_id, status, escalation, assignee_id, accept_due, answer_due, id)
     WHERE status IN ('new', 'accepted', 'need_info', 'reopened');
+
+-- The bulletin of a county (/report) counts the period's problems of its orgs. Read by time first
+-- (migration 018), a province's month is 450,000 problems for a county's 14,000 (2 s on
+-- PostgreSQL, which also read every row: the id was not in the index); by org first, then time, it
+-- reads only the county's, still from the index alone.
+DROP INDEX tickets_created;
+CREATE INDEX tickets_created ON tickets(handler_org_id, created_at, status, accepted_at, accept_due, answered_at,
+                                        answer_due, rating, id);
