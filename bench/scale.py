@@ -288,8 +288,11 @@ class Backends:
     def postgresql(self, database: str) -> tuple[str, float | None]:
         if database == "postgresql":
             if self._server is None:
-                from tests.pg import Server  # the test suite's throwaway server (PostgreSQL's binaries)
-
+                try:
+                    from tests.pg import Server  # the test suite's throwaway server (PostgreSQL's binaries)
+                except ImportError:
+                    raise SystemExit("bench scale: 'postgresql' starts the server of tests/pg.py: run it from"
+                                     " the repository, or name a server with postgresql://…") from None
                 self._server = Server()
             database = self._server.fresh("province")
         return database, prepare_pg(database, self.province_file)

@@ -999,10 +999,12 @@ class TicketService:
     async def wall(self, org_id: int, page: int) -> tuple[list[WallPost], bool]:
         """Answered problems of an org that their residents allowed to be shown, newest first (public)."""
         # The statuses written out as the index tickets_wall's condition (migration 026), so that
-        # both engines read the page from that index.
+        # both engines pick the page from that index alone (the posts before it are skipped there:
+        # page 50 of a village is 245 of them) and read only the page's rows.
         rows = await self.db.fetchall(
-            "SELECT * FROM tickets WHERE org_id = ? AND public_ok = 1 AND answer_text IS NOT NULL"
-            " AND status IN ('answered', 'closed') ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?",
+            "SELECT * FROM tickets WHERE id IN (SELECT id FROM tickets WHERE org_id = ? AND public_ok = 1"
+            " AND answer_text IS NOT NULL AND status IN ('answered', 'closed')"
+            " ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY answered_at DESC, id DESC",
             (org_id, WALL_PAGE + 1, max(page, 0) * WALL_PAGE))
         tickets = [Ticket.from_row(r) for r in rows]
         place = await self._place(None, org_id)  # once for the page: every post is the org's
