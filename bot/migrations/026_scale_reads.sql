@@ -23,3 +23,8 @@ CREATE INDEX tickets_inbox ON tickets(handler_org_id, status, escalation, assign
 DROP INDEX tickets_created;
 CREATE INDEX tickets_created ON tickets(handler_org_id, created_at, status, accepted_at, accept_due, answered_at,
                                         answer_due, rating, id);
+
+-- /meetings of a secretary: the meetings of their orgs not yet over. PostgreSQL intersected the
+-- org's meetings with every meeting to come in the province (46,000 at a province: 20 ms); by
+-- org, status and end, only the org's are read, on both engines.
+CREATE INDEX meetings_org_status_end ON meetings(org_id, status, ends_at);
