@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import multiprocessing
 import random
 import tempfile
@@ -299,7 +300,9 @@ class Backends:
 
     def close(self) -> None:
         if self._server is not None:
+            atexit.unregister(self._server.stop)  # stopped here, once: its directory goes with it
             self._server.stop()
+            self._server = None
 
 
 def run_one(backends: Backends, database: str, samples: int) -> Figures:
