@@ -15,13 +15,22 @@ The layout, which bench/scale.py relies on to pick its readers:
 - person p (1..people) belongs to branch 1000 + (p - 1) % branches; the first person of each
   branch is its secretary, a third of the others members, the rest residents;
 - organisers: person people + 1 + k for the province (k = 0), city k (k = 1..10) and county
-  (k = 11..) in org-id order."""
+  (k = 11..) in org-id order.
+
+PostgreSQL gets the same province (`to_postgresql`): the rows of a province generated here are
+copied with COPY (asyncpg's copy_records_to_table, the SQLite cursor streamed), the target's
+indexes dropped first and built after, foreign keys not checked row by row (the rows are known to
+hold), then VACUUM ANALYZE so the planner has statistics and index-only scans see an all-visible
+table, as a long-running database's autovacuum leaves it."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+
+import asyncpg
 
 CITIES = 10
 FIRST_COUNTY = 100
@@ -169,3 +178,45 @@ def _attendees_sql(n: dict[str, int]) -> list[str]:
             f" {_numbers('8')} SELECT m.id, 1 + (m.org_id - {FIRST_BRANCH}) + {b} * (n.i - 1),"
             f" CASE WHEN m.status = 'held' THEN CASE WHEN (m.id + n.i) % 5 = 0 THEN 'absent' ELSE 'present' END END"
             f" FROM meetings m, n WHERE 1 + (m.org_id - {FIRST_BRANCH}) + {b} * (n.i - 1) <= {people}"]
+
+
+def to_postgresql(source: Path, url: str) -> dict[str, int]:
+    """Copy the province in the SQLite file `source` into the migrated, empty PostgreSQL database at
+    `url`; returns the rows copied per table."""
+    return asyncio.run(_copy(source, url))
+
+
+async def _copy(source: Path, url: str) -> dict[str, int]:
+    """Long because it is the copy in order: indexes off, rows, identities, indexes, statistics."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    pg = await asyncpg.connect(url)  # plain codecs: COPY's binary format takes ints and strs as they come
+    counts: dict[str, int] = {}
+    try:
+        try:  # foreign keys not checked row by row (needs a superuser; otherwise they are, slower)
+            await pg.execute("SET session_replication_role = replica")
+        except asyncpg.InsufficientPrivilegeError:
+            pass
+        indexes = await pg.fetch(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema()"
+            " AND i.tablename = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM pg_constraint c"
+            " WHERE c.conname = i.indexname)", list(TABLES))
+        for name, _ in indexes:
+            await pg.execute(f'DROP INDEX "{name}"')
+        for table in TABLES:
+            columns = [c[1] for c in src.execute(f'PRAGMA table_info("{table}")')]
+            names = ", ".join(f'"{c}"' for c in columns)
+            cursor = src.execute(f'SELECT {names} FROM "{table}"')
+            await pg.copy_records_to_table(table, records=cursor, columns=columns)
+            counts[table] = int(await pg.fetchval(f'SELECT COUNT(*) FROM "{table}"'))
+            if "id" in columns:  # identities continue after the highest id copied
+                await pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                                 f' COALESCE(MAX(id), 0) + 1, false) FROM "{table}"')
+        await pg.execute("SET maintenance_work_mem = '256MB'")
+        for _, sql in indexes:
+            await pg.execute(sql)
+        for table in TABLES:
+            await pg.execute(f'VACUUM ANALYZE "{table}"')
+    finally:
+        await pg.close()
+        src.close()
+    return counts

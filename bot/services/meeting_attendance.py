@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from bot.clock import to_db
 from bot.formatting import file_name
 from bot.services.meeting_base import (
+    ATTENDEE_SQL,
     MEETING_SQL,
     not_cancelled,
 )
@@ -24,6 +25,7 @@ from bot.services.meeting_model import (
     Presence,
     Refused,
     Roster,
+    attendee_from_row,
     meeting_from_row,
 )
 from bot.services.meeting_notices import NoticesPart
@@ -119,12 +121,13 @@ class AttendancePart(NoticesPart):
             f"{MEETING_SQL} JOIN meeting_attendees a ON a.meeting_id = m.id WHERE a.person_id = ?"
             " AND m.status = 'scheduled' AND m.ends_at > ? ORDER BY m.starts_at LIMIT ?",
             (person_id, to_db(now), limit))
-        out = []
-        for row in rows:
-            attendee = await self._attendee(row["id"], person_id)
-            if attendee is not None:
-                out.append((meeting_from_row(row), attendee))
-        return out
+        # The person's attendance of all of them in one read, not one per meeting (a round trip each
+        # on a database server).
+        ids = [row["id"] for row in rows]
+        mine = {r["meeting_id"]: attendee_from_row(r) for r in await self.db.fetchall(
+            f"{ATTENDEE_SQL} WHERE a.person_id = ? AND a.meeting_id IN (SELECT value FROM json_each(?))",
+            (person_id, json.dumps(ids)))} if ids else {}
+        return [(meeting_from_row(row), mine[row["id"]]) for row in rows if row["id"] in mine]
 
     async def managed(self, person_id: int, limit: int = 15) -> list[Meeting]:
         """Meetings the person may manage that have not ended, or ended and still wait for minutes."""

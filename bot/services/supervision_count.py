@@ -80,7 +80,7 @@ SELECT handler_org_id, COUNT(*),
   SUM(EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.action = 'escalated')),
   SUM(rating IN ('good', 'ok', 'bad')), SUM(rating IN ('good', 'ok')), SUM(rating = 'unrated')
 FROM tickets t
-WHERE created_at >= :lo AND created_at < :hi AND +handler_org_id IN (SELECT value FROM json_each(:orgs))
+WHERE created_at >= :lo AND created_at < :hi AND handler_org_id IN (SELECT value FROM json_each(:orgs))
 GROUP BY handler_org_id
 """
 

@@ -998,17 +998,28 @@ class TicketService:
     # --- the echo wall --------------------------------------------------------------------------
     async def wall(self, org_id: int, page: int) -> tuple[list[WallPost], bool]:
         """Answered problems of an org that their residents allowed to be shown, newest first (public)."""
+        # The statuses written out as the index tickets_wall's condition (migration 026), so that
+        # both engines pick the page from that index alone (the posts before it are skipped there:
+        # page 50 of a village is 245 of them) and read only the page's rows.
         rows = await self.db.fetchall(
-            "SELECT * FROM tickets WHERE org_id = ? AND public_ok = 1 AND answer_text IS NOT NULL"
-            " AND status IN (?, ?) ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?",
-            (org_id, Status.ANSWERED.value, Status.CLOSED.value, WALL_PAGE + 1, max(page, 0) * WALL_PAGE))
+            "SELECT * FROM tickets WHERE id IN (SELECT id FROM tickets WHERE org_id = ? AND public_ok = 1"
+            " AND answer_text IS NOT NULL AND status IN ('answered', 'closed')"
+            " ORDER BY answered_at DESC, id DESC LIMIT ? OFFSET ?) ORDER BY answered_at DESC, id DESC",
+            (org_id, WALL_PAGE + 1, max(page, 0) * WALL_PAGE))
         tickets = [Ticket.from_row(r) for r in rows]
-        return [await self._wall_post(None, t) for t in tickets[:WALL_PAGE]], len(tickets) > WALL_PAGE
+        place = await self._place(None, org_id)  # once for the page: every post is the org's
+        return [self._public(t, place) for t in tickets[:WALL_PAGE]], len(tickets) > WALL_PAGE
 
     async def _wall_post(self, tx: Tx | None, ticket: Ticket) -> WallPost:
+        return self._public(ticket, await self._place(tx, ticket.org_id))
+
+    async def _place(self, tx: Tx | None, org_id: int) -> str:
+        org = await (tx or self.db).fetchone("SELECT name FROM orgs WHERE id = ?", (org_id,))
+        return org["name"] if org else ""
+
+    @staticmethod
+    def _public(ticket: Ticket, place: str) -> WallPost:
         """The public texts: a shared place shows as the village's name, numbers are masked."""
-        org = await (tx or self.db).fetchone("SELECT name FROM orgs WHERE id = ?", (ticket.org_id,))
-        place = org["name"] if org else ""
         return WallPost(ticket, public_text(ticket.summary, place), public_text(ticket.answer_text or "", place))
 
     def wall_text(self, lang: str, post: WallPost, short: bool = False) -> str:
