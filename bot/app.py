@@ -21,6 +21,7 @@ from bot.config import SUPPORTED_LOCALES, Settings
 from bot.context import BotApplication, BotContext
 from bot.core import Core
 from bot.http import AiohttpRequest
+from bot.updates import start_pump, stop_pump
 from schedules.delivery import DirectSendRecorder, Limits, Throttle
 
 if TYPE_CHECKING:
@@ -261,6 +262,8 @@ async def start_webhook_application(app: BotApplication, webhook: Webhook) -> No
     app.bot_data["webhook"] = webhook
     await _set_webhook(app, webhook)
     await app.start()
+    if app.core.db.shared:  # several instances: the stored updates are handled by the pump
+        start_pump(app)
 
 
 async def _set_webhook(app: BotApplication, webhook: Webhook) -> None:
@@ -304,6 +307,7 @@ async def stop_application(app: BotApplication) -> None:
     webhook = app.bot_data.get("webhook")
     if webhook is not None:
         webhook.accepting = False
+    await stop_pump(app)  # what it handles now finishes; what it has not claimed another instance takes
     await _stop_one(app)
 
 

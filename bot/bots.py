@@ -77,8 +77,8 @@ class BotRegistry:
 
     async def record_chat(self, chat_id: int, bot_id: int) -> None:
         """The chat's last update came to this bot: from now on it is written to through it."""
-        if not self.several or self._chat_bot.get(chat_id) == bot_id:
-            return
+        if not self.several or (not self.db.shared and self._chat_bot.get(chat_id) == bot_id):
+            return  # shared database: another instance may have moved the chat to another bot
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO chat_bots (chat_id, bot_id, updated_at) VALUES (?, ?, ?) ON CONFLICT(chat_id)"

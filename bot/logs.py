@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,8 @@ from datetime import UTC, datetime
 update_id_var: ContextVar[int | None] = ContextVar("update_id", default=None)
 chat_id_var: ContextVar[int | None] = ContextVar("chat_id", default=None)
 
+# Which process wrote a line, when several instances run (issue 11): hostname:pid, as in the claims.
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 REDACTED = "<redacted>"
 # Any bot token's shape (digits, a colon, 35 URL-safe characters), wherever it appears: the
 # configured token is replaced exactly, this catches another bot's token or a truncated setting.
@@ -93,8 +97,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, update_id and chat_id
-    when handling an update, and the exception's traceback as `exc`."""
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, instance (hostname:pid),
+    update_id and chat_id when handling an update, and the exception's traceback as `exc`."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -102,6 +106,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "instance": INSTANCE,
         }
         for field in ("update_id", "chat_id"):
             value = getattr(record, field, None)

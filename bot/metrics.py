@@ -67,13 +67,16 @@ class Metrics:
             "bot_api_requests", "Every Bot API request, replies and polling included, by method and outcome"
             " (the HTTP status, or timeout / network)", ["method", "outcome"], registry=registry)
         self.webhook = Counter("bot_webhook_requests", "Requests to the webhook, by outcome: ok, forbidden (no"
-                               " or a wrong secret token), bad (not an update), stopping", ["outcome"],
-                               registry=registry)
+                               " or a wrong secret token), bad (not an update), stopping, unstored (the"
+                               " database did not take it: 503)", ["outcome"], registry=registry)
         self.database_up = Gauge("bot_database_up", "1 if the database answered the last scrape, else 0",
                                  registry=registry)
         self.last_update_age = Gauge("bot_last_update_age_seconds", "Seconds since the last update was handled"
                                      " (-1: none since start)", registry=registry)
         self.last_update_age.set_function(self._update_age)
+        # Several instances on one database: which one this is (hostname:pid), 1 while it serves.
+        self.instance = Gauge("bot_instance", "This instance's id (hostname:pid) when several instances share"
+                              " the database (webhook mode on PostgreSQL)", ["instance"], registry=registry)
         self.last_update: float | None = None  # time.monotonic() when the last update was handled
         self._kinds_seen: set[str] = set()
 

@@ -4,14 +4,15 @@ Telegram posts updates to (`run --webhook URL --listen HOST:PORT`), with aiohttp
 The webhook is an aiohttp handler of our own rather than PTB's `run_webhook` (tornado): it shares
 this server, its event loop and its lifecycle with the health endpoints, adds no second HTTP
 framework, and it is where an update will be stored (claimed once in the database) before the
-200 is returned when several instances share one database (issue 11): PTB's handler puts the
-update in memory and answers, which would lose it if the process died then.
+200 is returned when several instances share one database (issue 11, bot/updates.py): PTB's handler
+puts the update in memory and answers, which would lose it if the process died then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram import Update
 
+from bot import updates
 from bot.context import BotApplication
 from bot.metrics import CONTENT_TYPE
 from bot.web import parse_address
@@ -141,8 +143,24 @@ class OpsSite:
             self.app.core.metrics.webhook.labels("bad").inc()
             log.warning("webhook: not an update (%s)", exc)
             return web.Response(status=400, text="400: not an update")
-        # Issue 11's several instances: store (claim) the update here, before answering 200.
+        if self.app.core.db.shared:
+            return await self.store(update, data)
         await self.app.update_queue.put(update)
+        self.app.core.metrics.webhook.labels("ok").inc()
+        return web.Response(text="ok")
+
+    async def store(self, update: Update, data: Any) -> web.Response:
+        """Several instances (issue 11): the update is stored, committed, before the 200, and any
+        instance's pump handles it (bot/updates.py); a retried or twice-posted update is stored
+        once. If it cannot be stored, Telegram gets 503 and posts it again later."""
+        try:
+            await updates.store_of(self.app).put(update.update_id, updates.chat_of(update),
+                                                 json.dumps(data, ensure_ascii=False))
+        except Exception as exc:  # the database is away: not answering 200 keeps the update at Telegram
+            self.app.core.metrics.webhook.labels("unstored").inc()
+            log.warning("webhook: could not store update %s (%s)", update.update_id, exc)
+            return web.Response(status=503, text="503: database unavailable", headers={"Retry-After": "5"})
+        updates.wake_pump(self.app)
         self.app.core.metrics.webhook.labels("ok").inc()
         return web.Response(text="ok")
 

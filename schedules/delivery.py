@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiosqlite
+import asyncpg
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
@@ -31,17 +32,24 @@ from bot.context import BotApplication
 from bot.database import Database
 from bot.metrics import Metrics
 from bot.outbox import Outbox, Priority
+from bot.outbox_claims import FREE_SQL, HOLD_SQL, SETTLE_SQL, OutboxClaims
+from bot.sendslots import Place, SendSlots
 from bot.services.people import PeopleService
 
 log = logging.getLogger(__name__)
 
 BATCH = 60  # about two seconds of sending: keeps a newly due reminder from waiting long
+# Several instances: each claims about its share of two seconds, so that rows are spread over them.
+BATCH_SHARED = 20
 # Each priority is looked up in the outbox_pick index in turn, already in (priority, not_before, id)
 # order: no sort of a large backlog on every pass.
 _PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority))
 _URGENT_PRIORITIES = ", ".join(str(int(p)) for p in sorted(Priority) if p < Priority.BULK)
 MAX_BACKOFF = 600.0
 MESSAGE_GONE = ("message to edit not found", "message can't be edited")
+# A closed database at shutdown, a disk hiccup, or (PostgreSQL) a lost connection: the pass is retried.
+_DB_ERRORS = (aiosqlite.Error, sqlite3.Error, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+SWEEP_EVERY = 60.0  # seconds between sweeps of the shared limiter's old rows (several instances)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,9 @@ class Throttle:
         self.group_sends: dict[int, deque[float]] = {}
         self.direct_waiting = 0
         self._waiters: list[asyncio.Future[None]] = []
+        # Several instances on one database: the deployment's places (bot/sendslots.py), which
+        # every send also takes. None on SQLite (one process).
+        self.shared: SendSlots | None = None
 
     def ready_at(self, chat_id: int) -> float:
         ready = self.chat_ready.get(chat_id, 0.0)
@@ -198,6 +209,16 @@ class Throttle:
         self.next_slot = max(self.next_slot, self.global_pause_until)
 
 
+async def _give_back(shared: SendSlots | None, place: Place) -> None:
+    """Free a shared place after its answer; a database hiccup leaves it to its lease."""
+    if shared is None:
+        return
+    try:
+        await shared.answered(place)
+    except Exception:  # the send itself is done: its outcome matters more than the slot
+        log.exception("outbox: could not free a shared send slot (it frees itself after its lease)")
+
+
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -248,6 +269,7 @@ class DirectSendRecorder(BaseRateLimiter[str]):
         if rate_limit_args == OUTBOX_SEND or not endpoint.startswith(COUNTED) or not isinstance(chat_id, int):
             return await callback(*args, **kwargs)
         send = await self._take_place(chat_id)
+        place = await self._shared_place(chat_id) if self.throttle.shared is not None else None
         try:
             return await callback(*args, **kwargs)
         except RetryAfter as exc:
@@ -257,11 +279,40 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                 raise
             self.throttle.pause_chat(chat_id, seconds, time.monotonic())
             self.throttle.answered(send, time.monotonic())
+            if place is not None:
+                await _give_back(self.throttle.shared, place)
+                place = None
             await asyncio.sleep(seconds)
             send = await self._take_place(chat_id)
+            place = await self._shared_place(chat_id) if self.throttle.shared is not None else None
             return await callback(*args, **kwargs)
         finally:
             self.throttle.answered(send, time.monotonic())
+            if place is not None:
+                await _give_back(self.throttle.shared, place)
+
+    async def _shared_place(self, chat_id: int) -> Place:
+        """The deployment's place (several instances): ahead of the outbox rows of every instance
+        (they take none while a reply waits), the chat's turn and a pause waited for at most
+        MAX_WAIT, as in `_take_place`; then a free slot only."""
+        shared = self.throttle.shared
+        assert shared is not None
+        deadline = time.monotonic() + self.MAX_WAIT
+        waiting = False
+        try:
+            while True:
+                taken = await shared.take(chat_id, direct=True, strict=time.monotonic() < deadline)
+                if isinstance(taken, Place):
+                    return taken
+                if not taken.chat_busy:
+                    waiting = True
+                    await shared.direct_waiting()
+                # The chat's turn: until it comes or the deadline; a slot: the next look (≤ POLL).
+                await asyncio.sleep(max(0.001, min(taken.wait, deadline - time.monotonic()))
+                                    if taken.chat_busy else taken.wait)
+        finally:
+            if waiting:
+                await shared.direct_done()
 
     async def _take_place(self, chat_id: int) -> Send:
         """Wait for the chat's interval, then for the window's next place (the outbox
@@ -319,6 +370,13 @@ class DeliveryWorker:
         # Set after a pass that found nothing due and nothing in flight, with no commit since.
         self._idle = asyncio.Event()
         self.sent_count = 0
+        # Several instances on one database (db.shared): rows are claimed before sending, and each
+        # send also takes a place of the deployment's (set by `start`). On SQLite none of it.
+        self.claims = OutboxClaims(db) if db.shared else None
+        self.shared: SendSlots | None = None
+        self._settle_sql = SETTLE_SQL if db.shared else ""
+        self._free_sql = FREE_SQL if db.shared else ""
+        self._swept = time.monotonic()
 
     def start(self) -> None:
         self._unsubscribe = self.clock.on_change(self.outbox.wake)
@@ -357,7 +415,10 @@ class DeliveryWorker:
             self._idle.clear()
             try:
                 dispatched, wait, due = await self._dispatch_due()
-            except (aiosqlite.Error, sqlite3.Error, ValueError):  # a closed database at shutdown, or a disk hiccup
+                if self.shared is not None and time.monotonic() - self._swept > SWEEP_EVERY:
+                    self._swept = time.monotonic()
+                    await self.shared.sweep()
+            except _DB_ERRORS:
                 log.exception("outbox: could not read due rows")
                 dispatched, wait, due = 0, 1.0, True
             if dispatched == 0 and not self._stopping:
@@ -374,20 +435,44 @@ class DeliveryWorker:
             del self._held[row_id]
         return sorted(set(self._held) | self._in_flight)
 
+    async def _due_rows(self) -> list[Any]:
+        """The next due rows in sending order; claimed for this instance when several share the
+        database (bot/outbox_claims.py)."""
+        now_mono = time.monotonic()
+        columns = "id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id, priority"
+        where = (f"status = 'pending' AND priority IN ({_PRIORITIES}) AND not_before <= ?"
+                 " AND chat_id NOT IN (SELECT value FROM json_each(?))"
+                 " AND id NOT IN (SELECT value FROM json_each(?))"
+                 " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
+                 f"{self._route_sql}")
+        params = (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
+                  json.dumps(self._held_rows(now_mono)), *self._route_params)
+        if self.claims is not None:
+            return await self.claims.claim(f"{columns}, not_before", where, "priority, not_before, id", params,
+                                           BATCH_SHARED)
+        return await self.db.fetchall(
+            f"SELECT {columns} FROM outbox WHERE {where} ORDER BY priority, not_before, id LIMIT ?",
+            (*params, BATCH))
+
     async def _dispatch_due(self) -> tuple[int, float, bool]:
         """Start sending what is due now. Returns (rows started, seconds to wait if none, whether
         a row is due now but was held back)."""
-        now_mono = time.monotonic()
-        rows = await self.db.fetchall(
-            "SELECT id, chat_id, method, payload, attempts, dedup_key, purpose, subject_id, priority FROM outbox"
-            f" WHERE status = 'pending' AND priority IN ({_PRIORITIES}) AND not_before <= ?"
-            " AND chat_id NOT IN (SELECT value FROM json_each(?))"
-            " AND id NOT IN (SELECT value FROM json_each(?))"
-            " AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1)"
-            f"{self._route_sql} ORDER BY priority, not_before, id LIMIT ?",
-            (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
-             json.dumps(self._held_rows(now_mono)), *self._route_params, BATCH),
-        )
+        rows = await self._due_rows()
+        if self.claims is None:
+            started = await self._start_rows(rows)
+        else:
+            unstarted = {row["id"] for row in rows}
+            try:
+                started = await self._start_rows(rows, unstarted)
+            finally:  # claimed and not started (a busy chat, an urgent row, a stop): to the others
+                await self.claims.release(sorted(unstarted))
+        if started:
+            return started, 0.0, True
+        return (0, *await self._seconds_to_next_due())
+
+    async def _start_rows(self, rows: list[Any], unstarted: set[int] | None = None) -> int:
+        """Long because it is the pass's one loop: each row waits for its pace and place, then its
+        send starts as a task; a row whose chat is busy is left for a later pass."""
         started = 0
         for row in rows:
             if self._stopping:
@@ -408,18 +493,35 @@ class DeliveryWorker:
                 await self.throttle.changed(wait)
             if self._stopping or self.throttle.ready_at(chat_id) > time.monotonic():  # a 429 meanwhile
                 continue
+            place = None
+            if self.shared is not None and (place := await self._shared_place(chat_id)) is None:
+                continue  # its chat is busy at another instance (or we are stopping)
             previous = self.throttle.last_send.get(chat_id)
             send = self.throttle.claim(chat_id, time.monotonic())
             await self._slots.acquire()
             self._in_flight.add(row["id"])
+            if unstarted is not None:
+                unstarted.discard(row["id"])
             self._chat_in_flight[chat_id] = self._chat_in_flight.get(chat_id, 0) + 1
-            task = asyncio.create_task(self._deliver(dict(row), previous, send))
+            task = asyncio.create_task(self._deliver(dict(row), previous, send, place))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
-        if started:
-            return started, 0.0, True
-        return (0, *await self._seconds_to_next_due())
+        return started
+
+    async def _shared_place(self, chat_id: int) -> Place | None:
+        """The deployment's place for this send (several instances), waiting while the slots are
+        all taken; None when the chat is held back elsewhere (left for a later pass)."""
+        assert self.shared is not None
+        while not self._stopping:
+            taken = await self.shared.take(chat_id)
+            if isinstance(taken, Place):
+                return taken
+            if taken.chat_busy:
+                self.throttle.pause_chat(chat_id, taken.wait, time.monotonic())
+                return None
+            await self.throttle.changed(taken.wait)
+        return None
 
     async def _urgent_due(self) -> bool:
         """Whether a row more urgent than bulk is due now and could be sent (as the pass's query
@@ -429,7 +531,8 @@ class DeliveryWorker:
             f"SELECT 1 FROM outbox WHERE status = 'pending' AND priority IN ({_URGENT_PRIORITIES})"
             " AND not_before <= ? AND chat_id NOT IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))"
-            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql} LIMIT 1",
+            f" AND chat_id NOT IN (SELECT telegram_id FROM people WHERE blocked_bot = 1){self._route_sql}"
+            f"{self._free_sql} LIMIT 1",
             (to_db(self.clock.now()), json.dumps(self._excluded_chats(now_mono)),
              json.dumps(self._held_rows(now_mono)), *self._route_params)) is not None
 
@@ -446,7 +549,8 @@ class DeliveryWorker:
         # A row due now but held back by a throttled chat or a backoff: look again shortly.
         return min(max(seconds, 0.05), 5.0), seconds <= 0
 
-    async def _deliver(self, row: dict[str, Any], previous_send: float | None, send: Send) -> None:
+    async def _deliver(self, row: dict[str, Any], previous_send: float | None, send: Send,
+                       place: Place | None = None) -> None:
         """Long because each outcome of a send is its own branch (sent, 429, 403, 400, 5xx, …)."""
         chat_id = row["chat_id"]
         try:
@@ -454,6 +558,8 @@ class DeliveryWorker:
                 message = await self._call(row["method"], json.loads(row["payload"]))
             finally:
                 self.throttle.answered(send, time.monotonic())
+                if place is not None:
+                    await _give_back(self.shared, place)
             message_id = message.message_id if isinstance(message, Message) else None
             await self._mark(row["id"], status="sent", message_id=message_id)
             self._failures_in_a_row = 0
@@ -470,10 +576,14 @@ class DeliveryWorker:
                 self.throttle.pause_all(seconds, now)
             log.warning("outbox: 429 for chat %s, pausing %s for %.1fs", chat_id,
                         "everything" if spaced else "that chat", seconds)
+            if self.shared is not None:  # every instance holds back alike
+                await self.shared.pause_chat(chat_id, seconds)
+                if spaced:
+                    await self.shared.pause_all(seconds)
             await self._note_failure(row["id"], f"429 retry after {seconds:g}s")
         except NotYetSent as exc:
             self._held[row["id"]] = time.monotonic() + 1.0
-            await self._note_failure(row["id"], f"waiting for {exc} to be sent")
+            await self._note_failure(row["id"], f"waiting for {exc} to be sent", hold=1.0)
         except NeverSent as exc:
             if exc.status in ("blocked", "cancelled"):  # not a fault: the edit goes the original's way
                 await self._mark(row["id"], status=exc.status, error=str(exc))
@@ -491,16 +601,17 @@ class DeliveryWorker:
             self.metrics.failed(row, final=False)
             self._failures_in_a_row += 1
             now = time.monotonic()
-            self._held[row["id"]] = now + min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
+            backoff = min(MAX_BACKOFF, 2.0 ** min(row["attempts"], 12))
+            self._held[row["id"]] = now + backoff
             # Telegram (or the way to it) is in trouble: slow everything down, not just this row.
             self.throttle.pause_all(min(60.0, 0.25 * 2 ** min(self._failures_in_a_row, 8)), now)
             log.warning("outbox: row %s (%s) failed (%s), will retry", row["id"], row["dedup_key"], exc)
-            await self._note_failure(row["id"], str(exc) or type(exc).__name__)
+            await self._note_failure(row["id"], str(exc) or type(exc).__name__, hold=backoff)
         except Exception as exc:
             log.exception("outbox: row %s (%s) could not be sent", row["id"], row["dedup_key"])
             self.metrics.failed(row, final=False)
             self._held[row["id"]] = time.monotonic() + MAX_BACKOFF
-            await self._note_failure(row["id"], repr(exc))
+            await self._note_failure(row["id"], repr(exc), hold=MAX_BACKOFF)
         finally:
             self._in_flight.discard(row["id"])
             self._chat_in_flight[chat_id] -= 1
@@ -538,7 +649,7 @@ class DeliveryWorker:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "UPDATE outbox SET status = ?, sent_at = ?, message_id = COALESCE(?, message_id),"
-                " last_error = ?, attempts = attempts + 1 WHERE id = ?",
+                f" last_error = ?, attempts = attempts + 1{self._settle_sql} WHERE id = ?",
                 (status, to_db(self.clock.now()) if status == "sent" else None, message_id, error, row_id),
             )
 
@@ -563,15 +674,22 @@ class DeliveryWorker:
                   row["method"], error)
         await self._mark(row["id"], status="failed", error=error)
 
-    async def _note_failure(self, row_id: int, error: str) -> None:
+    async def _note_failure(self, row_id: int, error: str, hold: float = 0.0) -> None:
+        """A try that will be retried; with several instances the row is let go, and held for
+        `hold` seconds (its backoff) so that no other instance tries it sooner."""
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                             (error, row_id))
+            if self.claims is None:
+                await tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                                 (error, row_id))
+            else:
+                await tx.execute(f"UPDATE outbox SET attempts = attempts + 1, last_error = ?{HOLD_SQL} WHERE id = ?",
+                                 (error, hold, row_id))
 
     async def _mark_blocked(self, row_id: int, chat_id: int, error: str) -> None:
         self.people.forget(chat_id)
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE outbox SET status = 'blocked', last_error = ? WHERE id = ?", (error, row_id))
+            await tx.execute(f"UPDATE outbox SET status = 'blocked', last_error = ?{self._settle_sql} WHERE id = ?",
+                             (error, row_id))
             await tx.execute(
                 "UPDATE outbox SET status = 'blocked', last_error = ? WHERE chat_id = ? AND status = 'pending'",
                 (error, chat_id),
@@ -591,7 +709,7 @@ class DeliveryWorker:
         payload["chat_id"] = new_chat_id
         async with self.db.transaction() as tx:
             await tx.execute(
-                "UPDATE outbox SET chat_id = ?, payload = ? WHERE id = ?",
+                f"UPDATE outbox SET chat_id = ?, payload = ?{self._settle_sql} WHERE id = ?",
                 (new_chat_id, json.dumps(payload, ensure_ascii=False), row["id"]),
             )
 
@@ -612,8 +730,21 @@ async def start(app: BotApplication) -> None:
     route = (bot_id_of(app.bot.token), core.bots.first_bot_id) if core.bots.several else None
     worker = DeliveryWorker(app.bot, core.db, core.outbox, core.clock, app.throttle, core.people,
                             metrics=core.metrics, route=route)
+    if core.db.shared:  # several instances: the deployment's limits, shared in the database
+        await share_limits(worker, bot_id_of(app.bot.token))
     worker.start()
     app.bot_data["delivery"] = worker
+
+
+async def share_limits(worker: DeliveryWorker, bot_id: int) -> SendSlots:
+    """Make the worker (and the direct replies through its throttle) take the deployment's places
+    for this bot, in the shared database (bot/sendslots.py)."""
+    limits = worker.throttle.limits
+    shared = SendSlots(worker.db, bot_id, limits.per_second, limits.chat_interval * limits.chat_margin,
+                       limits.group_per_minute, limits.window_slack)
+    await shared.setup()
+    worker.shared = worker.throttle.shared = shared
+    return shared
 
 
 async def stop(app: BotApplication) -> None:

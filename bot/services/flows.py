@@ -30,13 +30,19 @@ class FlowStore:
         # asks for the person's flow two or three times (the router, the step, the check), and
         # this store is the only writer of the table. The JSON is parsed on every get, so a
         # caller changing its copy of `data` changes nothing here.
+        # Several instances on one database (db.shared): another one may handle the person's next
+        # update, so every get reads the table.
         self._known: dict[int, tuple[str, str, str] | None] = {}
+        self._cached = not db.shared
 
     async def get(self, person_id: int) -> FlowState | None:
-        if person_id not in self._known:
+        if person_id in self._known:
+            known = self._known[person_id]
+        else:
             row = await self.db.fetchone("SELECT flow, step, data FROM flows WHERE person_id = ?", (person_id,))
-            self._known[person_id] = (row["flow"], row["step"], row["data"]) if row else None
-        known = self._known[person_id]
+            known = (row["flow"], row["step"], row["data"]) if row else None
+            if self._cached:
+                self._known[person_id] = known
         return FlowState(known[0], known[1], json.loads(known[2])) if known else None
 
     async def set(self, person_id: int, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
@@ -48,12 +54,14 @@ class FlowStore:
             " data = excluded.data, updated_at = excluded.updated_at",
             (person_id, flow, step, text, to_db(self.clock.now())),
         )
-        self._known[person_id] = (flow, step, text)
+        if self._cached:
+            self._known[person_id] = (flow, step, text)
 
     async def clear(self, person_id: int) -> FlowState | None:
         state = await self.get(person_id)
         if state is not None:
             self._known.pop(person_id, None)
             await self.db.write("DELETE FROM flows WHERE person_id = ?", (person_id,))
-            self._known[person_id] = None
+            if self._cached:
+                self._known[person_id] = None
         return state

@@ -29,6 +29,9 @@ class PeopleService:
         # Each person's language, as last read: most updates ask for it once or twice, and the two
         # columns it comes from are written only here (set_language, touch), which drop the copy.
         self._languages: dict[int, str] = {}
+        # Several instances on one database (db.shared): another may change a person (language,
+        # blocked flag, forgotten) behind this one's back, so nothing is kept between updates.
+        self._cached = not db.shared
 
     async def touch(self, telegram_id: int, name: str, username: str | None, language_code: str | None,
                     interacting: bool = False) -> None:
@@ -51,7 +54,7 @@ class PeopleService:
         )
         blocked = await self.db.fetchval("SELECT blocked_bot FROM people WHERE telegram_id = ?", (telegram_id,))
         # Only remember a person whose flag is clear, so a blocked one is looked at again next time.
-        if not blocked:
+        if not blocked and self._cached:
             self._seen[telegram_id] = seen
 
     def forget(self, telegram_id: int) -> None:
@@ -88,7 +91,8 @@ class PeopleService:
         if row is None:
             return self.default_locale
         language = language_for(row["language"], row["tg_language_code"], self.default_locale)
-        self._languages[telegram_id] = language
+        if self._cached:
+            self._languages[telegram_id] = language
         return language
 
     async def display_name(self, telegram_id: int, tx: Tx | None = None) -> str:
