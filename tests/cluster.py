@@ -257,6 +257,11 @@ class Cluster:
             await asyncio.sleep(0.2)
         raise AssertionError(f"instance {instance.index} not ready in {START_TIMEOUT}s:\n{self.log_tail(instance)}")
 
+    def instance_ids(self) -> dict[str, int]:
+        """The running instances by the id they claim work with (hostname:pid, bot/updates.py)."""
+        host = socket.gethostname()
+        return {f"{host}:{i.process.pid}": i.index for i in self.instances if i.alive and i.process is not None}
+
     def kill(self, index: int) -> Instance:
         """SIGKILL: no shutdown, no flush, nothing of the process's memory survives."""
         instance = self.instances[index]
