@@ -150,6 +150,22 @@ class Sends:
     def ok_sends(self) -> list[Sent]:
         return [c for c in self.calls if c.call.ok and c.call.method in SEND_METHODS]
 
+    def refused(self) -> list[str]:
+        """Each send refused with 429 for a limit, with what the fake had accepted before it."""
+        ok = self.ok_sends()
+        out = []
+        for c in self.calls:
+            if c.call.status != 429:
+                continue
+            chat = c.chat_id
+            same_chat = [o.at for o in ok if o.chat_id == chat and c.at - 60.0 <= o.at < c.at]
+            last_second = sum(1 for o in ok if c.at - 1.0 < o.at < c.at)
+            gap = c.at - max(same_chat) if same_chat else None
+            out.append(f"{c.call.method} to {chat}: {last_second} sends in the second before;"
+                       f" this chat's last send {gap if gap is None else round(gap, 3)} s before"
+                       f" ({len(same_chat)} in the minute before)")
+        return out
+
     def worst_second(self) -> int:
         """The most successful sends in any one-second window (sliding)."""
         times = sorted(c.at for c in self.ok_sends())
