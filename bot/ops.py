@@ -40,10 +40,16 @@ class Webhook:
     """Where Telegram posts updates (`url`, public), and the secret it sends back with each."""
 
     url: str
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret: str = field(default="", repr=False)  # none given: a random one (see `generated`)
     accepting: bool = True  # False once the bot stops: Telegram then gets 503 and sends again later
+    # No secret was given (BOT_WEBHOOK_SECRET): on a shared database every instance then uses one
+    # kept in the database (bot/updates.py shared_secret), or each would set its own and the
+    # instances would refuse each other's updates.
+    generated: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.secret:
+            self.secret, self.generated = secrets.token_urlsafe(32), True
         parts = urlsplit(self.url)
         # http:// too: a self-hosted Bot API server (BOT_API_URL) may post to one; Telegram will not.
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -185,6 +191,9 @@ def attach(app: BotApplication, *, health: str | None = None, listen: str | None
     async def post_init(application: Any) -> None:
         if inner_init is not None:
             await inner_init(application)
+        if webhook is not None and webhook.generated and application.core.db.shared:
+            webhook.secret = await updates.shared_secret(application.core.db, webhook.secret)
+            webhook.generated = False
         for site in sites:
             await site.start()
 

@@ -6,8 +6,9 @@ the same rule as the Throttle's window, distributed: `per_second` slot rows per 
 slot whose free_at has passed (FOR UPDATE SKIP LOCKED: instances never wait on each other), holds
 it for a lease while in flight, and its answer frees it one second after the answer. Any second at
 Telegram then holds at most one send per slot (the next send on a slot starts over a second after
-the previous was answered, and Telegram received that one before its answer). A chat's next send
-waits for its ready_at (1 a second; longer after a 429), a group's for its 20 a minute.
+the previous was answered, and Telegram received that one before its answer). A chat is held while
+its send is in flight and for `chat_interval` after the answer (the same reasoning: 1 a second at
+Telegram however late the requests arrive; longer after a 429); a group has 20 sends a minute.
 
 Every time is the database server's clock (clock_timestamp(), seconds since the epoch), which all
 instances share; a single statement takes the slot, the chat and the group's count, a second one
@@ -41,34 +42,38 @@ s AS (UPDATE send_slots SET free_at = (SELECT now FROM t) + :lease
         ORDER BY free_at LIMIT 1 FOR UPDATE SKIP LOCKED)
       RETURNING slot),
 ch AS (INSERT INTO send_chats (bot_id, chat_id, ready_at)
-       SELECT :bot, :chat, t.now + :interval FROM s, t
+       SELECT :bot, :chat, t.now + :lease FROM s, t
        ON CONFLICT (bot_id, chat_id) DO UPDATE SET ready_at = excluded.ready_at
-       WHERE NOT :strict OR send_chats.ready_at <= excluded.ready_at - :interval + 0.000001
+       WHERE NOT :strict OR send_chats.ready_at <= excluded.ready_at - :lease + 0.000001
        RETURNING 1),
 g AS (INSERT INTO send_groups (bot_id, chat_id, sent_at) SELECT :bot, :chat, t.now FROM s, t WHERE :chat < 0
       RETURNING 1)
 SELECT (SELECT slot FROM s) AS slot, EXISTS (SELECT 1 FROM ch) AS chat_taken, (SELECT now FROM t) AS now,
-       GREATEST((SELECT ready FROM c), (SELECT paused_until FROM b),
+       GREATEST((SELECT ready FROM c),
                 CASE WHEN (SELECT recent FROM c) >= :group_max THEN (SELECT oldest FROM c) + 60.5 ELSE 0 END)
          AS chat_ready,
+       (SELECT paused_until FROM b) AS paused_until,
        (SELECT min(free_at) FROM send_slots WHERE bot_id = :bot) AS slot_free
 """
 
 
 @dataclass(frozen=True)
 class Place:
-    """A slot taken for one send: give it back with `answered` (or `unused`)."""
+    """A slot (and the chat's turn) taken for one send: give it back with `answered`."""
 
     slot: int
+    chat_id: int
 
 
 @dataclass(frozen=True)
 class Refused:
-    """No place now: `chat_busy` when the chat (or a pause) holds it back, else the slots are
-    taken; `wait`: seconds until it is worth asking again."""
+    """No place now: `chat_busy` when the chat's turn has not come (its next message may wait
+    for it; others need not), else the slots are taken or the bot is paused (`paused`: a 429 or
+    Telegram in trouble, seen by any instance). `wait`: seconds until it is worth asking again."""
 
     chat_busy: bool
     wait: float
+    paused: bool = False
 
 
 class SendSlots:
@@ -105,29 +110,31 @@ class SendSlots:
         """A place for a send to `chat_id` now, or why not and for how long. `strict=False` (a direct
         reply that waited its longest) needs a free slot only, not the chat's turn nor a pause's end."""
         row = await self.db.fetchone(_TAKE, {
-            "bot": self.bot_id, "chat": chat_id, "lease": self.LEASE, "interval": self.chat_interval,
-            "group_max": self.group_per_minute, "strict": strict, "direct": direct})
+            "bot": self.bot_id, "chat": chat_id, "lease": self.LEASE, "group_max": self.group_per_minute,
+            "strict": strict, "direct": direct})
         assert row is not None
         now = row["now"]
         if row["slot"] is not None:
             if row["chat_taken"]:
-                return Place(row["slot"])
+                return Place(row["slot"], chat_id)
             # Another instance took the chat between our look and our upsert: the slot goes back.
-            await self.unused(Place(row["slot"]))
+            await self.db.fetchval(f"UPDATE send_slots SET free_at = {NOW} WHERE bot_id = ? AND slot = ?",
+                                   (self.bot_id, row["slot"]))
             return Refused(True, self.POLL)
+        if strict and row["paused_until"] > now:
+            return Refused(False, row["paused_until"] - now, paused=True)
         if strict and row["chat_ready"] > now:
             return Refused(True, row["chat_ready"] - now)
         return Refused(False, min(self.POLL, max(0.001, (row["slot_free"] or now) - now)))
 
     async def answered(self, place: Place) -> None:
-        """The send's answer came (or it failed): its slot may be taken again a second from now."""
-        await self.db.fetchval(f"UPDATE send_slots SET free_at = {NOW} + ? WHERE bot_id = ? AND slot = ?",
-                               (self.window, self.bot_id, place.slot))
-
-    async def unused(self, place: Place) -> None:
-        """The slot was taken but nothing was sent: free at once."""
-        await self.db.fetchval(f"UPDATE send_slots SET free_at = {NOW} WHERE bot_id = ? AND slot = ?",
-                               (self.bot_id, place.slot))
+        """The send's answer came (or it failed): its slot may be taken again a second from now,
+        its chat `chat_interval` from now (one statement)."""
+        await self.db.fetchval(
+            f"WITH s AS (UPDATE send_slots SET free_at = {NOW} + :window WHERE bot_id = :bot AND slot = :slot"
+            f" RETURNING 1) UPDATE send_chats SET ready_at = {NOW} + :interval WHERE bot_id = :bot AND chat_id = :chat",
+            {"window": self.window, "bot": self.bot_id, "slot": place.slot, "interval": self.chat_interval,
+             "chat": place.chat_id})
 
     async def direct_waiting(self) -> None:
         """A direct reply waits for a place: the outbox takes none for a moment."""

@@ -180,6 +180,15 @@ class UpdateStore:
                                           (self.bot_id,)))
 
 
+async def shared_secret(db: Any, candidate: str) -> str:
+    """The webhook secret every instance of a deployment uses when none is configured: the first
+    instance's random one, kept in the database."""
+    await db.write("INSERT INTO meta (key, value) VALUES ('webhook_secret', ?) ON CONFLICT (key) DO NOTHING",
+                   (candidate,))
+    secret: str = await db.fetchval("SELECT value FROM meta WHERE key = 'webhook_secret'")
+    return secret
+
+
 def store_of(app: BotApplication) -> UpdateStore:
     """The Application's update store (made on first use: the webhook may store before the pump runs)."""
     store = app.bot_data.get("update_store")

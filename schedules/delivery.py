@@ -279,9 +279,10 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                 raise
             self.throttle.pause_chat(chat_id, seconds, time.monotonic())
             self.throttle.answered(send, time.monotonic())
-            if place is not None:
+            if place is not None and self.throttle.shared is not None:
                 await _give_back(self.throttle.shared, place)
                 place = None
+                await self.throttle.shared.pause_chat(chat_id, seconds)  # for the other instances too
             await asyncio.sleep(seconds)
             send = await self._take_place(chat_id)
             place = await self._shared_place(chat_id) if self.throttle.shared is not None else None
@@ -304,12 +305,12 @@ class DirectSendRecorder(BaseRateLimiter[str]):
                 taken = await shared.take(chat_id, direct=True, strict=time.monotonic() < deadline)
                 if isinstance(taken, Place):
                     return taken
-                if not taken.chat_busy:
+                held = taken.chat_busy or taken.paused
+                if not held:  # the slots are all taken: the outbox of every instance lets us go first
                     waiting = True
                     await shared.direct_waiting()
-                # The chat's turn: until it comes or the deadline; a slot: the next look (≤ POLL).
-                await asyncio.sleep(max(0.001, min(taken.wait, deadline - time.monotonic()))
-                                    if taken.chat_busy else taken.wait)
+                # The chat's turn or a pause: until it comes or the deadline; a slot: the next look (≤ POLL).
+                await asyncio.sleep(max(0.001, min(taken.wait, deadline - time.monotonic())) if held else taken.wait)
         finally:
             if waiting:
                 await shared.direct_done()
@@ -520,6 +521,8 @@ class DeliveryWorker:
             if taken.chat_busy:
                 self.throttle.pause_chat(chat_id, taken.wait, time.monotonic())
                 return None
+            if taken.paused:  # another instance met a 429: this one holds back alike
+                self.throttle.pause_all(taken.wait, time.monotonic())
             await self.throttle.changed(taken.wait)
         return None
 

@@ -182,6 +182,8 @@ class PrivacyService:
                     await tx.execute(f"DELETE FROM {table} WHERE rowid = ?", (row["rid"],))
                     deleted += 1
         await tx.execute("DELETE FROM screens WHERE chat_id = ?", (person_id,))
+        # Several instances: their chat's handled updates as Telegram posted them (kept a day).
+        await tx.execute("DELETE FROM updates WHERE chat_id = ? AND done_at IS NOT NULL", (person_id,))
         for row in await _mentioning(tx, "meeting_series", "extra_people", [str(person_id)]):
             people = [p for p in json.loads(row["extra_people"]) if p != person_id]
             await tx.execute("UPDATE meeting_series SET extra_people = ? WHERE rowid = ?",
