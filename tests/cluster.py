@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import os
 import signal
@@ -43,6 +44,7 @@ WEBHOOK_URL = "https://bot.example/telegram"
 WEBHOOK_PATH = "/telegram"
 SECRET = "cluster-test-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 START_TIMEOUT = 120.0  # seconds for an instance to answer /healthz (imports on a loaded 2-core machine)
 
 
@@ -50,6 +52,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it when the test process dies, however it dies, so
+    that no instance outlives an interrupted run."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -257,7 +266,7 @@ class Cluster:
             instance.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", "--webhook", WEBHOOK_URL, "--listen", instance.address,
                 "--health", f"127.0.0.1:{instance.health_port}", cwd=self.workdir, env=self._env(),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent)
 
     async def _ready(self, instance: Instance) -> None:
         assert self._http is not None and instance.process is not None
