@@ -5,8 +5,12 @@ arrived once (except those in flight at the kill), every submission is stored on
 steps in order, and the deployment's sends stayed within Telegram's limits. The periodic jobs run
 once per due time and go on after the kill.
 
-The test starts its own PostgreSQL (tests/pg.py) whatever BOT_TEST_BACKEND says. It takes minutes
-(3,000 messages at 30 a second are 100 s by themselves), so it runs when BOT_TEST_CLUSTER=1."""
+The test starts its own PostgreSQL (tests/pg.py) whatever BOT_TEST_BACKEND says. It takes about five
+minutes (3,000 messages at 30 a second are 100 s by themselves), so it runs when BOT_TEST_CLUSTER=1:
+
+    BOT_TEST_CLUSTER=1 .venv/bin/python -m pytest -q tests/test_cluster.py
+
+Each instance's log is in the test's temporary directory (instance0.log …)."""
 
 from __future__ import annotations
 
@@ -35,8 +39,9 @@ if os.environ.get("BOT_TEST_CLUSTER") != "1":
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MEMBERS = int(os.environ.get("DEV_MEMBERS", 3000))
-RESIDENTS = int(os.environ.get("DEV_RESIDENTS", 500))
+# Issue 11's sizes; smaller ones through the environment make a quick run while working on it.
+MEMBERS = int(os.environ.get("BOT_TEST_CLUSTER_MEMBERS", 3000))
+RESIDENTS = int(os.environ.get("BOT_TEST_CLUSTER_RESIDENTS", 500))
 BRANCHES = ("sanyi", "erlang")  # the residents' branches (each with its secretary)
 FIRST_MEMBER, FIRST_RESIDENT = 100_000, 200_000
 NOTICE = "请各位党员本周六上午九点到村委会参加主题党日活动。"
@@ -227,24 +232,35 @@ class Claims:
         return self.rows
 
 
+async def kill_mid_run(cluster: Cluster, claims: Claims) -> tuple[str, set[tuple[str, str]]]:
+    """Kill the instance running the most jobs when the minute's jobs fall due (they all do at the
+    full minute, a few at once on each instance); again at the next minute if it finished them all
+    before the signal landed. Returns it and the (job, due time) runs it left half-done."""
+    for _ in range(3):
+        await cluster.revive()
+        ids = cluster.instance_ids()
+        deadline = time.monotonic() + 75
+        while time.monotonic() < deadline:
+            running = Counter(str(r["claimed_by"]) for r in await claims.read()
+                              if r["done_at"] is None and r["claimed_by"] in ids and r["job"] != "broadcasts")
+            if running:
+                victim = running.most_common(1)[0][0]
+                cluster.kill(ids[victim])
+                left = {(str(r["job"]), str(r["due_at"])) for r in await claims.read()
+                        if r["done_at"] is None and r["claimed_by"] == victim}
+                if left:
+                    return victim, left
+                break
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"no instance caught running a job in three minutes: {claims.rows}")
+
+
 async def test_periodic_jobs_run_once_per_due_time_and_survive_a_kill(cluster: Cluster) -> None:
-    """Each due time of a periodic job is run by one instance; the instance caught running a job is
-    killed; within 15 s another has taken over what it left half-run, and the jobs go on."""
-    await cluster.revive()
-    ids = cluster.instance_ids()
+    """Each due time of a periodic job is run by one instance; the instance caught running jobs is
+    killed; within 15 s another has finished what it left half-run, and the jobs go on."""
     claims = Claims(cluster)
-    victim: str | None = None
-    deadline = time.monotonic() + 75  # the minute's jobs all fall due within it
-    while victim is None and time.monotonic() < deadline:
-        running = [r for r in await claims.read() if r["done_at"] is None and r["claimed_by"] in ids]
-        if running:
-            victim = str(running[0]["claimed_by"])
-            cluster.kill(ids[victim])
-        await asyncio.sleep(0.01)
-    assert victim is not None, f"no job seen running in 75 s: {claims.rows}"
+    victim, left = await kill_mid_run(cluster, claims)
     killed_at = time.monotonic()
-    left = {(str(r["job"]), str(r["due_at"])) for r in await claims.read()
-            if r["done_at"] is None and r["claimed_by"] == victim}
     # Every job half-run by the dead instance is finished by another within 15 s, and the
     # every-second job (broadcasts) is claimed for later due times by the others.
     broadcasts_due = max((str(r["due_at"]) for r in claims.rows if r["job"] == "broadcasts"), default="")
