@@ -128,6 +128,7 @@ async def test_notice_to_3000_while_an_instance_is_killed(cluster: Cluster) -> N
     twice = {chat: n for chat, n in got.items() if n > 1}
     assert set(got) == member_ids  # none lost
     assert len(twice) <= IN_FLIGHT and all(n == 2 for n in twice.values()), twice
+    print(f"notice: {len(got)} members, {len(twice)} twice (in flight at the kill)")
     texts = {s.call.params.get("text", "") for s in cluster.answered[start:] if s.chat_id in member_ids}
     assert all(NOTICE in text for text in texts)
     rows = await cluster.core.db.fetchall(
@@ -193,6 +194,9 @@ async def test_burst_of_500_submissions_while_an_instance_is_killed(cluster: Clu
              if s is not None]
     await kill
     assert not stuck, f"{len(stuck)} residents stuck, e.g. {stuck[:3]}"
+    assert cluster.proxy.stats.refused > 0  # the burst went on after the kill: the proxy skipped the dead one
+    print(f"burst: {cluster.posted - posted_before} updates taken, {cluster.retries} posts retried,"
+          f" proxy {cluster.proxy.stats}")
     rows = await cluster.core.db.fetchall("SELECT id, resident_id, category FROM tickets WHERE resident_id >= ?",
                                           (FIRST_RESIDENT,))
     by_resident = Counter(r["resident_id"] for r in rows)
@@ -261,6 +265,7 @@ async def test_periodic_jobs_run_once_per_due_time_and_survive_a_kill(cluster: C
     claims = Claims(cluster)
     victim, left = await kill_mid_run(cluster, claims)
     killed_at = time.monotonic()
+    print(f"jobs: killed {victim} running {sorted(left)}")
     # Every job half-run by the dead instance is finished by another within 15 s, and the
     # every-second job (broadcasts) is claimed for later due times by the others.
     broadcasts_due = max((str(r["due_at"]) for r in claims.rows if r["job"] == "broadcasts"), default="")
