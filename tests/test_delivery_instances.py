@@ -157,3 +157,53 @@ async def test_rows_an_instance_held_when_it_died_are_sent_once_by_the_others_af
     assert min(dead_rows) >= lease_end - 0.05  # not before the dead instance's lease was over
     statuses = await db.fetchall("SELECT status, claimed_by, lease_until FROM outbox")
     assert {tuple(row) for row in statuses} == {("sent", None, None)}
+
+
+async def test_every_outcome_is_recorded_once_when_another_instance_shares_the_rows(
+        deployment: Deployment, fake: FakeBotApi) -> None:
+    """Long because it is one deployment meeting each outcome: a retried 5xx held for its backoff
+    at every instance, a 429, a person who blocked the bot, a refusal, an edit waiting for its
+    original, and the rows around them."""
+    taken, by_chat = taken_by_chat(fake)
+    retried, flooded, blocker, refused, edited = (fake.user(49000 + i).id for i in range(5))
+    others = [fake.user(49100 + i).id for i in range(30)]
+    first = await deployment.start()
+    await deployment.start()
+    fake.fail_next(502, chat_id=retried)
+    fake.fail_next(429, chat_id=flooded, retry_after=1)
+    fake.block(blocker)
+    fake.fail_next(400, chat_id=refused, description="Bad Request: chat not found")
+    outbox = first.core.outbox
+    async with first.core.db.transaction() as tx:
+        for chat in (retried, flooded, refused):
+            await outbox.send_text(tx, key=f"o:{chat}", chat_id=chat, text="一")
+        await outbox.send_text(tx, key="b:1", chat_id=blocker, text="一")
+        await outbox.send_text(tx, key="b:2", chat_id=blocker, text="二")
+        # The edit is queued first and more urgent: it still waits for the message it edits.
+        await outbox.enqueue(tx, key="e:edit", chat_id=edited, method="editMessageText",
+                             payload={"chat_id": edited, "text": "改过", "message_id_from": "e:original"},
+                             priority=Priority.URGENT)
+        await outbox.send_text(tx, key="e:original", chat_id=edited, text="原文")
+        for i, chat in enumerate(others):
+            await outbox.send_text(tx, key=f"n:{i}", chat_id=chat, text=f"通知 {i}")
+    await fake.wait_for(lambda: all(fake.delivered(c) for c in (retried, flooded, edited, *others))
+                        and fake.calls_to("editMessageText"), timeout=60)
+    for app in deployment.instances:
+        await app.bot_data["delivery"].wait_idle()
+    rows = {row["dedup_key"]: row for row in await first.core.db.fetchall(
+        "SELECT dedup_key, status, attempts, claimed_by, lease_until FROM outbox")}
+    assert rows[f"o:{retried}"]["status"] == "sent" and rows[f"o:{retried}"]["attempts"] == 2
+    assert rows[f"o:{flooded}"]["status"] == "sent" and rows[f"o:{flooded}"]["attempts"] == 2
+    assert rows[f"o:{refused}"]["status"] == "failed" and rows[f"o:{refused}"]["attempts"] == 1
+    assert rows["b:1"]["status"] == rows["b:2"]["status"] == "blocked"
+    assert rows["e:edit"]["status"] == rows["e:original"]["status"] == "sent"
+    assert all(row["claimed_by"] is None for row in rows.values())
+    attempts = {chat: [c.at for c in fake.calls if c.params.get("chat_id") == chat] for chat in (retried, flooded)}
+    # The 5xx's backoff (a second) and the 429's were kept by both instances: no early second try.
+    assert all(len(at) == 2 and at[1] - at[0] >= 0.95 for at in attempts.values())
+    assert len([c for c in fake.calls if c.params.get("chat_id") == blocker]) == 1  # b:2 never tried
+    assert len([c for c in fake.calls if c.params.get("chat_id") == refused]) == 1  # never retried
+    edit = fake.calls_to("editMessageText")
+    assert len(edit) == 1 and edit[0].ok
+    assert all(len(by_chat[chat]) == 1 for chat in others)
+    assert most_in_one_second(taken) <= 30

@@ -22,7 +22,7 @@ from bot.clock import SettableClock
 from bot.config import Settings
 from bot.context import BotApplication
 from bot.database import open_database
-from bot.updates import GRACE, LEASE, UpdateStore
+from bot.updates import GRACE, LEASE, MAX_ATTEMPTS, UpdatePump, UpdateStore
 from schedules.jobs import JOB_LEASE, JobClaims, register, run_claimed, take_over_expired
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -243,3 +243,26 @@ async def test_no_instance_keeps_a_stale_copy_of_what_another_changed(tmp_path: 
     finally:
         for core in cores:
             await core.close()
+
+
+async def test_the_pump_gives_up_an_update_that_was_handed_out_too_often(
+        apps: tuple[BotApplication, BotApplication], wall: SettableClock) -> None:
+    """An update whose handling killed its instance MAX_ATTEMPTS times is marked done unhandled,
+    so it cannot take the deployment down one instance after another."""
+    app = apps[0]
+    store = UpdateStore(app.core.db, BOT, "host-a:1", wall)
+    await store.put(90, 6, payload(90, 6))
+    await app.core.db.write("UPDATE updates SET attempts = ? WHERE update_id = 90", (MAX_ATTEMPTS,))
+    wall.advance(GRACE)
+    pump = UpdatePump(app, store, poll=0.01)
+    pump.start()
+    try:
+        for _ in range(1000):
+            if await store.unfinished() == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await pump.stop()
+    row = await app.core.db.fetchone("SELECT attempts, done_at FROM updates WHERE update_id = 90")
+    assert row["attempts"] == MAX_ATTEMPTS + 1 and row["done_at"] is not None
+    assert app.core.metrics.last_update is None  # never handed to the Application
