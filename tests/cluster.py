@@ -323,11 +323,6 @@ class Cluster:
         except FileNotFoundError:
             return "(no log)"
 
-    def logs(self, pattern: str) -> list[str]:
-        """Lines of every instance's log containing `pattern` (for failure messages)."""
-        return [f"[{i.index}] {line}" for i in self.instances if i.log.exists()
-                for line in i.log.read_text(errors="replace").splitlines() if pattern in line]
-
     # --- Telegram's side ---------------------------------------------------------------------------
     def take(self) -> list[dict[str, Any]]:
         """The updates the fake users made since the last call (what Telegram would post)."""
