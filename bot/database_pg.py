@@ -52,27 +52,125 @@ _JSON_FUNCS = [
 ]
 
 
-_MIN_MAX = re.compile(r"\b(MIN|MAX)\s*\(", re.I)
+def _calls(sql: str, name: str, rewrite: Callable[[list[str]], str | None]) -> str:
+    """Each call `name(a, b, …)` (arguments split at their top-level commas, nested calls kept
+    whole) replaced by what `rewrite` makes of its arguments; None keeps the call as it is."""
+    out, last = [], 0
+    for match in re.finditer(rf"\b{name}\s*\(", sql, re.I):
+        if match.start() < last:
+            continue
+        depth, i, args, begin = 1, match.end(), [], match.end()
+        while i < len(sql) and depth:
+            ch = sql[i]
+            if ch == "'":
+                i = sql.index("'", i + 1)
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            elif ch == "," and depth == 1:
+                args.append(sql[begin:i].strip())
+                begin = i + 1
+            i += 1
+        args.append(sql[begin:i - 1].strip())
+        replacement = rewrite(args)
+        if replacement is not None:
+            out.append(sql[last:match.start()] + replacement)
+            last = i
+    return "".join(out) + sql[last:]
 
 
 def _scalar_min_max(sql: str) -> str:
     """SQLite's MAX(a, b) / MIN(a, b) of several arguments are GREATEST / LEAST there (NULLs aside:
     SQLite gives NULL, PostgreSQL ignores them; the bot's arguments are never NULL)."""
-    out, last = [], 0
-    for match in _MIN_MAX.finditer(sql):
-        depth, i, comma = 1, match.end(), False
-        while i < len(sql) and depth:
-            if sql[i] == "(":
-                depth += 1
-            elif sql[i] == ")":
-                depth -= 1
-            elif sql[i] == "," and depth == 1:
-                comma = True
-            i += 1
-        if comma:
-            out.append(sql[last:match.start()] + ("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST("))
-            last = match.end()
-    return "".join(out) + sql[last:]
+    sql = _calls(sql, "MAX", lambda args: f"GREATEST({', '.join(args)})" if len(args) > 1 else None)
+    return _calls(sql, "MIN", lambda args: f"LEAST({', '.join(args)})" if len(args) > 1 else None)
+
+
+# strftime's format letters as to_char's (the ones the bot's SQL uses).
+_TO_CHAR = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS", "T": '"T"'}
+_MODIFIER = re.compile(r"'([+-]\d+) (day|hour|minute|second)s?'$", re.I)
+
+
+def _strftime(args: list[str]) -> str | None:
+    """strftime('%Y-…', time text, '+N days', …) → to_char(timestamp + interval, '…'): the time
+    arithmetic the bot does on its stored UTC texts."""
+    fmt = args[0].strip("'")
+    for letter, pattern in _TO_CHAR.items():
+        fmt = fmt.replace(letter, pattern)
+    when = f"CAST(CAST({args[1]} AS TEXT) AS TIMESTAMP)"
+    for modifier in args[2:]:
+        match = _MODIFIER.match(modifier)
+        if match is None:
+            return None
+        when = f"({when} + INTERVAL '{match.group(1)} {match.group(2)}')"
+    return f"to_char({when}, '{fmt}')"
+
+
+def _julianday(args: list[str]) -> str | None:
+    """julianday(time text): days since the Julian epoch, as a number (differences in days)."""
+    if len(args) != 1:
+        return None
+    return f"(EXTRACT(EPOCH FROM CAST(CAST({args[0]} AS TEXT) AS TIMESTAMP)) / 86400.0 + 2440587.5)"
+
+
+# SQLite's catalog, as the same rows from PostgreSQL's (tables listed, a table's columns read; the
+# privacy scrub, the backup's checks and the tests use them).
+_CATALOG = [
+    (re.compile(r"\bFROM\s+sqlite_master\b", re.I),
+     "FROM (SELECT CAST('table' AS TEXT) AS type, table_name AS name, table_name AS tbl_name, CAST(NULL AS TEXT) AS sql"
+     " FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+     " UNION ALL SELECT 'index', indexname, tablename, indexdef FROM pg_indexes"
+     " WHERE schemaname = current_schema()) AS sqlite_master"),
+    (re.compile(r"^\s*PRAGMA\s+table_info\(\s*\"?(\w+)\"?\s*\)\s*;?\s*$", re.I),
+     r"SELECT ordinal_position - 1 AS cid, column_name AS name, upper(data_type) AS type,"
+     r" CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS notnull, column_default AS dflt_value, 0 AS pk"
+     r" FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '\1'"
+     r" ORDER BY ordinal_position"),
+]
+
+
+_BOOLEAN_OPERATOR = re.compile(r"<>|!=|<=|>=|[=<>]|\b(?:AND|OR|NOT|IN|IS|LIKE|EXISTS|BETWEEN)\b", re.I)
+_INNERMOST_CASE = re.compile(r"\bCASE\b(?:(?!\bCASE\b).)*?\bEND\b", re.I | re.S)
+
+
+def _is_condition(expr: str) -> bool:
+    """Whether an expression is a condition (a comparison, AND, IN, EXISTS… at its top level, not
+    inside parentheses, a string or a CASE)."""
+    flat, depth, i = [], 0, 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch == "'":
+            i = expr.find("'", i + 1) + 1 or len(expr)
+            flat.append("''")
+            continue
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch != ")":
+            flat.append(ch)
+        i += 1
+    text = "".join(flat)
+    while (stripped := _INNERMOST_CASE.sub(" 0 ", text)) != text:
+        text = stripped
+    return bool(_BOOLEAN_OPERATOR.search(text))
+
+
+def _sum_of_condition(args: list[str]) -> str | None:
+    """SUM(condition): SQLite counts the true ones (a condition is 1 or 0 there); PostgreSQL has no
+    sum(boolean), so the condition is cast to an integer (NULL stays NULL, as SQLite skips it)."""
+    if len(args) != 1 or not _is_condition(args[0]):
+        return None
+    return f"SUM(CAST(({args[0]}) AS INTEGER))"
+
+
+def _functions(sql: str) -> str:
+    sql = _scalar_min_max(sql)
+    if "sum" in sql.lower():
+        sql = _calls(sql, "SUM", _sum_of_condition)
+    if "strftime" in sql.lower():
+        sql = _calls(sql, "strftime", _strftime)
+    if "julianday" in sql.lower():
+        sql = _calls(sql, "julianday", _julianday)
+    return sql
 
 
 @lru_cache(maxsize=4096)
@@ -85,7 +183,10 @@ def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
                        + m.group(2).replace("?", "\x00").replace(":", "\x01") + ")", sql)
     for pattern, replacement in _JSON_FUNCS:
         sql = pattern.sub(replacement, sql)
-    sql = _scalar_min_max(sql)
+    sql = _functions(sql)
+    if "sqlite_master" in sql or "PRAGMA" in sql.upper():
+        for pattern, replacement in _CATALOG:
+            sql = pattern.sub(replacement, sql)
     lists: set[int] = set()
     out: list[str] = []
     names: list[str] = []
@@ -299,6 +400,14 @@ class PgDatabase:
                 yield tx
         for callback in tx._after_commit:
             callback()
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PgTx]:
+        """Long reads from one snapshot (REPEATABLE READ, read only) on a pooled connection; the
+        server does the work, so the loop goes on without a thread."""
+        assert self._pool is not None, "database not connected"
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield PgTx(conn)
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """One statement, atomic by itself. Returns the number of rows changed."""

@@ -155,7 +155,7 @@ class SupervisionService:
         quotas = await self.meetings.effective_quotas()
         since = await self.meetings.in_use_since_by_org()
         due = self._due_periods(ids, quotas, first, last, self.fmt.local(now).date())
-        raw = await asyncio.to_thread(count, self.db.path, self._query(ids, first, last, now, due))
+        raw = await count(self.db, self._query(ids, first, last, now, due))
         own = {i: raw.own.get(i, Counter()) for i in ids}
         for i in ids:
             own[i].update(self._quota_figures(i, due.get(i, []), since.get(i), raw))
