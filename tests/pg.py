@@ -165,6 +165,13 @@ def database_for(path: Path | str) -> Path | str:
     return server().fresh(str(path))
 
 
+def env_database(target: Path | str) -> str:
+    """BOT_DATABASE for a command-line process of this test: an SQLite file becomes its database on
+    the selected backend (the same one the test's own Core uses); a URL stays as it is."""
+    text = str(target)
+    return text if text.startswith(("postgresql://", "postgres://")) else str(database_for(target))
+
+
 def copy_database(source: Path, target: Path) -> None:
     """A test's database copied over another's: the SQLite file, or on PostgreSQL a CREATE DATABASE
     from the source as its template."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import zxingcpp
+from pg import env_database
 from PIL import Image
 from service_fixtures import (  # noqa: F401  (the `clock`, `core` and `tree` fixtures)
     ADMIN,
@@ -440,7 +441,7 @@ def test_chinese_line_breaking_keeps_punctuation_and_numbers_in_place() -> None:
 def test_poster_command_line(tmp_path: Path) -> None:
     cjk_font_or_skip()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
+    env.update(BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
 
     async def prepare() -> None:
         core = make_core(tmp_path / "bot.sqlite3", SettableClock(datetime(2026, 11, 20, 2, tzinfo=UTC)))
