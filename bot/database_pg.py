@@ -48,6 +48,7 @@ _JSON_FUNCS = [
     (re.compile(r"json_each\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I),
      r"json_array_elements_text(CAST(\1 AS json) -> '\2')"),
     (re.compile(r"\binstr\(", re.I), "strpos("),
+    (re.compile(r"\bjson_group_array\(", re.I), "json_agg("),
     (re.compile(r"json_extract\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I), r"(CAST(\1 AS json) ->> '\2')"),
 ]
 
@@ -162,7 +163,56 @@ def _sum_of_condition(args: list[str]) -> str | None:
     return f"SUM(CAST(({args[0]}) AS INTEGER))"
 
 
+_SUBQUERY = re.compile(r"\b(FROM|JOIN)\s*\(\s*(SELECT|WITH|VALUES)\b", re.I)
+# What may follow a subquery that has no alias (anything else is its alias).
+_NO_ALIAS = re.compile(r"\s*(?:$|[),;]|(?:WHERE|GROUP|ORDER|LIMIT|UNION|EXCEPT|INTERSECT|JOIN|LEFT|INNER|CROSS|"
+                       r"NATURAL|ON|HAVING|WINDOW|OFFSET)\b)", re.I)
+
+
+def _alias_subqueries(sql: str) -> str:
+    """SQLite takes `FROM (SELECT …)` without a name; PostgreSQL before 16 wants one: `AS _sN`.
+    From the last to the first, so that a name put in never moves a subquery still to be seen."""
+    starts = [sql.index("(", m.start()) for m in _SUBQUERY.finditer(sql)]
+    for n, start in enumerate(reversed(starts), 1):
+        depth, i = 0, start
+        while i < len(sql):
+            ch = sql[i]
+            if ch == "'":
+                i = sql.find("'", i + 1)
+                if i < 0:
+                    return sql
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        if not depth and _NO_ALIAS.match(sql, i + 1):
+            sql = sql[:i + 1] + f" AS _s{n}" + sql[i + 1:]
+    return sql
+
+
+_INSERT_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b(?![^(]*\))", re.I)
+
+
+def _insert_or_ignore(sql: str) -> str:
+    """INSERT OR IGNORE: a row that would break a UNIQUE or PRIMARY KEY constraint is skipped, which
+    is ON CONFLICT DO NOTHING there (before a RETURNING clause)."""
+    sql = _INSERT_OR_IGNORE.sub("INSERT INTO", sql).rstrip().rstrip(";")
+    returning = list(_RETURNING.finditer(sql))
+    if returning:
+        at = returning[-1].start()
+        return sql[:at] + "ON CONFLICT DO NOTHING " + sql[at:]
+    return sql + " ON CONFLICT DO NOTHING"
+
+
 def _functions(sql: str) -> str:
+    if _INSERT_OR_IGNORE.search(sql):
+        sql = _insert_or_ignore(sql)
+    if "(" in sql and _SUBQUERY.search(sql):
+        sql = _alias_subqueries(sql)
     sql = _scalar_min_max(sql)
     if "sum" in sql.lower():
         sql = _calls(sql, "SUM", _sum_of_condition)

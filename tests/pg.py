@@ -159,17 +159,17 @@ def server() -> Server:
 
 
 def database_for(path: Path | str) -> Path | str:
-    """What a test that asked for this SQLite file gets on the selected backend."""
-    if not ON_PG:
+    """What a test that asked for this SQLite file gets on the selected backend (a database URL, say
+    a restarted bot's `settings.database`, is already that)."""
+    if not ON_PG or str(path).startswith(("postgresql://", "postgres://")):
         return path
     return server().fresh(str(path))
 
 
 def env_database(target: Path | str) -> str:
-    """BOT_DATABASE for a command-line process of this test: an SQLite file becomes its database on
-    the selected backend (the same one the test's own Core uses); a URL stays as it is."""
-    text = str(target)
-    return text if text.startswith(("postgresql://", "postgres://")) else str(database_for(target))
+    """BOT_DATABASE for a command-line process of this test: its database on the selected backend
+    (the same one the test's own Core uses)."""
+    return str(database_for(target))
 
 
 def copy_database(source: Path, target: Path) -> None:

@@ -208,7 +208,7 @@ async def test_cancel_progress_and_final_figures_survive_a_restart(tree: Core, c
         await s.cancel(SECRETARY, bid)
     # A restart: a new Core on the same file carries on from the database.
     await tree.close()
-    again = make_core(tree.db.path, clock)
+    again = Core.build(tree.settings, clock)
     await again.open()
     try:
         clock.advance(timedelta(seconds=3))
