@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.database import Tx
 from bot.dialect import pg_ddl, split_sql
 
 log = logging.getLogger(__name__)
@@ -339,11 +340,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text")
 
 
-class PgTx:
-    """An open transaction on one pooled connection; callbacks registered here run after COMMIT."""
+class PgTx(Tx):
+    """An open transaction on one pooled connection; callbacks registered here run after COMMIT. A
+    `Tx`, as SQLite's: services tell a transaction from the database with isinstance(src, Tx)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: asyncpg.Connection) -> None:  # Tx's own __init__ takes an sqlite3 connection
+        self._conn = conn  # type: ignore[assignment]
         self._after_commit: list[Callable[[], None]] = []
         # One statement at a time on the connection: with sqlite3 each call finished before the
         # next began, so services may gather several reads of one transaction.
