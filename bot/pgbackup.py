@@ -3,8 +3,8 @@ the same `backup` / `restore` / `verify` as SQLite's (bot/backup.py chooses).
 
 The backup is consistent while the bot writes: one REPEATABLE READ transaction counts every table's
 rows and exports its snapshot, and pg_dump reads that same snapshot (`--snapshot`). The file is a tar
-of two members: `manifest.json` (row counts, schema version, time, the dump's SHA-256) and
-`database.dump` (pg_dump's custom format), so it is one self-describing file like SQLite's.
+of two members: `backup-manifest.json` (row counts, schema version, time, the dump's SHA-256) and
+`pg-dump.custom` (pg_dump's custom format), so it is one self-describing file like SQLite's.
 
 A restore checks the file first (the checksum, and pg_restore reads the archive's table of contents),
 refuses a target that holds data, then replays the dump through psql in ONE transaction that ends
@@ -32,8 +32,8 @@ import asyncpg
 
 from bot.backup import SCHEMA_ROWS, SCHEMA_TABLES, BackupError, BackupReport
 
-MANIFEST = "manifest.json"
-DUMP = "database.dump"
+MANIFEST = "backup-manifest.json"
+DUMP = "pg-dump.custom"
 FORMAT = "branchbot-postgresql-backup/1"
 
 

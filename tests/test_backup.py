@@ -156,10 +156,10 @@ async def test_a_damaged_dump_is_refused(tree: Core, tmp_path: Path) -> None:
     verify(out)
     with tarfile.open(out) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-    dump = bytearray(members["database.dump"])
+    dump = bytearray(members["pg-dump.custom"])
     dump[len(dump) // 2] ^= 0xFF
     with tarfile.open(out, "w") as tar:
-        for name, data in (("manifest.json", members["manifest.json"]), ("database.dump", bytes(dump))):
+        for name, data in (("backup-manifest.json", members["backup-manifest.json"]), ("pg-dump.custom", bytes(dump))):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
