@@ -156,12 +156,17 @@ def _is_condition(expr: str) -> bool:
     return bool(_BOOLEAN_OPERATOR.search(text))
 
 
-def _sum_of_condition(args: list[str]) -> str | None:
-    """SUM(condition): SQLite counts the true ones (a condition is 1 or 0 there); PostgreSQL has no
-    sum(boolean), so the condition is cast to an integer (NULL stays NULL, as SQLite skips it)."""
-    if len(args) != 1 or not _is_condition(args[0]):
-        return None
-    return f"SUM(CAST(({args[0]}) AS INTEGER))"
+def _aggregate_of_condition(name: str) -> Callable[[list[str]], str | None]:
+    """SUM/MAX/MIN(condition): SQLite counts the true ones, or takes the largest (a condition is 1 or
+    0 there); PostgreSQL has no sum(boolean) or max(boolean), so the condition is cast to an integer
+    (NULL stays NULL, as SQLite skips it). MIN/MAX of several arguments are not aggregates."""
+
+    def rewrite(args: list[str]) -> str | None:
+        if len(args) != 1 or not _is_condition(args[0]):
+            return None
+        return f"{name}(CAST(({args[0]}) AS INTEGER))"
+
+    return rewrite
 
 
 _SUBQUERY = re.compile(r"\b(FROM|JOIN)\s*\(\s*(SELECT|WITH|VALUES)\b", re.I)
@@ -215,8 +220,10 @@ def _functions(sql: str) -> str:
     if "(" in sql and _SUBQUERY.search(sql):
         sql = _alias_subqueries(sql)
     sql = _scalar_min_max(sql)
-    if "sum" in sql.lower():
-        sql = _calls(sql, "SUM", _sum_of_condition)
+    lowered = sql.lower()
+    for name in ("SUM", "MAX", "MIN"):
+        if name.lower() in lowered:
+            sql = _calls(sql, name, _aggregate_of_condition(name))
     if "strftime" in sql.lower():
         sql = _calls(sql, "strftime", _strftime)
     if "julianday" in sql.lower():
