@@ -23,7 +23,6 @@ from service_fixtures import (
     VILLAGE_ORG,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
     core_fixture,  # noqa: F401  (the `core` fixture)
-    make_core,
     org_id,
     outbox_rows,
     tree_fixture,  # noqa: F401  (the `tree` fixture)
