@@ -582,10 +582,10 @@ def _backup(settings: Settings, out: Path) -> int:
 
 async def _restore(settings: Settings, file: Path) -> int:
     from bot.backup import restore
-    from bot.database import Database
+    from bot.database import open_database
 
     report = await asyncio.to_thread(restore, file, settings.database)
-    db = Database(settings.database)
+    db = open_database(settings.database)
     await db.connect()  # a backup from an older version gets the newer migrations
     try:
         version = await db.fetchval("SELECT MAX(version) FROM schema_migrations")

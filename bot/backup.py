@@ -6,8 +6,8 @@ committed when it began. In the same snapshot every table's rows are counted; th
 copy (table `backup_manifest`), and a restore checks them against what it finds before it writes
 anything, then drops the manifest. A restore writes only into an empty database.
 
-The engine is chosen in one place (`engine`): a PostgreSQL deployment adds its pg_dump/pg_restore
-pair there, with the same checks, and the command line does not change.
+PostgreSQL (BOT_DATABASE=postgresql://…): pg_dump and pg_restore with the same checks
+(bot/pgbackup.py); the engine is chosen in one place (`engine`) and the command line does not change.
 """
 
 from __future__ import annotations
@@ -42,11 +42,9 @@ class BackupReport:
 
 
 def engine(database: str | os.PathLike[str]) -> str:
-    """The backend behind BOT_DATABASE; the one place a second engine (pg_dump) is added."""
+    """The backend behind BOT_DATABASE: 'postgresql' (pg_dump, bot/pgbackup.py) or 'sqlite'."""
     text = str(database)
-    if text.startswith(("postgresql://", "postgres://")):
-        raise BackupError("PostgreSQL databases are not supported by this version; back them up with pg_dump")
-    return "sqlite"
+    return "postgresql" if text.startswith(("postgresql://", "postgres://")) else "sqlite"
 
 
 def sqlite_path(database: str | os.PathLike[str]) -> Path:
@@ -73,8 +71,12 @@ def _version(conn: sqlite3.Connection) -> int | None:
 def backup(database: str | os.PathLike[str], out: Path, pages: int = -1,
            progress: Callable[[int, int, int], object] | None = None) -> BackupReport:
     """Copy the live database to `out` (written beside it, then renamed: a reader never sees half a
-    file). `pages` and `progress` are sqlite3's: the copy may go in steps, still one snapshot."""
-    engine(database)
+    file). `pages` and `progress` are sqlite3's: the copy may go in steps, still one snapshot (on
+    PostgreSQL `progress` is called once, when the snapshot is taken)."""
+    if engine(database) == "postgresql":
+        from bot import pgbackup
+
+        return pgbackup.backup(str(database), out, progress)
     source_path = sqlite_path(database)
     if not source_path.exists():
         raise BackupError(f"{source_path}: no such database")
@@ -137,6 +139,10 @@ def verify(path: Path) -> BackupReport:
     every table holds the rows the manifest counted when the backup was taken."""
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
+    from bot import pgbackup
+
+    if pgbackup.is_backup(path):
+        return pgbackup.verify(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         try:
@@ -173,7 +179,18 @@ def occupied(database: Path) -> dict[str, int]:
 def restore(path: Path, database: str | os.PathLike[str]) -> BackupReport:
     """Check the backup, refuse a target that holds data, then copy it in and drop the manifest.
     Migrations newer than the backup are applied by the caller (Database.connect)."""
-    engine(database)
+    from bot import pgbackup
+
+    if engine(database) == "postgresql" and not pgbackup.is_backup(path):
+        verify(path)  # the reason: no such file, not a backup, …
+        raise BackupError(f"{path}: a backup of an SQLite database restores only into SQLite (to PostgreSQL:"
+                          " restore it to a file, then `python -m bot migrate --from FILE --to URL`)")
+    if pgbackup.is_backup(path) != (engine(database) == "postgresql"):
+        raise BackupError(f"{path}: a backup of {'a PostgreSQL' if pgbackup.is_backup(path) else 'an SQLite'}"
+                          " database restores only into the same kind (SQLite to PostgreSQL: restore it to a file,"
+                          " then `python -m bot migrate --from FILE --to URL`)")
+    if engine(database) == "postgresql":
+        return pgbackup.restore(path, str(database))
     target_path = sqlite_path(database)
     report = verify(path)
     busy = occupied(target_path)

@@ -59,9 +59,11 @@ class BotRegistry:
                                  (spec.bot_id, position))
                 for code in spec.org_codes:
                     await tx.execute(
-                        "WITH RECURSIVE sub(id) AS"
-                        " (SELECT ? UNION SELECT o.id FROM orgs o JOIN sub ON o.parent_id = sub.id)"
-                        " INSERT OR REPLACE INTO org_bots (org_id, bot_id) SELECT id, ? FROM sub",
+                        "WITH RECURSIVE sub(id) AS (SELECT id FROM orgs WHERE id = ?"
+                        " UNION SELECT o.id FROM orgs o JOIN sub ON o.parent_id = sub.id)"
+                        # WHERE true: SQLite reads ON CONFLICT after a bare SELECT … FROM as a join's ON
+                        " INSERT INTO org_bots (org_id, bot_id) SELECT id, ? FROM sub WHERE true"
+                        " ON CONFLICT(org_id) DO UPDATE SET bot_id = excluded.bot_id",
                         (found[code], spec.bot_id))
 
     async def remember_username(self, bot_id: int, username: str) -> None:
@@ -90,7 +92,7 @@ class BotRegistry:
 
     async def bot_of_chat(self, chat_id: int) -> int:
         """The bot an outbox row to this chat goes out through (as the delivery workers pick it)."""
-        value = await self.db.fetchval(f"SELECT {ROW_BOT_SQL} FROM (SELECT ? AS chat_id) AS outbox",
+        value = await self.db.fetchval(f"SELECT {ROW_BOT_SQL} FROM (SELECT CAST(? AS BIGINT) AS chat_id) AS outbox",
                                        (self.first_bot_id, chat_id))  # in the order of the ?s
         return int(value)
 

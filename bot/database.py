@@ -68,6 +68,16 @@ class Tx:
         self._after_commit.append(callback)
 
 
+class Snapshot:
+    """Reads from one snapshot, off the event loop (`Database.snapshot`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await asyncio.to_thread(_fetchall, self._conn, sql, params)
+
+
 class Database:
     """The bot's one SQLite file. Writes go through `transaction()`, reads through `fetch*`."""
 
@@ -198,6 +208,26 @@ class Database:
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        """Long reads (a county's year of records for a bulletin) on a read-only connection of their
+        own, each statement in a worker thread so that the loop goes on, all from one snapshot
+        (a read transaction)."""
+        conn = await asyncio.to_thread(self._open_snapshot)
+        try:
+            yield Snapshot(conn)
+        finally:
+            await asyncio.to_thread(conn.close)
+
+    def _open_snapshot(self) -> sqlite3.Connection:
+        # check_same_thread=False: used by one task at a time, from whichever worker thread.
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("BEGIN")
+        return conn
 
     def _committed(self) -> None:
         self._commits += 1

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.database import Tx
 from bot.dialect import pg_ddl, split_sql
 
 log = logging.getLogger(__name__)
@@ -48,31 +49,186 @@ _JSON_FUNCS = [
     (re.compile(r"json_each\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I),
      r"json_array_elements_text(CAST(\1 AS json) -> '\2')"),
     (re.compile(r"\binstr\(", re.I), "strpos("),
+    (re.compile(r"\bjson_group_array\(", re.I), "json_agg("),
     (re.compile(r"json_extract\((\w+(?:\.\w+)?),\s*'\$\.(\w+)'\)", re.I), r"(CAST(\1 AS json) ->> '\2')"),
 ]
 
 
-_MIN_MAX = re.compile(r"\b(MIN|MAX)\s*\(", re.I)
+def _calls(sql: str, name: str, rewrite: Callable[[list[str]], str | None]) -> str:
+    """Each call `name(a, b, …)` (arguments split at their top-level commas, nested calls kept
+    whole) replaced by what `rewrite` makes of its arguments; None keeps the call as it is."""
+    out, last = [], 0
+    for match in re.finditer(rf"\b{name}\s*\(", sql, re.I):
+        if match.start() < last:
+            continue
+        depth, i, args, begin = 1, match.end(), [], match.end()
+        while i < len(sql) and depth:
+            ch = sql[i]
+            if ch == "'":
+                i = sql.index("'", i + 1)
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            elif ch == "," and depth == 1:
+                args.append(sql[begin:i].strip())
+                begin = i + 1
+            i += 1
+        args.append(sql[begin:i - 1].strip())
+        replacement = rewrite(args)
+        if replacement is not None:
+            out.append(sql[last:match.start()] + replacement)
+            last = i
+    return "".join(out) + sql[last:]
 
 
 def _scalar_min_max(sql: str) -> str:
     """SQLite's MAX(a, b) / MIN(a, b) of several arguments are GREATEST / LEAST there (NULLs aside:
     SQLite gives NULL, PostgreSQL ignores them; the bot's arguments are never NULL)."""
-    out, last = [], 0
-    for match in _MIN_MAX.finditer(sql):
-        depth, i, comma = 1, match.end(), False
-        while i < len(sql) and depth:
-            if sql[i] == "(":
+    sql = _calls(sql, "MAX", lambda args: f"GREATEST({', '.join(args)})" if len(args) > 1 else None)
+    return _calls(sql, "MIN", lambda args: f"LEAST({', '.join(args)})" if len(args) > 1 else None)
+
+
+# strftime's format letters as to_char's (the ones the bot's SQL uses).
+_TO_CHAR = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS", "T": '"T"'}
+_MODIFIER = re.compile(r"'([+-]\d+) (day|hour|minute|second)s?'$", re.I)
+
+
+def _strftime(args: list[str]) -> str | None:
+    """strftime('%Y-…', time text, '+N days', …) → to_char(timestamp + interval, '…'): the time
+    arithmetic the bot does on its stored UTC texts."""
+    fmt = args[0].strip("'")
+    for letter, pattern in _TO_CHAR.items():
+        fmt = fmt.replace(letter, pattern)
+    when = f"CAST(CAST({args[1]} AS TEXT) AS TIMESTAMP)"
+    for modifier in args[2:]:
+        match = _MODIFIER.match(modifier)
+        if match is None:
+            return None
+        when = f"({when} + INTERVAL '{match.group(1)} {match.group(2)}')"
+    return f"to_char({when}, '{fmt}')"
+
+
+def _julianday(args: list[str]) -> str | None:
+    """julianday(time text): days since the Julian epoch, as a number (differences in days)."""
+    if len(args) != 1:
+        return None
+    return f"(EXTRACT(EPOCH FROM CAST(CAST({args[0]} AS TEXT) AS TIMESTAMP)) / 86400.0 + 2440587.5)"
+
+
+# SQLite's catalog, as the same rows from PostgreSQL's (tables listed, a table's columns read; the
+# privacy scrub, the backup's checks and the tests use them).
+_CATALOG = [
+    (re.compile(r"\bFROM\s+sqlite_master\b", re.I),
+     "FROM (SELECT CAST('table' AS TEXT) AS type, table_name AS name, table_name AS tbl_name, CAST(NULL AS TEXT) AS sql"
+     " FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+     " UNION ALL SELECT 'index', indexname, tablename, indexdef FROM pg_indexes"
+     " WHERE schemaname = current_schema()) AS sqlite_master"),
+    (re.compile(r"^\s*PRAGMA\s+table_info\(\s*\"?(\w+)\"?\s*\)\s*;?\s*$", re.I),
+     r"SELECT ordinal_position - 1 AS cid, column_name AS name, upper(data_type) AS type,"
+     r" CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS notnull, column_default AS dflt_value, 0 AS pk"
+     r" FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '\1'"
+     r" ORDER BY ordinal_position"),
+]
+
+
+_BOOLEAN_OPERATOR = re.compile(r"<>|!=|<=|>=|[=<>]|\b(?:AND|OR|NOT|IN|IS|LIKE|EXISTS|BETWEEN)\b", re.I)
+_INNERMOST_CASE = re.compile(r"\bCASE\b(?:(?!\bCASE\b).)*?\bEND\b", re.I | re.S)
+
+
+def _is_condition(expr: str) -> bool:
+    """Whether an expression is a condition (a comparison, AND, IN, EXISTS… at its top level, not
+    inside parentheses, a string or a CASE)."""
+    flat, depth, i = [], 0, 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch == "'":
+            i = expr.find("'", i + 1) + 1 or len(expr)
+            flat.append("''")
+            continue
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch != ")":
+            flat.append(ch)
+        i += 1
+    text = "".join(flat)
+    while (stripped := _INNERMOST_CASE.sub(" 0 ", text)) != text:
+        text = stripped
+    return bool(_BOOLEAN_OPERATOR.search(text))
+
+
+def _aggregate_of_condition(name: str) -> Callable[[list[str]], str | None]:
+    """SUM/MAX/MIN(condition): SQLite counts the true ones, or takes the largest (a condition is 1 or
+    0 there); PostgreSQL has no sum(boolean) or max(boolean), so the condition is cast to an integer
+    (NULL stays NULL, as SQLite skips it). MIN/MAX of several arguments are not aggregates."""
+
+    def rewrite(args: list[str]) -> str | None:
+        if len(args) != 1 or not _is_condition(args[0]):
+            return None
+        return f"{name}(CAST(({args[0]}) AS INTEGER))"
+
+    return rewrite
+
+
+_SUBQUERY = re.compile(r"\b(FROM|JOIN)\s*\(\s*(SELECT|WITH|VALUES)\b", re.I)
+# What may follow a subquery that has no alias (anything else is its alias).
+_NO_ALIAS = re.compile(r"\s*(?:$|[),;]|(?:WHERE|GROUP|ORDER|LIMIT|UNION|EXCEPT|INTERSECT|JOIN|LEFT|INNER|CROSS|"
+                       r"NATURAL|ON|HAVING|WINDOW|OFFSET)\b)", re.I)
+
+
+def _alias_subqueries(sql: str) -> str:
+    """SQLite takes `FROM (SELECT …)` without a name; PostgreSQL before 16 wants one: `AS _sN`.
+    From the last to the first, so that a name put in never moves a subquery still to be seen."""
+    starts = [sql.index("(", m.start()) for m in _SUBQUERY.finditer(sql)]
+    for n, start in enumerate(reversed(starts), 1):
+        depth, i = 0, start
+        while i < len(sql):
+            ch = sql[i]
+            if ch == "'":
+                i = sql.find("'", i + 1)
+                if i < 0:
+                    return sql
+            elif ch == "(":
                 depth += 1
-            elif sql[i] == ")":
+            elif ch == ")":
                 depth -= 1
-            elif sql[i] == "," and depth == 1:
-                comma = True
+                if depth == 0:
+                    break
             i += 1
-        if comma:
-            out.append(sql[last:match.start()] + ("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST("))
-            last = match.end()
-    return "".join(out) + sql[last:]
+        if not depth and _NO_ALIAS.match(sql, i + 1):
+            sql = sql[:i + 1] + f" AS _s{n}" + sql[i + 1:]
+    return sql
+
+
+_INSERT_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b(?![^(]*\))", re.I)
+
+
+def _insert_or_ignore(sql: str) -> str:
+    """INSERT OR IGNORE: a row that would break a UNIQUE or PRIMARY KEY constraint is skipped, which
+    is ON CONFLICT DO NOTHING there (before a RETURNING clause)."""
+    sql = _INSERT_OR_IGNORE.sub("INSERT INTO", sql).rstrip().rstrip(";")
+    returning = list(_RETURNING.finditer(sql))
+    if returning:
+        at = returning[-1].start()
+        return sql[:at] + "ON CONFLICT DO NOTHING " + sql[at:]
+    return sql + " ON CONFLICT DO NOTHING"
+
+
+def _functions(sql: str) -> str:
+    if _INSERT_OR_IGNORE.search(sql):
+        sql = _insert_or_ignore(sql)
+    if "(" in sql and _SUBQUERY.search(sql):
+        sql = _alias_subqueries(sql)
+    sql = _scalar_min_max(sql)
+    lowered = sql.lower()
+    for name in ("SUM", "MAX", "MIN"):
+        if name.lower() in lowered:
+            sql = _calls(sql, name, _aggregate_of_condition(name))
+    if "strftime" in sql.lower():
+        sql = _calls(sql, "strftime", _strftime)
+    if "julianday" in sql.lower():
+        sql = _calls(sql, "julianday", _julianday)
+    return sql
 
 
 @lru_cache(maxsize=4096)
@@ -85,7 +241,10 @@ def translate(sql: str) -> tuple[str, tuple[str, ...], frozenset[int]]:
                        + m.group(2).replace("?", "\x00").replace(":", "\x01") + ")", sql)
     for pattern, replacement in _JSON_FUNCS:
         sql = pattern.sub(replacement, sql)
-    sql = _scalar_min_max(sql)
+    sql = _functions(sql)
+    if "sqlite_master" in sql or "PRAGMA" in sql.upper():
+        for pattern, replacement in _CATALOG:
+            sql = pattern.sub(replacement, sql)
     lists: set[int] = set()
     out: list[str] = []
     names: list[str] = []
@@ -188,11 +347,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text")
 
 
-class PgTx:
-    """An open transaction on one pooled connection; callbacks registered here run after COMMIT."""
+class PgTx(Tx):
+    """An open transaction on one pooled connection; callbacks registered here run after COMMIT. A
+    `Tx`, as SQLite's: services tell a transaction from the database with isinstance(src, Tx)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: asyncpg.Connection) -> None:  # Tx's own __init__ takes an sqlite3 connection
+        self._conn = conn  # type: ignore[assignment]
         self._after_commit: list[Callable[[], None]] = []
         # One statement at a time on the connection: with sqlite3 each call finished before the
         # next began, so services may gather several reads of one transaction.
@@ -299,6 +459,14 @@ class PgDatabase:
                 yield tx
         for callback in tx._after_commit:
             callback()
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PgTx]:
+        """Long reads from one snapshot (REPEATABLE READ, read only) on a pooled connection; the
+        server does the work, so the loop goes on without a thread."""
+        assert self._pool is not None, "database not connected"
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield PgTx(conn)
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """One statement, atomic by itself. Returns the number of rows changed."""

@@ -23,7 +23,6 @@ from service_fixtures import (
     VILLAGE_ORG,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
     core_fixture,  # noqa: F401  (the `core` fixture)
-    make_core,
     org_id,
     outbox_rows,
     tree_fixture,  # noqa: F401  (the `tree` fixture)
@@ -208,7 +207,7 @@ async def test_cancel_progress_and_final_figures_survive_a_restart(tree: Core, c
         await s.cancel(SECRETARY, bid)
     # A restart: a new Core on the same file carries on from the database.
     await tree.close()
-    again = make_core(tree.db.path, clock)
+    again = Core.build(tree.settings, clock)
     await again.open()
     try:
         clock.advance(timedelta(seconds=3))

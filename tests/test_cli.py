@@ -10,6 +10,7 @@ from pathlib import Path
 
 import zxingcpp
 from orgtree import CHAT_TREE
+from pg import env_database
 from PIL import Image
 
 from bot.config import Settings
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(tmp_path: Path, *args: str, token: bool = False) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
+    env.update(BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
     if token:
         env["BOT_TOKEN"] = "1:x"
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
@@ -29,7 +30,7 @@ def run_cli(tmp_path: Path, *args: str, token: bool = False) -> subprocess.Compl
 
 
 def core_for(tmp_path: Path) -> Core:
-    return Core.build(Settings(token=None, database=tmp_path / "bot.sqlite3", _env_file=None))  # type: ignore[call-arg]
+    return Core.build(Settings(token=None, database=env_database(tmp_path / "bot.sqlite3"), _env_file=None))  # type: ignore[call-arg]
 
 
 async def remember_username(tmp_path: Path, username: str = "branch_test_bot") -> None:

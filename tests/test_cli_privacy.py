@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from orgtree import CHAT_TREE, SECRETARY
+from pg import env_database
+
+from bot.database import open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(tmp_path: Path, *args: str, database: str = "bot.sqlite3") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(tmp_path / database), PYTHONPATH=str(ROOT))
+    env.update(BOT_DATABASE=env_database(tmp_path / database), PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
 
@@ -55,10 +58,19 @@ def test_person_export_then_forget(tmp_path: Path) -> None:
     run(tmp_path, "person", "export", str(SECRETARY), "--out", "after.json")
     after = json.loads((tmp_path / "after.json").read_text(encoding="utf-8"))
     assert after["person"]["name"] == "" and len(after["roles"]["current"]) == 2  # the roles are the org's count
-    conn = sqlite3.connect(tmp_path / "bot.sqlite3")
-    try:
-        log = conn.execute("SELECT action, by_kind, via FROM privacy_log ORDER BY id").fetchall()
-        assert log == [("export", "system", "cli"), ("forget", "system", "cli"), ("export", "system", "cli")]
-        assert "王建国" not in "".join(str(r) for r in conn.execute("SELECT * FROM role_audit"))
-    finally:
-        conn.close()
+    log = read(tmp_path, "SELECT action, by_kind, via FROM privacy_log ORDER BY id")
+    assert log == [("export", "system", "cli"), ("forget", "system", "cli"), ("export", "system", "cli")]
+    assert "王建国" not in "".join(str(r) for r in read(tmp_path, "SELECT * FROM role_audit"))
+
+
+def read(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of the test's database, on whichever backend it is."""
+    async def fetch() -> list[tuple[object, ...]]:
+        db = open_database(env_database(tmp_path / "bot.sqlite3"))
+        await db.connect()
+        try:
+            return [tuple(r) for r in await db.fetchall(sql)]
+        finally:
+            await db.close()
+
+    return asyncio.run(fetch())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg import env_database
 
 from bench.fakebotapi import TOKEN, FakeBotApi, Limits
 from bot.clock import SettableClock
@@ -211,7 +212,7 @@ def _bot_process(fake: FakeBotApi | None, database: Path, api_url: str | None = 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     api_url = api_url or (fake.base_url if fake else "")
     env.update(BOT_TOKEN=TOKEN, BOT_API_URL=api_url, BOT_FILE_URL=api_url.replace("/bot", "/file/bot"),
-               BOT_DATABASE=str(database), PYTHONPATH=str(ROOT))
+               BOT_DATABASE=env_database(database), PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=database.parent, env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr)
 
@@ -227,7 +228,7 @@ async def _stop(proc: subprocess.Popen[bytes], sig: int) -> int:
 
 
 async def _queue_in_file(database: Path, chats: list[int]) -> None:
-    core = Core.build(Settings(token=TOKEN, database=database, _env_file=None))  # type: ignore[call-arg]
+    core = Core.build(Settings(token=TOKEN, database=env_database(database), _env_file=None))  # type: ignore[call-arg]
     await core.open()
     await queue(core, chats)
     await core.close()

@@ -22,6 +22,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.workbook import Workbook
 from orgtree import ERLANG_SECRETARY, MEMBER, SECRETARY, TOWN_ORG, TREE, VILLAGE_ORG, load, make_core, org_file
+from pg import env_database
 
 from bench.fakebotapi import FakeBotApi, FakeUser, SentMessage
 from bot.actors import SYSTEM_ACTOR
@@ -249,7 +250,7 @@ def test_the_command_line_writes_the_ledger_under_its_chinese_name(tmp_path: Pat
 
     asyncio.run(prepare())
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
+    env.update(BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot", "ledger", *args], cwd=tmp_path, env=env,

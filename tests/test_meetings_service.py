@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 from orgtree import Person, in_use_from, org_file
+from pg import env_database
 from service_fixtures import (
     ADMIN,
     COUNTY_ORG,
@@ -663,7 +664,7 @@ def test_the_ledger_command_line(tmp_path: Path) -> None:
 
     asyncio.run(prepare())
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
+    env.update(BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "bot", "ledger", *args], cwd=tmp_path, env=env,

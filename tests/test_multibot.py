@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from orgtree import COUNTY_ORG, SECRETARY, Person, load, make_core, make_settings, org_file
+from pg import env_database
 
 from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.app import all_applications, build_application, start_application, stop_application
@@ -129,7 +130,7 @@ def test_run_with_a_token_for_an_unknown_org_exits_2_with_one_line(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("BOT_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["BOT_TOKENS"] = '{"123:abc": ["danfeng", "nowhere"], "456:def": ["elsewhere"]}'
-    env["BOT_DATABASE"] = str(tmp_path / "bot.sqlite3")
+    env["BOT_DATABASE"] = env_database(tmp_path / "bot.sqlite3")
     proc = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
@@ -155,7 +156,7 @@ async def two_bots(fakes: tuple[FakeBotApi, FakeBotApi], tmp_path: Path,
                    clock: SettableClock) -> AsyncIterator[BotApplication]:
     fake, _ = fakes
     settings = Settings(_env_file=None, api_url=fake.base_url, file_url=fake.base_file_url,  # type: ignore[call-arg]
-                        database=tmp_path / "bot.sqlite3", admins=frozenset({ADMIN_ID}), tokens=TWO_BOTS)
+                        database=env_database(tmp_path / "bot.sqlite3"), admins=frozenset({ADMIN_ID}), tokens=TWO_BOTS)
     # The org tree is there before the bots start: each bot's counties are checked at start-up.
     await _imported(tmp_path / "bot.sqlite3", clock)
     app = build_application(settings, clock, delivery_limits=BOT_LIMITS)

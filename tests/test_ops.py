@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pg import env_database
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fakebotapi import TOKEN, FakeBotApi
@@ -287,7 +288,7 @@ async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_pat
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url,
-               BOT_DATABASE=str(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
+               BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
                BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
     address = f"127.0.0.1:{port}"
     proc = await asyncio.create_subprocess_exec(
@@ -318,7 +319,7 @@ async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_pat
 
 async def test_run_refuses_webhook_options_that_do_not_fit(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_TOKEN=TOKEN, BOT_DATABASE=str(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
+    env.update(BOT_TOKEN=TOKEN, BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
     for args, message in ((["--listen", "127.0.0.1:1"], "--listen is for webhook mode"),
                           (["--webhook", "https://x.org/h"], "--webhook needs --listen"),
                           (["--webhook", "https://x.org/h", "--listen", "nowhere"], "--listen expects HOST:PORT")):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pg import env_database
 from service_fixtures import (
     SAMPLE,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
@@ -278,7 +279,7 @@ def test_cli_import_reports_every_problem_and_changes_nothing(tmp_path: Path, mo
     monkeypatch.chdir(tmp_path)
     for name in ("BOT_TOKEN", "BOT_ADMINS", "BOT_LOCALE", "BOT_TIMEZONE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BOT_DATABASE", str(tmp_path / "cli.sqlite"))
+    monkeypatch.setenv("BOT_DATABASE", env_database(tmp_path / "cli.sqlite"))
     (tmp_path / "good.yaml").write_text(SAMPLE, encoding="utf-8")
     (tmp_path / "bad.yaml").write_text(BAD_FILE.replace("[organizer@danfeng]", "[organizer@nowhere]"),
                                        encoding="utf-8")

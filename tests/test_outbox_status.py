@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pg import env_database
 from service_fixtures import (
     START,
     clock_fixture,  # noqa: F401  (the `clock` fixture, used by `core`)
@@ -27,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("due", "in flight", "later", "sent", "failed", "blocked", "cancelled")
 
 
-def outbox_status(database: Path) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+def outbox_status(database: Path | str, cwd: Path) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     """Run the command line as a real process; the table as {kind: counts}, and the lines after it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_DATABASE=str(database), PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "bot", "outbox", "status"], cwd=database.parent, env=env,
+    env.update(BOT_DATABASE=env_database(database), PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "bot", "outbox", "status"], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     header, *lines = result.stdout.splitlines()
@@ -90,7 +91,7 @@ async def test_status_counts_every_state_by_kind_through_the_command_line(
             await offline.outbox.send_text(tx, key=f"bulk:{i}", chat_id=people[2], text=f"通知 {i}")
     await offline.close()
 
-    table, after = outbox_status(database)
+    table, after = outbox_status(database, tmp_path)
 
     assert table == {
         "bulk:*": counts(due=2),
@@ -109,7 +110,7 @@ async def test_status_counts_every_state_by_kind_through_the_command_line(
 
 
 async def test_status_of_an_empty_outbox(tmp_path: Path) -> None:
-    table, after = outbox_status(tmp_path / "bot.sqlite3")
+    table, after = outbox_status(tmp_path / "bot.sqlite3", tmp_path)
     assert table == {"total": counts()}
     assert after == []
 

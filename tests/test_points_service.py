@@ -10,7 +10,6 @@ a confirmed 践诺, a manual addition; and for the secretary, problems answered 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,7 @@ from service_fixtures import (  # noqa: F401  (fixtures)
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
+from bot.database import IntegrityError
 from bot.services.deliberation import Audience, RoundSpec
 from bot.services.meetings import Draft
 from bot.services.orgs import NotAllowed, NotFound, Refused
@@ -246,7 +246,7 @@ async def test_star_rating_is_proposed_voted_and_confirmed(tree: Core, clock: Se
     with pytest.raises(Refused, match=r"points.refused.stars_exist"):
         await core.points.propose_stars(SECRETARY, sanyi, 2026)
     # Two proposed at the same moment: the database keeps one (the loser's round is withdrawn).
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         async with core.db.transaction() as tx:
             await tx.insert("INSERT INTO star_proposals (org_id, year, proposed_by, proposed_at) VALUES (?, ?, ?, ?)",
                             (sanyi, 2026, SECRETARY, "2026-12-31T00:00:00.000000Z"))

@@ -238,7 +238,7 @@ class EchoWall:
             newer = _cursor(rows[0]) if more_newer and rows else None
             older = _cursor(rows[-1]) if rows and await self._exists(org, src, "<", rows[-1]) else None
             return rows, newer, older
-        where, params = (f"({src.key}, id) < (?, ?)", parse_cursor(before)) if before is not None else ("1", ())
+        where, params = (f"({src.key}, id) < (?, ?)", parse_cursor(before)) if before is not None else ("1 = 1", ())
         rows = await self._rows(org, src, where, params, "DESC", size + 1)
         older = _cursor(rows[size - 1]) if len(rows) > size else None
         rows = rows[:size]

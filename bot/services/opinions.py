@@ -501,7 +501,8 @@ class OpinionMapService:
         start = datetime.combine(first, datetime.min.time(), tz)
         end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
         rows = await self.db.fetchall(
-            "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
+            "WITH RECURSIVE down(id) AS (SELECT id FROM orgs WHERE id = ?"
+            " UNION ALL SELECT o.id FROM orgs o JOIN down ON o.parent_id = down.id)"
             " SELECT r.title, m.snapshot FROM om_maps m JOIN delib_rounds r ON r.id = m.round_id"
             " WHERE r.org_id IN (SELECT id FROM down) AND r.opened_at >= ? AND r.opened_at < ?"
             " AND m.status = 'final' AND m.snapshot IS NOT NULL ORDER BY r.opened_at, r.id",

@@ -45,8 +45,9 @@ EXPORT_FORMAT = 1
 NOT_SCRUBBED = frozenset({"people", "orgs", "meta", "schema_migrations", "calendar_days", "invites",
                           "retention_runs", "privacy_log", "ballot_tallies", "ballot_voters"})
 # Per-person working state that goes when it mentions the person (it is nobody's record).
-STATE_TABLES = (("flows", "person_id", "data"), ("open_questions", "person_id", "data"),
-                ("kept_messages", "person_id", "message"), ("screens", "recipient", "data"))
+# (table, whose it is, the text that may mention someone, the row's key)
+STATE_TABLES = (("flows", "person_id", "data", "person_id"), ("open_questions", "person_id", "data", "id"),
+                ("kept_messages", "person_id", "message", "token"), ("screens", "recipient", "data", "id"))
 
 
 @dataclass(frozen=True)
@@ -174,20 +175,20 @@ class PrivacyService:
         them (their id in a flow's data, say) go; and they leave meeting series' extra invitees."""
         deleted = 0
         id_word = _id_pattern(person_id)
-        for table, who, data in STATE_TABLES:
+        for table, who, data, key in STATE_TABLES:
             cur = await tx.execute(f"DELETE FROM {table} WHERE {who} = ?", (person_id,))
             deleted += cur.rowcount
             for row in await _mentioning(tx, table, data, [str(person_id)]):
                 if id_word.search(row[data]):
-                    await tx.execute(f"DELETE FROM {table} WHERE rowid = ?", (row["rid"],))
+                    await tx.execute(f"DELETE FROM {table} WHERE {key} = ?", (row[key],))
                     deleted += 1
         await tx.execute("DELETE FROM screens WHERE chat_id = ?", (person_id,))
         # Several instances: their chat's handled updates as Telegram posted them (kept a day).
         await tx.execute("DELETE FROM updates WHERE chat_id = ? AND done_at IS NOT NULL", (person_id,))
         for row in await _mentioning(tx, "meeting_series", "extra_people", [str(person_id)]):
             people = [p for p in json.loads(row["extra_people"]) if p != person_id]
-            await tx.execute("UPDATE meeting_series SET extra_people = ? WHERE rowid = ?",
-                             (json.dumps(people), row["rid"]))
+            await tx.execute("UPDATE meeting_series SET extra_people = ? WHERE id = ?",
+                             (json.dumps(people), row["id"]))
         return deleted
 
     async def _opinions(self, tx: Tx, person_id: int) -> int:
@@ -250,7 +251,7 @@ async def _mentioning(tx: Tx, table: str, column: str, needles: list[str]) -> li
     if not needles:
         return []
     where = " OR ".join(f"instr({column}, ?) > 0" for _ in needles)
-    return await tx.fetchall(f"SELECT rowid AS rid, * FROM {table} WHERE {where}", needles)
+    return await tx.fetchall(f"SELECT * FROM {table} WHERE {where}", needles)
 
 
 async def text_columns(src: Any) -> list[tuple[str, str]]:

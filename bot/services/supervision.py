@@ -5,7 +5,7 @@ accepted and answered in time, overdue, escalated, satisfaction; deliberation ro
 
 Who may read one: organisers at or above the org (and admins), for the org and everything below;
 an org's secretary, for their org. Checked here, from the database, on every call. The counting
-is SQL (bot/services/supervision_count.py), in a worker thread; the text, chart and workbook are
+is SQL (bot/services/supervision_count.py), off the event loop; the text, chart and workbook are
 drawn in bot/services/supervision_render.py, also off the event loop. The automatic monthly
 bulletin goes out on the 1st at 09:00 (the next working day when the 1st is not one) to the
 organisers of every org, once per org and month (supervision_runs)."""
@@ -155,7 +155,7 @@ class SupervisionService:
         quotas = await self.meetings.effective_quotas()
         since = await self.meetings.in_use_since_by_org()
         due = self._due_periods(ids, quotas, first, last, self.fmt.local(now).date())
-        raw = await asyncio.to_thread(count, self.db.path, self._query(ids, first, last, now, due))
+        raw = await count(self.db, self._query(ids, first, last, now, due))
         own = {i: raw.own.get(i, Counter()) for i in ids}
         for i in ids:
             own[i].update(self._quota_figures(i, due.get(i, []), since.get(i), raw))

@@ -1,5 +1,5 @@
 """The supervision bulletin's counting: grouped SQL over an org's subtree, run on a connection of
-its own in a worker thread (a county's year is a million tickets: the event loop must go on).
+its own (`db.snapshot()`: a county's year is a million tickets, and the event loop must go on).
 
 Every figure is a count of raw records with the rule written next to its query, so it can be
 checked by hand (tests/test_supervision.py does, measure by measure). Figures are per org (its own
@@ -10,10 +10,10 @@ once however many roles they hold there."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Protocol
 
 # Statuses of tickets (bot/services/tickets.py Status) that are still waiting on the handler.
 OPEN_TICKETS = ("new", "accepted", "need_info", "reopened")
@@ -23,11 +23,10 @@ DEFAULT_STALL_DAYS = 30  # bot/services/matters.py DEFAULT_STALL_DAYS
 # (held meetings of each org and kind by month): a meeting counts for its own org, and for every org
 # below it when it was sent down (include_below), as the ledger and the quota checks count it.
 QUOTA_SQL = """
-WITH RECURSIVE sub(id) AS (SELECT value FROM json_each(:orgs)),
+WITH RECURSIVE sub(id) AS (SELECT id FROM orgs WHERE id IN (SELECT value FROM json_each(:orgs))),
 anc(des, id) AS (SELECT id, id FROM sub UNION ALL
     SELECT anc.des, o.parent_id FROM anc JOIN orgs o ON o.id = anc.id WHERE o.parent_id IS NOT NULL),
-b(idx, lo, hi) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(:buckets))
+b(idx, lo, hi) AS ({buckets})
 SELECT a.des, m.kind,
        m.kind = 'party_lecture' AND m.lecturer_id IN
            (SELECT person_id FROM roles r WHERE r.org_id = a.des AND r.role = 'secretary') AS by_secretary,
@@ -38,10 +37,17 @@ WHERE m.status = 'held' AND m.starts_at >= :wlo AND m.starts_at < :whi
 GROUP BY 1, 2, 3, 4
 """
 
+
+def quota_sql(indexes: list[int]) -> str:
+    """QUOTA_SQL with its buckets as rows (index, :loN, :hiN), plain SQL on both engines."""
+    rows = " UNION ALL ".join(f"SELECT {int(i)}, :lo{int(i)}, :hi{int(i)}" for i in indexes)
+    return QUOTA_SQL.replace("{buckets}", rows)
+
+
 # Held meetings of the period by their own org; minutes on time: a text, photo or document added
 # within two days of the end. A meeting still inside those two days without minutes is not due yet.
 MEETINGS_SQL = f"""
-SELECT org_id, COUNT(*), SUM(on_time OR late_at <= :now), SUM(on_time) FROM (
+SELECT org_id, COUNT(*), SUM(on_time OR late_at <= :now), SUM(CASE WHEN on_time THEN 1 ELSE 0 END) FROM (
   SELECT m.org_id,
          strftime('%Y-%m-%dT%H:%M:%S', substr(m.ends_at, 1, 19), '+{MINUTES_GRACE_DAYS} days')
              || substr(m.ends_at, 20) AS late_at,
@@ -50,14 +56,14 @@ SELECT org_id, COUNT(*), SUM(on_time OR late_at <= :now), SUM(on_time) FROM (
              || substr(m.ends_at, 20)) AS on_time
   FROM meetings m
   WHERE m.status = 'held' AND m.starts_at >= :lo AND m.starts_at < :hi
-    AND m.org_id IN (SELECT value FROM json_each(:orgs)))
+    AND m.org_id IN (SELECT value FROM json_each(:orgs))) held
 GROUP BY org_id
 """
 
 # Attendance of those meetings: present by the secretary's mark, else by check-in (Attendee.attended).
 ATTENDANCE_SQL = """
 SELECT m.org_id, COUNT(*),
-       SUM(CASE WHEN a.presence IS NOT NULL THEN a.presence = 'present' ELSE a.checked_in_at IS NOT NULL END),
+       SUM(CASE WHEN a.presence = 'present' OR (a.presence IS NULL AND a.checked_in_at IS NOT NULL) THEN 1 ELSE 0 END),
        SUM(CASE WHEN a.presence IS NOT NULL THEN a.presence != 'present' ELSE a.checked_in_at IS NULL END
            AND a.answer = 'leave')
 FROM meetings m JOIN meeting_attendees a ON a.meeting_id = m.id
@@ -96,11 +102,14 @@ GROUP BY handler_org_id
 # Deliberation rounds held: closed in the period (their result is fixed at the close); turnout of
 # the rounds that had a vote: ballots out of those eligible, as the result says.
 ROUNDS_SQL = """
-SELECT org_id, COUNT(*), SUM(json_extract(result, '$.voted')),
-       SUM(CASE WHEN json_extract(result, '$.voted') THEN json_extract(result, '$.ballots') ELSE 0 END),
-       SUM(CASE WHEN json_extract(result, '$.voted') THEN json_extract(result, '$.eligible') ELSE 0 END),
-       SUM(json_extract(result, '$.opinions'))
-FROM delib_rounds
+SELECT org_id, COUNT(*), SUM(voted),
+       SUM(CASE WHEN voted = 1 THEN CAST(json_extract(result, '$.ballots') AS BIGINT) ELSE 0 END),
+       SUM(CASE WHEN voted = 1 THEN CAST(json_extract(result, '$.eligible') AS BIGINT) ELSE 0 END),
+       SUM(CAST(json_extract(result, '$.opinions') AS BIGINT))
+FROM (SELECT org_id, result, status, ended_at,
+             -- a JSON true reads as 1 in SQLite and as 'true' in PostgreSQL
+             CASE WHEN CAST(json_extract(result, '$.voted') AS TEXT) IN ('1', 'true') THEN 1 ELSE 0 END AS voted
+      FROM delib_rounds) r
 WHERE status = 'closed' AND result IS NOT NULL AND ended_at >= :lo AND ended_at < :hi
   AND org_id IN (SELECT value FROM json_each(:orgs))
 GROUP BY org_id
@@ -122,7 +131,7 @@ GROUP BY 1, 2
 # Per subtree: people with a role there who blocked the bot (now), and messages to them that failed
 # for good in the period (the outbox gave up). Each person, each message once per subtree.
 CLOSURE = """
-WITH RECURSIVE sub(id) AS (SELECT value FROM json_each(:orgs)),
+WITH RECURSIVE sub(id) AS (SELECT id FROM orgs WHERE id IN (SELECT value FROM json_each(:orgs))),
 down(anc, id) AS (SELECT id, id FROM sub UNION ALL
     SELECT down.anc, o.id FROM down JOIN orgs o ON o.parent_id = down.id)"""
 BLOCKED_SQL = CLOSURE + """,
@@ -169,53 +178,57 @@ class Raw:
     held: dict[tuple[int, str, int], int]
 
 
-def count(path: Path, q: Query) -> Raw:
-    """Run every query on a read connection of its own (call it in a worker thread)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        conn.execute("PRAGMA busy_timeout=5000")
-        return _count(conn, q)
-    finally:
-        conn.close()
+class Reader(Protocol):
+    """A snapshot's reads (`db.snapshot()`: off the event loop on SQLite, on the server on PostgreSQL)."""
+
+    async def fetchall(self, sql: str, params: dict[str, Any]) -> Sequence[Any]: ...
 
 
-def _count(conn: sqlite3.Connection, q: Query) -> Raw:
+async def count(db: Any, q: Query) -> Raw:
+    """Run every query from one snapshot of the database."""
+    async with db.snapshot() as reader:
+        return await _count(reader, q)
+
+
+async def _count(conn: Reader, q: Query) -> Raw:
     """Long because each measure is one query and its columns, listed in one place."""
     orgs = json.dumps(q.orgs)
     span = {"orgs": orgs, "lo": q.lo, "hi": q.hi, "now": q.now}
     own: dict[int, Counter[str]] = {org: Counter() for org in q.orgs}
 
-    def put(sql: str, params: dict[str, object], names: tuple[str, ...]) -> None:
-        for row in conn.execute(sql, params):
+    async def put(sql: str, params: dict[str, Any], names: tuple[str, ...]) -> None:
+        for row in await conn.fetchall(sql, params):
             target = own.setdefault(row[0], Counter())
             for name, value in zip(names, row[1:], strict=True):
                 target[name] += int(value or 0)
 
-    put(MEETINGS_SQL, span, ("held", "minutes_due", "minutes_on_time"))
-    put(ATTENDANCE_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi},
-        ("invited", "attended", "on_leave"))
-    put(TICKETS_SQL, span, ("received", "accept_due", "accepted_in_time", "answer_due", "answered_in_time",
-                            "escalated", "rated", "satisfied", "unrated"))
-    put(OVERDUE_SQL, {"orgs": orgs, "now": q.now}, ("overdue",))
-    put(ROUNDS_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi},
-        ("rounds", "voting_rounds", "ballots", "eligible", "opinions"))
-    put(BLOCKED_OWN_SQL, {"orgs": orgs}, ("blocked",))
-    put(FAILED_OWN_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi}, ("failed",))
+    await put(MEETINGS_SQL, span, ("held", "minutes_due", "minutes_on_time"))
+    await put(ATTENDANCE_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi},
+              ("invited", "attended", "on_leave"))
+    await put(TICKETS_SQL, span, ("received", "accept_due", "accepted_in_time", "answer_due", "answered_in_time",
+                                  "escalated", "rated", "satisfied", "unrated"))
+    await put(OVERDUE_SQL, {"orgs": orgs, "now": q.now}, ("overdue",))
+    await put(ROUNDS_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi},
+              ("rounds", "voting_rounds", "ballots", "eligible", "opinions"))
+    await put(BLOCKED_OWN_SQL, {"orgs": orgs}, ("blocked",))
+    await put(FAILED_OWN_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi}, ("failed",))
     now_plain = q.now[:19]
-    for org, state, n, overdue in conn.execute(MATTERS_SQL, {**span, "now_plain": now_plain}):
+    for org, state, n, overdue in await conn.fetchall(MATTERS_SQL, {**span, "now_plain": now_plain}):
         target = own.setdefault(org, Counter())
         target[f"matter:{state}"] += int(n)
         target["matters"] += int(n)
         target["matters_overdue"] += int(overdue or 0)
     subtree: dict[int, Counter[str]] = {org: Counter() for org in q.orgs}
-    for org, n in conn.execute(BLOCKED_SQL, {"orgs": orgs}):
+    for org, n in await conn.fetchall(BLOCKED_SQL, {"orgs": orgs}):
         subtree[org]["blocked"] = int(n)
-    for org, n in conn.execute(FAILED_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi}):
+    for org, n in await conn.fetchall(FAILED_SQL, {"orgs": orgs, "lo": q.lo, "hi": q.hi}):
         subtree[org]["failed"] = int(n)
     held: dict[tuple[int, str, int], int] = {}
     if q.buckets:
-        params = {"orgs": orgs, "buckets": json.dumps(q.buckets), "wlo": q.buckets[0][1], "whi": q.buckets[-1][2]}
-        for org, kind, by_secretary, idx, n in conn.execute(QUOTA_SQL, params):
+        params: dict[str, Any] = {"orgs": orgs, "wlo": q.buckets[0][1], "whi": q.buckets[-1][2]}
+        for i, lo, hi in q.buckets:
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        for org, kind, by_secretary, idx, n in await conn.fetchall(quota_sql([b[0] for b in q.buckets]), params):
             held[(org, kind, idx)] = held.get((org, kind, idx), 0) + int(n)
             if by_secretary:
                 key = (org, "secretary_lecture", idx)
