@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from bot.logs import INSTANCE
 from bot.sendslots import NOW
 
 LEASE = 60.0  # longer than any request's timeout (the HTTP client gives up well before)
@@ -33,7 +34,9 @@ class OutboxClaims:
     def __init__(self, db: Any, lease: float = LEASE) -> None:
         self.db = db
         self.lease = lease
-        self.instance = uuid.uuid4().hex[:16]
+        # hostname:pid as in the logs, then a worker of its own (several bots or Applications in one
+        # process each claim for themselves)
+        self.instance = f"{INSTANCE}#{uuid.uuid4().hex[:8]}"
 
     async def claim(self, columns: str, where: str, order: str, params: tuple[Any, ...], limit: int) -> list[Any]:
         """Claim up to `limit` due rows (`where`, `order` as the single-process pick has them),
