@@ -4,8 +4,9 @@ The migrations use a small subset of DDL (CREATE TABLE/INDEX, ALTER TABLE ADD CO
 INSERT); the differences that matter are few and mechanical, so a handful of rewrites does it:
 INTEGER is 64-bit in SQLite (Telegram ids need it) → BIGINT; an INTEGER PRIMARY KEY allocates ids
 → an identity column; REAL → DOUBLE PRECISION; BLOB → BYTEA; WITHOUT ROWID and AUTOINCREMENT have
-no meaning there; PRAGMAs are SQLite's alone. A migration that needs more than this may ship
-`NNN_name.pg.sql` next to it (used on PostgreSQL instead)."""
+no meaning there; PRAGMAs are SQLite's alone. Queries at run time go through `translate` (below) in
+bot/database_pg.py. Chosen over Alembic with SQLAlchemy Core: the 25 migrations and every query are
+already SQL, and this file is smaller than rewriting them as SQLAlchemy expressions."""
 
 from __future__ import annotations
 
