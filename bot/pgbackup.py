@@ -49,7 +49,7 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine to the end from synchronous code, also when called inside a running loop."""
     result: list[Any] = []
     errors: list[BaseException] = []
@@ -107,7 +107,7 @@ def backup(url: str, out: Path, snapshot_taken: Callable[[int, int, int], object
     partial.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="botbackup-") as work:
         dump = Path(work) / DUMP
-        counts, version = _run_async(_dump(url, dump, snapshot_taken))
+        counts, version = run_async(_dump(url, dump, snapshot_taken))
         taken_at = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = {"format": FORMAT, "taken_at": taken_at, "version": version, "counts": counts,
                     "sha256": _sha256(dump)}
@@ -206,7 +206,7 @@ def restore(path: Path, url: str) -> BackupReport:
     checks every table's count before it commits."""
     with tempfile.TemporaryDirectory(prefix="botrestore-") as work:
         manifest, dump = _read(path, Path(work))
-        busy = _run_async(occupied(url))
+        busy = run_async(occupied(url))
         if busy:
             rows = sum(busy.values())
             raise BackupError(f"the database is not empty ({rows} rows in {len(busy)} tables); a backup is restored"

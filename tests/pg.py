@@ -19,6 +19,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bot.pgbackup import run_async
+
 BACKEND = os.environ.get("BOT_TEST_BACKEND", "sqlite").lower()
 ON_PG = BACKEND in ("postgresql", "postgres", "pg")
 TEMPLATE = "bot_template"
@@ -62,7 +64,7 @@ class Server:
         self._lock = threading.Lock()
         self._names = threading.Lock()
         self._made: dict[str, str] = {}
-        _in_thread(self._template())
+        run_async(self._template())
         self._spares = _Spares(self)
 
     def _run(self, tool: str, *args: str) -> None:
@@ -106,7 +108,7 @@ class Server:
                 name = self._spares.take(TEMPLATE)
             else:
                 name = self._name()
-                _in_thread(self._create(name, "template0"))
+                run_async(self._create(name, "template0"))
             self._made[key] = self.url(name)
             return self._made[key]
 
@@ -134,7 +136,7 @@ class Server:
             finally:
                 await admin.close()
 
-        _in_thread(run())
+        run_async(run())
 
     def stop(self) -> None:
         self._spares.stop()
@@ -207,21 +209,6 @@ class _Spares:
                 self._cond.notify_all()
 
 
-def _in_thread(coro: object) -> None:
-    """Run a coroutine to the end from synchronous code, even when called inside a running loop."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
 
 
 _server: Server | None = None

@@ -23,8 +23,6 @@ member@sanyi (issued by the secretary) and a pending join request R through it.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -52,6 +50,7 @@ from service_fixtures import (
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock
 from bot.core import Core
+from bot.pgbackup import run_async
 from bot.services.appraisal import Refused as AppraisalRefused
 from bot.services.broadcasts import Refused as BroadcastRefused
 from bot.services.deliberation import Audience, RoundSpec
@@ -647,21 +646,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     """The prepared database, built once per module in its own thread and event loop (the tests'
     loops are per test)."""
     path = tmp_path_factory.mktemp("rights") / "world.sqlite"
-    out: list[World] = []
-    errors: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            out.append(asyncio.run(prepare(path)))
-        except BaseException as exc:  # handed to the test thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=build)
-    worker.start()
-    worker.join()
-    if errors:
-        raise errors[0]
-    return path, out[0]
+    return path, run_async(prepare(path))
 
 
 # --- the actions ----------------------------------------------------------------------------------
