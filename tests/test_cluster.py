@@ -121,8 +121,11 @@ async def test_notice_to_3000_while_an_instance_is_killed(cluster: Cluster) -> N
     member_ids = set(range(FIRST_MEMBER, FIRST_MEMBER + MEMBERS))
 
     def delivered() -> Counter[int]:
+        # The notice's own messages: the instances' monthly jobs also write to these members
+        # (points statements: 3,000 on the 1st), which are not copies of the notice.
         return Counter(s.chat_id for s in cluster.answered[start:]
-                       if s.call.ok and s.call.method == "sendMessage" and s.chat_id in member_ids)
+                       if s.call.ok and s.call.method == "sendMessage" and s.chat_id in member_ids
+                       and NOTICE in s.call.params.get("text", ""))
 
     await cluster.wait(lambda: len(delivered()) >= MEMBERS // 3, 120, "a third of the notice sent")
     victim_id = next(i for i, index in cluster.instance_ids().items() if index == 1)
@@ -146,8 +149,6 @@ async def test_notice_to_3000_while_an_instance_is_killed(cluster: Cluster) -> N
     assert set(got) == member_ids  # none lost
     assert set(twice) <= held and all(n == 2 for n in twice.values()), (twice, held)
     print(f"notice: {len(got)} members, {len(twice)} twice, of {len(held)} rows the killed instance held")
-    texts = {s.call.params.get("text", "") for s in cluster.answered[start:] if s.chat_id in member_ids}
-    assert all(NOTICE in text for text in texts)
     assert_within_limits(cluster.sends())
 
 
