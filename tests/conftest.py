@@ -126,8 +126,9 @@ def clock() -> SettableClock:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    server = FakeBotApi(limits=FAKE_LIMITS)
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeBotApi]:
+    # Delivery's modules (pytestmark = pytest.mark.telegram_limits) run under Telegram's real limits.
+    server = FakeBotApi(limits=Limits() if request.node.get_closest_marker("telegram_limits") else FAKE_LIMITS)
     await server.start()
     yield server
     await server.stop()

@@ -17,7 +17,7 @@ import pytest
 from pg import ON_PG, database_for
 from test_delivery_pacing import most_in_one_second
 
-from bench.fakebotapi import SEND_METHODS, TOKEN, Call, FakeBotApi, Limits
+from bench.fakebotapi import SEND_METHODS, TOKEN, Call, FakeBotApi
 from bot.app import build_application, stop_application
 from bot.clock import SettableClock
 from bot.config import Settings
@@ -26,15 +26,8 @@ from bot.outbox import Priority
 from bot.sendslots import NOW
 from schedules.delivery import Limits as DeliveryLimits
 
-pytestmark = pytest.mark.skipif(not ON_PG, reason="several instances need PostgreSQL (BOT_TEST_BACKEND=postgresql)")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    server = FakeBotApi(limits=Limits())  # Telegram's real limits: 30 a second, 1 a second per chat
-    await server.start()
-    yield server
-    await server.stop()
+pytestmark = [pytest.mark.skipif(not ON_PG, reason="several instances need PostgreSQL (BOT_TEST_BACKEND=postgresql)"),
+              pytest.mark.telegram_limits]
 
 
 class Deployment:

@@ -12,19 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.fakebotapi import SEND_METHODS, Call, FakeBotApi, FakeUser, Limits
+from bench.fakebotapi import SEND_METHODS, Call, FakeBotApi, FakeUser
 from bot.clock import SettableClock
 from bot.outbox import Priority
 from conftest import BotRunner
 from schedules.delivery import Limits as DeliveryLimits
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    server = FakeBotApi(limits=Limits())  # Telegram's real limits: 30 a second, 1 a second per chat
-    await server.start()
-    yield server
-    await server.stop()
+pytestmark = pytest.mark.telegram_limits  # Telegram's real limits at the fake (tests/conftest.py)
 
 
 @pytest.fixture

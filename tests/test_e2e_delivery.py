@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pg import env_database
 
-from bench.fakebotapi import TOKEN, FakeBotApi, Limits
+from bench.fakebotapi import TOKEN, FakeBotApi
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
@@ -29,14 +29,7 @@ from schedules.delivery import Limits as DeliveryLimits
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# Delivery is tested under Telegram's real limits (the other end-to-end tests space one chat's
-# messages closer, see conftest.py).
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    server = FakeBotApi(limits=Limits())
-    await server.start()
-    yield server
-    await server.stop()
+pytestmark = pytest.mark.telegram_limits  # Telegram's real limits at the fake (tests/conftest.py)
 
 
 @pytest.fixture
