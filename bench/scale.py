@@ -41,6 +41,7 @@ from bench.stats import percentile
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
+from bot.services.broadcasts import SCOPE, Broadcast
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
@@ -228,13 +229,30 @@ async def measure(target: Path | str, figures: Figures, samples: int) -> None:
         figures.times["wall1"] = await timed(who.residents, wall(0))
         figures.times["wall50"] = await timed(who.residents, wall(49))
         figures.times["meetings"] = await timed(who.attendees, meeting_list)
+        # Members and residents: people who are both (bench/scaledata.py) must be counted once.
         draft = await core.broadcasts.start(who.city_organiser, who.city)
+        draft = await core.broadcasts.toggle_role(who.city_organiser, draft.id, "resident")
         figures.times["audience"] = await timed([draft] * max(10, samples // 4), core.broadcasts.audience)
+        await check_audience(core, draft)
         started = time.perf_counter()
         await core.supervision.build(who.county_organiser, who.county, FIRST, LAST, LANG)
         figures.report = time.perf_counter() - started
     finally:
         await core.close()
+
+
+async def check_audience(core: Core, draft: Broadcast) -> None:
+    """The audience counted (kept counts, bot/services/broadcasts.py) against the people listed one
+    by one: a fast count that is wrong is no figure."""
+    audience = await core.broadcasts.audience(draft)
+    params = {"org": draft.org_id, "below": int(draft.below), "sender": draft.sender_id}
+    for roles, counted in [((r,), n) for r, n in audience.by_role.items()] + [(draft.roles, audience.total)]:
+        marks = ",".join(f"'{r}'" for r in roles)
+        listed = await core.db.fetchval(
+            f"{SCOPE} SELECT COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
+            f" AND role IN ({marks}) AND person_id != :sender", params)
+        if counted != listed:
+            raise AssertionError(f"audience of {'+'.join(roles)}: counted {counted}, listed {listed}")
 
 
 def _measure_child(target: Path | str, backend: str, samples: int, out: Any) -> None:

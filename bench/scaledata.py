@@ -13,7 +13,9 @@ The layout, which bench/scale.py relies on to pick its readers:
 - org 1 the province; cities 2..11; counties 100..199 (county c under city 2 + (c - 100) % 10);
   branches 1000.. (branch b under county 100 + (b - 1000) % counties);
 - person p (1..people) belongs to branch 1000 + (p - 1) % branches; the first person of each
-  branch is its secretary, a third of the others members, the rest residents;
+  branch is its secretary, a third of the others members, the rest residents; one member in ten
+  (by a hash of p) is also a resident of the branch, so that the /broadcast audience meets people
+  who hold two roles (counted once, bot/services/broadcasts.py);
 - organisers: person people + 1 + k for the province (k = 0), city k (k = 1..10) and county
   (k = 11..) in org-id order.
 
@@ -32,6 +34,8 @@ from pathlib import Path
 
 import asyncpg
 
+from bot.services.orgs import RECOUNT_ROLES
+
 CITIES = 10
 FIRST_COUNTY = 100
 FIRST_BRANCH = 1000
@@ -40,7 +44,8 @@ TICKETS_END = int(datetime(2026, 11, 30, 16, 0, tzinfo=UTC).timestamp())
 MEETINGS_END = int(datetime(2027, 1, 31, tzinfo=UTC).timestamp())
 NOW = int(datetime(2026, 12, 1, 1, 0, tzinfo=UTC).timestamp())  # 09:00 in Shanghai, as bench/scale.py
 EARLY = "2024-12-01T00:00:00.000000Z"
-TABLES = ("orgs", "people", "roles", "tickets", "ticket_events", "meetings", "meeting_attendees")
+TABLES = ("orgs", "people", "roles", "role_counts", "role_repeats", "tickets", "ticket_events", "meetings",
+          "meeting_attendees")
 ISO = "'%Y-%m-%dT%H:%M:%S.000000Z'"
 
 
@@ -76,7 +81,7 @@ def generate(path: Path, scale: float) -> dict[str, int]:
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
     for sql in (_orgs_sql(n), _people_sql(n), _roles_sql(n), _organisers_sql(n), _tickets_sql(n),
-                _events_sql(), _meetings_sql(n), _attendees_sql(n)):
+                _events_sql(), _meetings_sql(n), _attendees_sql(n), RECOUNT_ROLES):
         for statement in sql:
             conn.execute(statement)
     for _, sql in indexes:
@@ -112,7 +117,10 @@ def _roles_sql(n: dict[str, int]) -> list[str]:
     return [f"INSERT INTO roles (person_id, org_id, role, granted_at) {_numbers(str(n['people']))}"
             f" SELECT i, {FIRST_BRANCH} + (i - 1) % {b},"
             f" CASE WHEN i <= {b} THEN 'secretary' WHEN i % 3 = 0 THEN 'member' ELSE 'resident' END,"
-            f" '{EARLY}' FROM n"]
+            f" '{EARLY}' FROM n",
+            f"INSERT INTO roles (person_id, org_id, role, granted_at) {_numbers(str(n['people']))}"
+            f" SELECT i, {FIRST_BRANCH} + (i - 1) % {b}, 'resident', '{EARLY}' FROM n"
+            f" WHERE i > {b} AND i % 3 = 0 AND {_hash('i', 6271, 5)} % 10 = 0"]
 
 
 def _organisers_sql(n: dict[str, int]) -> list[str]:

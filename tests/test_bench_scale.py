@@ -88,8 +88,9 @@ async def _compare(path: Path) -> None:
         db = core.db
         # Some problems escalated one or two levels up and some assigned, so every rule is used.
         secretary_of_county = 2
-        await db.write("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, 100, 'secretary', ?)",
-                         (secretary_of_county, "2026-01-01T00:00:00.000000Z"))
+        async with db.transaction() as tx:
+            await core.orgs.grant(tx, person_id=secretary_of_county, org_id=100, role="secretary", actor_id=None,
+                                  source="test")
         await db.write("UPDATE tickets SET escalation = id % 3 WHERE status IN ('new', 'accepted')")
         await db.write("UPDATE tickets SET assignee_id = 1 + (handler_org_id - ?) WHERE id % 7 = 0",
                          (FIRST_BRANCH,))

@@ -5,6 +5,8 @@ the outbox rows (also after a restart), 收到 and the one reminder, the history
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ from service_fixtures import (
     VILLAGE_ORG,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
     core_fixture,  # noqa: F401  (the `core` fixture)
+    make_core,
     org_id,
     outbox_rows,
     tree_fixture,  # noqa: F401  (the `tree` fixture)
@@ -32,7 +35,7 @@ from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.outbox import Priority
-from bot.services.broadcasts import BIG, PURPOSE, Refused
+from bot.services.broadcasts import BIG, PURPOSE, ROLES, SCOPE, Broadcast, Refused
 from bot.services.orgs import NotAllowed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,6 +55,72 @@ async def add_members(core: Core, org: str, first: int, n: int) -> None:
         for pid in range(first, first + n):
             await core.people.ensure(tx, pid, f"党员{pid}")
             await core.orgs.grant(tx, person_id=pid, org_id=target, role="member", actor_id=None, source="test")
+
+
+async def listed(core: Core, b: Broadcast, roles: tuple[str, ...]) -> int:
+    """The audience as the people themselves, one by one (what the kept counts must agree with)."""
+    marks = ",".join(f"'{r}'" for r in roles) or "NULL"
+    return int(await core.db.fetchval(
+        f"{SCOPE} SELECT COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
+        f" AND role IN ({marks}) AND person_id != :sender",
+        {"org": b.org_id, "below": int(b.below), "sender": b.sender_id}))
+
+
+async def test_audience_counts_agree_with_the_people_through_any_changes(tree: Core) -> None:
+    """Roles granted and revoked at random (people with one role, with several, in one org or
+    several; the sender among them): every count of every scope equals the people listed."""
+    rnd = random.Random(27)
+    orgs = [await org_id(tree, code) for code in ("longjuzhai", "sanyi", "erlang")]
+    people = [9001, 9002, 9003, 9004, MEMBER, ADMIN]  # ADMIN sends too: never counted
+    for step in range(120):
+        person, org, role = rnd.choice(people), rnd.choice(orgs), rnd.choice(ROLES)
+        async with tree.db.transaction() as tx:
+            await tree.people.ensure(tx, person)
+            change = tree.orgs.grant if rnd.random() < 0.6 else tree.orgs.revoke
+            await change(tx, person_id=person, org_id=org, role=role, actor_id=None, source="test")
+        if step % 10:
+            continue
+        for sender, org_code in ((ADMIN, "longjuzhai"), (ADMIN, "sanyi"), (SECRETARY, "sanyi")):
+            b = await tree.broadcasts.start(sender, await org_id(tree, org_code))
+            for r in rnd.sample(ROLES, rnd.randrange(len(ROLES) + 1)):
+                b = await tree.broadcasts.toggle_role(sender, b.id, r)
+            audience = await tree.broadcasts.audience(b)
+            assert audience.by_role == {r: await listed(tree, b, (r,)) for r in ROLES}, (step, b)
+            assert audience.total == await listed(tree, b, tuple(b.roles)), (step, b)
+    # Rebuilt from the roles alone (a bulk load's way), the counts are the ones kept step by step.
+    kept = await tree.db.fetchall("SELECT org_id, role, n FROM role_counts WHERE n != 0 ORDER BY 1, 2")
+    repeats = await tree.db.fetchall("SELECT person_id, org_id, role FROM role_repeats ORDER BY 1, 2, 3")
+    async with tree.db.transaction() as tx:
+        await tree.orgs.recount_roles(tx)
+    assert [tuple(r) for r in kept] == [tuple(r) for r in await tree.db.fetchall(
+        "SELECT org_id, role, n FROM role_counts ORDER BY 1, 2")]
+    assert [tuple(r) for r in repeats] == [tuple(r) for r in await tree.db.fetchall(
+        "SELECT person_id, org_id, role FROM role_repeats ORDER BY 1, 2, 3")]
+    assert repeats, "the changes made people with several roles"
+
+
+async def test_audience_counts_hold_when_one_person_gets_two_roles_at_once(tree: Core, tmp_path: Path) -> None:
+    """Two instances on one database grant one person two roles in transactions open at the same
+    time (side by side on PostgreSQL): the second waits for the first and sees its role, so the
+    person is counted once."""
+    sanyi, erlang = await org_id(tree, "sanyi"), await org_id(tree, "erlang")
+    async with tree.db.transaction() as tx:
+        await tree.people.ensure(tx, 9100)  # known already: nothing in ensure makes the two wait
+    other = make_core(tmp_path / "t.sqlite", tree.clock)  # a second instance on the same database
+    await other.open()
+
+    async def grant(core: Core, role: str, org: int) -> None:
+        async with core.db.transaction() as tx:
+            await core.orgs.grant(tx, person_id=9100, org_id=org, role=role, actor_id=None, source="test")
+            await asyncio.sleep(0.2)  # both transactions open at once
+
+    try:
+        await asyncio.gather(grant(tree, "member", sanyi), grant(other, "resident", erlang))
+    finally:
+        await other.close()
+    b = await tree.broadcasts.start(ADMIN, await org_id(tree, "longjuzhai"))
+    b = await tree.broadcasts.toggle_role(ADMIN, b.id, "resident")
+    assert (await tree.broadcasts.audience(b)).total == await listed(tree, b, ("member", "resident"))
 
 
 async def test_who_may_broadcast_where(tree: Core) -> None:
@@ -93,9 +162,9 @@ async def test_audience_counts_a_person_once(tree: Core) -> None:
     """Someone holding a role in two orgs of the scope, or two of the chosen roles, is one person."""
     s = tree.broadcasts
     erlang = await org_id(tree, "erlang")
-    for role in ("member", "resident"):
-        await tree.db.write("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, ?, ?)",
-                            (MEMBER, erlang, role, to_db(tree.clock.now())))
+    async with tree.db.transaction() as tx:
+        for role in ("member", "resident"):
+            await tree.orgs.grant(tx, person_id=MEMBER, org_id=erlang, role=role, actor_id=None, source="test")
     b = await s.start(TOWN_ORG, await org_id(tree, "longjuzhai"))
     audience = await s.audience(b)
     assert audience.by_role == {"member": 1, "secretary": 2, "resident": 2, "organizer": 1}

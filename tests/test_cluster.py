@@ -81,6 +81,7 @@ async def add_people(core: Core, people: list[Person]) -> None:
         await tx.executemany("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, ?, ?)",
                              [(p.id, org_ids[p.roles[0].split("@")[1]], p.roles[0].split("@")[0], now)
                               for p in people])
+        await core.orgs.recount_roles(tx)  # the counts the broadcast audience reads
 
 
 def assert_within_limits(sends: Sends) -> None:

@@ -184,26 +184,24 @@ class BroadcastService:
         roles reach together (the sender is never among them)."""
         src = tx or self.db
         params = {"org": b.org_id, "below": int(b.below), "sender": b.sender_id}
-        # A role at a time, each read from the (org, role, person) index alone, and the people
-        # told apart by GROUP BY (a sort) rather than COUNT(DISTINCT) (a tree built row by row):
-        # a city's hundred thousand roles in a quarter of the time (bench scale). The ORDER BY
-        # costs SQLite nothing (its GROUP BY sorts) and makes PostgreSQL group by sorting too:
-        # its hash table of 66,000 residents took ten times as long as the sort (bench scale).
-        by_role: dict[str, int] = {}
-        for role in ROLES:
-            by_role[role] = await src.fetchval(
-                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
-                " AND role = :role AND person_id != :sender GROUP BY person_id ORDER BY person_id) AS reached",
-                params | {"role": role}) or 0
-        total = 0
-        if len(b.roles) == 1:
-            total = by_role[b.roles[0]]  # the same count: no second pass
-        elif b.roles:
-            marks = ",".join(f"'{r}'" for r in b.roles)  # from ROLES only
-            total = await src.fetchval(
-                f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
-                f" AND role IN ({marks}) AND person_id != :sender GROUP BY person_id ORDER BY person_id) AS reached",
-                params) or 0
+        # Counted, not listed (migration 027): a person who holds one role in one org is a count kept
+        # per org and role; only the roles of people with several (role_repeats) are read, each
+        # person counted once in place of their rows. A city's count no longer reads its 66,000 residents.
+        marks = ",".join(f"'{r}'" for r in b.roles) or "NULL"  # from ROLES only
+        in_scope = "org_id IN (SELECT id FROM scope)"
+        rows = await src.fetchall(
+            f"{SCOPE} SELECT 'rows', role, SUM(n) FROM role_counts WHERE {in_scope} GROUP BY role"
+            f" UNION ALL SELECT 'repeats', role, COUNT(*) - COUNT(DISTINCT person_id) FROM role_repeats"
+            f"  WHERE {in_scope} GROUP BY role"
+            f" UNION ALL SELECT 'sender', role, 1 FROM roles WHERE person_id = :sender AND {in_scope}"
+            f" UNION ALL SELECT 'repeats', '*', COUNT(*) - COUNT(DISTINCT person_id) FROM role_repeats"
+            f"  WHERE {in_scope} AND role IN ({marks})", params)
+        held = {(kind, role): int(n or 0) for kind, role, n in rows if kind != "sender"}
+        sender = {role for kind, role, _ in rows if kind == "sender"}  # the sender is never counted
+        by_role = {role: held.get(("rows", role), 0) - held.get(("repeats", role), 0) - (role in sender)
+                   for role in ROLES}
+        total = (sum(held.get(("rows", role), 0) for role in b.roles) - held.get(("repeats", "*"), 0)
+                 - bool(sender & set(b.roles)))
         return Audience(by_role, total)
 
     async def figures(self, b: Broadcast, tx: Tx | None = None) -> Figures:

@@ -35,6 +35,15 @@ class OrgKind(enum.StrEnum):
 ROLES = tuple(r.value for r in Role)
 ORG_KINDS = tuple(k.value for k in OrgKind)
 APPOINTABLE = (Role.secretary.value, Role.organizer.value)
+# Rebuild the broadcast audience's counts (migration 027) from the roles, for a bulk load that wrote
+# roles directly (bench data, tests of many people). Plain SQL: bench/scaledata.py runs it on sqlite3.
+RECOUNT_ROLES = (
+    "DELETE FROM role_counts",
+    "INSERT INTO role_counts (org_id, role, n) SELECT org_id, role, COUNT(*) FROM roles GROUP BY org_id, role",
+    "DELETE FROM role_repeats",
+    "INSERT INTO role_repeats (org_id, role, person_id) SELECT org_id, role, person_id FROM roles"
+    " WHERE person_id IN (SELECT person_id FROM roles GROUP BY person_id HAVING COUNT(*) > 1)",
+)
 
 
 @dataclass(frozen=True)
@@ -286,22 +295,49 @@ class OrgService:
         """Give a role, recorded in the audit trail; returns the audit id, 0 when it was held already."""
         now = to_db(self.clock.now())
         await self.people.ensure(tx, person_id)
+        await self._hold(tx, person_id)
         cur = await tx.execute(
             "INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (person_id, org_id, role, now),
         )
         if not cur.rowcount:
             return 0
+        await self._recount(tx, person_id, org_id, role, 1)
         return await self._audit(tx, "grant", person_id, org_id, role, actor_id, source, note)
 
     async def revoke(self, tx: Tx, *, person_id: int, org_id: int, role: str, actor_id: int | None,
                      source: str, note: str | None = None) -> int:
         """Take a role away, recorded in the audit trail; returns the audit id, 0 when not held."""
+        await self._hold(tx, person_id)
         cur = await tx.execute(
             "DELETE FROM roles WHERE person_id = ? AND org_id = ? AND role = ?", (person_id, org_id, role))
         if not cur.rowcount:
             return 0
+        await self._recount(tx, person_id, org_id, role, -1)
         return await self._audit(tx, "revoke", person_id, org_id, role, actor_id, source, note)
+
+    @staticmethod
+    async def _hold(tx: Tx, person_id: int) -> None:
+        """Take the person's row lock (PostgreSQL; SQLite has one writer): two changes of one
+        person's roles at once would each count the person's roles without the other's."""
+        await tx.execute("UPDATE people SET updated_at = updated_at WHERE telegram_id = ?", (person_id,))
+
+    @staticmethod
+    async def _recount(tx: Tx, person_id: int, org_id: int, role: str, change: int) -> None:
+        """Keep what the broadcast audience reads (migration 027) true after one role came or went."""
+        await tx.execute(
+            "INSERT INTO role_counts (org_id, role, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (org_id, role) DO UPDATE SET n = role_counts.n + excluded.n", (org_id, role, change))
+        await tx.execute("DELETE FROM role_repeats WHERE person_id = ?", (person_id,))
+        await tx.execute(  # a person's few rows, copied while they hold more than one
+            "INSERT INTO role_repeats (org_id, role, person_id) SELECT org_id, role, person_id FROM roles"
+            " WHERE person_id = ? AND (SELECT COUNT(*) FROM roles WHERE person_id = ?) > 1", (person_id, person_id))
+
+    @staticmethod
+    async def recount_roles(tx: Tx) -> None:
+        """Rebuild those counts from the roles, after rows were written around grant/revoke (a bulk load)."""
+        for statement in RECOUNT_ROLES:
+            await tx.execute(statement)
 
     async def _audit(self, tx: Tx, action: str, person_id: int, org_id: int, role: str, actor_id: int | None,
                      source: str, note: str | None) -> int:
