@@ -316,6 +316,28 @@ async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_pat
     assert TOKEN not in stderr
 
 
+async def test_sigterm_during_start_up_stops_the_webhook_process(fake: FakeBotApi, tmp_path: Path) -> None:
+    """SIGTERM while `run --webhook` is still starting (here: setWebhook answered 502, retried with
+    backoff) stops it at once, with code 0: the start-up is cancelled where it waits, not finished first."""
+    fake.storm(600, status=502, methods=["setWebhook"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url,
+               BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
+               BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
+    address = f"127.0.0.1:{free_port()}"
+    bot = await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
+                                  "--health", address], env, tmp_path)
+    try:
+        await bot.step("first setWebhook (refused)", fake.wait_for(lambda: fake.stats.by_method["setWebhook"] >= 1,
+                                                                   timeout=60, message="no setWebhook call"))
+    finally:
+        await bot.stop(30)
+    bot.assert_stopped()
+    messages = [json.loads(line)["message"] for line in bot.stderr.decode().splitlines()]
+    assert "stopping during start-up" in messages, messages
+    assert fake.webhook is None
+
+
 async def test_run_refuses_webhook_options_that_do_not_fit(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_TOKEN=TOKEN, BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), PYTHONPATH=str(ROOT))
