@@ -218,6 +218,7 @@ class UpdatePump:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._loop = asyncio.get_running_loop().create_task(self._run(), name="update-pump")
         log.info("update pump started (instance %s)", self.store.instance)
 
