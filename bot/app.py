@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, Update
@@ -137,6 +138,7 @@ def _build_one(core: Core, token: str, delivery_limits: Limits | None, primary: 
     return app
 
 
+POST_INIT_BEGUN = "post_init_begun"  # bot_data: post_init was entered (post_stop is then due)
 RECORD_GROUP = -1000  # before every feature's handlers: a reply already goes out through this bot
 
 
@@ -230,6 +232,7 @@ async def start_application(app: BotApplication, poll_timeout: int = 10) -> None
     Several bots: the first one (which opens the Core), then the others, each polling for itself."""
     for each in all_applications(app):
         await each.initialize()
+        each.bot_data[POST_INIT_BEGUN] = True
         if each.post_init:
             await each.post_init(each)
         assert each.updater is not None
@@ -245,18 +248,40 @@ async def serve_polling(app: BotApplication) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        await start_application(app)
-        await stopping.wait()
-        log.info("stopping")
+        if await _start_unless_stopped(start_application(app), stopping):
+            await stopping.wait()
+            log.info("stopping")
     finally:
         await stop_application(app)
         await close_requests(app)
+
+
+async def _start_unless_stopped(start: Coroutine[Any, Any, None], stopping: asyncio.Event) -> bool:
+    """Run the start-up unless SIGTERM or SIGINT comes first: then the start-up is cancelled where it
+    waits (setWebhook retried while Telegram cannot be reached, the database, a slow machine) and
+    False is returned, and the caller stops what had started. A stop asked for during start-up
+    used to wait for the start-up to end, which a retry loop never does."""
+    starting = asyncio.ensure_future(start)
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if starting.done():
+        starting.result()  # start-up's own error, if any
+        return True
+    log.info("stopping during start-up")
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    return False
 
 
 async def start_webhook_application(app: BotApplication, webhook: Webhook) -> None:
     """`start_application` for webhook mode: the server (bot/ops.py, started in post_init) is
     listening before Telegram is told where to post, then the Application starts handling."""
     await app.initialize()
+    app.bot_data[POST_INIT_BEGUN] = True
     if app.post_init:
         await app.post_init(app)
     app.bot_data["webhook"] = webhook
@@ -291,9 +316,9 @@ async def serve_webhook(app: BotApplication, webhook: Webhook) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        await start_webhook_application(app, webhook)
-        await stopping.wait()
-        log.info("stopping")
+        if await _start_unless_stopped(start_webhook_application(app, webhook), stopping):
+            await stopping.wait()
+            log.info("stopping")
     finally:
         await stop_application(app)
         await close_requests(app)
@@ -315,10 +340,13 @@ async def _stop_one(app: BotApplication) -> None:
     assert app.updater is not None
     if app.updater.running:
         await app.updater.stop()
+    # post_stop undoes post_init (the jobs, the delivery worker), also when a stop during start-up
+    # cancelled it before the Application ran: each of its steps does nothing where nothing began.
+    begun = app.bot_data.pop(POST_INIT_BEGUN, False) or app.running
     if app.running:
         await app.stop()
-        if app.post_stop:
-            await app.post_stop(app)
+    if begun and app.post_stop:
+        await app.post_stop(app)
     await app.shutdown()
     if app.post_shutdown:
         await app.post_shutdown(app)

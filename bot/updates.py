@@ -212,16 +212,19 @@ class UpdatePump:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
         self._last_purge = 0.0
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._loop = asyncio.get_running_loop().create_task(self._run(), name="update-pump")
         log.info("update pump started (instance %s)", self.store.instance)
 
     async def stop(self) -> None:
         """Stop claiming, let the updates being handled finish (STOP_WAIT), give back the rest."""
+        self._stopping = True  # ends the loop even if the cancel below were lost (see _run)
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -235,7 +238,7 @@ class UpdatePump:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             free = self.concurrent - len(self._tasks)
             got: list[Claimed] = []
@@ -252,8 +255,12 @@ class UpdatePump:
                 task.add_done_callback(self._tasks.discard)
             if got and len(got) == free:
                 continue  # there may be more at once
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when stop()'s
+            # cancel comes just as a wake-up (a handler finishing) completes the wait; the cancel is
+            # lost, the loop goes on, and stop() waited for it for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self._wake.wait()
 
     async def _handle(self, claimed: Claimed) -> None:
         renewer = asyncio.get_running_loop().create_task(self._renew(claimed.update_id))

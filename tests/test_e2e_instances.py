@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from botprocess import BotProcess
 from pg import ON_PG, database_for
 
 from bench.fakebotapi import TOKEN, FakeBotApi
@@ -120,26 +119,24 @@ async def test_run_webhook_on_postgresql_starts_the_pump(fake: FakeBotApi, tmp_p
     env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url, BOT_DATABASE=str(url),
                BOT_LOG_FORMAT="json", BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=str(ROOT))
     address = f"127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--webhook", HOOK, "--listen", address, "--health", address,
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    bot = await BotProcess.start(["run", "--webhook", HOOK, "--listen", address, "--health", address], env, tmp_path)
+    proc = bot.proc
     try:
-        await fake.wait_calls("setWebhook", timeout=60)
+        await bot.step("start-up until setWebhook", fake.wait_calls("setWebhook", timeout=60))
         fake.user(2005).send("/help")
         [update] = fake.take_updates()
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://{address}/telegram", json=update,
-                                 headers={ops.SECRET_HEADER: SECRET}) as response:
-                assert response.status == 200
-            await fake.wait_message(2005, timeout=30)
+            response = await bot.step("webhook POST", http.post(f"http://{address}/telegram", json=update,
+                                                                headers={ops.SECRET_HEADER: SECRET}))
+            response.release()
+            assert response.status == 200
+            await bot.step("reply", fake.wait_message(2005, timeout=30))
             async with http.get(f"http://{address}/metrics") as response:
                 assert f'bot_instance{{instance="{socket.gethostname()}:{proc.pid}"}} 1.0' in await response.text()
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, stderr.decode()
-    lines = [json.loads(line) for line in stderr.decode().splitlines()]
+        await bot.stop(60)
+    bot.assert_stopped()
+    lines = [json.loads(line) for line in bot.stderr.decode().splitlines()]
     assert any("update pump started" in line["message"] for line in lines)
     assert {line["instance"] for line in lines} == {f"{socket.gethostname()}:{proc.pid}"}
     db = open_database(url)

@@ -266,3 +266,27 @@ async def test_the_pump_gives_up_an_update_that_was_handed_out_too_often(
     row = await app.core.db.fetchone("SELECT attempts, done_at FROM updates WHERE update_id = 90")
     assert row["attempts"] == MAX_ATTEMPTS + 1 and row["done_at"] is not None
     assert app.core.metrics.last_update is None  # never handed to the Application
+
+
+async def test_the_pump_stops_when_a_wake_up_comes_with_the_stop(
+        apps: tuple[BotApplication, BotApplication], wall: SettableClock) -> None:
+    """stop() just after a wake-up (a handler finishing as SIGTERM comes): on Python 3.11 the pump's
+    asyncio.wait_for returned normally then and swallowed stop()'s cancel, and the pump, and so the
+    process's shutdown, went on for ever. The stop comes 0 to 3 loop turns after the wake-up."""
+    app = apps[0]
+    store = UpdateStore(app.core.db, BOT, "host-a:1", wall)
+    for turns in range(4):
+        pump = UpdatePump(app, store, poll=60.0)
+        pump.start()
+        await asyncio.sleep(0.2)  # the pump has looked at the table and waits for a wake-up
+        pump.wake()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        stopping = asyncio.ensure_future(pump.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=10)
+        if not done:  # let the test end: the pump's loop is left running otherwise
+            assert pump._loop is not None
+            pump._loop.cancel()
+            await asyncio.sleep(1)
+        assert done, f"the pump did not stop when stopped {turns} loop turns after a wake-up"
+        stopping.result()

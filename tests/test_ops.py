@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from botprocess import BotProcess
 from pg import env_database
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -291,30 +291,51 @@ async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_pat
                BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
                BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
     address = f"127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--webhook", "https://bot.example.org/hook", "--listen", address,
-        "--health", address, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    bot = await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
+                                  "--health", address], env, tmp_path)
     try:
-        await fake.wait_calls("setWebhook", timeout=60)
+        await bot.step("start-up until setWebhook", fake.wait_calls("setWebhook", timeout=60))
         assert fake.webhook == {"url": "https://bot.example.org/hook", "secret_token": "s3cret-for-tests"}
         fake.user(2004).send("/help")
         [update] = fake.take_updates()
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://{address}/hook", json=update,
-                                 headers={ops.SECRET_HEADER: "s3cret-for-tests"}) as response:
-                assert response.status == 200
-            await fake.wait_message(2004, timeout=30)
+            response = await bot.step("webhook POST", http.post(f"http://{address}/hook", json=update,
+                                                                headers={ops.SECRET_HEADER: "s3cret-for-tests"}))
+            response.release()
+            assert response.status == 200
+            await bot.step("reply", fake.wait_message(2004, timeout=30))
             async with http.get(f"http://{address}/healthz") as response:
                 assert response.status == 200 and (await response.json())["mode"] == "webhook"
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, stderr.decode()
-    lines = [json.loads(line) for line in stderr.decode().splitlines()]
+        await bot.stop(60)
+    bot.assert_stopped()
+    stderr = bot.stderr.decode()
+    lines = [json.loads(line) for line in stderr.splitlines()]
     assert any("webhook set" in line["message"] for line in lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
-    assert TOKEN not in stderr.decode()
+    assert TOKEN not in stderr
+
+
+async def test_sigterm_during_start_up_stops_the_webhook_process(fake: FakeBotApi, tmp_path: Path) -> None:
+    """SIGTERM while `run --webhook` is still starting (here: setWebhook answered 502, retried with
+    backoff) stops it at once, with code 0: the start-up is cancelled where it waits, not finished first."""
+    fake.storm(600, status=502, methods=["setWebhook"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url,
+               BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
+               BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
+    address = f"127.0.0.1:{free_port()}"
+    bot = await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
+                                  "--health", address], env, tmp_path)
+    try:
+        await bot.step("first setWebhook (refused)", fake.wait_for(lambda: fake.stats.by_method["setWebhook"] >= 1,
+                                                                   timeout=60, message="no setWebhook call"))
+    finally:
+        await bot.stop(30)
+    bot.assert_stopped()
+    messages = [json.loads(line)["message"] for line in bot.stderr.decode().splitlines()]
+    assert "stopping during start-up" in messages, messages
+    assert fake.webhook is None
 
 
 async def test_run_refuses_webhook_options_that_do_not_fit(tmp_path: Path) -> None:
