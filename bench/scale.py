@@ -41,12 +41,12 @@ from bench.stats import percentile
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.core import Core
-from bot.services.broadcasts import SCOPE, Broadcast
+from bot.services.broadcasts import ROLES, SCOPE, Broadcast
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
 LANG = "zh_CN"
-READS = ("inbox", "inbox_county", "my", "wall1", "wall50", "meetings", "audience")
+READS = ("inbox", "inbox_county", "my", "wall1", "wall50", "meetings", "audience", "audience_listed")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -232,8 +232,11 @@ async def measure(target: Path | str, figures: Figures, samples: int) -> None:
         # Members and residents: people who are both (bench/scaledata.py) must be counted once.
         draft = await core.broadcasts.start(who.city_organiser, who.city)
         draft = await core.broadcasts.toggle_role(who.city_organiser, draft.id, "resident")
-        figures.times["audience"] = await timed([draft] * max(10, samples // 4), core.broadcasts.audience)
+        figures.times["audience"] = await timed([draft] * samples, core.broadcasts.audience)
         await check_audience(core, draft)
+        # The baseline, in the same run: the same audience listed person by person (as before 027).
+        listed = max(10, samples // 10)
+        figures.times["audience_listed"] = await timed([draft] * listed, lambda d: listed_audience(core, d))
         started = time.perf_counter()
         await core.supervision.build(who.county_organiser, who.county, FIRST, LAST, LANG)
         figures.report = time.perf_counter() - started
@@ -241,18 +244,30 @@ async def measure(target: Path | str, figures: Figures, samples: int) -> None:
         await core.close()
 
 
-async def check_audience(core: Core, draft: Broadcast) -> None:
-    """The audience counted (kept counts, bot/services/broadcasts.py) against the people listed one
-    by one: a fast count that is wrong is no figure."""
-    audience = await core.broadcasts.audience(draft)
+async def listed_audience(core: Core, draft: Broadcast) -> tuple[dict[str, int], int]:
+    """The audience as the people listed one by one, each role's and the chosen roles' together: the
+    way it was counted before migration 027 (per role from the (org, role, person) index, told apart
+    by GROUP BY), the baseline of the kept counts and their check."""
     params = {"org": draft.org_id, "below": int(draft.below), "sender": draft.sender_id}
-    for roles, counted in [((r,), n) for r, n in audience.by_role.items()] + [(draft.roles, audience.total)]:
+
+    async def people(roles: tuple[str, ...]) -> int:
         marks = ",".join(f"'{r}'" for r in roles)
-        listed = await core.db.fetchval(
-            f"{SCOPE} SELECT COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
-            f" AND role IN ({marks}) AND person_id != :sender", params)
-        if counted != listed:
-            raise AssertionError(f"audience of {'+'.join(roles)}: counted {counted}, listed {listed}")
+        return int(await core.db.fetchval(
+            f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
+            f" AND role IN ({marks}) AND person_id != :sender GROUP BY person_id ORDER BY person_id) AS reached",
+            params))
+
+    return {r: await people((r,)) for r in ROLES}, await people(tuple(draft.roles))
+
+
+async def check_audience(core: Core, draft: Broadcast) -> None:
+    """The audience counted (bot/services/broadcasts.py) against the people listed one by one: a
+    fast count that is wrong is no figure."""
+    audience = await core.broadcasts.audience(draft)
+    by_role, total = await listed_audience(core, draft)
+    if (audience.by_role, audience.total) != (by_role, total):
+        raise AssertionError(f"audience counted {audience.by_role} in all {audience.total},"
+                             f" listed {by_role} in all {total}")
 
 
 def _measure_child(target: Path | str, backend: str, samples: int, out: Any) -> None:
