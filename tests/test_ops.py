@@ -282,17 +282,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_path: Path) -> None:
-    """`python -m bot run --webhook URL --listen ADDR --health ADDR` with BOT_LOG_FORMAT=json: sets the
-    webhook, answers what is posted with the secret, logs JSON lines without the token, stops on SIGTERM."""
-    port = free_port()
+async def start_webhook_process(fake: FakeBotApi, tmp_path: Path, address: str) -> BotProcess:
+    """`python -m bot run --webhook … --listen ADDR --health ADDR` with JSON logs, against the fake."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url,
                BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
                BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
-    address = f"127.0.0.1:{port}"
-    bot = await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
-                                  "--health", address], env, tmp_path)
+    return await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
+                                   "--health", address], env, tmp_path)
+
+
+async def test_run_webhook_as_a_process_with_json_logs(fake: FakeBotApi, tmp_path: Path) -> None:
+    """`python -m bot run --webhook URL --listen ADDR --health ADDR` with BOT_LOG_FORMAT=json: sets the
+    webhook, answers what is posted with the secret, logs JSON lines without the token, stops on SIGTERM."""
+    address = f"127.0.0.1:{free_port()}"
+    bot = await start_webhook_process(fake, tmp_path, address)
     try:
         await bot.step("start-up until setWebhook", fake.wait_calls("setWebhook", timeout=60))
         assert fake.webhook == {"url": "https://bot.example.org/hook", "secret_token": "s3cret-for-tests"}
@@ -320,13 +324,8 @@ async def test_sigterm_during_start_up_stops_the_webhook_process(fake: FakeBotAp
     """SIGTERM while `run --webhook` is still starting (here: setWebhook answered 502, retried with
     backoff) stops it at once, with code 0: the start-up is cancelled where it waits, not finished first."""
     fake.storm(600, status=502, methods=["setWebhook"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url, BOT_FILE_URL=fake.base_file_url,
-               BOT_DATABASE=env_database(tmp_path / "bot.sqlite3"), BOT_LOG_FORMAT="json",
-               BOT_WEBHOOK_SECRET="s3cret-for-tests", PYTHONPATH=str(ROOT))
     address = f"127.0.0.1:{free_port()}"
-    bot = await BotProcess.start(["run", "--webhook", "https://bot.example.org/hook", "--listen", address,
-                                  "--health", address], env, tmp_path)
+    bot = await start_webhook_process(fake, tmp_path, address)
     try:
         await bot.step("first setWebhook (refused)", fake.wait_for(lambda: fake.stats.by_method["setWebhook"] >= 1,
                                                                    timeout=60, message="no setWebhook call"))
