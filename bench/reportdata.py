@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.clock import to_db
+from bot.services.orgs import RECOUNT_ROLES
 
 TOWNSHIPS = 15
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -110,6 +111,8 @@ def _people(conn: sqlite3.Connection, rnd: random.Random, count: int, branches: 
          ((p, branches[p % len(branches)], role(p), early) for p in range(1, count + 1)))
     conn.executemany("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, 'organizer', ?)",
                      [(count + 1 + t, 1 + t, early) for t in range(TOWNSHIPS + 1)])
+    for statement in RECOUNT_ROLES:  # the broadcast audience's counts (migration 027)
+        conn.execute(statement)
 
 
 def _meetings(conn: sqlite3.Connection, rnd: random.Random, count: int, branches: list[int], people: int) -> None:

@@ -209,6 +209,7 @@ async def _residents(core: object, count: int) -> None:
                              people)
         await tx.executemany("INSERT INTO roles (person_id, org_id, role, granted_at) VALUES (?, ?, 'resident', ?)",
                              [(pid, org_id, now) for pid, _, _, _ in people])
+        await core.orgs.recount_roles(tx)  # type: ignore[attr-defined]  # the broadcast audience's counts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
