@@ -251,7 +251,7 @@ async def listed_audience(core: Core, draft: Broadcast) -> tuple[dict[str, int],
     params = {"org": draft.org_id, "below": int(draft.below), "sender": draft.sender_id}
 
     async def people(roles: tuple[str, ...]) -> int:
-        marks = ",".join(f"'{r}'" for r in roles)
+        marks = ",".join(f"'{r}'" for r in roles) or "NULL"  # no role chosen: nobody
         return int(await core.db.fetchval(
             f"{SCOPE} SELECT COUNT(*) FROM (SELECT person_id FROM roles WHERE org_id IN (SELECT id FROM scope)"
             f" AND role IN ({marks}) AND person_id != :sender GROUP BY person_id ORDER BY person_id) AS reached",

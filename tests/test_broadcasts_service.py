@@ -31,11 +31,12 @@ from service_fixtures import (
     tree_fixture,  # noqa: F401  (the `tree` fixture)
 )
 
+from bench.scale import listed_audience
 from bot.actors import SYSTEM_ACTOR
 from bot.clock import SettableClock, to_db
 from bot.core import Core
 from bot.outbox import Priority
-from bot.services.broadcasts import BIG, PURPOSE, ROLES, SCOPE, Broadcast, Refused
+from bot.services.broadcasts import BIG, PURPOSE, ROLES, Refused
 from bot.services.orgs import NotAllowed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -57,15 +58,6 @@ async def add_members(core: Core, org: str, first: int, n: int) -> None:
             await core.orgs.grant(tx, person_id=pid, org_id=target, role="member", actor_id=None, source="test")
 
 
-async def listed(core: Core, b: Broadcast, roles: tuple[str, ...]) -> int:
-    """The audience as the people themselves, one by one (what the kept counts must agree with)."""
-    marks = ",".join(f"'{r}'" for r in roles) or "NULL"
-    return int(await core.db.fetchval(
-        f"{SCOPE} SELECT COUNT(DISTINCT person_id) FROM roles WHERE org_id IN (SELECT id FROM scope)"
-        f" AND role IN ({marks}) AND person_id != :sender",
-        {"org": b.org_id, "below": int(b.below), "sender": b.sender_id}))
-
-
 async def test_audience_counts_agree_with_the_people_through_any_changes(tree: Core) -> None:
     """Roles granted and revoked at random (people with one role, with several, in one org or
     several; the sender among them): every count of every scope equals the people listed."""
@@ -85,8 +77,9 @@ async def test_audience_counts_agree_with_the_people_through_any_changes(tree: C
             for r in rnd.sample(ROLES, rnd.randrange(len(ROLES) + 1)):
                 b = await tree.broadcasts.toggle_role(sender, b.id, r)
             audience = await tree.broadcasts.audience(b)
-            assert audience.by_role == {r: await listed(tree, b, (r,)) for r in ROLES}, (step, b)
-            assert audience.total == await listed(tree, b, tuple(b.roles)), (step, b)
+            by_role, total = await listed_audience(tree, b)  # the people, one by one
+            assert audience.by_role == by_role, (step, b)
+            assert audience.total == total, (step, b)
     # Rebuilt from the roles alone (a bulk load's way), the counts are the ones kept step by step.
     kept = await tree.db.fetchall("SELECT org_id, role, n FROM role_counts WHERE n != 0 ORDER BY 1, 2")
     repeats = await tree.db.fetchall("SELECT person_id, org_id, role FROM role_repeats ORDER BY 1, 2, 3")
@@ -120,7 +113,7 @@ async def test_audience_counts_hold_when_one_person_gets_two_roles_at_once(tree:
         await other.close()
     b = await tree.broadcasts.start(ADMIN, await org_id(tree, "longjuzhai"))
     b = await tree.broadcasts.toggle_role(ADMIN, b.id, "resident")
-    assert (await tree.broadcasts.audience(b)).total == await listed(tree, b, ("member", "resident"))
+    assert (await tree.broadcasts.audience(b)).total == (await listed_audience(tree, b))[1]
 
 
 async def test_who_may_broadcast_where(tree: Core) -> None:
